@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+const (
+	protocolICMP   = 1
+	protocolICMPv6 = 58
+)
+
+// icmpCheck is ready when the host answers an echo request.
+type icmpCheck struct {
+	host         string // hostname or IP, resolved on every attempt
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+	raw          bool // raw socket (CAP_NET_RAW) or unprivileged datagram socket
+}
+
+// icmpSeq numbers echo requests across all targets of the process, so that
+// concurrent targets on raw sockets never accept each other's replies.
+var icmpSeq atomic.Uint32
+
+// parseICMPAddress accepts a hostname, an IPv4 or IPv6 address (bare or in
+// brackets), optionally written as icmp://host.
+func parseICMPAddress(s string) (string, error) {
+	host := strings.TrimPrefix(s, "icmp://")
+	if strings.Contains(host, "://") {
+		return "", errors.New("want a host name or IP address, optionally as icmp://host")
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return host, nil
+	}
+	if strings.ContainsAny(host, "/:") {
+		return "", errors.New("want a host alone: ICMP has no ports or paths")
+	}
+	if host == "" || len(host) > 253 || strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != "" {
+		return "", errors.New("not a valid host name or IP address")
+	}
+	return host, nil
+}
+
+// chooseICMPSocket decides, once per process, whether echo requests go out
+// on raw sockets or on unprivileged datagram ("ping") sockets.
+func chooseICMPSocket() (raw bool, err error) {
+	rawErr := probeICMP("ip4:icmp", "ip6:ipv6-icmp")
+	if rawErr == nil {
+		return true, nil
+	}
+	if !errors.Is(rawErr, syscall.EPERM) && !errors.Is(rawErr, syscall.EACCES) {
+		return false, fmt.Errorf("cannot open an ICMP socket: %v", rawErr)
+	}
+	dgramErr := probeICMP("udp4", "udp6")
+	if dgramErr == nil {
+		return false, nil
+	}
+	groups, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	return false, fmt.Errorf("ICMP targets need one of two permissions, and this process has neither: "+
+		"a raw socket needs the CAP_NET_RAW capability (%v), "+
+		"and unprivileged ping needs group %d inside net.ipv4.ping_group_range, which is %q (%v). "+
+		"Either add the capability (Kubernetes: securityContext.capabilities.add: [NET_RAW]) "+
+		"or allow the group (sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; Kubernetes: securityContext.sysctls)",
+		unwrapSyscall(rawErr), os.Getgid(), strings.TrimSpace(string(groups)), unwrapSyscall(dgramErr))
+}
+
+// probeICMP opens and closes a socket of network4, or of network6 on a host
+// without IPv4.
+func probeICMP(network4, network6 string) error {
+	c, err := icmp.ListenPacket(network4, "0.0.0.0")
+	if errors.Is(err, syscall.EAFNOSUPPORT) {
+		c, err = icmp.ListenPacket(network6, "::")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func unwrapSyscall(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
+}
+
+func (c icmpCheck) check(ctx context.Context) error {
+	lookupCtx, cancel := context.WithTimeout(ctx, c.writeTimeout)
+	ip, err := lookupIP(lookupCtx, c.host)
+	cancel()
+	if err != nil {
+		return describeNetError(lookupCtx, err, c.writeTimeout)
+	}
+	v6 := ip.To4() == nil
+
+	network, local := "ip4:icmp", "0.0.0.0"
+	var dst net.Addr = &net.IPAddr{IP: ip}
+	switch {
+	case v6 && c.raw:
+		network, local = "ip6:ipv6-icmp", "::"
+	case v6:
+		network, local, dst = "udp6", "::", &net.UDPAddr{IP: ip}
+	case !c.raw:
+		network, dst = "udp4", &net.UDPAddr{IP: ip}
+	}
+	conn, err := icmp.ListenPacket(network, local)
+	if err != nil {
+		return fmt.Errorf("cannot open an ICMP socket: %v", unwrapSyscall(err))
+	}
+	defer conn.Close()
+	// A cancelled wait must not sit out the read timeout.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	want := echoRequest{peer: ip, id: os.Getpid() & 0xffff, seq: int(icmpSeq.Add(1) & 0xffff)}
+	want.token = binary.BigEndian.AppendUint64(nil, rand.Uint64())
+	if !c.raw {
+		want.id = -1 // the kernel replaces the identifier with its own on datagram sockets
+	}
+	msg, err := want.marshal(v6)
+	if err != nil {
+		return err
+	}
+	conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	if _, err := conn.WriteTo(msg, dst); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("cannot send echo request: %v", describeNetError(ctx, err, c.writeTimeout))
+	}
+
+	conn.SetReadDeadline(time.Now().Add(c.readTimeout))
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if os.IsTimeout(err) {
+				return fmt.Errorf("no echo reply within %v", c.readTimeout)
+			}
+			return fmt.Errorf("reading echo reply: %v", unwrapSyscall(err))
+		}
+		// Anything else is skipped: other processes' pings, and on a raw
+		// socket on loopback even our own request.
+		if want.matches(buf[:n], v6, peerIP(from)) {
+			return nil
+		}
+	}
+}
+
+// lookupIP resolves host, preferring IPv4 when it has both.
+func lookupIP(ctx context.Context, host string) (net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip, nil
+	}
+	addrs, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		if a.To4() != nil {
+			return a, nil
+		}
+	}
+	return addrs[0], nil
+}
+
+func peerIP(a net.Addr) net.IP {
+	switch a := a.(type) {
+	case *net.IPAddr:
+		return a.IP
+	case *net.UDPAddr:
+		return a.IP
+	}
+	return nil
+}
+
+// echoRequest is what one attempt sent, and so what its reply must carry.
+type echoRequest struct {
+	peer  net.IP
+	id    int // -1: any identifier
+	seq   int
+	token []byte
+}
+
+func (e echoRequest) marshal(v6 bool) ([]byte, error) {
+	var typ icmp.Type = ipv4.ICMPTypeEcho
+	if v6 {
+		typ = ipv6.ICMPTypeEchoRequest // the kernel fills in the ICMPv6 checksum
+	}
+	id := e.id
+	if id < 0 {
+		id = 0
+	}
+	return (&icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: e.seq, Data: e.token}}).Marshal(nil)
+}
+
+// matches reports whether b, an ICMP message received from `from`, is the
+// echo reply to e.
+func (e echoRequest) matches(b []byte, v6 bool, from net.IP) bool {
+	proto, replyType := protocolICMP, icmp.Type(ipv4.ICMPTypeEchoReply)
+	if v6 {
+		proto, replyType = protocolICMPv6, ipv6.ICMPTypeEchoReply
+	}
+	m, err := icmp.ParseMessage(proto, b)
+	if err != nil || m.Type != replyType || !from.Equal(e.peer) {
+		return false
+	}
+	echo, ok := m.Body.(*icmp.Echo)
+	return ok && echo.Seq == e.seq && (e.id < 0 || echo.ID == e.id) && bytes.Equal(echo.Data, e.token)
+}

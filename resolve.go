@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// resolveSpec replaces the references in a target's address, header values
+// and body with their values, once, at start-up.
+func resolveSpec(s *targetSpec) []error {
+	var problems []error
+	resolveInto := func(flag string, v *string) {
+		r, err := resolve(*v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %v", flag, err))
+			return
+		}
+		*v = r
+	}
+	resolveInto(s.flag("address"), &s.address)
+	for i := range s.headers {
+		resolveInto(s.flag("header")+" "+s.headers[i].name, &s.headers[i].value)
+	}
+	if s.body != "" {
+		resolveInto(s.flag("body"), &s.body)
+	}
+	return problems
+}
+
+// resolve turns a reference such as env:NAME or json:PATH//a.b into its value.
+// Anything without a known prefix is returned as written. Errors name the
+// source and the missing piece but never the values read.
+func resolve(ref string) (string, error) {
+	kind, rest, _ := strings.Cut(ref, ":")
+	switch kind {
+	case "env":
+		if rest == "" {
+			return "", errors.New("env: needs a variable name, e.g. env:DB_HOST")
+		}
+		v, ok := os.LookupEnv(rest)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", rest)
+		}
+		return v, nil
+	case "file", "json", "yaml", "ini":
+	default:
+		return ref, nil
+	}
+
+	path, key, hasKey := cutLast(rest, "//")
+	path, err := expandPath(path)
+	if err != nil {
+		return "", err
+	}
+	if path == "" {
+		return "", fmt.Errorf("%s: needs a file path, e.g. %s:/config/app.%s//key", kind, kind, kind)
+	}
+	if hasKey && key == "" {
+		return "", fmt.Errorf("%s file %s: nothing after //: name the key to read", kind, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s file %s: %v", kind, path, unwrapPathError(err))
+	}
+	if !hasKey {
+		return strings.TrimSpace(string(data)), nil
+	}
+
+	var v string
+	switch kind {
+	case "file":
+		v, err = lookupKeyValue(data, key)
+	case "json":
+		v, err = lookupJSON(data, key)
+	case "yaml":
+		v, err = lookupYAML(data, key)
+	case "ini":
+		v, err = lookupINI(data, key)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s file %s: %v", kind, path, err)
+	}
+	return v, nil
+}
+
+// cutLast splits at the last sep, so a path may itself contain "//".
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// expandPath expands $VAR and ${VAR}; an unset variable is an error rather
+// than a silently shorter path.
+func expandPath(p string) (string, error) {
+	var missing []string
+	out := os.Expand(p, func(name string) string {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("path %s: environment variable %s is not set", p, strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// lookupKeyValue reads KEY=VALUE lines as found in .env files.
+func lookupKeyValue(data []byte, key string) (string, error) {
+	found, value := false, ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, len(data)+1)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return "", fmt.Errorf("line %d: want KEY=VALUE", n)
+		}
+		if strings.TrimSpace(k) == key {
+			found, value = true, unquote(strings.TrimSpace(v))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("no key %q", key)
+	}
+	return value, nil
+}
+
+// unquote removes one pair of matching surrounding quotes.
+func unquote(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+func lookupJSON(data []byte, path string) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // keep numbers as written: 1.50 stays 1.50, big ids stay exact
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return "", fmt.Errorf("not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return "", errors.New("not valid JSON: more than one value in the file")
+	}
+	return lookupPath(doc, path)
+}
+
+func lookupYAML(data []byte, path string) (string, error) {
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", fmt.Errorf("not valid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return lookupPath(normalizeYAML(doc), path)
+}
+
+// normalizeYAML gives YAML documents the shape encoding/json produces, so one
+// path walk serves both: string-keyed maps, and text for timestamps.
+func normalizeYAML(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = normalizeYAML(e)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[fmt.Sprint(k)] = normalizeYAML(e)
+		}
+		return m
+	case []any:
+		for i, e := range v {
+			v[i] = normalizeYAML(e)
+		}
+		return v
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+// lookupPath walks a dot path such as servers.0.host through decoded JSON or
+// YAML; numeric segments index arrays.
+func lookupPath(doc any, path string) (string, error) {
+	cur := doc
+	segments := strings.Split(path, ".")
+	for i, seg := range segments {
+		where := strings.Join(segments[:i+1], ".")
+		if seg == "" {
+			return "", fmt.Errorf("path %q has an empty segment", path)
+		}
+		switch node := cur.(type) {
+		case map[string]any:
+			next, ok := node[seg]
+			if !ok {
+				return "", fmt.Errorf("no key %q", where)
+			}
+			cur = next
+		case []any:
+			idx, err := strconv.Atoi(seg)
+			if err != nil || idx < 0 {
+				return "", fmt.Errorf("%q: %q is an array, index it with a number", where, strings.Join(segments[:i], "."))
+			}
+			if idx >= len(node) {
+				return "", fmt.Errorf("%q: index %d is out of range (the array has %d items)", where, idx, len(node))
+			}
+			cur = node[idx]
+		default:
+			return "", fmt.Errorf("%q: %q is a single value, it has no key %q", where, strings.Join(segments[:i], "."), seg)
+		}
+	}
+	return leafText(cur, path)
+}
+
+func leafText(v any, path string) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		return "", fmt.Errorf("%q is null", path)
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case uint64:
+		return strconv.FormatUint(v, 10), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("%q: cannot be written as JSON: %v", path, err)
+	}
+	return string(b), nil
+}
