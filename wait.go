@@ -92,7 +92,8 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 		if ctx.Err() != nil {
 			return false // the attempt was cut short; its error says nothing about the target
 		}
-		elapsed := time.Since(start)
+		now := time.Now()
+		elapsed := now.Sub(start)
 		if err == nil {
 			st.mu.Lock()
 			st.ready, st.attempts = true, attempt
@@ -105,7 +106,7 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 		st.attempts, st.lastErr = attempt, reason
 		st.mu.Unlock()
 
-		switch now := time.Now(); {
+		switch {
 		case reason != lastReason:
 			log.Warn("not ready", "attempt", attempt, "error", reason)
 			lastReason, lastLogged = reason, now

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseArgsValid(t *testing.T) {
+	opts, err := parseArgs([]string{
+		"--default-interval=5s",
+		"--http.web.address=http://example.com:80",
+		"--http.web.method", "POST",
+		"--http.web.header=Authorization=Bearer a=b",
+		"--http.web.header", "Content-Type=application/json",
+		"--http.web.expected-status-codes=200,301-302",
+		"--http.web.skip-tls-verify",
+		"--http.web.timeout=3s",
+		"--tcp.db.address", "tcp://localhost:5432",
+		"--tcp.db.name=postgres",
+		"--tcp.db.interval=250ms",
+		"--icmp.vm.address=vm.example",
+		"--icmp.vm.read-timeout=2s",
+	})
+	if err != nil {
+		t.Fatalf("parseArgs: %v", err)
+	}
+	if len(opts.targets) != 3 {
+		t.Fatalf("got %d targets, want 3", len(opts.targets))
+	}
+	web, db, vm := opts.targets[0], opts.targets[1], opts.targets[2]
+
+	if web.kind != "http" || web.name != "web" || web.method != "POST" || !web.skipTLSVerify || web.timeout != 3*time.Second {
+		t.Errorf("web = %+v", web)
+	}
+	if web.interval != 5*time.Second {
+		t.Errorf("web interval = %v, want the --default-interval 5s even though it came first", web.interval)
+	}
+	wantHeaders := []header{{"Authorization", "Bearer a=b"}, {"Content-Type", "application/json"}}
+	if len(web.headers) != 2 || web.headers[0] != wantHeaders[0] || web.headers[1] != wantHeaders[1] {
+		t.Errorf("headers = %q, want %q (split at the first =)", web.headers, wantHeaders)
+	}
+	for code, want := range map[int]bool{200: true, 301: true, 302: true, 300: false, 303: false, 204: false} {
+		if web.expectedStatus.contains(code) != want {
+			t.Errorf("expected-status-codes contains %d = %v, want %v", code, !want, want)
+		}
+	}
+	if db.name != "postgres" || db.interval != 250*time.Millisecond || db.timeout != time.Second || db.address != "tcp://localhost:5432" {
+		t.Errorf("db = %+v", db)
+	}
+	if db.headers != nil {
+		t.Errorf("db has headers %q: targets must not share values", db.headers)
+	}
+	if vm.readTimeout != 2*time.Second || vm.writeTimeout != time.Second {
+		t.Errorf("vm timeouts = %v/%v, want 2s/1s", vm.readTimeout, vm.writeTimeout)
+	}
+}
+
+func TestParseArgsDefaults(t *testing.T) {
+	opts, err := parseArgs([]string{"--http.web.address=http://x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := opts.targets[0]
+	if s.method != "GET" || s.timeout != time.Second || s.interval != 2*time.Second || s.skipTLSVerify || s.allowDuplicateHeaders {
+		t.Errorf("defaults = %+v", s)
+	}
+	if !s.expectedStatus.contains(200) || s.expectedStatus.contains(204) {
+		t.Errorf("default status codes = %v, want 200", s.expectedStatus)
+	}
+	if opts.timeout != 0 || opts.logFormat != "text" || opts.logLevel.String() != "INFO" {
+		t.Errorf("global defaults = %+v", opts)
+	}
+}
+
+func TestParseArgsBooleans(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want bool
+	}{
+		{"--http.w.skip-tls-verify", true},
+		{"--http.w.skip-tls-verify=true", true},
+		{"--http.w.skip-tls-verify=false", false},
+		{"--http.w.skip-tls-verify=FALSE", false},
+	} {
+		opts, err := parseArgs([]string{"--http.w.address=http://x", tc.arg})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.arg, err)
+		}
+		if got := opts.targets[0].skipTLSVerify; got != tc.want {
+			t.Errorf("%s: skip-tls-verify = %v, want %v", tc.arg, got, tc.want)
+		}
+	}
+}
+
+func TestParseArgsDuplicateHeadersAllowed(t *testing.T) {
+	opts, err := parseArgs([]string{"--http.w.address=http://x", "--http.w.header=X-A=1", "--http.w.header=x-a=2", "--http.w.allow-duplicate-headers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(opts.targets[0].headers); n != 2 {
+		t.Errorf("got %d headers, want both values kept", n)
+	}
+}
+
+func TestParseArgsCommand(t *testing.T) {
+	opts, err := parseArgs([]string{"--tcp.db.address=h:1", "--", "app", "--tcp.not.a.flag", "-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(opts.command, " "); got != "app --tcp.not.a.flag -x" {
+		t.Errorf("command = %q", got)
+	}
+}
+
+// Every error names the flag and the bad value, and all are reported at once.
+func TestParseArgsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown type", []string{"--target.pg.address=x"}, []string{`--target.pg.address: unknown target type "target" (types are http, icmp, tcp)`}},
+		{"unknown property", []string{"--http.web.adress=http://x"}, []string{`http targets have no property "adress" (did you mean address?)`}},
+		{"property of another type", []string{"--tcp.db.address=h:1", "--tcp.db.method=GET"}, []string{`tcp targets have no property "method"`}},
+		{"too few parts", []string{"--http.web=x"}, []string{"--http.web: target flags have the form --<type>.<identifier>.<property>"}},
+		{"too many parts", []string{"--http.web.a.address=x"}, []string{"--http.web.a.address: target flags have the form"}},
+		{"bad identifier", []string{"--tcp.d$b.address=h:1"}, []string{`identifier "d$b" may only contain letters, digits, - and _`}},
+		{"missing address", []string{"--tcp.db.interval=1s"}, []string{"--tcp.db.address is missing"}},
+		{"empty address", []string{"--tcp.db.address="}, []string{"--tcp.db.address=: must not be empty"}},
+		{"bad duration", []string{"--tcp.db.address=h:1", "--tcp.db.interval=abc"}, []string{"--tcp.db.interval=abc: not a duration"}},
+		{"zero duration", []string{"--tcp.db.address=h:1", "--tcp.db.timeout=0s"}, []string{"--tcp.db.timeout=0s: must be greater than zero"}},
+		{"negative duration", []string{"--tcp.db.address=h:1", "--tcp.db.interval=-1s"}, []string{"--tcp.db.interval=-1s: must be greater than zero"}},
+		{"bad default interval", []string{"--default-interval=soon", "--tcp.db.address=h:1"}, []string{"--default-interval=soon: not a duration"}},
+		{"status not a number", []string{"--http.w.address=http://x", "--http.w.expected-status-codes=abc"}, []string{`--http.w.expected-status-codes=abc: "abc" is not a status code`}},
+		{"status range backwards", []string{"--http.w.address=http://x", "--http.w.expected-status-codes=300-200"}, []string{"range 300-200 runs backwards"}},
+		{"status too small", []string{"--http.w.address=http://x", "--http.w.expected-status-codes=99"}, []string{`"99" is not a status code`}},
+		{"status too large", []string{"--http.w.address=http://x", "--http.w.expected-status-codes=600"}, []string{"600 is outside 100-599"}},
+		{"status empty entry", []string{"--http.w.address=http://x", "--http.w.expected-status-codes=200,,"}, []string{"empty entry in the list"}},
+		{"header without =", []string{"--http.w.address=http://x", "--http.w.header=Authorization"}, []string{"--http.w.header=…: want KEY=VALUE"}},
+		{"header bad name", []string{"--http.w.address=http://x", "--http.w.header=Bad Name=x"}, []string{`header name "Bad Name" is not valid`}},
+		{"duplicate header", []string{"--http.w.address=http://x", "--http.w.header=X-A=1", "--http.w.header=x-a=2"}, []string{`header "x-a" is given more than once; set --http.w.allow-duplicate-headers=true`}},
+		{"bad method", []string{"--http.w.address=http://x", "--http.w.method=GE T"}, []string{"--http.w.method=GE T: not a valid HTTP method"}},
+		{"bad bool", []string{"--http.w.address=http://x", "--http.w.skip-tls-verify=yes"}, []string{"--http.w.skip-tls-verify=yes: want true or false"}},
+		{"bad regex", []string{"--http.w.address=http://x", "--http.w.expected-body-regex=a("}, []string{"--http.w.expected-body-regex=a(: not a valid regular expression"}},
+		{"cert without key", []string{"--http.w.address=https://x", "--http.w.cert-file=c.pem"}, []string{"--http.w.cert-file and --http.w.key-file go together"}},
+		{"repeated property", []string{"--tcp.db.address=h:1", "--tcp.db.address=h:2"}, []string{"--tcp.db.address is given more than once"}},
+		{"repeated global", []string{"--tcp.db.address=h:1", "--timeout=1s", "--timeout=2s"}, []string{"--timeout is given more than once"}},
+		{"positional", []string{"--tcp.db.address=h:1", "extra"}, []string{`unexpected argument "extra"`}},
+		{"single dash", []string{"--tcp.db.address=h:1", "-timeout=1s"}, []string{`unknown flag "-timeout=1s": flags start with two dashes`}},
+		{"unknown global", []string{"--tcp.db.address=h:1", "--timout=1s"}, []string{"unknown flag --timout (did you mean --timeout?)"}},
+		{"missing value", []string{"--tcp.db.address"}, []string{"--tcp.db.address needs a value"}},
+		{"value is a flag", []string{"--tcp.db.address", "--tcp.db.timeout=1s"}, []string{"--tcp.db.address needs a value"}},
+		{"no targets", nil, []string{"no targets"}},
+		{"empty command", []string{"--tcp.db.address=h:1", "--"}, []string{"nothing after --"}},
+		{"bad log format", []string{"--tcp.db.address=h:1", "--log-format=xml"}, []string{"--log-format=xml: want text or json"}},
+		{"bad log level", []string{"--tcp.db.address=h:1", "--log-level=loud"}, []string{"--log-level=loud: want debug, info, warn or error"}},
+		{"negative timeout", []string{"--tcp.db.address=h:1", "--timeout=-1s"}, []string{"--timeout=-1s: must not be negative"}},
+		{"all at once",
+			[]string{"--target.pg.address=x", "--tcp.db.interval=0s", "--http.w.address=http://x", "--http.w.expected-status-codes=99"},
+			[]string{"unknown target type", "--tcp.db.interval=0s", "--tcp.db.address is missing", `"99" is not a status code`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseArgs(tc.args)
+			if err == nil {
+				t.Fatalf("parseArgs(%q) succeeded, want an error containing %q", tc.args, tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%s\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseArgsNeverEchoesSecrets(t *testing.T) {
+	_, err := parseArgs([]string{"--http.w.address=http://x", "--http.w.header=Bad Name=hunter2", "--http.w.header=tokenhunter2", "--http.w.body"})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error echoes a header value:\n%s", err)
+	}
+}
+
+func TestParseStatusCodes(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"200", "200"},
+		{"200,204", "200 or 204"},
+		{" 200 , 301-302 ", "200 or 301-302"},
+		{"200-299,404", "200-299 or 404"},
+		{"100-599", "100-599"},
+	} {
+		got, err := parseStatusCodes(tc.in)
+		if err != nil {
+			t.Errorf("parseStatusCodes(%q): %v", tc.in, err)
+			continue
+		}
+		if got.String() != tc.want {
+			t.Errorf("parseStatusCodes(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", ",", "2OO", "200-", "-200", "1000", "0200", "+200", "200-300-400", "abc"} {
+		if _, err := parseStatusCodes(bad); err == nil {
+			t.Errorf("parseStatusCodes(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestUsageListsEverything(t *testing.T) {
+	help := usage()
+	for _, g := range globalFlags {
+		if !strings.Contains(help, "--"+g.name) {
+			t.Errorf("help lacks --%s", g.name)
+		}
+	}
+	for kind := range targetTypes {
+		for _, p := range propertiesOf(kind) {
+			line := ""
+			for _, l := range strings.Split(help, "\n") {
+				if strings.HasPrefix(strings.TrimSpace(l), p.name+" ") || strings.TrimSpace(l) == p.name {
+					line = l
+				}
+			}
+			if line == "" {
+				t.Errorf("help lacks %s property %s", kind, p.name)
+			} else if p.def != "" && !strings.Contains(line, "(default "+p.def+")") {
+				t.Errorf("help line %q lacks the default %s", line, p.def)
+			}
+		}
+	}
+	for _, code := range []string{"0 ", "1 ", "2 ", "126", "127", "130", "143"} {
+		if !strings.Contains(help, "  "+code) && !strings.Contains(help, code+":") {
+			t.Errorf("help lacks exit code %s", code)
+		}
+	}
+}
+
+// Every default in the property table must parse: finishTarget panics otherwise.
+func TestDefaultsParse(t *testing.T) {
+	for kind := range targetTypes {
+		for _, p := range propertiesOf(kind) {
+			if p.def == "" {
+				continue
+			}
+			s := &targetSpec{kind: kind, id: "x", given: map[string]bool{}}
+			if err := p.set(s, p.def); err != nil {
+				t.Errorf("%s.%s default %q: %v", kind, p.name, p.def, err)
+			}
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"adress", "address", 1}, {"timout", "timeout", 1}, {"abc", "", 3}, {"kitten", "sitting", 3}} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// httpCheckFor builds the check exactly as the program does, from flags.
+func httpCheckFor(t *testing.T, args ...string) *httpCheck {
+	t.Helper()
+	opts, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, errs := buildTarget(opts.targets[0], false)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return tg.checker.(*httpCheck)
+}
+
+func attempt(c checker) error { return c.check(context.Background()) }
+
+func TestParseHTTPAddress(t *testing.T) {
+	for _, tc := range []struct{ in, err string }{
+		{"http://example.com", ""},
+		{"https://example.com:8443/health?x=1", ""},
+		{"http://[::1]:8080/", ""},
+		{"http://u:p@host/", ""},
+		{"example.com", "want an http:// or https:// URL"},
+		{"ftp://example.com", "want an http:// or https:// URL"},
+		{"http://", "the URL has no host"},
+		{"http://:80/", "the URL has no host"},
+		{"http://host:0/", `port "0"`},
+		{"http://host:99999/", `port "99999"`},
+		{"http://host:/", `port ""`},
+		{"http://u:p ss@host%zz/", "not a valid URL"},
+	} {
+		_, err := parseHTTPAddress(tc.in)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("parseHTTPAddress(%q): %v", tc.in, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("parseHTTPAddress(%q) = %v, want an error containing %q", tc.in, err, tc.err)
+		}
+		if err != nil && strings.Contains(err.Error(), "p ss") {
+			t.Errorf("error quotes the URL: %v", err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"http://user:secret@host:80/p", "http://user:xxxxx@host:80/p"},
+		{"https://user:s@cr:et@host", "https://user:xxxxx@host"},
+		{"http://user@host/p", "http://user@host/p"},
+		{"http://host/a@b:c", "http://host/a@b:c"},
+		{"postgres://u:pw@db:5432", "postgres://u:xxxxx@db:5432"},
+		{"http://u:p ss@host%zz/", "http://u:xxxxx@host%zz/"},
+		{"localhost:5432", "localhost:5432"},
+	} {
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestHTTPFreshConnectionPerAttempt(t *testing.T) {
+	var conns, requests atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := httpCheckFor(t, "--http.w.address="+srv.URL)
+	for range 5 {
+		if err := attempt(c); err == nil || err.Error() != "status 503, want 200" {
+			t.Fatalf("attempt = %v", err)
+		}
+	}
+	if conns.Load() != 5 || requests.Load() != 5 {
+		t.Errorf("%d requests over %d connections, want one connection per attempt", requests.Load(), conns.Load())
+	}
+}
+
+func TestHTTPHostHeaderAndUserAgent(t *testing.T) {
+	var ua atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ua.Store(r.UserAgent())
+		if r.Host != "api.internal" {
+			w.WriteHeader(http.StatusMisdirectedRequest)
+		}
+	}))
+	defer srv.Close()
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL)); err == nil || err.Error() != "status 421, want 200" {
+		t.Errorf("without Host: %v", err)
+	}
+	if ua.Load() != "portpatrol/"+versionString() {
+		t.Errorf("User-Agent = %q", ua.Load())
+	}
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.header=host=api.internal", "--http.w.header=User-Agent=probe/1")); err != nil {
+		t.Errorf("with Host: %v", err)
+	}
+	if ua.Load() != "probe/1" {
+		t.Errorf("User-Agent = %q, want the header's", ua.Load())
+	}
+}
+
+func TestHTTPBodyRegex(t *testing.T) {
+	var health atomic.Value
+	health.Store("red")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"cluster_name":"es","status":"%s"}`, health.Load())
+	}))
+	defer srv.Close()
+	c := httpCheckFor(t, "--http.es.address="+srv.URL, `--http.es.expected-body-regex="status":"(green|yellow)"`)
+	err := attempt(c)
+	if err == nil || err.Error() != `status 200, but the body does not match "status":"(green|yellow)"` {
+		t.Errorf("red cluster: %v", err)
+	}
+	health.Store("green")
+	if err := attempt(c); err != nil {
+		t.Errorf("green cluster: %v", err)
+	}
+}
+
+func TestHTTPRequestBody(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(r.Method + " " + string(b))
+		if r.URL.Path == "/old" {
+			http.Redirect(w, r, "/new", http.StatusTemporaryRedirect) // 307 repeats method and body
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("PP_TEST_QUERY", `{"query":"ping"}`)
+	c := httpCheckFor(t, "--http.w.address="+srv.URL+"/old", "--http.w.method=POST", "--http.w.body=env:PP_TEST_QUERY")
+	for range 2 {
+		if err := attempt(c); err != nil {
+			t.Fatal(err)
+		}
+		if got.Load() != `POST {"query":"ping"}` {
+			t.Errorf("server received %q", got.Load())
+		}
+	}
+}
+
+func TestHTTPRedirects(t *testing.T) {
+	var finalHits atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/final", http.StatusFound) })
+	mux.HandleFunc("/moved-broken", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/broken", http.StatusFound) })
+	mux.HandleFunc("/final", func(w http.ResponseWriter, r *http.Request) { finalHits.Add(1) })
+	mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	mux.HandleFunc("/a", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/b", http.StatusFound) })
+	mux.HandleFunc("/b", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/a", http.StatusFound) })
+	mux.HandleFunc("/chain/", func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscanf(r.URL.Path, "/chain/%d", &n)
+		http.Redirect(w, r, fmt.Sprintf("/chain/%d", n+1), http.StatusFound)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/moved", "--http.w.expected-status-codes=200,301-302")); err != nil || finalHits.Load() != 0 {
+		t.Errorf("an expected redirect is the answer: err %v, followed %d times", err, finalHits.Load())
+	}
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/moved")); err != nil || finalHits.Load() != 1 {
+		t.Errorf("an unexpected redirect is followed: err %v, final hit %d times", err, finalHits.Load())
+	}
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/moved-broken")); err == nil || err.Error() != "status 500, want 200" {
+		t.Errorf("the final response is judged: %v", err)
+	}
+	start := time.Now()
+	err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/a", "--http.w.timeout=10s"))
+	if err == nil || !strings.Contains(err.Error(), "redirect loop: "+srv.URL+"/a was already requested") {
+		t.Errorf("loop: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a redirect loop took %v", took)
+	}
+	err = attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/chain/0", "--http.w.timeout=10s"))
+	if err == nil || err.Error() != "more than 10 redirects" {
+		t.Errorf("endless chain: %v", err)
+	}
+}
+
+// endlessBody streams a body that never ends, starting with prefix.
+func endlessBody(prefix string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, prefix)
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func TestHTTPEndlessBody(t *testing.T) {
+	srv := httptest.NewServer(endlessBody(`{"status":"green"}`))
+	defer srv.Close()
+	for _, args := range [][]string{
+		{"--http.w.address=" + srv.URL},
+		{"--http.w.address=" + srv.URL, `--http.w.expected-body-regex="status":"green"`},
+	} {
+		start := time.Now()
+		if err := attempt(httpCheckFor(t, args...)); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+		t.Logf("%q: ready after %v", args, time.Since(start))
+	}
+	err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.expected-body-regex=never-there", "--http.w.timeout=10s"))
+	if err == nil || !strings.Contains(err.Error(), "body does not match never-there") {
+		t.Errorf("a regex that never matches must give up after 1 MiB: %v", err)
+	}
+}
+
+// The whole process stays small while it reads endless bodies again and again.
+func TestHTTPEndlessBodyMemory(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(endlessBody(""))
+	defer srv.Close()
+	o := runPortpatrol(t, nil, "--http.w.address="+srv.URL, "--http.w.expected-body-regex=never-there", "--default-interval=1ms", "--timeout=3s")
+	o.mustExit(t, 1)
+	t.Logf("peak RSS after 3 s of 1 MiB reads: %d KiB", o.maxRSS)
+	if o.maxRSS > 64<<10 {
+		t.Errorf("peak RSS %d KiB: reading endless bodies must stay bounded", o.maxRSS)
+	}
+}
+
+// A server that accepts and never answers, in plain HTTP and during the TLS
+// handshake: each attempt ends at its timeout.
+func TestHTTPSilentServer(t *testing.T) {
+	silent := silentServer(t)
+	for _, scheme := range []string{"http", "https"} {
+		start := time.Now()
+		err := attempt(httpCheckFor(t, "--http.w.address="+scheme+"://"+silent, "--http.w.timeout=300ms"))
+		took := time.Since(start)
+		if err == nil || err.Error() != "no answer within 300ms" {
+			t.Errorf("%s: %v", scheme, err)
+		}
+		if took > 3*time.Second {
+			t.Errorf("%s: the attempt took %v", scheme, took)
+		}
+	}
+}
+
+// testPKI is a CA with a server certificate for 127.0.0.1 and localhost and
+// a client certificate, written as PEM files.
+type testPKI struct {
+	caFile, clientCert, clientKey string
+	pool                          *x509.CertPool
+	server                        tls.Certificate
+}
+
+func newTestPKI(t *testing.T) testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "portpatrol test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	issue := func(serial int64, tmpl *x509.Certificate) (certPEM, keyPEM []byte) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl.SerialNumber = big.NewInt(serial)
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, _ := x509.MarshalECPrivateKey(key)
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	}
+	srvCert, srvKey := issue(2, &x509.Certificate{
+		Subject: pkix.Name{CommonName: "server"}, DNSNames: []string{"localhost", "api.internal"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	cliCert, cliKey := issue(3, &x509.Certificate{Subject: pkix.Name{CommonName: "client"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	p := testPKI{caFile: filepath.Join(dir, "ca.pem"), clientCert: filepath.Join(dir, "client.pem"), clientKey: filepath.Join(dir, "client-key.pem"), pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	for name, data := range map[string][]byte{
+		p.caFile:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		p.clientCert: cliCert, p.clientKey: cliKey,
+	} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.server, err = tls.X509KeyPair(srvCert, srvKey); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestHTTPSTrust(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	srv.StartTLS()
+	defer srv.Close()
+
+	err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL))
+	if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Errorf("untrusted CA: %v", err)
+	}
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.ca-file="+pki.caFile)); err != nil {
+		t.Errorf("with ca-file: %v", err)
+	}
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.skip-tls-verify")); err != nil {
+		t.Errorf("with skip-tls-verify: %v", err)
+	}
+	// Reaching the server by IP with a virtual host: the certificate is
+	// checked against the virtual host's name.
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	if err := attempt(httpCheckFor(t, fmt.Sprintf("--http.w.address=https://127.0.0.1:%d", port), "--http.w.ca-file="+pki.caFile, "--http.w.header=Host=api.internal")); err != nil {
+		t.Errorf("virtual host api.internal: %v", err)
+	}
+	err = attempt(httpCheckFor(t, fmt.Sprintf("--http.w.address=https://127.0.0.1:%d", port), "--http.w.ca-file="+pki.caFile, "--http.w.header=Host=other.internal"))
+	if err == nil || !strings.Contains(err.Error(), "other.internal") {
+		t.Errorf("virtual host the certificate does not name: %v", err)
+	}
+}
+
+func TestHTTPSMutualTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.pool}
+	srv.StartTLS()
+	defer srv.Close()
+	srv.Config.ErrorLog = nil
+
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.ca-file="+pki.caFile)); err == nil {
+		t.Error("no client certificate, yet ready")
+	} else {
+		t.Logf("without a client certificate: %v", err)
+	}
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.ca-file="+pki.caFile,
+		"--http.w.cert-file="+pki.clientCert, "--http.w.key-file="+pki.clientKey)); err != nil {
+		t.Errorf("with a client certificate: %v", err)
+	}
+}
+
+func TestHTTPSFileErrors(t *testing.T) {
+	pki := newTestPKI(t)
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--http.w.ca-file=/nonexistent/ca.pem"}, "--http.w.ca-file: cannot read /nonexistent/ca.pem: no such file or directory"},
+		{[]string{"--http.w.ca-file=" + notPEM}, "--http.w.ca-file: " + notPEM + " holds no PEM certificate"},
+		{[]string{"--http.w.cert-file=" + pki.clientCert, "--http.w.key-file=/nonexistent/key.pem"}, "--http.w.key-file=/nonexistent/key.pem: no such file or directory"},
+		{[]string{"--http.w.cert-file=" + pki.clientCert, "--http.w.key-file=" + pki.caFile}, "--http.w.cert-file=" + pki.clientCert},
+	} {
+		opts, err := parseArgs(append([]string{"--http.w.address=https://x"}, tc.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, errs := buildTarget(opts.targets[0], false)
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
+			t.Errorf("%q: errors %v, want %q", tc.args, errs, tc.want)
+		}
+	}
+}
+
+// Planted secrets must not appear in any output, at the most verbose level,
+// whether attempts fail by status, redirect, connection or start-up error.
+func TestSecretsStaySecret(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://user:pw-SECRET-2@"+r.Host+"/loop", http.StatusFound)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	env := []string{"PP_HEADER=hdr-SECRET-3", "PP_URL=http://u:pw-SECRET-4@" + closedPort(t) + "/"}
+
+	o := runPortpatrol(t, env, "--log-level=debug", "--default-interval=20ms", "--timeout=500ms",
+		"--http.a.address=http://admin:pw-SECRET-1@"+host+"/",
+		"--http.a.header=Authorization=env:PP_HEADER", "--http.a.header=X-Token=tok-SECRET-5",
+		"--http.a.method=POST", "--http.a.body=body-SECRET-6",
+		"--http.b.address=http://admin:pw-SECRET-1@"+host+"/loop",
+		"--http.c.address=env:PP_URL")
+	o.mustExit(t, 1)
+	o2 := runPortpatrol(t, env, "--log-format=json", "--http.a.address=http://admin:pw-SECRET-1@"+host+":99999/",
+		"--http.b.address=http://x/", "--http.b.header=Bad Header=tok-SECRET-5", "--http.c.address=env:PP_HEADER")
+	o2.mustExit(t, 2)
+	all := o.stdout + o.stderr + o2.stdout + o2.stderr
+	if strings.Contains(all, "SECRET") {
+		t.Errorf("a secret leaked:\n%s", all)
+	}
+	if !strings.Contains(o.stderr, "admin:xxxxx@") || !strings.Contains(o.stderr, "u:xxxxx@") {
+		t.Errorf("the redacted addresses should still be shown:\n%s", o.stderr)
+	}
+	if !strings.Contains(o.stderr, "redirect loop") {
+		t.Errorf("the loop should be reported:\n%s", o.stderr)
+	}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	t.Setenv("PP_TEST_HOST", "db.internal:5432")
+	t.Setenv("PP_TEST_EMPTY", "")
+	t.Setenv("PP_TESTDATA", "testdata")
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "token")
+	if err := os.WriteFile(whole, []byte("  secret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct{ ref, want string }{
+		{"localhost:5432", "localhost:5432"},
+		{"http://example.com:80/x", "http://example.com:80/x"},
+		{"tcp://db:5432", "tcp://db:5432"},
+		{"unknown:thing", "unknown:thing"},
+		{"env:PP_TEST_HOST", "db.internal:5432"},
+		{"env:PP_TEST_EMPTY", ""},
+		{"file:" + whole, "secret-token"},
+		{"file:testdata/app.env//DB_HOST", "db.internal"},
+		{"file:testdata/app.env//DB_PORT", "5432"},
+		{"file:testdata/app.env//DB_PASSWORD", "s3cret value"},
+		{"file:testdata/app.env//SINGLE", "single"},
+		{"file:testdata/app.env//EQUALS", "a=b=c"},
+		{"file:$PP_TESTDATA/app.env//DB_HOST", "db.internal"},
+		{"file:${PP_TESTDATA}/app.env//DB_HOST", "db.internal"},
+		{"json:testdata/app.json//database.host", "db.internal"},
+		{"json:testdata/app.json//database.port", "5432"},
+		{"json:testdata/app.json//database.ratio", "1.50"},
+		{"json:testdata/app.json//database.tls", "true"},
+		{"json:testdata/app.json//big", "12345678901234567890"},
+		{"json:testdata/app.json//servers.0.host", "a.internal"},
+		{"json:testdata/app.json//servers.1.tags", `["x","y"]`},
+		{"json:testdata/app.json//servers.1", `{"host":"b.internal","tags":["x","y"]}`},
+		{"yaml:testdata/app.yaml//server.port", "8080"},
+		{"yaml:testdata/app.yaml//server.host", "web.internal"},
+		{"yaml:testdata/app.yaml//server.ratio", "1.5"},
+		{"yaml:testdata/app.yaml//server.enabled", "true"},
+		{"yaml:testdata/app.yaml//server.started", "2024-01-02T03:04:05Z"},
+		{"yaml:testdata/app.yaml//servers.1.host", "b.internal"},
+		{"yaml:testdata/app.yaml//servers.1.tags", `["x","y"]`},
+		{"yaml:testdata/app.yaml//1", "numeric-key"},
+		{"ini:testdata/app.ini//database.host", "db.internal"},
+		{"ini:testdata/app.ini//database.port", "5432"},
+		{"ini:testdata/app.ini//database.password", "p@ss word"},
+		{"ini:testdata/app.ini//database.name", "quoted"},
+		{"ini:testdata/app.ini//database.dotted.key", "yes"},
+		{"ini:testdata/app.ini//top", "level"},
+		{"ini:testdata/app.ini//url", "http://before.section"},
+	} {
+		got, err := resolve(tc.ref)
+		if err != nil {
+			t.Errorf("resolve(%q): %v", tc.ref, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("resolve(%q) = %q, want %q", tc.ref, got, tc.want)
+		}
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	badJSON := write("bad.json", `{"a": `)
+	twoJSON := write("two.json", `{} {}`)
+	badYAML := write("bad.yaml", "a: [b\n")
+	badEnv := write("bad.env", "GOOD=1\nthis line has no equals\n")
+	badINI := write("bad.ini", "[section\nkey=value\n")
+
+	for _, tc := range []struct{ ref, want string }{
+		{"env:PP_TEST_SURELY_UNSET", "environment variable PP_TEST_SURELY_UNSET is not set"},
+		{"env:", "env: needs a variable name"},
+		{"file:", "file: needs a file path"},
+		{"file:/nonexistent/portpatrol", "file file /nonexistent/portpatrol: no such file or directory"},
+		{"file:" + dir, "is a directory"},
+		{"file:testdata/app.env//NOPE", `testdata/app.env: no key "NOPE"`},
+		{"file:testdata/app.env//", "nothing after //"},
+		{"file:" + badEnv + "//GOOD", "line 2: want KEY=VALUE"},
+		{"file:$PP_TEST_SURELY_UNSET/x//k", "environment variable PP_TEST_SURELY_UNSET is not set"},
+		{"json:" + badJSON + "//a", badJSON + ": not valid JSON"},
+		{"json:" + twoJSON + "//a", "more than one value"},
+		{"json:testdata/app.json//database.nope", `no key "database.nope"`},
+		{"json:testdata/app.json//servers.5.host", `"servers.5": index 5 is out of range (the array has 2 items)`},
+		{"json:testdata/app.json//servers.first", `"servers" is an array, index it with a number`},
+		{"json:testdata/app.json//servers.-1", `index it with a number`},
+		{"json:testdata/app.json//database.host.x", `"database.host" is a single value, it has no key "x"`},
+		{"json:testdata/app.json//database..host", "empty segment"},
+		{"json:testdata/app.json//database.replica", `"database.replica" is null`},
+		{"yaml:" + badYAML + "//a", badYAML + ": not valid YAML"},
+		{"yaml:testdata/app.yaml//server.nope", `no key "server.nope"`},
+		{"yaml:testdata/app.yaml//server.empty", "is null"},
+		{"ini:" + badINI + "//section.key", "line 1: section header is missing its closing ]"},
+		{"ini:testdata/app.ini//database.nope", `no key "nope" in section [database]`},
+		{"ini:testdata/app.ini//nosuch.key", "no section [nosuch]"},
+		{"ini:testdata/app.ini//host", `no key "host" before the first section`},
+	} {
+		_, err := resolve(tc.ref)
+		if err == nil {
+			t.Errorf("resolve(%q) succeeded, want an error containing %q", tc.ref, tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("resolve(%q) = %q, want it to contain %q", tc.ref, err, tc.want)
+		}
+	}
+}
+
+// A failed lookup must not print what it read: the file may hold secrets.
+func TestResolveErrorsHideValues(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secrets.json")
+	if err := os.WriteFile(p, []byte(`{"password": "hunter2", "nested": {"token": "hunter2"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"json:" + p + "//password.x", "json:" + p + "//nested.nope", "json:" + p + "//password.0"} {
+		_, err := resolve(ref)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("resolve(%q) = %v: want an error without the value", ref, err)
+		}
+	}
+}
+
+func TestResolveSpec(t *testing.T) {
+	t.Setenv("PP_TEST_TOKEN", "Bearer abc")
+	opts, err := parseArgs([]string{"--http.w.address=env:PP_TEST_ADDR", "--http.w.header=Authorization=env:PP_TEST_TOKEN", "--http.w.body=env:PP_TEST_BODY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := resolveSpec(opts.targets[0])
+	if len(errs) != 2 {
+		t.Fatalf("got errors %v, want two: the address and the body", errs)
+	}
+	if !strings.Contains(errs[0].Error(), "--http.w.address: environment variable PP_TEST_ADDR is not set") ||
+		!strings.Contains(errs[1].Error(), "--http.w.body: environment variable PP_TEST_BODY is not set") {
+		t.Errorf("errors = %v", errs)
+	}
+	if got := opts.targets[0].headers[0].value; got != "Bearer abc" {
+		t.Errorf("header value = %q, want it resolved", got)
+	}
+}

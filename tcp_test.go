@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseTCPAddress(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"localhost:5432", "localhost:5432", ""},
+		{"tcp://db.internal:6379", "db.internal:6379", ""},
+		{"[::1]:80", "[::1]:80", ""},
+		{"tcp://[fe80::1]:22", "[fe80::1]:22", ""},
+		{"10.0.0.1:65535", "10.0.0.1:65535", ""},
+		{"localhost", "", "want host:port"},
+		{":5432", "", "missing host"},
+		{"db:0", "", `port "0" must be a number from 1 to 65535`},
+		{"db:65536", "", `port "65536"`},
+		{"db:postgres", "", `port "postgres"`},
+		{"http://db:80", "", "want host:port or tcp://host:port"},
+		{"tcp://db:80/path", "", `port "80/path"`},
+		{"::1:80", "", "want host:port"},
+	} {
+		got, err := parseTCPAddress(tc.in)
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("parseTCPAddress(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("parseTCPAddress(%q) = %q, %v; want an error containing %q", tc.in, got, err, tc.err)
+		}
+	}
+}
+
+func TestTCPCheck(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	up := tcpCheck{address: l.Addr().String(), timeout: time.Second}
+	if err := up.check(context.Background()); err != nil {
+		t.Errorf("listening port: %v", err)
+	}
+	l.Close()
+	err = up.check(context.Background())
+	if err == nil || err.Error() != "connection refused" {
+		t.Errorf("closed port: %v, want connection refused", err)
+	}
+	err = tcpCheck{address: "no-such-host.invalid:80", timeout: time.Second}.check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cannot resolve no-such-host.invalid") {
+		t.Errorf("unresolvable host: %v", err)
+	}
+}
+
+// A listener whose backlog is full drops new SYNs, so a connect hangs: the
+// attempt must end at its timeout.
+func TestTCPCheckTimeout(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the accept queue; nothing ever accepts.
+	var fillers []net.Conn
+	defer func() {
+		for _, c := range fillers {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 8; i++ {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		fillers = append(fillers, c)
+	}
+	start := time.Now()
+	err = tcpCheck{address: addr, timeout: 300 * time.Millisecond}.check(context.Background())
+	took := time.Since(start)
+	if err == nil || err.Error() != "no answer within 300ms" {
+		t.Fatalf("check = %v after %v, want no answer within 300ms", err, took)
+	}
+	if took > 3*time.Second {
+		t.Errorf("check took %v, far beyond its 300ms timeout", took)
+	}
+}
+
+func TestTCPCheckCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := (tcpCheck{address: "127.0.0.1:1", timeout: time.Second}).check(ctx); err == nil {
+		t.Error("a cancelled attempt succeeded")
+	}
+}
