@@ -78,7 +78,7 @@ func chooseICMPSocket() (raw bool, err error) {
 		"and unprivileged ping needs group %d inside net.ipv4.ping_group_range, which is %q (%v). "+
 		"Either add the capability (Kubernetes: securityContext.capabilities.add: [NET_RAW]) "+
 		"or allow the group (sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"; Kubernetes: securityContext.sysctls)",
-		unwrapSyscall(rawErr), os.Getgid(), strings.TrimSpace(string(groups)), unwrapSyscall(dgramErr))
+		unwrapSyscall(rawErr), os.Getgid(), strings.Join(strings.Fields(string(groups)), " "), unwrapSyscall(dgramErr))
 }
 
 // probeICMP opens and closes a socket of network4, or of network6 on a host
