@@ -264,3 +264,53 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// Any argument list gives either options or an error, never a panic; a
+// parsed configuration is complete.
+func FuzzParseArgs(f *testing.F) {
+	for _, seed := range []string{
+		"--tcp.db.address=localhost:5432",
+		"--http.web.address=http://x\x00--http.web.header=A=b\x00--http.web.expected-status-codes=200,301-302",
+		"--icmp.vm.address\x00host\x00--timeout\x005s\x00--\x00sh",
+		"--http.w.skip-tls-verify\x00--http.w.address=https://x\x00--http.w.cert-file=a",
+		"--target.pg.address=x\x00-h",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		opts, err := parseArgs(strings.Split(joined, "\x00"))
+		if err != nil {
+			return
+		}
+		if !opts.help && !opts.version && len(opts.targets) == 0 {
+			t.Fatalf("%q parsed without targets", joined)
+		}
+		for _, s := range opts.targets {
+			if s.address == "" || s.name == "" || s.interval <= 0 {
+				t.Fatalf("%q gave an incomplete target %+v", joined, s)
+			}
+		}
+	})
+}
+
+// A list that parses describes itself in a form that parses to the same set.
+func FuzzParseStatusCodes(f *testing.F) {
+	for _, seed := range []string{"200", "200,301-302", "100-599", "200,,", "300-200", "99", " 204 "} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		codes, err := parseStatusCodes(list)
+		if err != nil {
+			return
+		}
+		again, err := parseStatusCodes(strings.NewReplacer(" or ", ",", ", ", ",").Replace(codes.String()))
+		if err != nil {
+			t.Fatalf("%q → %q does not parse: %v", list, codes, err)
+		}
+		for code := 100; code <= 599; code++ {
+			if codes.contains(code) != again.contains(code) {
+				t.Fatalf("%q and its description %q disagree on %d", list, codes, code)
+			}
+		}
+	})
+}

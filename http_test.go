@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -330,6 +331,7 @@ func TestHTTPSTrust(t *testing.T) {
 	pki := newTestPKI(t)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshakes are expected
 	srv.StartTLS()
 	defer srv.Close()
 
@@ -359,9 +361,9 @@ func TestHTTPSMutualTLS(t *testing.T) {
 	pki := newTestPKI(t)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.pool}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshakes are expected
 	srv.StartTLS()
 	defer srv.Close()
-	srv.Config.ErrorLog = nil
 
 	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.ca-file="+pki.caFile)); err == nil {
 		t.Error("no client certificate, yet ready")

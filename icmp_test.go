@@ -274,3 +274,25 @@ func TestICMPUnresolvableHostIsNotAStartupError(t *testing.T) {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
 }
+
+// Arbitrary bytes never match and never panic, unless they are exactly a
+// reply to the request.
+func FuzzEchoReply(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0x10, 0x92, 0, 17, 't', 'o', 'k'}, false)
+	f.Add([]byte{129, 0, 0, 0, 0x10, 0x92, 0, 17, 't', 'o', 'k'}, true)
+	f.Add([]byte{8, 0}, false)
+	f.Fuzz(func(t *testing.T, b []byte, v6 bool) {
+		want := echoRequest{peer: net.ParseIP("127.0.0.1"), id: 0x1092, seq: 17, token: []byte("tok")}
+		if !want.matches(b, v6, want.peer) {
+			return
+		}
+		m, err := icmp.ParseMessage(map[bool]int{false: protocolICMP, true: protocolICMPv6}[v6], b)
+		if err != nil {
+			t.Fatalf("matched an unparsable message %x", b)
+		}
+		echo, ok := m.Body.(*icmp.Echo)
+		if !ok || echo.Seq != 17 || echo.ID != 0x1092 || string(echo.Data) != "tok" {
+			t.Fatalf("matched %x, which is not our reply", b)
+		}
+	})
+}

@@ -61,3 +61,31 @@ func TestLookupINI(t *testing.T) {
 		}
 	}
 }
+
+// Whatever parses can be looked up key by key.
+func FuzzParseINI(f *testing.F) {
+	for _, seed := range []string{"a=1\n[s]\nb: 2\n", "; c\n[x]\n", "[open\n", "k = \"v\"\n", "\ufeff[s]\nk=v"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ini, err := parseINI(data)
+		if err != nil {
+			return
+		}
+		for section, keys := range ini {
+			for key, want := range keys {
+				path := key
+				if section != "" {
+					path = section + "." + key
+				}
+				if strings.Contains(section, ".") || (section == "" && strings.Contains(key, ".")) {
+					continue // not addressable by a dot path
+				}
+				got, err := lookupINI(data, path)
+				if err != nil || got != want {
+					t.Fatalf("lookupINI(%q) = %q, %v; parsed %q", path, got, err, want)
+				}
+			}
+		}
+	})
+}

@@ -152,3 +152,48 @@ func TestResolveSpec(t *testing.T) {
 		t.Errorf("header value = %q, want it resolved", got)
 	}
 }
+
+func FuzzLookupJSON(f *testing.F) {
+	f.Add([]byte(`{"a":{"b":[1,{"c":"x"}]}}`), "a.b.1.c")
+	f.Add([]byte(`[1,2]`), "0")
+	f.Add([]byte(`{"a":null}`), "a")
+	f.Add([]byte(`{"a":1e400}`), "a")
+	f.Fuzz(func(t *testing.T, data []byte, path string) {
+		lookupJSON(data, path)
+	})
+}
+
+func FuzzLookupYAML(f *testing.F) {
+	f.Add([]byte("a:\n  b:\n    - 1\n    - c: x\n"), "a.b.1.c")
+	f.Add([]byte("1: x\n"), "1")
+	f.Add([]byte("a: !!binary aGk=\n"), "a")
+	f.Add([]byte("a: &x [*x]\n"), "a")
+	f.Fuzz(func(t *testing.T, data []byte, path string) {
+		lookupYAML(data, path)
+	})
+}
+
+// A pair written into a KEY=VALUE file among others reads back as written,
+// trimmed and unquoted; any other content never panics.
+func FuzzLookupKeyValue(f *testing.F) {
+	f.Add("B", ` "two" `, []byte("A=1\n# c\n"))
+	f.Add("export", "x", []byte("export A = 1\n"))
+	f.Add("K", "'a b'", []byte("\n\n"))
+	f.Fuzz(func(t *testing.T, key, value string, other []byte) {
+		lookupKeyValue(other, key)
+		key = strings.TrimSpace(key)
+		if key == "" || strings.ContainsAny(key, "=\n\r") || strings.ContainsAny(value, "\n\r") ||
+			strings.HasPrefix(key, "#") || strings.HasPrefix(key, "export ") {
+			return
+		}
+		data := "FIRST=1\n" + key + "=" + value + "\nLAST=2\n"
+		got, err := lookupKeyValue([]byte(data), key)
+		want := unquote(strings.TrimSpace(value))
+		if key == "FIRST" || key == "LAST" {
+			return // a later line wins
+		}
+		if err != nil || got != want {
+			t.Fatalf("lookup %q in %q = %q, %v; want %q", key, data, got, err, want)
+		}
+	})
+}
