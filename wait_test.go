@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hostileServer accepts connections and hands each to misbehave.
+func hostileServer(t *testing.T, misbehave func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				misbehave(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// drip writes prefix, then one byte every 50 ms until the peer leaves.
+func drip(prefix string) func(net.Conn) {
+	return func(c net.Conn) {
+		io.Copy(io.Discard, io.LimitReader(c, 0))
+		if _, err := io.WriteString(c, prefix); err != nil {
+			return
+		}
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := c.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func readRequest(c net.Conn) {
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	c.Read(buf)
+}
+
+// Every hostile peer fails attempts by their timeout (or at once), and a
+// signal still ends the process promptly in the middle of such an attempt.
+func TestHostilePeers(t *testing.T) {
+	t.Parallel()
+	silent := silentServer(t)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		reason string
+	}{
+		{"accepts and never answers", []string{"--http.h.address=http://" + silent}, "no answer within 300ms"},
+		{"never completes the TLS handshake", []string{"--http.h.address=https://" + silent}, "no answer within 300ms"},
+		{"drips its headers", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+			readRequest(c)
+			drip("HTTP/1.1 200 OK\r\nX-Slow: ")(c)
+		})}, "no answer within 300ms"},
+		{"drips an endless body", []string{"--http.h.expected-body-regex=never", "--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+			readRequest(c)
+			drip("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")(c)
+		})}, "reading the body failed: no answer within 300ms"},
+		{"closes in the middle of the headers", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+			readRequest(c)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+		})}, "malformed MIME header"},
+		{"answers with garbage", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+			readRequest(c)
+			io.WriteString(c, "\x16\x03\x01 this is not HTTP\r\n\r\n")
+		})}, "malformed HTTP"},
+		{"redirects in a loop", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+			readRequest(c)
+			io.WriteString(c, "HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n")
+		})}, "redirect loop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--http.h.timeout=300ms", "--default-interval=10ms"}, tc.args...)
+			cmd := exec.Command(ppBinary, args...)
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, &stderr, tc.reason)
+			time.Sleep(150 * time.Millisecond) // most likely inside the next attempt now
+			sent := time.Now()
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+			if took := time.Since(sent); took > 2*time.Second || cmd.ProcessState.ExitCode() != 143 {
+				t.Errorf("SIGTERM: exit %d after %v, want 143 promptly\n%s", cmd.ProcessState.ExitCode(), took, stderr.String())
+			}
+		})
+	}
+}
+
+// openFDs counts the descriptors a process holds.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// Thousands of failed attempts leave no descriptor behind in the process.
+func TestLongWaitKeepsDescriptorsFlat(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	args := []string{"--log-level=debug", "--default-interval=1ms", "--timeout=4s",
+		"--tcp.refused.address=" + closedPort(t), "--http.busy.address=" + srv.URL}
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 {
+		ns := newNetns(t)
+		setSysctl(t, ns, "net/ipv4/icmp_echo_ignore_all", "1")
+		// The namespace has its own loopback: the HTTP server is out of reach
+		// there, so it runs outside and ICMP inside, in two processes.
+		icmpCmd := exec.Command("ip", "netns", "exec", ns, ppBinary, "--log-level=debug", "--default-interval=1ms",
+			"--timeout=4s", "--icmp.silent.address=127.0.0.1", "--icmp.silent.read-timeout=1ms")
+		checkFlat(t, icmpCmd, "icmp", 1000)
+	} else {
+		requirePrivilege(t, false, "ICMP in a silent namespace needs root")
+	}
+	cmd = exec.Command(ppBinary, args...)
+	checkFlat(t, cmd, "tcp+http", 2000)
+}
+
+func checkFlat(t *testing.T, cmd *exec.Cmd, what string, minAttempts int) {
+	t.Helper()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	early := openFDs(t, cmd.Process.Pid)
+	time.Sleep(2500 * time.Millisecond)
+	late := openFDs(t, cmd.Process.Pid)
+	cmd.Wait()
+	attempts := strings.Count(stderr.String(), `msg="not ready"`)
+	t.Logf("%s: %d failed attempts; %d descriptors after 1 s, %d after 3.5 s", what, attempts, early, late)
+	if attempts < minAttempts {
+		t.Errorf("%s: only %d attempts", what, attempts)
+	}
+	if late > early+2 {
+		t.Errorf("%s: descriptors grew from %d to %d", what, early, late)
+	}
+}
+
+// Each checker leaves no goroutine and no descriptor behind after thousands
+// of failed attempts.
+func TestAttemptsLeaveNothingBehind(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	checkers := map[string]checker{
+		"tcp":  tcpCheck{address: closedPort(t), timeout: time.Second},
+		"http": httpCheckFor(t, "--http.w.address="+srv.URL),
+	}
+	for name, c := range checkers {
+		c.check(context.Background()) // warm up lazily started runtime goroutines
+		fds, goroutines := openFDs(t, os.Getpid()), runtime.NumGoroutine()
+		for range 3000 {
+			if err := c.check(context.Background()); err == nil {
+				t.Fatalf("%s: the attempt succeeded", name)
+			}
+		}
+		// Transport goroutines of the last connections may need a moment.
+		deadline := time.Now().Add(2 * time.Second)
+		for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if g := runtime.NumGoroutine(); g > goroutines {
+			t.Errorf("%s: goroutines grew from %d to %d over 3000 attempts", name, goroutines, g)
+		}
+		if f := openFDs(t, os.Getpid()); f > fds {
+			t.Errorf("%s: descriptors grew from %d to %d over 3000 attempts", name, fds, f)
+		}
+	}
+}
+
+// 1000 targets in one process become ready together.
+func TestThousandTargets(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	args := []string{"--timeout=20s"}
+	for i := range 1000 {
+		args = append(args, fmt.Sprintf("--tcp.t%d.address=%s", i, l.Addr()))
+	}
+	o := runPortpatrol(t, nil, args...)
+	o.mustExit(t, 0)
+	if n := strings.Count(o.stderr, "msg=ready"); n != 1000 || !strings.Contains(o.stderr, `msg="all targets ready" targets=1000`) {
+		t.Errorf("%d targets reported ready", n)
+	}
+	t.Logf("1000 targets ready in %v, peak RSS %d KiB", o.elapsed, o.maxRSS)
+}
