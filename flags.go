@@ -48,7 +48,7 @@ type targetSpec struct {
 	readTimeout  time.Duration
 	writeTimeout time.Duration
 
-	given map[string]bool // properties set on the command line
+	given uint32 // bit i: propertiesOf(kind)[i] was on the command line
 }
 
 type header struct {
@@ -58,6 +58,20 @@ type header struct {
 // flag is the spelling used in messages: --http.web.address.
 func (s *targetSpec) flag(prop string) string {
 	return "--" + s.kind + "." + s.id + "." + prop
+}
+
+// isGiven and markGiven track which properties the command line set, as
+// bits rather than a map: a thousand targets should cost little.
+func (s *targetSpec) isGiven(name string) bool { return s.given&s.bit(name) != 0 }
+func (s *targetSpec) markGiven(name string)    { s.given |= s.bit(name) }
+
+func (s *targetSpec) bit(name string) uint32 {
+	for i, p := range propertiesOf(s.kind) {
+		if p.name == name {
+			return 1 << i
+		}
+	}
+	panic("no property " + name) // callers pass names from the property table
 }
 
 // property is one --<type>.<id>.<property> setting: how its value is parsed,
@@ -94,12 +108,13 @@ var commonProperties = []property{
 		set: func(s *targetSpec, v string) (err error) { s.interval, err = parsePositiveDuration(v); return }},
 }
 
+// targetTypes lists every property each type accepts, the common ones first.
 var targetTypes = map[string][]property{
-	"tcp": {
+	"tcp": withCommon([]property{
 		{name: "timeout", arg: "DURATION", def: "1s", help: "how long one connection attempt may take",
 			set: func(s *targetSpec, v string) (err error) { s.timeout, err = parsePositiveDuration(v); return }},
-	},
-	"http": {
+	}),
+	"http": withCommon([]property{
 		{name: "method", arg: "METHOD", def: "GET", help: "request method",
 			set: func(s *targetSpec, v string) error {
 				if !isToken(v) {
@@ -145,13 +160,17 @@ var targetTypes = map[string][]property{
 			set: func(s *targetSpec, v string) error { s.keyFile = v; return nil }},
 		{name: "timeout", arg: "DURATION", def: "1s", help: "how long one request may take, body included",
 			set: func(s *targetSpec, v string) (err error) { s.timeout, err = parsePositiveDuration(v); return }},
-	},
-	"icmp": {
+	}),
+	"icmp": withCommon([]property{
 		{name: "read-timeout", arg: "DURATION", def: "1s", help: "how long to wait for the echo reply",
 			set: func(s *targetSpec, v string) (err error) { s.readTimeout, err = parsePositiveDuration(v); return }},
 		{name: "write-timeout", arg: "DURATION", def: "1s", help: "how long resolving and sending the echo request may take",
 			set: func(s *targetSpec, v string) (err error) { s.writeTimeout, err = parsePositiveDuration(v); return }},
-	},
+	}),
+}
+
+func withCommon(own []property) []property {
+	return append(slices.Clip(commonProperties), own...)
 }
 
 func typeNames() []string {
@@ -164,7 +183,7 @@ func typeNames() []string {
 }
 
 func propertiesOf(kind string) []property {
-	return append(slices.Clip(commonProperties), targetTypes[kind]...)
+	return targetTypes[kind]
 }
 
 func findProperty(kind, name string) (property, bool) {
@@ -259,11 +278,11 @@ func parseArgs(args []string) (*options, error) {
 		}
 
 		if spec != nil {
-			if spec.given[prop.name] && !prop.repeatable {
+			if spec.isGiven(prop.name) && !prop.repeatable {
 				fail("%s is given more than once", spec.flag(prop.name))
 				continue
 			}
-			spec.given[prop.name] = true
+			spec.markGiven(prop.name)
 			if err := prop.set(spec, value); err != nil {
 				fail("%s=%s: %v", spec.flag(prop.name), shownValue(prop.name, value), err)
 			}
@@ -317,7 +336,7 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 	key := kind + "." + id
 	spec := byKey[key]
 	if spec == nil {
-		spec = &targetSpec{kind: kind, id: id, given: map[string]bool{}}
+		spec = &targetSpec{kind: kind, id: id}
 		byKey[key] = spec
 		opts.targets = append(opts.targets, spec)
 	}
@@ -328,7 +347,7 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 func finishTarget(s *targetSpec, defaultInterval time.Duration) []error {
 	var problems []error
 	for _, p := range propertiesOf(s.kind) {
-		if p.def != "" && !s.given[p.name] {
+		if p.def != "" && !s.isGiven(p.name) {
 			if err := p.set(s, p.def); err != nil {
 				panic("bad default for " + p.name) // a programming error, caught by tests
 			}
@@ -340,7 +359,7 @@ func finishTarget(s *targetSpec, defaultInterval time.Duration) []error {
 	if s.interval == 0 {
 		s.interval = defaultInterval
 	}
-	if !s.given["address"] {
+	if !s.isGiven("address") {
 		problems = append(problems, fmt.Errorf("%s is missing: every target needs an address", s.flag("address")))
 	}
 	if !s.allowDuplicateHeaders {

@@ -239,17 +239,21 @@ func TestUsageListsEverything(t *testing.T) {
 	}
 }
 
-// Every default in the property table must parse: finishTarget panics otherwise.
+// Every default in the property table must parse (finishTarget panics
+// otherwise), and every type's properties fit the bits of targetSpec.given.
 func TestDefaultsParse(t *testing.T) {
 	for kind := range targetTypes {
 		for _, p := range propertiesOf(kind) {
 			if p.def == "" {
 				continue
 			}
-			s := &targetSpec{kind: kind, id: "x", given: map[string]bool{}}
+			s := &targetSpec{kind: kind, id: "x"}
 			if err := p.set(s, p.def); err != nil {
 				t.Errorf("%s.%s default %q: %v", kind, p.name, p.def, err)
 			}
+		}
+		if n := len(propertiesOf(kind)); n > 32 {
+			t.Errorf("%s has %d properties, more than targetSpec.given holds", kind, n)
 		}
 	}
 }

@@ -85,8 +85,7 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 	log.Info("waiting", "interval", t.interval.String())
 	var lastReason string
 	var lastLogged time.Time
-	timer := time.NewTimer(0)
-	<-timer.C
+	var timer *time.Timer // made on the first failure: most targets never need one
 	for attempt := 1; ; attempt++ {
 		err := t.checker.check(ctx)
 		if ctx.Err() != nil {
@@ -117,7 +116,11 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 			log.Debug("not ready", "attempt", attempt, "error", reason)
 		}
 
-		timer.Reset(t.interval)
+		if timer == nil {
+			timer = time.NewTimer(t.interval)
+		} else {
+			timer.Reset(t.interval)
+		}
 		select {
 		case <-ctx.Done():
 			timer.Stop()
