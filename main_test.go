@@ -107,34 +107,38 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// silentServer accepts connections and never answers: every attempt against
-// it must end by its own timeout.
-func silentServer(t *testing.T) string {
+// tcpServer accepts connections on loopback and hands each to handle,
+// closing it when handle returns.
+func tcpServer(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []net.Conn
-	done := make(chan struct{})
+	t.Cleanup(func() { l.Close() })
 	go func() {
-		defer close(done)
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			conns = append(conns, c)
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
 	return l.Addr().String()
+}
+
+// silentServer accepts connections and never answers: every attempt against
+// it must end by its own timeout.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	done := make(chan struct{})
+	addr := tcpServer(t, func(net.Conn) { <-done })
+	t.Cleanup(func() { close(done) })
+	return addr
 }
 
 // requirePrivilege skips a test locally but fails it in CI, where every

@@ -16,29 +16,6 @@ import (
 	"time"
 )
 
-// hostileServer accepts connections and hands each to misbehave.
-func hostileServer(t *testing.T, misbehave func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				misbehave(c)
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
-
 // drip writes prefix, then one byte every 50 ms until the peer leaves.
 func drip(prefix string) func(net.Conn) {
 	return func(c net.Conn) {
@@ -73,23 +50,23 @@ func TestHostilePeers(t *testing.T) {
 	}{
 		{"accepts and never answers", []string{"--http.h.address=http://" + silent}, "no answer within 300ms"},
 		{"never completes the TLS handshake", []string{"--http.h.address=https://" + silent}, "no answer within 300ms"},
-		{"drips its headers", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+		{"drips its headers", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			drip("HTTP/1.1 200 OK\r\nX-Slow: ")(c)
 		})}, "no answer within 300ms"},
-		{"drips an endless body", []string{"--http.h.expected-body-regex=never", "--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+		{"drips an endless body", []string{"--http.h.expected-body-regex=never", "--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			drip("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")(c)
 		})}, "reading the body failed: no answer within 300ms"},
-		{"closes in the middle of the headers", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+		{"closes in the middle of the headers", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
 		})}, "malformed MIME header"},
-		{"answers with garbage", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+		{"answers with garbage", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			io.WriteString(c, "\x16\x03\x01 this is not HTTP\r\n\r\n")
 		})}, "malformed HTTP"},
-		{"redirects in a loop", []string{"--http.h.address=http://" + hostileServer(t, func(c net.Conn) {
+		{"redirects in a loop", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			io.WriteString(c, "HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n")
 		})}, "redirect loop"},
@@ -208,23 +185,10 @@ func TestAttemptsLeaveNothingBehind(t *testing.T) {
 // 1000 targets in one process become ready together.
 func TestThousandTargets(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	addr := tcpServer(t, func(net.Conn) {})
 	args := []string{"--timeout=20s"}
 	for i := range 1000 {
-		args = append(args, fmt.Sprintf("--tcp.t%d.address=%s", i, l.Addr()))
+		args = append(args, fmt.Sprintf("--tcp.t%d.address=%s", i, addr))
 	}
 	o := runPortpatrol(t, nil, args...)
 	o.mustExit(t, 0)
