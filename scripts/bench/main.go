@@ -122,7 +122,7 @@ func idle() {
 		ppArgs = append(ppArgs, "--tcp.t"+strconv.Itoa(i)+".address="+a)
 	}
 	var pp, floor []time.Duration
-	for range 3 {
+	for range 5 {
 		pp = append(pp, run(*portpatrol, ppArgs...).cpu)
 		floor = append(floor, run(*poller, append([]string{"100ms", "5s"}, addrs...)...).cpu)
 	}
