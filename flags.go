@@ -205,7 +205,16 @@ var globalFlags = []struct{ name, arg, def, help string }{
 	{"help", "", "", "print this help and exit (also -h)"},
 }
 
-var identifierPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// validIdentifier: letters, digits, - and _. A loop rather than a regexp
+// compiled at start-up, which every run would pay for.
+func validIdentifier(id string) bool {
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return id != ""
+}
 
 // parseArgs turns the command line into options. It reports every problem it
 // finds, joined, rather than stopping at the first.
@@ -322,7 +331,7 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 	if _, ok := targetTypes[kind]; !ok {
 		return nil, property{}, fmt.Errorf("--%s: unknown target type %q (types are %s)", name, kind, strings.Join(typeNames(), ", "))
 	}
-	if !identifierPattern.MatchString(id) {
+	if !validIdentifier(id) {
 		return nil, property{}, fmt.Errorf("--%s: identifier %q may only contain letters, digits, - and _", name, id)
 	}
 	prop, ok := findProperty(kind, propName)
