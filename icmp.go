@@ -30,6 +30,7 @@ type icmpCheck struct {
 	readTimeout  time.Duration
 	writeTimeout time.Duration
 	raw          bool // raw socket (CAP_NET_RAW) or unprivileged datagram socket
+	id           int  // echo identifier on raw sockets: the process's, set once
 }
 
 // icmpSeq numbers echo requests across all targets of the process, so that
@@ -130,7 +131,7 @@ func (c icmpCheck) check(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	want := echoRequest{peer: ip, id: os.Getpid() & 0xffff, seq: int(icmpSeq.Add(1) & 0xffff)}
+	want := echoRequest{peer: ip, id: c.id, seq: int(icmpSeq.Add(1) & 0xffff)}
 	want.token = binary.BigEndian.AppendUint64(nil, rand.Uint64())
 	if !c.raw {
 		want.id = -1 // the kernel replaces the identifier with its own on datagram sockets

@@ -121,7 +121,7 @@ func TestICMPRawLoopback(t *testing.T) {
 		t.Fatalf("as root chooseICMPSocket = %v, %v; want raw", raw, err)
 	}
 	for _, host := range []string{"127.0.0.1", "::1", "localhost"} {
-		c := icmpCheck{host: host, readTimeout: time.Second, writeTimeout: time.Second, raw: true}
+		c := icmpCheck{host: host, readTimeout: time.Second, writeTimeout: time.Second, raw: true, id: 4242}
 		if err := c.check(context.Background()); err != nil {
 			t.Errorf("ping %s: %v", host, err)
 		}
@@ -138,7 +138,7 @@ func TestICMPClosesSockets(t *testing.T) {
 		}
 		return len(entries)
 	}
-	c := icmpCheck{host: "127.0.0.1", readTimeout: time.Second, writeTimeout: time.Second, raw: true}
+	c := icmpCheck{host: "127.0.0.1", readTimeout: time.Second, writeTimeout: time.Second, raw: true, id: 4242}
 	before := fds()
 	for i := 0; i < 2000; i++ {
 		if err := c.check(context.Background()); err != nil {

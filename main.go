@@ -170,7 +170,7 @@ func buildTarget(s *targetSpec, icmpRaw bool) (target, []error) {
 	case "icmp":
 		var host string
 		if host, err = parseICMPAddress(s.address); err == nil {
-			t.address, t.checker = host, icmpCheck{host: host, readTimeout: s.readTimeout, writeTimeout: s.writeTimeout, raw: icmpRaw}
+			t.address, t.checker = host, icmpCheck{host: host, readTimeout: s.readTimeout, writeTimeout: s.writeTimeout, raw: icmpRaw, id: os.Getpid() & 0xffff}
 		}
 	}
 	if err != nil {
