@@ -183,6 +183,24 @@ func TestVersionFromLdflags(t *testing.T) {
 	}
 }
 
+// Without -X main.version, --version reports the module version Go stamps
+// from the build (a pseudo-version from git here, the tag after go install).
+func TestVersionFromBuildInfo(t *testing.T) {
+	t.Parallel()
+	err := exec.Command("git", "rev-parse", "--git-dir").Run()
+	requirePrivilege(t, err == nil, "not a git checkout: Go has no version to stamp")
+	bin := filepath.Join(t.TempDir(), "portpatrol")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	o := runCommand(t, exec.Command(bin, "--version"))
+	if !regexp.MustCompile(`^portpatrol version v0\.0\.0-\d{14}-[0-9a-f]{12}(\+dirty)?\n$`).MatchString(o.stdout) {
+		t.Errorf("--version = %q, want the stamped pseudo-version", o.stdout)
+	}
+}
+
 func TestStartupErrorsExit2(t *testing.T) {
 	t.Parallel()
 	o := runPortpatrol(t, nil, "--tcp.db.address=localhost:99999", "--http.web.address=ftp://x", "--target.pg.address=x", "--icmp.vm.address=h:1")
