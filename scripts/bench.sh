@@ -7,4 +7,5 @@ mkdir -p dist
 CGO_ENABLED=0 go build -trimpath -tags nethttpomithttp2 -ldflags="-s -w -X main.version=bench" -o dist/portpatrol .
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o dist/dialonce ./scripts/floor/dialonce
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o dist/poller ./scripts/floor/poller
-go run ./scripts/bench -portpatrol dist/portpatrol -dialonce dist/dialonce -poller dist/poller "$@"
+CGO_ENABLED=0 go build -trimpath -tags nethttpomithttp2 -ldflags="-s -w" -o dist/imports ./scripts/floor/imports
+go run ./scripts/bench -portpatrol dist/portpatrol -dialonce dist/dialonce -poller dist/poller -imports dist/imports "$@"
