@@ -125,6 +125,22 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, error) {
 	return c, nil
 }
 
+// urlPieces are the parts of u that may carry a secret when u itself came
+// from a reference: its user, password, host, path and query, whole and apart.
+func urlPieces(u *url.URL) []string {
+	pieces := []string{u.String(), u.Redacted(), u.Host, u.Hostname(), u.RawQuery}
+	if u.User != nil {
+		pieces = append(pieces, u.User.Username())
+		if pw, ok := u.User.Password(); ok {
+			pieces = append(pieces, pw)
+		}
+	}
+	if u.Path != "/" {
+		pieces = append(pieces, u.Path, u.EscapedPath())
+	}
+	return pieces
+}
+
 func hostWithoutPort(hostport string) string {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h

@@ -50,9 +50,9 @@ func TestParseHTTPAddress(t *testing.T) {
 		{"ftp://example.com", "want an http:// or https:// URL"},
 		{"http://", "the URL has no host"},
 		{"http://:80/", "the URL has no host"},
-		{"http://host:0/", `port "0"`},
-		{"http://host:99999/", `port "99999"`},
-		{"http://host:/", `port ""`},
+		{"http://host:0/", "the port must be a number from 1 to 65535"},
+		{"http://host:99999/", "the port must be a number from 1 to 65535"},
+		{"http://host:/", "the port must be a number from 1 to 65535"},
 		{"http://u:p ss@host%zz/", "not a valid URL"},
 	} {
 		_, err := parseHTTPAddress(tc.in)
@@ -401,7 +401,8 @@ func TestHTTPSFileErrors(t *testing.T) {
 }
 
 // Planted secrets must not appear in any output, at the most verbose level,
-// whether attempts fail by status, redirect, connection or start-up error.
+// whether attempts fail by status, redirect, connection, TLS or start-up
+// error, and whether the secret was written or resolved from a reference.
 func TestSecretsStaySecret(t *testing.T) {
 	t.Parallel()
 	mux := http.NewServeMux()
@@ -409,29 +410,56 @@ func TestSecretsStaySecret(t *testing.T) {
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://user:pw-SECRET-2@"+r.Host+"/loop", http.StatusFound)
 	})
+	mux.HandleFunc("/self-SECRET-8", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.String(), http.StatusFound)
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	env := []string{"PP_HEADER=hdr-SECRET-3", "PP_URL=http://u:pw-SECRET-4@" + closedPort(t) + "/"}
 
-	o := runPortpatrol(t, env, "--log-level=debug", "--default-interval=20ms", "--timeout=500ms",
+	pki := newTestPKI(t)
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	tlsSrv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+
+	urlFile := filepath.Join(t.TempDir(), "url")
+	if err := os.WriteFile(urlFile, []byte("http://"+host+"/self-SECRET-8?tok=SECRET-9\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PP_HEADER=hdr-SECRET-3", "PP_URL=http://u:pw-SECRET-4@" + closedPort(t) + "/",
+		"PP_TCP=resolved-SECRET-7.invalid:80"}
+
+	o := runPortpatrol(t, env, "--log-level=debug", "--default-interval=20ms", "--timeout=1s",
 		"--http.a.address=http://admin:pw-SECRET-1@"+host+"/",
 		"--http.a.header=Authorization=env:PP_HEADER", "--http.a.header=X-Token=tok-SECRET-5",
 		"--http.a.method=POST", "--http.a.body=body-SECRET-6",
 		"--http.b.address=http://admin:pw-SECRET-1@"+host+"/loop",
-		"--http.c.address=env:PP_URL")
+		"--http.c.address=env:PP_URL",
+		"--tcp.d.address=env:PP_TCP",
+		"--http.e.address=file:"+urlFile,
+		// The certificate does not name this virtual host, and TLS says so.
+		"--http.f.address="+tlsSrv.URL, "--http.f.ca-file="+pki.caFile, "--http.f.header=Host=vhost-SECRET-10")
 	o.mustExit(t, 1)
 	o2 := runPortpatrol(t, env, "--log-format=json", "--http.a.address=http://admin:pw-SECRET-1@"+host+":99999/",
-		"--http.b.address=http://x/", "--http.b.header=Bad Header=tok-SECRET-5", "--http.c.address=env:PP_HEADER")
+		"--http.b.address=http://x/", "--http.b.header=Bad Header=tok-SECRET-5", "--http.c.address=env:PP_HEADER",
+		"--tcp.d.address=env:PP_HEADER")
 	o2.mustExit(t, 2)
 	all := o.stdout + o.stderr + o2.stdout + o2.stderr
 	if strings.Contains(all, "SECRET") {
 		t.Errorf("a secret leaked:\n%s", all)
 	}
-	if !strings.Contains(o.stderr, "admin:xxxxx@") || !strings.Contains(o.stderr, "u:xxxxx@") {
-		t.Errorf("the redacted addresses should still be shown:\n%s", o.stderr)
-	}
-	if !strings.Contains(o.stderr, "redirect loop") {
-		t.Errorf("the loop should be reported:\n%s", o.stderr)
+	for _, want := range []string{
+		"admin:xxxxx@",                                  // a written address is shown, its password redacted
+		"address=env:PP_URL",                            // a referenced one by its reference
+		"address=file:" + urlFile,                       //
+		"redirect loop: [hidden] was already requested", // reasons keep their sense without the value
+		"cannot resolve [hidden]",
+		"certificate is valid for",
+	} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("output lacks %q:\n%s", want, o.stderr)
+		}
 	}
 }

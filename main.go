@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -151,35 +152,53 @@ func buildTarget(s *targetSpec, icmpRaw bool) (target, []error) {
 	if errs := resolveSpec(s); len(errs) > 0 {
 		return target{}, errs
 	}
+	referenced := isReference(written)
 	t := target{name: s.name, kind: s.kind, interval: s.interval}
+	var pieces []string // what a logged reason may not quote
 	var err error
 	switch s.kind {
 	case "tcp":
 		var addr string
 		if addr, err = parseTCPAddress(s.address); err == nil {
 			t.address, t.checker = addr, tcpCheck{address: addr, timeout: s.timeout}
+			host, _, _ := net.SplitHostPort(addr)
+			pieces = []string{s.address, addr, host}
 		}
 	case "http":
 		u, perr := parseHTTPAddress(s.address)
 		if err = perr; err == nil {
 			t.address = u.Redacted()
-			if t.checker, err = newHTTPCheck(s, u); err != nil {
-				return target{}, []error{err} // already names its flag
+			c, cerr := newHTTPCheck(s, u)
+			if cerr != nil {
+				return target{}, []error{cerr} // already names its flag
+			}
+			t.checker = c
+			pieces = append([]string{s.address}, urlPieces(u)...)
+			if c.host != "" {
+				// A Host header is a header value: it must not surface
+				// through a TLS error that names the server it expected.
+				t.hidden = append(t.hidden, c.host, hostWithoutPort(c.host))
 			}
 		}
 	case "icmp":
 		var host string
 		if host, err = parseICMPAddress(s.address); err == nil {
 			t.address, t.checker = host, icmpCheck{host: host, readTimeout: s.readTimeout, writeTimeout: s.writeTimeout, raw: icmpRaw, id: os.Getpid() & 0xffff}
+			pieces = []string{s.address, host}
 		}
 	}
 	if err != nil {
 		// A resolved value is not shown: it may be a secret read from a file.
 		shown := redactURL(written)
-		if written != s.address {
+		if referenced {
 			shown = written + " (resolved)"
 		}
 		return target{}, []error{fmt.Errorf("%s=%s: %v", s.flag("address"), shown, err)}
+	}
+	if referenced {
+		// Logs name the reference, and reasons lose every part of its value.
+		t.address = redactURL(written)
+		t.hidden = append(t.hidden, pieces...)
 	}
 	return t, nil
 }

@@ -207,7 +207,7 @@ func TestStartupErrorsExit2(t *testing.T) {
 	o.mustExit(t, 2)
 	for _, want := range []string{
 		`portpatrol: --target.pg.address: unknown target type "target"`,
-		`portpatrol: --tcp.db.address=localhost:99999: port "99999" must be a number from 1 to 65535`,
+		`portpatrol: --tcp.db.address=localhost:99999: the port must be a number from 1 to 65535`,
 		`portpatrol: --http.web.address=ftp://x: want an http:// or https:// URL`,
 		`portpatrol: --icmp.vm.address=h:1: want a host alone`,
 	} {

@@ -36,6 +36,20 @@ func resolveSpec(s *targetSpec) []error {
 	return problems
 }
 
+// isReference reports whether v names a value to resolve rather than being
+// the value itself.
+func isReference(v string) bool {
+	kind, _, ok := strings.Cut(v, ":")
+	if !ok {
+		return false
+	}
+	switch kind {
+	case "env", "file", "json", "yaml", "ini":
+		return true
+	}
+	return false
+}
+
 // resolve turns a reference such as env:NAME or json:PATH//a.b into its value.
 // Anything without a known prefix is returned as written. Errors name the
 // source and the missing piece but never the values read.

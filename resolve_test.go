@@ -197,3 +197,14 @@ func FuzzLookupKeyValue(f *testing.F) {
 		}
 	})
 }
+
+func TestIsReference(t *testing.T) {
+	for v, want := range map[string]bool{
+		"env:DB": true, "file:/x": true, "json:/a//b": true, "yaml:/a": true, "ini:/a//s.k": true,
+		"db:5432": false, "http://x/": false, "tcp://db:1": false, "localhost": false, "": false,
+	} {
+		if got := isReference(v); got != want {
+			t.Errorf("isReference(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -40,7 +40,7 @@ func parseTCPAddress(s string) (string, error) {
 func checkPort(port string) error {
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q must be a number from 1 to 65535", port)
+		return errors.New("the port must be a number from 1 to 65535")
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,9 +19,10 @@ type checker interface {
 type target struct {
 	name     string
 	kind     string
-	address  string // as shown in logs: passwords redacted
+	address  string // as shown in logs: passwords redacted, references as written
 	interval time.Duration
 	checker  checker
+	hidden   []string // resolved values and Host headers, never quoted in a reason
 }
 
 // reminderEvery bounds the log volume while a target keeps failing the same way.
@@ -100,7 +103,7 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 			log.Info("ready", "attempts", attempt, "elapsed", roundDuration(elapsed))
 			return true
 		}
-		reason := err.Error()
+		reason := conceal(err.Error(), t.hidden)
 		st.mu.Lock()
 		st.attempts, st.lastErr = attempt, reason
 		st.mu.Unlock()
@@ -140,4 +143,44 @@ func roundDuration(d time.Duration) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.String()
+}
+
+// conceal replaces each piece found in msg with [hidden], longest pieces
+// first, where it stands as a whole word: hiding host "a" must not turn
+// "no answer" into nonsense. Hiding too much is harmless; too little is not.
+func conceal(msg string, pieces []string) string {
+	sorted := slices.Clone(pieces)
+	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range sorted {
+		if p == "" {
+			continue
+		}
+		var out strings.Builder
+		copied, from := 0, 0
+		for {
+			j := strings.Index(msg[from:], p)
+			if j < 0 {
+				break
+			}
+			i, end := from+j, from+j+len(p)
+			whole := (i == 0 || !isWordByte(msg[i-1]) || !isWordByte(p[0])) &&
+				(end == len(msg) || !isWordByte(msg[end]) || !isWordByte(p[len(p)-1]))
+			if !whole {
+				from = i + 1
+				continue
+			}
+			out.WriteString(msg[copied:i])
+			out.WriteString("[hidden]")
+			copied, from = end, end
+		}
+		if copied > 0 {
+			out.WriteString(msg[copied:])
+			msg = out.String()
+		}
+	}
+	return msg
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b == '-' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }

@@ -197,3 +197,29 @@ func TestThousandTargets(t *testing.T) {
 	}
 	t.Logf("1000 targets ready in %v, peak RSS %d KiB", o.elapsed, o.maxRSS)
 }
+
+func TestConceal(t *testing.T) {
+	for _, tc := range []struct {
+		msg    string
+		pieces []string
+		want   string
+	}{
+		{"cannot resolve db.example: no such host", []string{"db.example"}, "cannot resolve [hidden]: no such host"},
+		// A one-letter host stays out of the words it happens to be part of.
+		{"no answer within 1s", []string{"a"}, "no answer within 1s"},
+		{"dbx refused db", []string{"db"}, "dbx refused [hidden]"},
+		// Longest first: the whole URL goes, not just its host.
+		{"redirect loop: http://h:81/p-1?t=2 was already requested", []string{"h", "http://h:81/p-1?t=2", "/p-1"},
+			"redirect loop: [hidden] was already requested"},
+		{"redirect loop: http://h:81/p-1 was already requested", []string{"h:81", "/p-1"},
+			"redirect loop: http://[hidden][hidden] was already requested"},
+		{"x509: certificate is valid for a.test, not vhost.test", []string{"vhost.test", "vhost"},
+			"x509: certificate is valid for a.test, not [hidden]"},
+		{"status 503, want 200", []string{"", "20"}, "status 503, want 200"},
+		{"nothing to hide", nil, "nothing to hide"},
+	} {
+		if got := conceal(tc.msg, tc.pieces); got != tc.want {
+			t.Errorf("conceal(%q, %q) = %q, want %q", tc.msg, tc.pieces, got, tc.want)
+		}
+	}
+}
