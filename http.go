@@ -70,15 +70,31 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, error) {
 		bodyRegex: s.bodyRegex,
 		timeout:   s.timeout,
 	}
+	var problems []error
 	for _, h := range s.headers {
+		// HTTP ignores white space around a value, and a value read from a
+		// Secret often ends in a newline that would make the request invalid.
+		h.value = strings.TrimSpace(h.value)
+		if strings.IndexFunc(h.value, isControl) >= 0 {
+			problems = append(problems, fmt.Errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
+				s.flag("header"), h.name))
+			continue
+		}
 		if strings.EqualFold(h.name, "Host") {
 			if c.host != "" {
 				return nil, fmt.Errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header"))
+			}
+			if u, err := url.Parse("http://" + h.value + "/"); err != nil || u.Host != h.value || h.value == "" {
+				problems = append(problems, fmt.Errorf("%s: the Host header is not a valid host or host:port", s.flag("header")))
+				continue
 			}
 			c.host = h.value
 			continue
 		}
 		c.header.Add(h.name, h.value)
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
 	}
 	if c.header.Get("User-Agent") == "" {
 		c.header.Set("User-Agent", "portpatrol/"+versionString())
@@ -139,6 +155,11 @@ func urlPieces(u *url.URL) []string {
 		pieces = append(pieces, u.Path, u.EscapedPath())
 	}
 	return pieces
+}
+
+// isControl reports the characters RFC 9110 forbids in a field value.
+func isControl(r rune) bool {
+	return r < ' ' && r != '\t' || r == 0x7f
 }
 
 func hostWithoutPort(hostport string) string {

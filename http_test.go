@@ -376,6 +376,42 @@ func TestHTTPSMutualTLS(t *testing.T) {
 	}
 }
 
+// Header values are checked once they are resolved: surrounding white space
+// (a Secret's trailing newline) is dropped, and a value HTTP cannot carry
+// stops the start, naming the header but not its value.
+func TestHTTPHeaderValues(t *testing.T) {
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header }))
+	defer srv.Close()
+	t.Setenv("PP_TOKEN", "Bearer tok\n")
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.header=Authorization=env:PP_TOKEN")); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-got; h.Get("Authorization") != "Bearer tok" {
+		t.Errorf("Authorization = %q, want the value without its newline", h.Get("Authorization"))
+	}
+
+	t.Setenv("PP_BAD", "a\r\nX-Injected: 1")
+	for _, tc := range []struct{ header, want string }{
+		{"X-Token=env:PP_BAD", "--http.w.header: the value of X-Token holds a control character"},
+		{"X-Token=a\x00b", "--http.w.header: the value of X-Token holds a control character"},
+		{"Host=env:PP_BAD", "--http.w.header: the value of Host holds a control character"},
+		{"Host=bad host", "--http.w.header: the Host header is not a valid host or host:port"},
+		{"Host=a/b", "--http.w.header: the Host header is not a valid host or host:port"},
+	} {
+		opts, err := parseArgs([]string{"--http.w.address=http://x", "--http.w.header=" + tc.header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, errs := buildTarget(opts.targets[0], false)
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
+			t.Errorf("%q: errors %v, want %q", tc.header, errs, tc.want)
+		} else if strings.Contains(errs[0].Error(), "Injected") || strings.Contains(errs[0].Error(), "bad host") {
+			t.Errorf("%q: the error quotes the value: %v", tc.header, errs[0])
+		}
+	}
+}
+
 func TestHTTPSFileErrors(t *testing.T) {
 	pki := newTestPKI(t)
 	notPEM := filepath.Join(t.TempDir(), "not.pem")
