@@ -27,6 +27,9 @@ func resolveSpec(s *targetSpec) []error {
 		*v = r
 	}
 	resolveInto(s.flag("address"), &s.address)
+	// An address never starts or ends in white space; an environment
+	// variable filled from a Secret often ends in a newline.
+	s.address = strings.TrimSpace(s.address)
 	for i := range s.headers {
 		resolveInto(s.flag("header")+" "+s.headers[i].name, &s.headers[i].value)
 	}
