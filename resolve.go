@@ -42,11 +42,7 @@ func resolveSpec(s *targetSpec) []error {
 // isReference reports whether v names a value to resolve rather than being
 // the value itself.
 func isReference(v string) bool {
-	kind, _, ok := strings.Cut(v, ":")
-	if !ok {
-		return false
-	}
-	switch kind {
+	switch kind, _, _ := strings.Cut(v, ":"); kind {
 	case "env", "file", "json", "yaml", "ini":
 		return true
 	}
@@ -57,9 +53,11 @@ func isReference(v string) bool {
 // Anything without a known prefix is returned as written. Errors name the
 // source and the missing piece but never the values read.
 func resolve(ref string) (string, error) {
+	if !isReference(ref) {
+		return ref, nil
+	}
 	kind, rest, _ := strings.Cut(ref, ":")
-	switch kind {
-	case "env":
+	if kind == "env" {
 		if rest == "" {
 			return "", errors.New("env: needs a variable name, e.g. env:DB_HOST")
 		}
@@ -68,9 +66,6 @@ func resolve(ref string) (string, error) {
 			return "", fmt.Errorf("environment variable %s is not set", rest)
 		}
 		return v, nil
-	case "file", "json", "yaml", "ini":
-	default:
-		return ref, nil
 	}
 
 	path, key, hasKey := cutLast(rest, "//")
