@@ -209,11 +209,17 @@ var globalFlags = []struct{ name, arg, def, help string }{
 // compiled at start-up, which every run would pay for.
 func validIdentifier(id string) bool {
 	for _, c := range []byte(id) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if !isWordByte(c) {
 			return false
 		}
 	}
 	return id != ""
+}
+
+// isWordByte is a letter, digit, - or _: what an identifier is made of, and
+// what conceal treats as part of a word.
+func isWordByte(b byte) bool {
+	return b == '_' || b == '-' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }
 
 // parseArgs turns the command line into options. It reports every problem it

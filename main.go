@@ -154,7 +154,8 @@ func buildTarget(s *targetSpec, icmpRaw bool) (target, []error) {
 	}
 	referenced := isReference(written)
 	t := target{name: s.name, kind: s.kind, interval: s.interval}
-	var pieces []string // what a logged reason may not quote
+	var pieces []string     // of the address: hidden when it was a reference
+	var hostHeader []string // always hidden: a header value
 	var err error
 	switch s.kind {
 	case "tcp":
@@ -177,7 +178,7 @@ func buildTarget(s *targetSpec, icmpRaw bool) (target, []error) {
 			if c.host != "" {
 				// A Host header is a header value: it must not surface
 				// through a TLS error that names the server it expected.
-				t.hidden = append(t.hidden, c.host, hostWithoutPort(c.host))
+				hostHeader = []string{c.host, hostWithoutPort(c.host)}
 			}
 		}
 	case "icmp":
@@ -198,8 +199,10 @@ func buildTarget(s *targetSpec, icmpRaw bool) (target, []error) {
 	if referenced {
 		// Logs name the reference, and reasons lose every part of its value.
 		t.address = redactURL(written)
-		t.hidden = append(t.hidden, pieces...)
+	} else {
+		pieces = nil
 	}
+	t.hidden = newHidden(append(pieces, hostHeader...)...)
 	return t, nil
 }
 

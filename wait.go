@@ -22,7 +22,7 @@ type target struct {
 	address  string // as shown in logs: passwords redacted, references as written
 	interval time.Duration
 	checker  checker
-	hidden   []string // resolved values and Host headers, never quoted in a reason
+	hidden   hidden // resolved values and Host headers, never quoted in a reason
 }
 
 // reminderEvery bounds the log volume while a target keeps failing the same way.
@@ -103,7 +103,7 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 			log.Info("ready", "attempts", attempt, "elapsed", roundDuration(elapsed))
 			return true
 		}
-		reason := conceal(err.Error(), t.hidden)
+		reason := t.hidden.conceal(err.Error())
 		st.mu.Lock()
 		st.attempts, st.lastErr = attempt, reason
 		st.mu.Unlock()
@@ -145,16 +145,22 @@ func roundDuration(d time.Duration) string {
 	return d.String()
 }
 
-// conceal replaces each piece found in msg with [hidden], longest pieces
-// first, where it stands as a whole word: hiding host "a" must not turn
-// "no answer" into nonsense. Hiding too much is harmless; too little is not.
-func conceal(msg string, pieces []string) string {
-	sorted := slices.Clone(pieces)
-	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
-	for _, p := range sorted {
-		if p == "" {
-			continue
-		}
+// hidden is what a target's failure reasons may not quote, longest first so
+// that a whole URL is replaced before the host inside it. Built once, at
+// start-up, and read on every failed attempt.
+type hidden []string
+
+func newHidden(pieces ...string) hidden {
+	h := slices.DeleteFunc(slices.Clone(pieces), func(p string) bool { return p == "" })
+	slices.SortStableFunc(h, func(a, b string) int { return len(b) - len(a) })
+	return h
+}
+
+// conceal replaces each piece found in msg with [hidden] where it stands as
+// a whole word: hiding host "a" must not turn "no answer" into nonsense.
+// Hiding too much is harmless; too little is not.
+func (h hidden) conceal(msg string) string {
+	for _, p := range h {
 		var out strings.Builder
 		copied, from := 0, 0
 		for {
@@ -179,8 +185,4 @@ func conceal(msg string, pieces []string) string {
 		}
 	}
 	return msg
-}
-
-func isWordByte(b byte) bool {
-	return b == '_' || b == '-' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }

@@ -218,7 +218,7 @@ func TestConceal(t *testing.T) {
 		{"status 503, want 200", []string{"", "20"}, "status 503, want 200"},
 		{"nothing to hide", nil, "nothing to hide"},
 	} {
-		if got := conceal(tc.msg, tc.pieces); got != tc.want {
+		if got := newHidden(tc.pieces...).conceal(tc.msg); got != tc.want {
 			t.Errorf("conceal(%q, %q) = %q, want %q", tc.msg, tc.pieces, got, tc.want)
 		}
 	}
