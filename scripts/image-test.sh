@@ -102,7 +102,7 @@ out=$(ip netns exec "$ns" chroot --userspec=65532:65532 "$rootfs" "$entry" \
 	--tcp.db.address=127.0.0.1:8080 \
 	--http.web.address=http://127.0.0.1:8080/health \
 	--icmp.host.address=127.0.0.1 \
-	-- "$entry" --version 2>"$work/run.log") || { cat "$work/run.log" >&2; fail "the entrypoint exited $?"; }
+	-- "$entry" --version 2>"$work/run.log") || { rc=$?; cat "$work/run.log" >&2; fail "the entrypoint exited $rc"; }
 cat "$work/run.log"
 grep -q 'ICMP uses unprivileged datagram sockets' "$work/run.log" || fail "ICMP did not fall back to datagram sockets"
 for t in db web host; do
