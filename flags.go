@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -23,36 +22,18 @@ type options struct {
 	command         []string // what to exec once every target is ready
 }
 
-// targetSpec is one target as written on the command line. address, header
-// values and body may still be references (env:, file:, ...) for resolve.go.
+// targetSpec is one target as written on the command line. Its address, and
+// the values of properties marked reference, may still be references (env:,
+// file:, ...) that the type resolves when it builds its checker.
 type targetSpec struct {
-	kind     string // http, icmp or tcp
+	kind     string
 	id       string
 	name     string
 	address  string
 	interval time.Duration
-
-	timeout time.Duration // tcp and http: per attempt
-
-	method                string
-	headers               []header
-	allowDuplicateHeaders bool
-	expectedStatus        statusCodes
-	skipTLSVerify         bool
-	caFile                string
-	certFile              string
-	keyFile               string
-	bodyRegex             *regexp.Regexp
-	body                  string
-
-	readTimeout  time.Duration
-	writeTimeout time.Duration
-
-	given uint32 // bit i: propertiesOf(kind)[i] was on the command line
-}
-
-type header struct {
-	name, value string
+	timeout  time.Duration // per attempt, for types with a timeout property
+	settings any           // the type's own properties, e.g. *httpSettings
+	given    uint64        // bit i: propertiesOf(kind)[i] was on the command line
 }
 
 // flag is the spelling used in messages: --http.web.address.
@@ -65,13 +46,39 @@ func (s *targetSpec) flag(prop string) string {
 func (s *targetSpec) isGiven(name string) bool { return s.given&s.bit(name) != 0 }
 func (s *targetSpec) markGiven(name string)    { s.given |= s.bit(name) }
 
-func (s *targetSpec) bit(name string) uint32 {
+func (s *targetSpec) bit(name string) uint64 {
 	for i, p := range propertiesOf(s.kind) {
 		if p.name == name {
 			return 1 << i
 		}
 	}
 	panic("no property " + name) // callers pass names from the property table
+}
+
+// targetType is everything one kind of target brings. Each type's own file
+// registers it, so that nothing else has to know its name.
+type targetType struct {
+	ready      string     // what ready means, one line for --help
+	properties []property // the common ones first, added by register
+	// settings makes a target's own settings value, which its properties
+	// fill in (nil: the type has none beyond the common ones).
+	settings func() any
+	// finish checks what needs several properties, after defaults.
+	finish func(s *targetSpec) []error
+	// prepare runs once per run, before building, when a target of the type
+	// exists: decisions that belong to the process rather than a target.
+	prepare func(log *slog.Logger) error
+	// build turns a target, its address resolved, into a checker. Address
+	// problems are returned as addressError; others name their own flag.
+	build func(s *targetSpec, address string) (built, []error)
+}
+
+// targetTypes is the one table of types, filled by each type's init.
+var targetTypes = map[string]*targetType{}
+
+func register(name string, t *targetType) {
+	t.properties = append(slices.Clip(commonProperties), t.properties...)
+	targetTypes[name] = t
 }
 
 // property is one --<type>.<id>.<property> setting: how its value is parsed,
@@ -82,6 +89,7 @@ type property struct {
 	def        string // applied through set when not given; "" means none
 	help       string
 	repeatable bool
+	secret     bool // never echo the value in an error (KEY=VALUE shows the key)
 	set        func(s *targetSpec, v string) error
 }
 
@@ -108,69 +116,10 @@ var commonProperties = []property{
 		set: func(s *targetSpec, v string) (err error) { s.interval, err = parsePositiveDuration(v); return }},
 }
 
-// targetTypes lists every property each type accepts, the common ones first.
-var targetTypes = map[string][]property{
-	"tcp": withCommon([]property{
-		{name: "timeout", arg: "DURATION", def: "1s", help: "how long one connection attempt may take",
-			set: func(s *targetSpec, v string) (err error) { s.timeout, err = parsePositiveDuration(v); return }},
-	}),
-	"http": withCommon([]property{
-		{name: "method", arg: "METHOD", def: "GET", help: "request method",
-			set: func(s *targetSpec, v string) error {
-				if !isToken(v) {
-					return errors.New("not a valid HTTP method (letters like GET, HEAD, POST)")
-				}
-				s.method = v
-				return nil
-			}},
-		{name: "header", arg: "KEY=VALUE", repeatable: true, help: "request header, repeatable; VALUE may be a reference",
-			set: func(s *targetSpec, v string) error {
-				name, value, ok := strings.Cut(v, "=")
-				name = strings.TrimSpace(name)
-				if !ok {
-					return errors.New("want KEY=VALUE, e.g. Authorization=env:TOKEN")
-				}
-				if !isToken(name) {
-					return fmt.Errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~)", name)
-				}
-				s.headers = append(s.headers, header{name, strings.TrimSpace(value)})
-				return nil
-			}},
-		{name: "allow-duplicate-headers", def: "false", help: "send every value of a header given more than once",
-			set: func(s *targetSpec, v string) (err error) { s.allowDuplicateHeaders, err = parseBool(v); return }},
-		{name: "expected-status-codes", arg: "LIST", def: "200", help: "status codes that mean ready: codes and ranges, e.g. 200,301-302",
-			set: func(s *targetSpec, v string) (err error) { s.expectedStatus, err = parseStatusCodes(v); return }},
-		{name: "expected-body-regex", arg: "REGEX", help: "also require the first 1 MiB of the body to match (RE2 syntax)",
-			set: func(s *targetSpec, v string) (err error) {
-				s.bodyRegex, err = regexp.Compile(v)
-				if err != nil {
-					return fmt.Errorf("not a valid regular expression: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-				}
-				return nil
-			}},
-		{name: "body", arg: "STRING", help: "request body sent with every attempt; may be a reference",
-			set: func(s *targetSpec, v string) error { s.body = v; return nil }},
-		{name: "skip-tls-verify", def: "false", help: "accept any server certificate",
-			set: func(s *targetSpec, v string) (err error) { s.skipTLSVerify, err = parseBool(v); return }},
-		{name: "ca-file", arg: "PATH", help: "PEM certificates to trust in addition to the system roots",
-			set: func(s *targetSpec, v string) error { s.caFile = v; return nil }},
-		{name: "cert-file", arg: "PATH", help: "PEM client certificate for mutual TLS (needs key-file)",
-			set: func(s *targetSpec, v string) error { s.certFile = v; return nil }},
-		{name: "key-file", arg: "PATH", help: "PEM private key of cert-file",
-			set: func(s *targetSpec, v string) error { s.keyFile = v; return nil }},
-		{name: "timeout", arg: "DURATION", def: "1s", help: "how long one request may take, body included",
-			set: func(s *targetSpec, v string) (err error) { s.timeout, err = parsePositiveDuration(v); return }},
-	}),
-	"icmp": withCommon([]property{
-		{name: "read-timeout", arg: "DURATION", def: "1s", help: "how long to wait for the echo reply",
-			set: func(s *targetSpec, v string) (err error) { s.readTimeout, err = parsePositiveDuration(v); return }},
-		{name: "write-timeout", arg: "DURATION", def: "1s", help: "how long resolving and sending the echo request may take",
-			set: func(s *targetSpec, v string) (err error) { s.writeTimeout, err = parsePositiveDuration(v); return }},
-	}),
-}
-
-func withCommon(own []property) []property {
-	return append(slices.Clip(commonProperties), own...)
+// timeoutProperty is the per-attempt deadline most types share.
+func timeoutProperty(help string) property {
+	return property{name: "timeout", arg: "DURATION", def: "1s", help: help,
+		set: func(s *targetSpec, v string) (err error) { s.timeout, err = parsePositiveDuration(v); return }}
 }
 
 func typeNames() []string {
@@ -183,7 +132,7 @@ func typeNames() []string {
 }
 
 func propertiesOf(kind string) []property {
-	return targetTypes[kind]
+	return targetTypes[kind].properties
 }
 
 func findProperty(kind, name string) (property, bool) {
@@ -299,7 +248,7 @@ func parseArgs(args []string) (*options, error) {
 			}
 			spec.markGiven(prop.name)
 			if err := prop.set(spec, value); err != nil {
-				fail("%s=%s: %v", spec.flag(prop.name), shownValue(prop.name, value), err)
+				fail("%s=%s: %v", spec.flag(prop.name), shownValue(prop, value), err)
 			}
 			continue
 		}
@@ -352,6 +301,9 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 	spec := byKey[key]
 	if spec == nil {
 		spec = &targetSpec{kind: kind, id: id}
+		if newSettings := targetTypes[kind].settings; newSettings != nil {
+			spec.settings = newSettings()
+		}
 		byKey[key] = spec
 		opts.targets = append(opts.targets, spec)
 	}
@@ -377,20 +329,8 @@ func finishTarget(s *targetSpec, defaultInterval time.Duration) []error {
 	if !s.isGiven("address") {
 		problems = append(problems, fmt.Errorf("%s is missing: every target needs an address", s.flag("address")))
 	}
-	if !s.allowDuplicateHeaders {
-		seen := map[string]bool{}
-		for _, h := range s.headers {
-			key := strings.ToLower(h.name)
-			if seen[key] {
-				problems = append(problems, fmt.Errorf("%s: header %q is given more than once; set %s=true to send every value",
-					s.flag("header"), h.name, s.flag("allow-duplicate-headers")))
-			}
-			seen[key] = true
-		}
-	}
-	if (s.certFile == "") != (s.keyFile == "") {
-		problems = append(problems, fmt.Errorf("%s and %s go together: mutual TLS needs both the certificate and its key",
-			s.flag("cert-file"), s.flag("key-file")))
+	if finish := targetTypes[s.kind].finish; finish != nil {
+		problems = append(problems, finish(s)...)
 	}
 	return problems
 }
@@ -423,19 +363,16 @@ func setGlobal(opts *options, name, value string) (err error) {
 	return err
 }
 
-// shownValue keeps secrets out of error messages: header values and bodies
-// are never echoed.
-func shownValue(prop, value string) string {
-	switch prop {
-	case "header":
-		if name, _, ok := strings.Cut(value, "="); ok {
-			return name + "=…"
-		}
-		return "…" // without =, the whole value may be a secret
-	case "body":
-		return "…"
+// shownValue keeps secrets out of error messages: the values of secret
+// properties are never echoed, though a KEY=VALUE shows its key.
+func shownValue(p property, value string) string {
+	if !p.secret {
+		return value
 	}
-	return value
+	if name, _, ok := strings.Cut(value, "="); ok && p.arg == "KEY=VALUE" {
+		return name + "=…"
+	}
+	return "…" // without =, the whole value may be a secret
 }
 
 func parsePositiveDuration(v string) (time.Duration, error) {
@@ -449,6 +386,14 @@ func parsePositiveDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
+func compileRegex(v string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(v)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid regular expression: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return re, nil
+}
+
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
 	case "true":
@@ -457,85 +402,6 @@ func parseBool(v string) (bool, error) {
 		return false, nil
 	}
 	return false, errors.New("want true or false")
-}
-
-// isToken reports whether s is an RFC 9110 token, the syntax of header names
-// and methods.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// statusCodes is a set of accepted HTTP status codes as inclusive ranges.
-type statusCodes [][2]int
-
-func parseStatusCodes(v string) (statusCodes, error) {
-	var codes statusCodes
-	for _, item := range strings.Split(v, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			return nil, errors.New("empty entry in the list (want codes and ranges like 200,301-302)")
-		}
-		lo, hi, isRange := strings.Cut(item, "-")
-		from, err := parseStatusCode(lo)
-		if err != nil {
-			return nil, err
-		}
-		to := from
-		if isRange {
-			if to, err = parseStatusCode(hi); err != nil {
-				return nil, err
-			}
-			if to < from {
-				return nil, fmt.Errorf("range %s runs backwards (want low-high, e.g. %d-%d)", item, to, from)
-			}
-		}
-		codes = append(codes, [2]int{from, to})
-	}
-	return codes, nil
-}
-
-func parseStatusCode(s string) (int, error) {
-	s = strings.TrimSpace(s)
-	n, err := strconv.Atoi(s)
-	if err != nil || len(s) != 3 {
-		return 0, fmt.Errorf("%q is not a status code (want a number from 100 to 599)", s)
-	}
-	if n < 100 || n > 599 {
-		return 0, fmt.Errorf("%d is outside 100-599", n)
-	}
-	return n, nil
-}
-
-func (c statusCodes) contains(code int) bool {
-	for _, r := range c {
-		if r[0] <= code && code <= r[1] {
-			return true
-		}
-	}
-	return false
-}
-
-func (c statusCodes) String() string {
-	parts := make([]string, len(c))
-	for i, r := range c {
-		parts[i] = strconv.Itoa(r[0])
-		if r[1] != r[0] {
-			parts[i] += "-" + strconv.Itoa(r[1])
-		}
-	}
-	if len(parts) > 1 {
-		return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
-	}
-	return strings.Join(parts, "")
 }
 
 func globalNames() []string {
@@ -597,14 +463,18 @@ Flags:
 	for _, g := range globalFlags {
 		writeHelpLine(&b, "--"+g.name, g.arg, g.def, g.help)
 	}
+	b.WriteString("\nEvery target (--<type>.<identifier>.<property>):\n")
+	for _, p := range commonProperties {
+		writeHelpLine(&b, p.name, p.arg, p.def, p.help)
+	}
 	for _, kind := range typeNames() {
-		fmt.Fprintf(&b, "\n%s target properties (--%s.<identifier>.<property>):\n", strings.ToUpper(kind), kind)
-		for _, p := range propertiesOf(kind) {
+		fmt.Fprintf(&b, "\n%s (--%s.<identifier>.<property>): ready %s\n", kind, kind, targetTypes[kind].ready)
+		for _, p := range propertiesOf(kind)[len(commonProperties):] {
 			writeHelpLine(&b, p.name, p.arg, p.def, p.help)
 		}
 	}
 	b.WriteString(`
-References (for address, header values and body):
+References (for address, and for values whose help says they may be one):
   env:NAME                 the environment variable NAME
   file:PATH                the whole file, trimmed
   file:PATH//KEY           KEY from a KEY=VALUE file

@@ -30,29 +30,29 @@ func TestParseArgsValid(t *testing.T) {
 	}
 	web, db, vm := opts.targets[0], opts.targets[1], opts.targets[2]
 
-	if web.kind != "http" || web.name != "web" || web.method != "POST" || !web.skipTLSVerify || web.timeout != 3*time.Second {
+	if web.kind != "http" || web.name != "web" || httpOf(web).method != "POST" || !httpOf(web).skipVerify || web.timeout != 3*time.Second {
 		t.Errorf("web = %+v", web)
 	}
 	if web.interval != 5*time.Second {
 		t.Errorf("web interval = %v, want the --default-interval 5s even though it came first", web.interval)
 	}
 	wantHeaders := []header{{"Authorization", "Bearer a=b"}, {"Content-Type", "application/json"}}
-	if len(web.headers) != 2 || web.headers[0] != wantHeaders[0] || web.headers[1] != wantHeaders[1] {
-		t.Errorf("headers = %q, want %q (split at the first =)", web.headers, wantHeaders)
+	if len(httpOf(web).headers) != 2 || httpOf(web).headers[0] != wantHeaders[0] || httpOf(web).headers[1] != wantHeaders[1] {
+		t.Errorf("headers = %q, want %q (split at the first =)", httpOf(web).headers, wantHeaders)
 	}
 	for code, want := range map[int]bool{200: true, 301: true, 302: true, 300: false, 303: false, 204: false} {
-		if web.expectedStatus.contains(code) != want {
+		if httpOf(web).expectedStatus.contains(code) != want {
 			t.Errorf("expected-status-codes contains %d = %v, want %v", code, !want, want)
 		}
 	}
 	if db.name != "postgres" || db.interval != 250*time.Millisecond || db.timeout != time.Second || db.address != "tcp://localhost:5432" {
 		t.Errorf("db = %+v", db)
 	}
-	if db.headers != nil {
-		t.Errorf("db has headers %q: targets must not share values", db.headers)
+	if db.settings != nil {
+		t.Errorf("db has settings %+v: tcp has no own settings, and targets must not share values", db.settings)
 	}
-	if vm.readTimeout != 2*time.Second || vm.writeTimeout != time.Second {
-		t.Errorf("vm timeouts = %v/%v, want 2s/1s", vm.readTimeout, vm.writeTimeout)
+	if icmpOf(vm).readTimeout != 2*time.Second || icmpOf(vm).writeTimeout != time.Second {
+		t.Errorf("vm timeouts = %v/%v, want 2s/1s", icmpOf(vm).readTimeout, icmpOf(vm).writeTimeout)
 	}
 }
 
@@ -62,11 +62,11 @@ func TestParseArgsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := opts.targets[0]
-	if s.method != "GET" || s.timeout != time.Second || s.interval != 2*time.Second || s.skipTLSVerify || s.allowDuplicateHeaders {
+	if httpOf(s).method != "GET" || s.timeout != time.Second || s.interval != 2*time.Second || httpOf(s).skipVerify || httpOf(s).allowDuplicateHeaders {
 		t.Errorf("defaults = %+v", s)
 	}
-	if !s.expectedStatus.contains(200) || s.expectedStatus.contains(204) {
-		t.Errorf("default status codes = %v, want 200", s.expectedStatus)
+	if !httpOf(s).expectedStatus.contains(200) || httpOf(s).expectedStatus.contains(204) {
+		t.Errorf("default status codes = %v, want 200", httpOf(s).expectedStatus)
 	}
 	if opts.timeout != 0 || opts.logFormat != "text" || opts.logLevel.String() != "INFO" {
 		t.Errorf("global defaults = %+v", opts)
@@ -87,7 +87,7 @@ func TestParseArgsBooleans(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.arg, err)
 		}
-		if got := opts.targets[0].skipTLSVerify; got != tc.want {
+		if got := httpOf(opts.targets[0]).skipVerify; got != tc.want {
 			t.Errorf("%s: skip-tls-verify = %v, want %v", tc.arg, got, tc.want)
 		}
 	}
@@ -98,7 +98,7 @@ func TestParseArgsDuplicateHeadersAllowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(opts.targets[0].headers); n != 2 {
+	if n := len(httpOf(opts.targets[0]).headers); n != 2 {
 		t.Errorf("got %d headers, want both values kept", n)
 	}
 }
@@ -248,11 +248,14 @@ func TestDefaultsParse(t *testing.T) {
 				continue
 			}
 			s := &targetSpec{kind: kind, id: "x"}
+			if tt := targetTypes[kind]; tt.settings != nil {
+				s.settings = tt.settings()
+			}
 			if err := p.set(s, p.def); err != nil {
 				t.Errorf("%s.%s default %q: %v", kind, p.name, p.def, err)
 			}
 		}
-		if n := len(propertiesOf(kind)); n > 32 {
+		if n := len(propertiesOf(kind)); n > 64 {
 			t.Errorf("%s has %d properties, more than targetSpec.given holds", kind, n)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,6 +23,103 @@ import (
 const maxBodyRead = 1 << 20
 
 const maxRedirects = 10
+
+func init() {
+	register("http", &targetType{
+		ready:      "when the response has an expected status and, if asked, a matching body",
+		properties: httpProperties,
+		settings:   func() any { return &httpSettings{} },
+		finish:     finishHTTP,
+		build:      buildHTTP,
+	})
+}
+
+// httpSettings are an http target's own properties. Header values and the
+// body may still be references until the target is built.
+type httpSettings struct {
+	method                string
+	headers               []header
+	allowDuplicateHeaders bool
+	expectedStatus        statusCodes
+	bodyRegex             *regexp.Regexp
+	body                  string
+	tlsFiles
+}
+
+type header struct {
+	name, value string
+}
+
+func httpOf(s *targetSpec) *httpSettings { return s.settings.(*httpSettings) }
+
+var httpProperties = append([]property{
+	{name: "method", arg: "METHOD", def: "GET", help: "request method",
+		set: func(s *targetSpec, v string) error {
+			if !isToken(v) {
+				return errors.New("not a valid HTTP method (letters like GET, HEAD, POST)")
+			}
+			httpOf(s).method = v
+			return nil
+		}},
+	{name: "header", arg: "KEY=VALUE", repeatable: true, secret: true, help: "request header, repeatable; VALUE may be a reference",
+		set: func(s *targetSpec, v string) error {
+			name, value, ok := strings.Cut(v, "=")
+			name = strings.TrimSpace(name)
+			if !ok {
+				return errors.New("want KEY=VALUE, e.g. Authorization=env:TOKEN")
+			}
+			if !isToken(name) {
+				return fmt.Errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~)", name)
+			}
+			httpOf(s).headers = append(httpOf(s).headers, header{name, strings.TrimSpace(value)})
+			return nil
+		}},
+	{name: "allow-duplicate-headers", def: "false", help: "send every value of a header given more than once",
+		set: func(s *targetSpec, v string) (err error) { httpOf(s).allowDuplicateHeaders, err = parseBool(v); return }},
+	{name: "expected-status-codes", arg: "LIST", def: "200", help: "status codes that mean ready: codes and ranges, e.g. 200,301-302",
+		set: func(s *targetSpec, v string) (err error) { httpOf(s).expectedStatus, err = parseStatusCodes(v); return }},
+	{name: "expected-body-regex", arg: "REGEX", help: "also require the first 1 MiB of the body to match (RE2 syntax)",
+		set: func(s *targetSpec, v string) (err error) { httpOf(s).bodyRegex, err = compileRegex(v); return }},
+	{name: "body", arg: "STRING", secret: true, help: "request body sent with every attempt; may be a reference",
+		set: func(s *targetSpec, v string) error { httpOf(s).body = v; return nil }},
+}, append(tlsProperties(func(s *targetSpec) *tlsFiles { return &httpOf(s).tlsFiles }),
+	timeoutProperty("how long one request may take, body included"))...)
+
+func finishHTTP(s *targetSpec) []error {
+	h := httpOf(s)
+	var problems []error
+	if !h.allowDuplicateHeaders {
+		seen := map[string]bool{}
+		for _, hd := range h.headers {
+			key := strings.ToLower(hd.name)
+			if seen[key] {
+				problems = append(problems, fmt.Errorf("%s: header %q is given more than once; set %s=true to send every value",
+					s.flag("header"), hd.name, s.flag("allow-duplicate-headers")))
+			}
+			seen[key] = true
+		}
+	}
+	return append(problems, h.tlsFiles.finish(s)...)
+}
+
+func buildHTTP(s *targetSpec, address string) (built, []error) {
+	var problems []error
+	u, err := parseHTTPAddress(address)
+	if err != nil {
+		problems = append(problems, addressError{err})
+	}
+	c, errs := newHTTPCheck(s, u)
+	if problems = append(problems, errs...); len(problems) > 0 {
+		return built{}, problems
+	}
+	b := built{checker: c, address: u.Redacted(), pieces: urlPieces(u)}
+	if c.host != "" {
+		// A Host header is a header value: it must not surface
+		// through a TLS error that names the server it expected.
+		b.secrets = []string{c.host, hostWithoutPort(c.host)}
+	}
+	return b, nil
+}
 
 // httpCheck is ready when a request is answered with an expected status and,
 // when asked, a body matching bodyRegex.
@@ -58,76 +156,64 @@ func parseHTTPAddress(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// newHTTPCheck builds the check for a resolved target: its request template
-// and a client whose TLS settings come from the target alone.
-func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, error) {
+// newHTTPCheck builds the check for a target with a parsed address (or nil,
+// when the address was bad, to report every other problem too): it resolves
+// header values and the body, and makes a client whose TLS settings come from
+// the target alone.
+func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
+	h := httpOf(s)
 	c := &httpCheck{
 		url:       u,
-		method:    s.method,
+		method:    h.method,
 		header:    http.Header{},
-		body:      s.body,
-		expected:  s.expectedStatus,
-		bodyRegex: s.bodyRegex,
+		expected:  h.expectedStatus,
+		bodyRegex: h.bodyRegex,
 		timeout:   s.timeout,
 	}
 	var problems []error
-	for _, h := range s.headers {
-		// HTTP ignores white space around a value, and a value read from a
-		// Secret often ends in a newline that would make the request invalid.
-		h.value = strings.TrimSpace(h.value)
-		if strings.IndexFunc(h.value, isControl) >= 0 {
-			problems = append(problems, fmt.Errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
-				s.flag("header"), h.name))
+	for _, hd := range h.headers {
+		value, err := resolveProperty(s.flag("header")+" "+hd.name, hd.value)
+		if err != nil {
+			problems = append(problems, err)
 			continue
 		}
-		if strings.EqualFold(h.name, "Host") {
+		// HTTP ignores white space around a value, and a value read from a
+		// Secret often ends in a newline that would make the request invalid.
+		value = strings.TrimSpace(value)
+		if strings.IndexFunc(value, isControl) >= 0 {
+			problems = append(problems, fmt.Errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
+				s.flag("header"), hd.name))
+			continue
+		}
+		if strings.EqualFold(hd.name, "Host") {
 			if c.host != "" {
-				return nil, fmt.Errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header"))
+				problems = append(problems, fmt.Errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header")))
+				continue
 			}
-			if u, err := url.Parse("http://" + h.value + "/"); err != nil || u.Host != h.value || h.value == "" {
+			if u, err := url.Parse("http://" + value + "/"); err != nil || u.Host != value || value == "" {
 				problems = append(problems, fmt.Errorf("%s: the Host header is not a valid host or host:port", s.flag("header")))
 				continue
 			}
-			c.host = h.value
+			c.host = value
 			continue
 		}
-		c.header.Add(h.name, h.value)
+		c.header.Add(hd.name, value)
 	}
-	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
+	if h.body != "" {
+		var err error
+		if c.body, err = resolveProperty(s.flag("body"), h.body); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	if c.header.Get("User-Agent") == "" {
 		c.header.Set("User-Agent", "portpatrol/"+versionString())
 	}
-
-	tlsConfig := &tls.Config{InsecureSkipVerify: s.skipTLSVerify}
-	if c.host != "" {
-		// Reaching a virtual host by another name (an IP, a node name) should
-		// still ask for and verify the virtual host's certificate.
-		tlsConfig.ServerName = hostWithoutPort(c.host)
+	// Reaching a virtual host by another name (an IP, a node name) should
+	// still ask for and verify the virtual host's certificate.
+	tlsConfig, errs := h.tlsFiles.config(s, hostWithoutPort(c.host))
+	if problems = append(problems, errs...); len(problems) > 0 {
+		return nil, problems
 	}
-	if s.caFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		pem, err := os.ReadFile(s.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s: cannot read %s: %v", s.flag("ca-file"), s.caFile, unwrapPathError(err))
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: %s holds no PEM certificate", s.flag("ca-file"), s.caFile)
-		}
-		tlsConfig.RootCAs = pool
-	}
-	if s.certFile != "" && s.keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), s.certFile, s.flag("key-file"), s.keyFile, unwrapPathError(err))
-		}
-		tlsConfig.Certificates = []tls.Certificate{cert}
-	}
-
 	c.client = &http.Client{
 		Transport: &http.Transport{
 			Proxy:                  http.ProxyFromEnvironment,
@@ -139,6 +225,64 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, error) {
 		CheckRedirect: c.checkRedirect,
 	}
 	return c, nil
+}
+
+// tlsFiles are the TLS properties of every type that can speak TLS.
+type tlsFiles struct {
+	skipVerify bool
+	caFile     string
+	certFile   string
+	keyFile    string
+}
+
+// tlsProperties are skip-tls-verify, ca-file, cert-file and key-file for a
+// type whose settings hold a tlsFiles.
+func tlsProperties(of func(s *targetSpec) *tlsFiles) []property {
+	return []property{
+		{name: "skip-tls-verify", def: "false", help: "accept any server certificate",
+			set: func(s *targetSpec, v string) (err error) { of(s).skipVerify, err = parseBool(v); return }},
+		{name: "ca-file", arg: "PATH", help: "PEM certificates to trust in addition to the system roots",
+			set: func(s *targetSpec, v string) error { of(s).caFile = v; return nil }},
+		{name: "cert-file", arg: "PATH", help: "PEM client certificate for mutual TLS (needs key-file)",
+			set: func(s *targetSpec, v string) error { of(s).certFile = v; return nil }},
+		{name: "key-file", arg: "PATH", help: "PEM private key of cert-file",
+			set: func(s *targetSpec, v string) error { of(s).keyFile = v; return nil }},
+	}
+}
+
+func (f *tlsFiles) finish(s *targetSpec) []error {
+	if (f.certFile == "") != (f.keyFile == "") {
+		return []error{fmt.Errorf("%s and %s go together: mutual TLS needs both the certificate and its key",
+			s.flag("cert-file"), s.flag("key-file"))}
+	}
+	return nil
+}
+
+// config reads the files once, at start-up. serverName, when set, is the
+// name to ask for and verify instead of the dialled host.
+func (f *tlsFiles) config(s *targetSpec, serverName string) (*tls.Config, []error) {
+	cfg := &tls.Config{InsecureSkipVerify: f.skipVerify, ServerName: serverName}
+	var problems []error
+	if f.caFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if pem, err := os.ReadFile(f.caFile); err != nil {
+			problems = append(problems, fmt.Errorf("%s: cannot read %s: %v", s.flag("ca-file"), f.caFile, unwrapPathError(err)))
+		} else if !pool.AppendCertsFromPEM(pem) {
+			problems = append(problems, fmt.Errorf("%s: %s holds no PEM certificate", s.flag("ca-file"), f.caFile))
+		}
+		cfg.RootCAs = pool
+	}
+	if f.certFile != "" && f.keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), f.certFile, s.flag("key-file"), f.keyFile, unwrapPathError(err)))
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, problems
 }
 
 // urlPieces are the parts of u that may carry a secret when u itself came
@@ -163,6 +307,9 @@ func isControl(r rune) bool {
 }
 
 func hostWithoutPort(hostport string) string {
+	if hostport == "" {
+		return ""
+	}
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h
 	}
@@ -273,4 +420,83 @@ func redactURL(s string) string {
 		out += "/" + path
 	}
 	return out
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of header names
+// and methods.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// statusCodes is a set of accepted HTTP status codes as inclusive ranges.
+type statusCodes [][2]int
+
+func parseStatusCodes(v string) (statusCodes, error) {
+	var codes statusCodes
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, errors.New("empty entry in the list (want codes and ranges like 200,301-302)")
+		}
+		lo, hi, isRange := strings.Cut(item, "-")
+		from, err := parseStatusCode(lo)
+		if err != nil {
+			return nil, err
+		}
+		to := from
+		if isRange {
+			if to, err = parseStatusCode(hi); err != nil {
+				return nil, err
+			}
+			if to < from {
+				return nil, fmt.Errorf("range %s runs backwards (want low-high, e.g. %d-%d)", item, to, from)
+			}
+		}
+		codes = append(codes, [2]int{from, to})
+	}
+	return codes, nil
+}
+
+func parseStatusCode(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	n, err := strconv.Atoi(s)
+	if err != nil || len(s) != 3 {
+		return 0, fmt.Errorf("%q is not a status code (want a number from 100 to 599)", s)
+	}
+	if n < 100 || n > 599 {
+		return 0, fmt.Errorf("%d is outside 100-599", n)
+	}
+	return n, nil
+}
+
+func (c statusCodes) contains(code int) bool {
+	for _, r := range c {
+		if r[0] <= code && code <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (c statusCodes) String() string {
+	parts := make([]string, len(c))
+	for i, r := range c {
+		parts[i] = strconv.Itoa(r[0])
+		if r[1] != r[0] {
+			parts[i] += "-" + strconv.Itoa(r[1])
+		}
+	}
+	if len(parts) > 1 {
+		return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+	}
+	return strings.Join(parts, "")
 }

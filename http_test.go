@@ -31,7 +31,7 @@ func httpCheckFor(t *testing.T, args ...string) *httpCheck {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, errs := buildTarget(opts.targets[0], false)
+	tg, errs := buildTarget(opts.targets[0])
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -403,7 +403,7 @@ func TestHTTPHeaderValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, errs := buildTarget(opts.targets[0], false)
+		_, errs := buildTarget(opts.targets[0])
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
 			t.Errorf("%q: errors %v, want %q", tc.header, errs, tc.want)
 		} else if strings.Contains(errs[0].Error(), "Injected") || strings.Contains(errs[0].Error(), "bad host") {
@@ -429,7 +429,7 @@ func TestHTTPSFileErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, errs := buildTarget(opts.targets[0], false)
+		_, errs := buildTarget(opts.targets[0])
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
 			t.Errorf("%q: errors %v, want %q", tc.args, errs, tc.want)
 		}

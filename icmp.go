@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -23,6 +24,62 @@ const (
 	protocolICMP   = 1
 	protocolICMPv6 = 58
 )
+
+func init() {
+	register("icmp", &targetType{
+		ready:      "when the host answers an echo request (ping)",
+		properties: icmpProperties,
+		settings:   func() any { return &icmpSettings{} },
+		prepare:    prepareICMP,
+		build:      buildICMP,
+	})
+}
+
+type icmpSettings struct {
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+}
+
+func icmpOf(s *targetSpec) *icmpSettings { return s.settings.(*icmpSettings) }
+
+var icmpProperties = []property{
+	{name: "read-timeout", arg: "DURATION", def: "1s", help: "how long to wait for the echo reply",
+		set: func(s *targetSpec, v string) (err error) {
+			icmpOf(s).readTimeout, err = parsePositiveDuration(v)
+			return
+		}},
+	{name: "write-timeout", arg: "DURATION", def: "1s", help: "how long resolving and sending the echo request may take",
+		set: func(s *targetSpec, v string) (err error) {
+			icmpOf(s).writeTimeout, err = parsePositiveDuration(v)
+			return
+		}},
+}
+
+// icmpRaw is the process's choice of socket, made once by prepareICMP.
+var icmpRaw bool
+
+func prepareICMP(log *slog.Logger) error {
+	var err error
+	if icmpRaw, err = chooseICMPSocket(); err != nil {
+		return err
+	}
+	if icmpRaw {
+		log.Debug("ICMP uses raw sockets")
+	} else {
+		log.Debug("ICMP uses unprivileged datagram sockets: raw sockets are not permitted")
+	}
+	return nil
+}
+
+func buildICMP(s *targetSpec, address string) (built, []error) {
+	host, err := parseICMPAddress(address)
+	if err != nil {
+		return built{}, []error{addressError{err}}
+	}
+	o := icmpOf(s)
+	c := icmpCheck{host: host, readTimeout: o.readTimeout, writeTimeout: o.writeTimeout, raw: icmpRaw, id: os.Getpid() & 0xffff}
+	return built{checker: c, address: host, pieces: []string{address, host}}, nil
+}
 
 // icmpCheck is ready when the host answers an echo request.
 type icmpCheck struct {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -121,23 +120,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 // reporting all problems at once.
 func buildTargets(specs []*targetSpec, log *slog.Logger) ([]target, error) {
 	var problems []error
-	icmpRaw := false
-	if slices.ContainsFunc(specs, func(s *targetSpec) bool { return s.kind == "icmp" }) {
-		var err error
-		if icmpRaw, err = chooseICMPSocket(); err != nil {
-			problems = append(problems, err)
-		} else if icmpRaw {
-			log.Debug("ICMP uses raw sockets")
-		} else {
-			log.Debug("ICMP uses unprivileged datagram sockets: raw sockets are not permitted")
-		}
-	}
+	prepared := map[*targetType]bool{}
 	var targets []target
 	for _, s := range specs {
+		if tt := targetTypes[s.kind]; tt.prepare != nil && !prepared[tt] {
+			prepared[tt] = true
+			if err := tt.prepare(log); err != nil {
+				problems = append(problems, err)
+			}
+		}
 		if s.address == "" {
 			continue // already reported as missing
 		}
-		t, errs := buildTarget(s, icmpRaw)
+		t, errs := buildTarget(s)
 		problems = append(problems, errs...)
 		targets = append(targets, t)
 	}
@@ -147,62 +142,56 @@ func buildTargets(specs []*targetSpec, log *slog.Logger) ([]target, error) {
 	return targets, nil
 }
 
-func buildTarget(s *targetSpec, icmpRaw bool) (target, []error) {
+// built is what a type makes of one target: its checker, and how the target
+// may be shown.
+type built struct {
+	checker checker
+	address string   // as logs show a literal address: passwords redacted
+	pieces  []string // of the resolved address: hidden in reasons when it was a reference
+	secrets []string // always hidden in reasons: header values, passwords
+}
+
+// addressError is a type's complaint about an address; buildTarget adds the
+// flag and the address as it may be shown.
+type addressError struct{ error }
+
+func buildTarget(s *targetSpec) (target, []error) {
 	written := s.address
-	if errs := resolveSpec(s); len(errs) > 0 {
-		return target{}, errs
+	address, resolveErr := resolveProperty(s.flag("address"), written)
+	// An address never starts or ends in white space; an environment
+	// variable filled from a Secret often ends in a newline.
+	address = strings.TrimSpace(address)
+	// Build even when the address could not be read, so that the target's
+	// other problems are reported in the same run.
+	b, errs := targetTypes[s.kind].build(s, address)
+	if resolveErr != nil {
+		errs = slices.DeleteFunc(errs, func(err error) bool { return errors.As(err, new(addressError)) })
+		errs = append([]error{resolveErr}, errs...)
 	}
 	referenced := isReference(written)
-	t := target{name: s.name, kind: s.kind, interval: s.interval}
-	var pieces []string     // of the address: hidden when it was a reference
-	var hostHeader []string // always hidden: a header value
-	var err error
-	switch s.kind {
-	case "tcp":
-		var addr string
-		if addr, err = parseTCPAddress(s.address); err == nil {
-			t.address, t.checker = addr, tcpCheck{address: addr, timeout: s.timeout}
-			host, _, _ := net.SplitHostPort(addr)
-			pieces = []string{s.address, addr, host}
-		}
-	case "http":
-		u, perr := parseHTTPAddress(s.address)
-		if err = perr; err == nil {
-			t.address = u.Redacted()
-			c, cerr := newHTTPCheck(s, u)
-			if cerr != nil {
-				return target{}, []error{cerr} // already names its flag
+	for i, err := range errs {
+		var ae addressError
+		if errors.As(err, &ae) {
+			// A resolved value is not shown: it may be a secret read from a file.
+			shown := redactURL(written)
+			if referenced {
+				shown = written + " (resolved)"
 			}
-			t.checker = c
-			pieces = append([]string{s.address}, urlPieces(u)...)
-			if c.host != "" {
-				// A Host header is a header value: it must not surface
-				// through a TLS error that names the server it expected.
-				hostHeader = []string{c.host, hostWithoutPort(c.host)}
-			}
-		}
-	case "icmp":
-		var host string
-		if host, err = parseICMPAddress(s.address); err == nil {
-			t.address, t.checker = host, icmpCheck{host: host, readTimeout: s.readTimeout, writeTimeout: s.writeTimeout, raw: icmpRaw, id: os.Getpid() & 0xffff}
-			pieces = []string{s.address, host}
+			errs[i] = fmt.Errorf("%s=%s: %v", s.flag("address"), shown, ae.error)
 		}
 	}
-	if err != nil {
-		// A resolved value is not shown: it may be a secret read from a file.
-		shown := redactURL(written)
-		if referenced {
-			shown = written + " (resolved)"
-		}
-		return target{}, []error{fmt.Errorf("%s=%s: %v", s.flag("address"), shown, err)}
+	if len(errs) > 0 {
+		return target{}, errs
 	}
+	t := target{name: s.name, kind: s.kind, interval: s.interval, checker: b.checker, address: b.address}
+	pieces := b.pieces
 	if referenced {
 		// Logs name the reference, and reasons lose every part of its value.
 		t.address = redactURL(written)
 	} else {
 		pieces = nil
 	}
-	t.hidden = newHidden(append(pieces, hostHeader...)...)
+	t.hidden = newHidden(append(pieces, b.secrets...)...)
 	return t, nil
 }
 

@@ -14,29 +14,14 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// resolveSpec replaces the references in a target's address, header values
-// and body with their values, once, at start-up.
-func resolveSpec(s *targetSpec) []error {
-	var problems []error
-	resolveInto := func(flag string, v *string) {
-		r, err := resolve(*v)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %v", flag, err))
-			return
-		}
-		*v = r
+// resolveProperty resolves the value of a property that may be a reference,
+// naming the flag in its error.
+func resolveProperty(flag, v string) (string, error) {
+	r, err := resolve(v)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", flag, err)
 	}
-	resolveInto(s.flag("address"), &s.address)
-	// An address never starts or ends in white space; an environment
-	// variable filled from a Secret often ends in a newline.
-	s.address = strings.TrimSpace(s.address)
-	for i := range s.headers {
-		resolveInto(s.flag("header")+" "+s.headers[i].name, &s.headers[i].value)
-	}
-	if s.body != "" {
-		resolveInto(s.flag("body"), &s.body)
-	}
-	return problems
+	return r, nil
 }
 
 // isReference reports whether v names a value to resolve rather than being

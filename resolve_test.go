@@ -140,7 +140,7 @@ func TestResolveSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := resolveSpec(opts.targets[0])
+	_, errs := buildTarget(opts.targets[0])
 	if len(errs) != 2 {
 		t.Fatalf("got errors %v, want two: the address and the body", errs)
 	}
@@ -148,7 +148,8 @@ func TestResolveSpec(t *testing.T) {
 		!strings.Contains(errs[1].Error(), "--http.w.body: environment variable PP_TEST_BODY is not set") {
 		t.Errorf("errors = %v", errs)
 	}
-	if got := opts.targets[0].headers[0].value; got != "Bearer abc" {
+	c := httpCheckFor(t, "--http.w.address=http://x", "--http.w.header=Authorization=env:PP_TEST_TOKEN")
+	if got := c.header.Get("Authorization"); got != "Bearer abc" {
 		t.Errorf("header value = %q, want it resolved", got)
 	}
 }

@@ -12,6 +12,23 @@ import (
 	"time"
 )
 
+func init() {
+	register("tcp", &targetType{
+		ready:      "when a connection opens",
+		properties: []property{timeoutProperty("how long one connection attempt may take")},
+		build:      buildTCP,
+	})
+}
+
+func buildTCP(s *targetSpec, address string) (built, []error) {
+	addr, err := parseTCPAddress(address)
+	if err != nil {
+		return built{}, []error{addressError{err}}
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	return built{checker: tcpCheck{address: addr, timeout: s.timeout}, address: addr, pieces: []string{address, addr, host}}, nil
+}
+
 // tcpCheck is ready when a TCP connection to address can be opened.
 type tcpCheck struct {
 	address string // host:port

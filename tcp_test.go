@@ -112,7 +112,7 @@ func TestTCPAddressFromEnvTrimmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, errs := buildTarget(opts.targets[0], false)
+	tg, errs := buildTarget(opts.targets[0])
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
