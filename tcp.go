@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -91,6 +94,8 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 		return fmt.Errorf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return errors.New("connection refused")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the server closed the connection before it answered")
 	case errors.Is(err, syscall.ECONNRESET):
 		return errors.New("connection reset by peer")
 	case errors.Is(err, syscall.EHOSTUNREACH):
@@ -103,4 +108,61 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 		return fmt.Errorf("%s: %v", sysErr.Syscall, sysErr.Err)
 	}
 	return err
+}
+
+// withDefaultPort accepts host, host:port, [v6]:port, [v6] and a bare IPv6
+// address, and returns host:port with port defaulting to def: the address
+// forms shared by the protocol types.
+func withDefaultPort(s, def string) (string, error) {
+	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil && ip.Is6() && !strings.Contains(s, "]:") {
+		return net.JoinHostPort(strings.Trim(s, "[]"), def), nil // ::1 or [::1]
+	}
+	if !strings.Contains(s, ":") {
+		if s == "" {
+			return "", errors.New("missing host")
+		}
+		return net.JoinHostPort(s, def), nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", errors.New("want host or host:port (IPv6 as [::1]:port)")
+	}
+	if host == "" {
+		return "", errors.New("missing host before the port")
+	}
+	if err := checkPort(port); err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// exchange is one attempt of a protocol type: it dials address (a unix
+// socket when network is "unix"), optionally starts TLS, and runs talk on the
+// connection. One deadline, timeout, covers the connect and the whole
+// exchange; the connection is closed when talk returns or ctx ends.
+func exchange(ctx context.Context, network, address string, timeout time.Duration, tlsConfig *tls.Config, talk func(conn net.Conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return describeNetError(ctx, err, timeout)
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	// A cancelled wait must not sit out the deadline of a silent server.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if tlsConfig != nil {
+		tc := tls.Client(conn, tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS handshake: %v", describeNetError(ctx, err, timeout))
+		}
+		conn = tc
+	}
+	if err := talk(conn); err != nil {
+		return describeNetError(ctx, err, timeout)
+	}
+	return nil
 }

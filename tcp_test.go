@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -118,5 +119,65 @@ func TestTCPAddressFromEnvTrimmed(t *testing.T) {
 	}
 	if c := tg.checker.(tcpCheck); c.address != "db.internal:5432" {
 		t.Errorf("address %q, want it without the newline", c.address)
+	}
+}
+
+func TestWithDefaultPort(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"db", "db:5432", ""},
+		{"db:6000", "db:6000", ""},
+		{"[::1]:6000", "[::1]:6000", ""},
+		{"[::1]", "[::1]:5432", ""},
+		{"::1", "[::1]:5432", ""},
+		{"fe80::1%lo", "[fe80::1%lo]:5432", ""},
+		{"", "", "missing host"},
+		{":6000", "", "missing host before the port"},
+		{"db:0", "", "the port must be a number from 1 to 65535"},
+		{"db:x", "", "the port must be a number"},
+		{"db:1:2", "", "want host or host:port"},
+	} {
+		got, err := withDefaultPort(tc.in, "5432")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("withDefaultPort(%q) = %q, %v; want error %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("withDefaultPort(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestExchange(t *testing.T) {
+	addr := tcpServer(t, func(c net.Conn) { c.Write([]byte("hello")) })
+	var got string
+	err := exchange(context.Background(), "tcp", addr, time.Second, nil, func(c net.Conn) error {
+		b := make([]byte, 5)
+		_, err := io.ReadFull(c, b)
+		got = string(b)
+		return err
+	})
+	if err != nil || got != "hello" {
+		t.Errorf("exchange = %v, read %q; want hello", err, got)
+	}
+	closed := tcpServer(t, func(c net.Conn) {})
+	err = exchange(context.Background(), "tcp", closed, time.Second, nil, func(c net.Conn) error {
+		_, err := c.Read(make([]byte, 1))
+		return err
+	})
+	if err == nil || err.Error() != "the server closed the connection before it answered" {
+		t.Errorf("closed: %v", err)
+	}
+	start := time.Now()
+	err = exchange(context.Background(), "tcp", silentServer(t), 200*time.Millisecond, nil, func(c net.Conn) error {
+		_, err := c.Read(make([]byte, 1))
+		return err
+	})
+	if err == nil || err.Error() != "no answer within 200ms" || time.Since(start) > 2*time.Second {
+		t.Errorf("silent: %v after %v", err, time.Since(start))
+	}
+	if err := exchange(context.Background(), "tcp", closedPort(t), time.Second, nil, func(net.Conn) error { return nil }); err == nil || err.Error() != "connection refused" {
+		t.Errorf("refused: %v", err)
 	}
 }
