@@ -44,6 +44,12 @@ func parseTCPAddress(s string) (string, error) {
 	if strings.Contains(addr, "://") {
 		return "", errors.New("want host:port or tcp://host:port")
 	}
+	if strings.Contains(addr, "@") {
+		return "", errors.New("want host:port: a tcp address has no user or password")
+	}
+	if strings.Contains(addr, "/") {
+		return "", errors.New("want host:port without a path: a tcp address has none")
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", errors.New("want host:port or tcp://host:port (IPv6 as [::1]:port)")

@@ -24,7 +24,9 @@ func TestParseTCPAddress(t *testing.T) {
 		{"db:65536", "", "the port must be"},
 		{"db:postgres", "", "the port must be"},
 		{"http://db:80", "", "want host:port or tcp://host:port"},
-		{"tcp://db:80/path", "", "the port must be"},
+		{"tcp://db:80/path", "", "want host:port without a path"},
+		{"tcp://localhost:18080/", "", "want host:port without a path"},
+		{"user:pw@db:5432", "", "a tcp address has no user or password"},
 		{"::1:80", "", "want host:port"},
 	} {
 		got, err := parseTCPAddress(tc.in)
