@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"regexp/syntax"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // options is everything the command line asked for.
@@ -90,7 +93,10 @@ type property struct {
 	help       string
 	repeatable bool
 	secret     bool // never echo the value in an error (KEY=VALUE shows the key)
-	set        func(s *targetSpec, v string) error
+	// aliases are names people try for this property (url for address):
+	// never accepted, only suggested when they are given.
+	aliases []string
+	set     func(s *targetSpec, v string) error
 }
 
 func (p property) boolean() bool { return p.arg == "" }
@@ -104,7 +110,7 @@ var commonProperties = []property{
 			s.name = v
 			return nil
 		}},
-	{name: "address", arg: "ADDRESS", help: "what to check; a literal or a reference (env:, file:, json:, yaml:, ini:)",
+	{name: "address", arg: "ADDRESS", aliases: []string{"url", "host", "addr"}, help: "what to check; a literal or a reference (env:, file:, json:, yaml:, ini:)",
 		set: func(s *targetSpec, v string) error {
 			if strings.TrimSpace(v) == "" {
 				return errors.New("must not be empty")
@@ -112,8 +118,8 @@ var commonProperties = []property{
 			s.address = v
 			return nil
 		}},
-	{name: "interval", arg: "DURATION", help: "pause after a failed attempt (default: --default-interval)",
-		set: func(s *targetSpec, v string) (err error) { s.interval, err = parsePositiveDuration(v); return }},
+	{name: "interval", arg: "DURATION", help: "pause after a failed attempt, at least 10ms (default: --default-interval)",
+		set: func(s *targetSpec, v string) (err error) { s.interval, err = parseInterval(v); return }},
 }
 
 // timeoutProperty is the per-attempt deadline most types share.
@@ -146,9 +152,9 @@ func findProperty(kind, name string) (property, bool) {
 
 // globalFlags are the flags without a dot. Their values are checked in parseArgs.
 var globalFlags = []struct{ name, arg, def, help string }{
-	{"default-interval", "DURATION", "2s", "pause after a failed attempt, for targets without their own interval"},
+	{"default-interval", "DURATION", "2s", "pause after a failed attempt, for targets without their own interval; at least 10ms"},
 	{"timeout", "DURATION", "0", "give up and exit 1 when not every target is ready by then; 0 waits forever"},
-	{"log-format", "FORMAT", "text", "text or json (one object per line); logs go to stderr"},
+	{"log-format", "FORMAT", "text", "text or json (one object per line, start-up errors too); logs go to stderr"},
 	{"log-level", "LEVEL", "info", "debug (every attempt), info, warn or error"},
 	{"version", "", "", "print the version and exit"},
 	{"help", "", "", "print this help and exit (also -h)"},
@@ -172,16 +178,35 @@ func isWordByte(b byte) bool {
 }
 
 // parseArgs turns the command line into options. It reports every problem it
-// finds, joined, rather than stopping at the first.
+// finds, joined, rather than stopping at the first. A value is echoed only
+// through quoteValue or shownValue; a flag-looking argument that is rejected
+// shows its name alone, so that no value written after it leaks.
 func parseArgs(args []string) (*options, error) {
 	opts := &options{defaultInterval: 2 * time.Second, logFormat: "text", logLevel: slog.LevelInfo}
 	var problems []error
 	fail := func(format string, a ...any) { problems = append(problems, fmt.Errorf(format, a...)) }
 	seenGlobal := map[string]bool{}
 	byKey := map[string]*targetSpec{}
+	// rejectedTarget: a target-looking flag was rejected, so "no targets"
+	// would only repeat it.
+	rejectedTarget := false
+	// afterSecret names the flag whose secret value the previous argument
+	// held: a stray argument right after it is likely the rest of that value.
+	afterSecret := ""
+	// skipValue passes over the argument after a rejected flag written
+	// without =, when it looks like that flag's value, so that it is neither
+	// reported again as a stray argument nor echoed.
+	skipValue := func(i int, hasValue bool) int {
+		if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			return i + 1
+		}
+		return i
+	}
 
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
+		secretBefore := afterSecret
+		afterSecret = ""
 		switch {
 		case arg == "--":
 			opts.command = args[i+1:]
@@ -191,10 +216,27 @@ func parseArgs(args []string) (*options, error) {
 			opts.help = true
 			continue
 		case !strings.HasPrefix(arg, "-"):
-			fail("unexpected argument %q: targets are flags such as --tcp.db.address=HOST:PORT, and a command to run goes after --", arg)
+			name, _, hasValue := strings.Cut(arg, "=")
+			switch {
+			case looksLikeFlag(name):
+				fail("unexpected argument %s: flags start with two dashes, e.g. %s", nameOnly(name, hasValue), nameOnly("--"+name, hasValue))
+				rejectedTarget = rejectedTarget || strings.Contains(name, ".")
+				i = skipValue(i, hasValue)
+			case secretBefore != "":
+				fail("unexpected argument after the value of %s, not shown as it may be part of that value: quote a value that holds spaces", secretBefore)
+			default:
+				fail("unexpected argument %q: targets are flags such as --tcp.db.address=HOST:PORT, and a command to run goes after --", arg)
+			}
 			continue
 		case !strings.HasPrefix(arg, "--"):
-			fail("unknown flag %q: flags start with two dashes, e.g. -%s", arg, arg)
+			name, _, hasValue := strings.Cut(arg[1:], "=")
+			hint := suggest(name, globalCandidates(), "--")
+			if strings.Contains(name, ".") || slices.Contains(globalNames(), name) {
+				hint = ", e.g. " + nameOnly("--"+name, hasValue)
+			}
+			fail("unknown flag %s: flags start with two dashes%s", nameOnly("-"+name, hasValue), hint)
+			rejectedTarget = rejectedTarget || strings.Contains(name, ".")
+			i = skipValue(i, hasValue)
 			continue
 		}
 
@@ -207,11 +249,8 @@ func parseArgs(args []string) (*options, error) {
 			spec, prop, err = lookupTargetFlag(name, byKey, opts)
 			if err != nil {
 				problems = append(problems, err)
-				// Skip a value that belongs to the bad flag, so it is not
-				// reported again as a stray argument.
-				if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
-					i++
-				}
+				rejectedTarget = true
+				i = skipValue(i, hasValue)
 				continue
 			}
 			isBool = prop.boolean()
@@ -223,7 +262,8 @@ func parseArgs(args []string) (*options, error) {
 				}
 			}
 			if !known {
-				fail("unknown flag --%s%s", name, suggest(name, globalNames(), "--"))
+				fail("unknown flag %s%s", quoteValue("--"+name), suggest(name, globalCandidates(), "--"))
+				i = skipValue(i, hasValue)
 				continue
 			}
 		}
@@ -237,11 +277,17 @@ func parseArgs(args []string) (*options, error) {
 				value = args[i]
 			default:
 				fail("--%s needs a value", name)
+				if spec != nil {
+					spec.markGiven(prop.name) // reported here: not also as missing
+				}
 				continue
 			}
 		}
 
 		if spec != nil {
+			if prop.secret {
+				afterSecret = spec.flag(prop.name)
+			}
 			if spec.isGiven(prop.name) && !prop.repeatable {
 				fail("%s is given more than once", spec.flag(prop.name))
 				continue
@@ -259,15 +305,19 @@ func parseArgs(args []string) (*options, error) {
 		}
 		seenGlobal[name] = true
 		if err := setGlobal(opts, name, value); err != nil {
-			fail("--%s=%s: %v", name, value, err)
+			fail("--%s=%s: %v", name, quoteValue(value), err)
 		}
 	}
 
 	for _, s := range opts.targets {
 		problems = append(problems, finishTarget(s, opts.defaultInterval)...)
 	}
-	if len(opts.targets) == 0 && !opts.help && !opts.version {
-		fail("no targets: add at least one, e.g. --tcp.db.address=localhost:5432 (see --help)")
+	if len(opts.targets) == 0 && !opts.help && !opts.version && !rejectedTarget {
+		if flag := targetFlagIn(opts.command); flag != "" {
+			fail("no targets: target flags must come before -- (%s is after it, in the command)", flag)
+		} else {
+			fail("no targets: add at least one, e.g. --tcp.db.address=localhost:5432 (see --help)")
+		}
 	}
 	if len(opts.command) == 0 && slices.Contains(args, "--") && !opts.help && !opts.version {
 		fail("nothing after --: give the command to run once every target is ready")
@@ -275,27 +325,89 @@ func parseArgs(args []string) (*options, error) {
 	return opts, errors.Join(problems...)
 }
 
+// looksLikeFlag reports whether an argument without dashes, up to its =,
+// was meant as a flag: a global flag's name or <type>.<identifier>.<property>.
+func looksLikeFlag(name string) bool {
+	if slices.Contains(globalNames(), name) {
+		return true
+	}
+	parts := strings.Split(name, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	if _, ok := targetTypes[strings.ToLower(parts[0])]; !ok {
+		return false
+	}
+	for _, p := range parts {
+		if !validIdentifier(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// nameOnly shows a rejected flag without its value: --http.a.body=….
+func nameOnly(name string, hasValue bool) string {
+	if hasValue {
+		return quoteValue(name) + "=…"
+	}
+	return quoteValue(name)
+}
+
+// targetFlagIn finds a target flag in the command after --, where it is
+// taken as the command's own argument.
+func targetFlagIn(command []string) string {
+	for _, arg := range command {
+		if name, _, _ := strings.Cut(arg, "="); strings.HasPrefix(name, "--") && looksLikeFlag(name[2:]) && strings.Contains(name, ".") {
+			return quoteValue(name)
+		}
+	}
+	return ""
+}
+
+// quoteValue is how every value given by the user appears in an error: as
+// written when it is plain printable text, and otherwise in Go's double
+// quotes with escapes, so that a line break cannot forge a line of output
+// and a terminal escape code cannot act. Empty values and values with
+// spaces or quotes are quoted too, so that where a value ends is clear.
+func quoteValue(v string) string {
+	if v == "" || !utf8.ValidString(v) || strings.ContainsAny(v, " \"\\") {
+		return strconv.Quote(v)
+	}
+	for _, r := range v {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(v)
+		}
+	}
+	return v
+}
+
 // lookupTargetFlag splits type.id.property, checks each part, and returns the
 // target it belongs to, creating it on first mention.
 func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) (*targetSpec, property, error) {
 	parts := strings.Split(name, ".")
 	if len(parts) != 3 {
-		return nil, property{}, fmt.Errorf("--%s: target flags have the form --<type>.<identifier>.<property>, e.g. --tcp.db.address", name)
+		return nil, property{}, fmt.Errorf("%s: target flags have the form --<type>.<identifier>.<property>, e.g. --tcp.db.address", quoteValue("--"+name))
 	}
 	kind, id, propName := parts[0], parts[1], parts[2]
 	if _, ok := targetTypes[kind]; !ok {
-		return nil, property{}, fmt.Errorf("--%s: unknown target type %q (types are %s)", name, kind, strings.Join(typeNames(), ", "))
+		var types []candidate
+		for _, t := range typeNames() {
+			types = append(types, candidate{name: t})
+		}
+		return nil, property{}, fmt.Errorf("%s: unknown target type %q (types are %s)%s",
+			quoteValue("--"+name), kind, strings.Join(typeNames(), ", "), suggest(kind, types, ""))
 	}
 	if !validIdentifier(id) {
-		return nil, property{}, fmt.Errorf("--%s: identifier %q may only contain letters, digits, - and _", name, id)
+		return nil, property{}, fmt.Errorf("%s: identifier %q may only contain letters, digits, - and _", quoteValue("--"+name), id)
 	}
 	prop, ok := findProperty(kind, propName)
 	if !ok {
-		var names []string
+		var props []candidate
 		for _, p := range propertiesOf(kind) {
-			names = append(names, p.name)
+			props = append(props, candidate{p.name, p.aliases})
 		}
-		return nil, property{}, fmt.Errorf("--%s: %s targets have no property %q%s", name, kind, propName, suggest(propName, names, ""))
+		return nil, property{}, fmt.Errorf("%s: %s targets have no property %q%s", quoteValue("--"+name), kind, propName, suggest(propName, props, ""))
 	}
 	key := kind + "." + id
 	spec := byKey[key]
@@ -338,15 +450,14 @@ func finishTarget(s *targetSpec, defaultInterval time.Duration) []error {
 func setGlobal(opts *options, name, value string) (err error) {
 	switch name {
 	case "default-interval":
-		opts.defaultInterval, err = parsePositiveDuration(value)
+		opts.defaultInterval, err = parseInterval(value)
 	case "timeout":
-		opts.timeout, err = time.ParseDuration(value)
+		opts.timeout, err = parseDuration(value, "30s, 5m")
 		if err == nil && opts.timeout < 0 {
 			err = errors.New("must not be negative (0 waits forever)")
-		} else if err != nil {
-			err = errors.New("not a duration (use a number with a unit: 30s, 5m)")
 		}
 	case "log-format":
+		value = strings.ToLower(value)
 		if value != "text" && value != "json" {
 			return errors.New("want text or json")
 		}
@@ -367,18 +478,18 @@ func setGlobal(opts *options, name, value string) (err error) {
 // properties are never echoed, though a KEY=VALUE shows its key.
 func shownValue(p property, value string) string {
 	if !p.secret {
-		return value
+		return quoteValue(value)
 	}
 	if name, _, ok := strings.Cut(value, "="); ok && p.arg == "KEY=VALUE" {
-		return name + "=…"
+		return quoteValue(name) + "=…"
 	}
 	return "…" // without =, the whole value may be a secret
 }
 
 func parsePositiveDuration(v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
+	d, err := parseDuration(v, "500ms, 2s, 1m")
 	if err != nil {
-		return 0, errors.New("not a duration (use a number with a unit: 500ms, 2s, 1m)")
+		return 0, err
 	}
 	if d <= 0 {
 		return 0, errors.New("must be greater than zero")
@@ -386,10 +497,73 @@ func parsePositiveDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// minInterval is the shortest pause between attempts: below it a target
+// that keeps failing would keep a processor busy (1ns made thousands of
+// attempts in 300ms), and no dependency becomes ready faster than that.
+const minInterval = 10 * time.Millisecond
+
+// parseInterval reads --default-interval and every interval property.
+func parseInterval(v string) (time.Duration, error) {
+	d, err := parsePositiveDuration(v)
+	if err == nil && d < minInterval {
+		return 0, fmt.Errorf("below the minimum of %v: shorter pauses would keep a processor busy", minInterval)
+	}
+	return d, err
+}
+
+// parseDuration tells a value too large for a duration from one that is not
+// a duration at all; time.ParseDuration says "invalid" for both.
+func parseDuration(v, examples string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err == nil {
+		return d, nil
+	}
+	if durationSyntax(v) {
+		return 0, errors.New("too large: at most 2562047h (about 292 years)")
+	}
+	return 0, fmt.Errorf("not a duration (use a number with a unit: %s)", examples)
+}
+
+// durationSyntax reports whether v is written as time.ParseDuration
+// expects: a sign, then numbers each followed by a unit.
+func durationSyntax(v string) bool {
+	v = strings.TrimPrefix(strings.TrimPrefix(v, "-"), "+")
+	if v == "" {
+		return false
+	}
+	for v != "" {
+		n := strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+		number := v
+		if n >= 0 {
+			number = v[:n]
+		}
+		if n <= 0 || strings.Count(number, ".") > 1 || strings.Trim(number, ".") == "" {
+			return false // no number, or no unit after it
+		}
+		v = v[n:]
+		u := strings.IndexFunc(v, func(r rune) bool { return r >= '0' && r <= '9' || r == '.' })
+		if u < 0 {
+			u = len(v)
+		}
+		switch v[:u] {
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		default:
+			return false
+		}
+		v = v[u:]
+	}
+	return true
+}
+
 func compileRegex(v string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(v)
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		// The part of the expression it names is the user's text: quoted.
+		return nil, fmt.Errorf("not a valid regular expression: %s: %s", se.Code, quoteValue(se.Expr))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("not a valid regular expression: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		return nil, errors.New("not a valid regular expression")
 	}
 	return re, nil
 }
@@ -412,18 +586,62 @@ func globalNames() []string {
 	return names
 }
 
-// suggest names the closest candidate when it is close enough to be a typo.
-func suggest(got string, candidates []string, prefix string) string {
-	best, bestDist := "", 4
-	for _, c := range candidates {
-		if d := editDistance(got, c); d < bestDist {
-			best, bestDist = c, d
+// globalAliases are what people try for a global flag, suggested only.
+var globalAliases = map[string][]string{"version": {"v"}}
+
+func globalCandidates() []candidate {
+	var cs []candidate
+	for _, g := range globalFlags {
+		cs = append(cs, candidate{g.name, globalAliases[g.name]})
+	}
+	return cs
+}
+
+// candidate is a name a mistyped one may have meant, with its aliases.
+type candidate struct {
+	name    string
+	aliases []string
+}
+
+// suggest names what got most likely meant, trying in turn: the same name
+// in another case (names are never matched case-insensitively, only
+// suggested), a declared alias, names it is a whole part of (timeout:
+// read-timeout and write-timeout), and the closest name by edit distance
+// when that is close enough to be a typo.
+func suggest(got string, candidates []candidate, prefix string) string {
+	low := strings.ToLower(got)
+	var picks []string
+	for _, match := range []func(c candidate) bool{
+		func(c candidate) bool { return c.name == low },
+		func(c candidate) bool { return slices.Contains(c.aliases, low) },
+		func(c candidate) bool { return low != "" && strings.Contains("-"+c.name+"-", "-"+low+"-") },
+	} {
+		for _, c := range candidates {
+			if match(c) {
+				picks = append(picks, prefix+c.name)
+			}
+		}
+		if len(picks) > 0 {
+			break
 		}
 	}
-	if best == "" {
-		return ""
+	if len(picks) == 0 {
+		best, bestDist := "", 4
+		for _, c := range candidates {
+			if d := editDistance(low, c.name); d < bestDist {
+				best, bestDist = prefix+c.name, d
+			}
+		}
+		if best == "" {
+			return ""
+		}
+		picks = []string{best}
 	}
-	return fmt.Sprintf(" (did you mean %s%s?)", prefix, best)
+	list := picks[len(picks)-1]
+	if len(picks) > 1 {
+		list = strings.Join(picks[:len(picks)-1], ", ") + " or " + list
+	}
+	return " (did you mean " + list + "?)"
 }
 
 func editDistance(a, b string) int {

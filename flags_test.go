@@ -127,7 +127,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"too many parts", []string{"--http.web.a.address=x"}, []string{"--http.web.a.address: target flags have the form"}},
 		{"bad identifier", []string{"--tcp.d$b.address=h:1"}, []string{`identifier "d$b" may only contain letters, digits, - and _`}},
 		{"missing address", []string{"--tcp.db.interval=1s"}, []string{"--tcp.db.address is missing"}},
-		{"empty address", []string{"--tcp.db.address="}, []string{"--tcp.db.address=: must not be empty"}},
+		{"empty address", []string{"--tcp.db.address="}, []string{`--tcp.db.address="": must not be empty`}},
 		{"bad duration", []string{"--tcp.db.address=h:1", "--tcp.db.interval=abc"}, []string{"--tcp.db.interval=abc: not a duration"}},
 		{"zero duration", []string{"--tcp.db.address=h:1", "--tcp.db.timeout=0s"}, []string{"--tcp.db.timeout=0s: must be greater than zero"}},
 		{"negative duration", []string{"--tcp.db.address=h:1", "--tcp.db.interval=-1s"}, []string{"--tcp.db.interval=-1s: must be greater than zero"}},
@@ -140,14 +140,16 @@ func TestParseArgsErrors(t *testing.T) {
 		{"header without =", []string{"--http.w.address=http://x", "--http.w.header=Authorization"}, []string{"--http.w.header=…: want KEY=VALUE"}},
 		{"header bad name", []string{"--http.w.address=http://x", "--http.w.header=Bad Name=x"}, []string{`header name "Bad Name" is not valid`}},
 		{"duplicate header", []string{"--http.w.address=http://x", "--http.w.header=X-A=1", "--http.w.header=x-a=2"}, []string{`header "x-a" is given more than once; set --http.w.allow-duplicate-headers=true`}},
-		{"bad method", []string{"--http.w.address=http://x", "--http.w.method=GE T"}, []string{"--http.w.method=GE T: not a valid HTTP method"}},
+		{"bad method", []string{"--http.w.address=http://x", "--http.w.method=GE T"}, []string{`--http.w.method="GE T": not a valid HTTP method`}},
 		{"bad bool", []string{"--http.w.address=http://x", "--http.w.skip-tls-verify=yes"}, []string{"--http.w.skip-tls-verify=yes: want true or false"}},
 		{"bad regex", []string{"--http.w.address=http://x", "--http.w.expected-body-regex=a("}, []string{"--http.w.expected-body-regex=a(: not a valid regular expression"}},
+		{"HEAD with a body regex", []string{"--http.w.address=http://x", "--http.w.method=HEAD", "--http.w.expected-body-regex=ok"},
+			[]string{"--http.w.expected-body-regex with --http.w.method=HEAD can never match: a response to HEAD has no body"}},
 		{"cert without key", []string{"--http.w.address=https://x", "--http.w.cert-file=c.pem"}, []string{"--http.w.cert-file and --http.w.key-file go together"}},
 		{"repeated property", []string{"--tcp.db.address=h:1", "--tcp.db.address=h:2"}, []string{"--tcp.db.address is given more than once"}},
 		{"repeated global", []string{"--tcp.db.address=h:1", "--timeout=1s", "--timeout=2s"}, []string{"--timeout is given more than once"}},
 		{"positional", []string{"--tcp.db.address=h:1", "extra"}, []string{`unexpected argument "extra"`}},
-		{"single dash", []string{"--tcp.db.address=h:1", "-timeout=1s"}, []string{`unknown flag "-timeout=1s": flags start with two dashes`}},
+		{"single dash", []string{"--tcp.db.address=h:1", "-timeout=1s"}, []string{`unknown flag -timeout=…: flags start with two dashes, e.g. --timeout=…`}},
 		{"unknown global", []string{"--tcp.db.address=h:1", "--timout=1s"}, []string{"unknown flag --timout (did you mean --timeout?)"}},
 		{"missing value", []string{"--tcp.db.address"}, []string{"--tcp.db.address needs a value"}},
 		{"value is a flag", []string{"--tcp.db.address", "--tcp.db.timeout=1s"}, []string{"--tcp.db.address needs a value"}},
@@ -320,4 +322,209 @@ func FuzzParseStatusCodes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A mistyped name gets a suggestion: the same name in lower case, a declared
+// alias, the names it is a whole part of, or the closest by edit distance.
+func TestParseArgsSuggestions(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"--http.w.url=http://x", `no property "url" (did you mean address?)`},
+		{"--tcp.w.host=h:1", `no property "host" (did you mean address?)`},
+		{"--http.w.ADDRESS=http://x", `no property "ADDRESS" (did you mean address?)`},
+		{"--HTTP.w.address=http://x", `unknown target type "HTTP" (types are http, icmp, tcp) (did you mean http?)`},
+		{"--http.w.insecure", `no property "insecure" (did you mean skip-tls-verify?)`},
+		{"--http.w.status-codes=200", `no property "status-codes" (did you mean expected-status-codes?)`},
+		{"--http.w.expected-status=200", `no property "expected-status" (did you mean expected-status-codes?)`},
+		{"--icmp.w.timeout=1s", `no property "timeout" (did you mean read-timeout or write-timeout?)`},
+		{"--http.w.file=x", `(did you mean ca-file, cert-file or key-file?)`},
+		{"--interval=5s", "unknown flag --interval (did you mean --default-interval?)"},
+		{"--TIMEOUT=5s", "unknown flag --TIMEOUT (did you mean --timeout?)"},
+		{"-v", "unknown flag -v: flags start with two dashes (did you mean --version?)"},
+		{"--http.w.adress=x", `no property "adress" (did you mean address?)`},
+	} {
+		_, err := parseArgs([]string{tc.arg})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error\n%v\nwant %q", tc.arg, err, tc.want)
+		}
+	}
+	// Suggested only: a name in another case is never accepted.
+	if _, err := parseArgs([]string{"--TCP.db.ADDRESS=h:1"}); err == nil {
+		t.Error("--TCP.db.ADDRESS was accepted")
+	}
+}
+
+// One mistake gives one message, not a second one that follows from it.
+func TestParseArgsOneMessagePerMistake(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		want   string
+		unwant string
+	}{
+		{[]string{"--http.w.adress=http://x"}, "did you mean address", "no targets"},
+		{[]string{"--tcp.w.address=h:1", "--tcp.x.adress", "h:2"}, "did you mean address", `unexpected argument`},
+		{[]string{"-tcp.w.address=h:1"}, "unknown flag -tcp.w.address=…", "no targets"},
+		{[]string{"tcp.w.address=h:1"}, "unexpected argument tcp.w.address=…", "no targets"},
+		{[]string{"--tcp.db.address"}, "--tcp.db.address needs a value", "is missing"},
+		{[]string{"--tcp.db.address", "--tcp.db.timeout=1s"}, "--tcp.db.address needs a value", "is missing"},
+		{[]string{"--tcp.db.address=h:1", "--interval", "5s"}, "unknown flag --interval", "unexpected argument"},
+		{[]string{"--tcp.db.address=h:1", "-interval", "5s"}, "unknown flag -interval", "unexpected argument"},
+	} {
+		_, err := parseArgs(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.unwant) {
+			t.Errorf("%q: error\n%v\nwant %q and no %q", tc.args, err, tc.want, tc.unwant)
+		}
+	}
+}
+
+// Target flags after -- belong to the command; with no target before it,
+// the error says where they went.
+func TestParseArgsTargetFlagsAfterDashDash(t *testing.T) {
+	_, err := parseArgs([]string{"--", "app", "--tcp.db.address=secret-host:1"})
+	want := "no targets: target flags must come before -- (--tcp.db.address is after it, in the command)"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret-host") {
+		t.Errorf("error\n%v\nwant %q, without the value", err, want)
+	}
+	_, err = parseArgs([]string{"--", "app", "--port=1"})
+	if err == nil || strings.Contains(err.Error(), "must come before") {
+		t.Errorf("a command's own flags are no target flags: %v", err)
+	}
+}
+
+// A rejected flag-looking argument shows its name, never its value, and so
+// does its suggestion; so does a stray word after a secret value.
+func TestParseArgsNeverEchoesRejectedValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-http.a.body=SECRET"}, "unknown flag -http.a.body=…: flags start with two dashes, e.g. --http.a.body=…"},
+		{[]string{"-http.a.body", "SECRET"}, "unknown flag -http.a.body: flags start with two dashes, e.g. --http.a.body"},
+		{[]string{"http.a.header=Authorization=SECRET"}, "unexpected argument http.a.header=…: flags start with two dashes, e.g. --http.a.header=…"},
+		{[]string{"http.a.body", "SECRET"}, "unexpected argument http.a.body: flags start with two dashes, e.g. --http.a.body"},
+		{[]string{"timeout=SECRET"}, "unexpected argument timeout=…: flags start with two dashes, e.g. --timeout=…"},
+		{[]string{"--http.a.bdy=SECRET"}, `--http.a.bdy: http targets have no property "bdy" (did you mean body?)`},
+		{[]string{"--http.a.bdy", "SECRET"}, `no property "bdy"`},
+		{[]string{"--tcp.x.address=h:1", "--tcp.x.passwrd", "SECRET"}, `no property "passwrd"`},
+		{[]string{"--pasword=SECRET", "--tcp.x.address=h:1"}, `unknown flag --pasword`},
+		{[]string{"--http.a.address=http://x", "--http.a.header", "Authorization=Bearer", "SECRET"},
+			"unexpected argument after the value of --http.a.header, not shown as it may be part of that value"},
+		{[]string{"--http.a.address=http://x", "--http.a.body=Bearer", "SECRET"}, "unexpected argument after the value of --http.a.body"},
+	} {
+		_, err := parseArgs(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error\n%v\nwant %q", tc.args, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%q: error echoes the value:\n%v", tc.args, err)
+		}
+	}
+	// A stray word elsewhere is still shown: it helps, and holds no secret.
+	if _, err := parseArgs([]string{"--tcp.x.address=h:1", "extra"}); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+		t.Errorf("got %v", err)
+	}
+}
+
+// Every value in an error goes through quoteValue: a line break cannot
+// start a forged line, and an escape code reaches no terminal.
+func TestParseArgsQuotesValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tcp.a.address=h:1", "--tcp.a.interval=1s\nportpatrol: forged"}, `--tcp.a.interval="1s\nportpatrol: forged": not a duration`},
+		{[]string{"--tcp.a.address=h:1", "--timeout=\x1b[31mred"}, `--timeout="\x1b[31mred": not a duration`},
+		{[]string{"--tcp.a.address=h:1", "--log-level=a b"}, `--log-level="a b": want debug`},
+		{[]string{"--tcp.a\x1b]0;x.address=h:1"}, `"--tcp.a\x1b]0;x.address": identifier "a\x1b]0;x"`},
+		{[]string{"--tcp.a.address=h:1", "--tcp.a.naem\n=x"}, `"--tcp.a.naem\n": tcp targets have no property "naem\n"`},
+		{[]string{"--tcp.a.address=h:1", "-x\ny=1"}, `unknown flag "-x\ny"=…`},
+		{[]string{"--tcp.a.address=h:1", "--x\ny"}, `unknown flag "--x\ny"`},
+		{[]string{"--http.a.address=http://x", "--http.a.expected-body-regex=a(\n"}, `not a valid regular expression: missing closing ): "a(\n"`},
+		{[]string{"--http.a.address=http://x", "--http.a.header=X=1", "--http.a.header=Bad\x1bName=v"}, `header name "Bad\x1bName" is not valid`},
+		{[]string{"--tcp.a.address=h:1", "--tcp.a.interval=plain"}, `--tcp.a.interval=plain: not a duration`},
+	} {
+		_, err := parseArgs(tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error\n%v\nwant %s", tc.args, err, tc.want)
+			continue
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if strings.HasPrefix(line, "portpatrol:") || strings.ContainsAny(line, "\x1b\r") {
+				t.Errorf("%q: a value broke out of its quotes: %q", tc.args, line)
+			}
+		}
+	}
+}
+
+func TestQuoteValue(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"http://u:xxxxx@h/p?q=1", "http://u:xxxxx@h/p?q=1"},
+		{"bücher.test", "bücher.test"},
+		{"", `""`},
+		{"a b", `"a b"`},
+		{`say "hi"`, `"say \"hi\""`},
+		{`back\slash`, `"back\\slash"`},
+		{"line\nbreak", `"line\nbreak"`},
+		{"\x1b[2J", `"\x1b[2J"`},
+		{"\u202eevil", `"\u202eevil"`},
+		{"\xff", `"\xff"`},
+	} {
+		if got := quoteValue(tc.in); got != tc.want {
+			t.Errorf("quoteValue(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// Intervals have a floor: below it a failing target busy-loops.
+func TestIntervalFloor(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tcp.a.address=h:1", "--default-interval=1ns"}, "--default-interval=1ns: below the minimum of 10ms"},
+		{[]string{"--tcp.a.address=h:1", "--default-interval=9ms"}, "--default-interval=9ms: below the minimum of 10ms"},
+		{[]string{"--tcp.a.address=h:1", "--tcp.a.interval=999us"}, "--tcp.a.interval=999us: below the minimum of 10ms"},
+		{[]string{"--icmp.a.address=h", "--icmp.a.interval=1ns"}, "--icmp.a.interval=1ns: below the minimum of 10ms"},
+	} {
+		if _, err := parseArgs(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	opts, err := parseArgs([]string{"--default-interval=10ms", "--tcp.a.address=h:1", "--tcp.b.address=h:1", "--tcp.b.interval=10ms"})
+	if err != nil || opts.targets[0].interval != minInterval || opts.targets[1].interval != minInterval {
+		t.Errorf("10ms must be accepted: %v", err)
+	}
+	if minInterval != 10*time.Millisecond || !strings.Contains(usage(), "at least 10ms") {
+		t.Errorf("--help must state the floor of %v", minInterval)
+	}
+}
+
+func TestDurations(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"--timeout=99999999h", "--timeout=99999999h: too large: at most 2562047h"},
+		{"--timeout=9223372036854775808ns", "too large"},
+		{"--default-interval=99999999h", "--default-interval=99999999h: too large"},
+		{"--timeout=5 s", "not a duration"},
+		{"--timeout=5", "not a duration"},
+		{"--timeout=1.2.3s", "not a duration"},
+		{"--timeout=h", "not a duration"},
+		{"--timeout=5sec", "not a duration"},
+	} {
+		if _, err := parseArgs([]string{"--tcp.a.address=h:1", tc.arg}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.arg, err, tc.want)
+		}
+	}
+	opts, err := parseArgs([]string{"--tcp.a.address=h:1", "--timeout=2562047h"})
+	if err != nil || opts.timeout != 2562047*time.Hour {
+		t.Errorf("the largest whole hour must parse: %v", err)
+	}
+}
+
+func TestLogFormatAnyCase(t *testing.T) {
+	for _, v := range []string{"JSON", "Json", "TEXT"} {
+		opts, err := parseArgs([]string{"--tcp.a.address=h:1", "--log-format=" + v})
+		if err != nil || opts.logFormat != strings.ToLower(v) {
+			t.Errorf("--log-format=%s: %v, format %q", v, err, opts.logFormat)
+		}
+	}
 }

@@ -99,6 +99,11 @@ func finishHTTP(s *targetSpec) []error {
 			seen[key] = true
 		}
 	}
+	if h.bodyRegex != nil && h.method == http.MethodHead {
+		// RFC 9110 section 9.3.2: a response to HEAD carries no content.
+		problems = append(problems, fmt.Errorf("%s with %s=HEAD can never match: a response to HEAD has no body; use GET, or drop the regex",
+			s.flag("expected-body-regex"), s.flag("method")))
+	}
 	return append(problems, h.tlsFiles.finish(s)...)
 }
 
@@ -239,7 +244,7 @@ type tlsFiles struct {
 // type whose settings hold a tlsFiles.
 func tlsProperties(of func(s *targetSpec) *tlsFiles) []property {
 	return []property{
-		{name: "skip-tls-verify", def: "false", help: "accept any server certificate",
+		{name: "skip-tls-verify", def: "false", aliases: []string{"insecure", "insecure-skip-verify", "tls-skip-verify"}, help: "accept any server certificate",
 			set: func(s *targetSpec, v string) (err error) { of(s).skipVerify, err = parseBool(v); return }},
 		{name: "ca-file", arg: "PATH", help: "PEM certificates to trust in addition to the system roots",
 			set: func(s *targetSpec, v string) error { of(s).caFile = v; return nil }},
@@ -399,27 +404,29 @@ func (e *errorRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// redactURL hides the password of any user:password@ in s, also when s does
-// not parse as a URL, so that no message can carry it.
+// redactURL hides the password of any user:password@ in s, with or without
+// a scheme, also when s does not parse as a URL, so that no message can
+// carry it. A password may hold / and @ (user:pa/ss@host, user:pa@ss@host),
+// so the user information runs to the last @ and the user to the first :;
+// when an @ in a path or query makes this hide more than the password, that
+// is the safe side. A reference (env:NAME) is a name, shown as written.
 func redactURL(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
+	if isReference(s) {
 		return s
 	}
-	authority, path, _ := strings.Cut(rest, "/")
-	at := strings.LastIndex(authority, "@")
+	prefix, rest := "", s
+	if i := strings.Index(s, "://"); i >= 0 {
+		prefix, rest = s[:i+3], s[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
 	if at < 0 {
 		return s
 	}
-	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
 	if !hasPassword {
 		return s
 	}
-	out := scheme + "://" + user + ":xxxxx" + authority[at:]
-	if len(authority) < len(rest) {
-		out += "/" + path
-	}
-	return out
+	return prefix + user + ":xxxxx" + rest[at:]
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of header names

@@ -77,6 +77,17 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://u:pw@db:5432", "postgres://u:xxxxx@db:5432"},
 		{"http://u:p ss@host%zz/", "http://u:xxxxx@host%zz/"},
 		{"localhost:5432", "localhost:5432"},
+		// The password may hold / and @: the user information runs to the last @.
+		{"http://user:hunter2/pw@localhost:18080/", "http://user:xxxxx@localhost:18080/"},
+		{"http://user:pa/ss@host/path", "http://user:xxxxx@host/path"},
+		{"http://user:pa@ss@host/path", "http://user:xxxxx@host/path"},
+		{"http://user:p?w#x@host/", "http://user:xxxxx@host/"},
+		// Without a scheme, as a tcp address or a DSN may be written.
+		{"user:pw@host:5432", "user:xxxxx@host:5432"},
+		{"user:p/w@host:5432", "user:xxxxx@host:5432"},
+		{"user@host:5432", "user@host:5432"},
+		// A reference is a name, not a value: shown as written.
+		{"file:/run/secrets/a:b@c", "file:/run/secrets/a:b@c"},
 	} {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
@@ -248,7 +259,7 @@ func TestHTTPEndlessBodyMemory(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(endlessBody(""))
 	defer srv.Close()
-	o := runPortpatrol(t, nil, "--http.w.address="+srv.URL, "--http.w.expected-body-regex=never-there", "--default-interval=1ms", "--timeout=3s")
+	o := runPortpatrol(t, nil, "--http.w.address="+srv.URL, "--http.w.expected-body-regex=never-there", "--default-interval=10ms", "--timeout=3s")
 	o.mustExit(t, 1)
 	t.Logf("peak RSS after 3 s of 1 MiB reads: %d KiB", o.maxRSS)
 	if o.maxRSS > 64<<10 {

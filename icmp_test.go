@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -232,6 +233,17 @@ func TestICMPNoPermissionExit2(t *testing.T) {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("the error should mention %q:\n%s", want, o.stderr)
 		}
+	}
+	// With --log-format=json the same error is one JSON object.
+	o = runCommand(t, unprivileged(ns, "--log-format=json", "--icmp.v4.address=127.0.0.1"))
+	o.mustExit(t, 2)
+	lines := strings.Split(strings.TrimSuffix(o.stderr, "\n"), "\n")
+	var rec struct{ Level, Msg, Error string }
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &rec) != nil {
+		t.Fatalf("want one JSON line, got:\n%s", o.stderr)
+	}
+	if rec.Level != "ERROR" || rec.Msg != "invalid configuration" || !strings.Contains(rec.Error, "CAP_NET_RAW") {
+		t.Errorf("record %+v", rec)
 	}
 }
 

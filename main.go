@@ -14,8 +14,10 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -57,13 +59,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(opts, stderr)
 	targets, buildErr := buildTargets(opts.targets, log)
 	if err = errors.Join(err, buildErr); err != nil {
-		return startupFailed(stderr, err, exitUsage)
+		return startupFailed(stderr, opts, err, exitUsage)
 	}
 	var commandPath string
 	if len(opts.command) > 0 {
 		var code int
 		if commandPath, code, err = findCommand(opts.command[0]); err != nil {
-			return startupFailed(stderr, err, code)
+			return startupFailed(stderr, opts, err, code)
 		}
 	}
 
@@ -113,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, syscall.ENOENT) {
 		code = exitNotFound
 	}
-	return startupFailed(stderr, fmt.Errorf("cannot run %s: %v", opts.command[0], err), code)
+	return startupFailed(stderr, opts, fmt.Errorf("cannot run %s: %v", quoteValue(opts.command[0]), err), code)
 }
 
 // buildTargets resolves every reference and builds each target's checker,
@@ -173,9 +175,9 @@ func buildTarget(s *targetSpec) (target, []error) {
 		var ae addressError
 		if errors.As(err, &ae) {
 			// A resolved value is not shown: it may be a secret read from a file.
-			shown := redactURL(written)
+			shown := quoteValue(redactURL(written))
 			if referenced {
-				shown = written + " (resolved)"
+				shown = quoteValue(written) + " (resolved)"
 			}
 			errs[i] = fmt.Errorf("%s=%s: %v", s.flag("address"), shown, ae.error)
 		}
@@ -191,8 +193,117 @@ func buildTarget(s *targetSpec) (target, []error) {
 	} else {
 		pieces = nil
 	}
-	t.hidden = newHidden(append(pieces, b.secrets...)...)
+	t.hidden = newHidden(withASCIIForms(append(pieces, b.secrets...))...)
 	return t, nil
+}
+
+// withASCIIForms adds, for each piece with a non-ASCII host name in it, the
+// form a resolver is asked for and an error names: every label lower-cased
+// and punycoded (RFC 3492), bücher.test as xn--bcher-kva.test.
+func withASCIIForms(pieces []string) []string {
+	for _, p := range pieces {
+		if ascii := asciiForm(p); ascii != p {
+			pieces = append(pieces, ascii)
+		}
+	}
+	return pieces
+}
+
+func asciiForm(s string) string {
+	labels := strings.Split(s, ".")
+	for i, l := range labels {
+		if !isASCII(l) {
+			labels[i] = "xn--" + punycode(strings.ToLower(l))
+		}
+	}
+	return strings.Join(labels, ".")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// punycode encodes one label as RFC 3492 section 6.3 describes: the ASCII
+// code points first, then, after a "-", each other code point as a
+// variable-length number of base-36 digits, in increasing code point order.
+func punycode(label string) string {
+	const (
+		base, tMin, tMax = 36, 1, 26
+		skew, damp       = 38, 700
+	)
+	digit := func(d int) byte {
+		if d < 26 {
+			return byte('a' + d)
+		}
+		return byte('0' + d - 26)
+	}
+	// adapt is the bias adaptation function of section 6.1.
+	adapt := func(delta, points int, first bool) int {
+		if first {
+			delta /= damp
+		} else {
+			delta /= 2
+		}
+		delta += delta / points
+		k := 0
+		for delta > (base-tMin)*tMax/2 {
+			delta /= base - tMin
+			k += base
+		}
+		return k + (base-tMin+1)*delta/(delta+skew)
+	}
+	runes := []rune(label)
+	var out []byte
+	for _, r := range runes {
+		if r < 0x80 {
+			out = append(out, byte(r))
+		}
+	}
+	basic := len(out)
+	if basic > 0 {
+		out = append(out, '-')
+	}
+	n, delta, bias := 0x80, 0, 72
+	for handled := basic; handled < len(runes); {
+		m := rune(0x7fffffff)
+		for _, r := range runes {
+			if int(r) >= n && r < m {
+				m = r
+			}
+		}
+		delta += (int(m) - n) * (handled + 1)
+		n = int(m)
+		for _, r := range runes {
+			if int(r) < n {
+				delta++
+			}
+			if int(r) != n {
+				continue
+			}
+			q := delta
+			for k := base; ; k += base {
+				t := k - bias
+				t = min(max(t, tMin), tMax)
+				if q < t {
+					break
+				}
+				out = append(out, digit(t+(q-t)%(base-t)))
+				q = (q - t) / (base - t)
+			}
+			out = append(out, digit(q))
+			bias = adapt(delta, handled+1, handled == basic)
+			delta = 0
+			handled++
+		}
+		delta++
+		n++
+	}
+	return string(out)
 }
 
 // findCommand locates the command to exec before the wait starts, so a typo
@@ -220,15 +331,76 @@ func newLogger(opts *options, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, ho))
 }
 
-// startupFailed prints every problem on its own line.
-func startupFailed(stderr io.Writer, err error, code int) int {
-	for _, line := range strings.Split(err.Error(), "\n") {
-		fmt.Fprintln(stderr, "portpatrol:", line)
+// startupFailed prints every problem on its own line: in the log format
+// asked for, so that with --log-format=json every line of stderr is a JSON
+// object, and with control characters escaped, so that no value can start a
+// line of its own or reach the terminal as an escape code.
+func startupFailed(stderr io.Writer, opts *options, err error, code int) int {
+	msg := "invalid configuration"
+	if code != exitUsage {
+		msg = "cannot run the command"
+	}
+	problems := splitProblems(err)
+	if opts.logFormat == "json" {
+		log := slog.New(slog.NewJSONHandler(stderr, nil))
+		for _, p := range problems {
+			log.Error(msg, "error", escapeControls(p.Error()))
+		}
+		return code
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stderr, "portpatrol:", escapeControls(p.Error()))
 	}
 	if code == exitUsage {
 		fmt.Fprintln(stderr, "portpatrol: see portpatrol --help")
 	}
 	return code
+}
+
+// splitProblems undoes errors.Join, nested or not, into single problems.
+func splitProblems(err error) []error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		parts := joined.Unwrap()
+		texts := make([]string, len(parts))
+		for i, p := range parts {
+			texts[i] = p.Error()
+		}
+		// Only a join reads as its parts one per line; fmt.Errorf with two
+		// %w also unwraps to several errors but is one problem.
+		if strings.Join(texts, "\n") == err.Error() {
+			var out []error
+			for _, p := range parts {
+				out = append(out, splitProblems(p)...)
+			}
+			return out
+		}
+	}
+	return []error{err}
+}
+
+// escapeControls writes every character that is not printable (line breaks,
+// escape codes, invalid UTF-8) as a Go escape: the last line of defence for
+// a value that reached a message without quoteValue.
+func escapeControls(s string) string {
+	printable := func(r rune) bool { return r != utf8.RuneError && strconv.IsPrint(r) }
+	if strings.IndexFunc(s, func(r rune) bool { return !printable(r) }) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case printable(r):
+			b.WriteString(s[:size])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		s = s[size:]
+	}
+	return b.String()
 }
 
 // versionString falls back to the module version that go install records

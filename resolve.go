@@ -48,7 +48,7 @@ func resolve(ref string) (string, error) {
 		}
 		v, ok := os.LookupEnv(rest)
 		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", rest)
+			return "", fmt.Errorf("environment variable %s is not set", quoteValue(rest))
 		}
 		return v, nil
 	}
@@ -62,11 +62,11 @@ func resolve(ref string) (string, error) {
 		return "", fmt.Errorf("%s: needs a file path, e.g. %s:/config/app.%s//key", kind, kind, kind)
 	}
 	if hasKey && key == "" {
-		return "", fmt.Errorf("%s file %s: nothing after //: name the key to read", kind, path)
+		return "", fmt.Errorf("%s file %s: nothing after //: name the key to read", kind, quoteValue(path))
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%s file %s: %v", kind, path, unwrapPathError(err))
+		return "", fmt.Errorf("%s file %s: %v", kind, quoteValue(path), unwrapPathError(err))
 	}
 	if !hasKey {
 		return strings.TrimSpace(string(data)), nil
@@ -84,7 +84,7 @@ func resolve(ref string) (string, error) {
 		v, err = lookupINI(data, key)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s file %s: %v", kind, path, err)
+		return "", fmt.Errorf("%s file %s: %v", kind, quoteValue(path), err)
 	}
 	return v, nil
 }
@@ -110,7 +110,10 @@ func expandPath(p string) (string, error) {
 		return v
 	})
 	if len(missing) > 0 {
-		return "", fmt.Errorf("path %s: environment variable %s is not set", p, strings.Join(missing, ", "))
+		for i, m := range missing {
+			missing[i] = quoteValue(m)
+		}
+		return "", fmt.Errorf("path %s: environment variable %s is not set", quoteValue(p), strings.Join(missing, ", "))
 	}
 	return out, nil
 }
