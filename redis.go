@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Redis answers on its port while it is still reading its dataset (a PING
+// then gets -LOADING), so an open port is not ready: this type asks the
+// server, as `redis-cli ping` does.
+
+const (
+	redisDefaultPort = "6379"
+	// maxRESPLine bounds one reply line, type byte and CRLF included. It is
+	// the size of the attempt's read buffer, so a longer line is refused
+	// without reading or allocating more; an attempt reads at most two lines.
+	maxRESPLine = 1024
+	// maxSocketPath is the longest path a unix socket address holds: sun_path
+	// is 108 bytes, and a path needs its terminating NUL.
+	maxSocketPath = 107
+)
+
+func init() {
+	register("redis", &targetType{
+		ready:      "when PING is answered +PONG (after AUTH, when a password is given)",
+		properties: redisProperties,
+		settings:   func() any { return &redisSettings{} },
+		finish:     func(s *targetSpec) []error { return redisOf(s).tlsFiles.finish(s) },
+		build:      buildRedis,
+	})
+}
+
+// redisSettings are a redis target's own properties; user and password may
+// still be references until the target is built.
+type redisSettings struct {
+	user     string
+	password string
+	tlsFiles
+}
+
+func redisOf(s *targetSpec) *redisSettings { return s.settings.(*redisSettings) }
+
+var redisProperties = append([]property{
+	{name: "user", arg: "NAME", help: "ACL user to AUTH as (needs a password); wins over the address's; may be a reference",
+		set: func(s *targetSpec, v string) error { redisOf(s).user = v; return nil }},
+	{name: "password", arg: "PASSWORD", secret: true, help: "password to AUTH with; wins over the address's; may be a reference (file:/run/secrets/redis)",
+		set: func(s *targetSpec, v string) error { redisOf(s).password = v; return nil }},
+}, append(tlsProperties(func(s *targetSpec) *tlsFiles { return &redisOf(s).tlsFiles }),
+	timeoutProperty("one deadline for connect, TLS and the whole exchange"))...)
+
+// redisAddress is a parsed address: where to connect and what the address
+// itself says about TLS, credentials and the database.
+type redisAddress struct {
+	network  string // "tcp" or "unix"
+	address  string // host:port, or the socket path
+	tls      bool   // rediss://
+	user     string
+	password string
+	db       int // -1: none given; accepted but not selected (see README)
+	shown    string
+}
+
+// parseRedisAddress accepts host, host:port, [v6]:port,
+// redis://[[user]:password@]host[:port][/db], rediss://... and
+// unix:///path[?db=N] (or unix:/path). Its errors never quote the address,
+// which may carry a password or have been read from a reference.
+func parseRedisAddress(s string) (*redisAddress, error) {
+	if strings.HasPrefix(s, "unix:") {
+		return parseRedisSocket(s)
+	}
+	if scheme, _, ok := strings.Cut(s, "://"); ok {
+		scheme = strings.ToLower(scheme)
+		if scheme != "redis" && scheme != "rediss" {
+			return nil, fmt.Errorf("unknown scheme %q: want host[:port], redis://, rediss:// or unix:///path", scheme)
+		}
+		return parseRedisURL(s)
+	}
+	if strings.HasPrefix(s, "/") {
+		return nil, errors.New("a socket path is written unix:///path/to/redis.sock")
+	}
+	if strings.ContainsAny(s, "/@?# \t") {
+		return nil, errors.New("want host[:port], redis://[[user]:password@]host[:port][/db], rediss://... or unix:///path")
+	}
+	addr, err := withDefaultPort(s, redisDefaultPort)
+	if err != nil {
+		return nil, err
+	}
+	return &redisAddress{network: "tcp", address: addr, db: -1, shown: addr}, nil
+}
+
+func parseRedisURL(s string) (*redisAddress, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a valid URL (want redis://[[user]:password@]host[:port][/db])")
+	}
+	a := &redisAddress{network: "tcp", tls: u.Scheme == "rediss", db: -1, shown: u.Redacted()}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("the URL has no host (want %s://host[:port])", u.Scheme)
+	}
+	port := redisDefaultPort
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if err := checkPort(p); err != nil {
+			return nil, err
+		}
+		port = p
+	}
+	a.address = net.JoinHostPort(u.Hostname(), port)
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return nil, errors.New("a redis:// URL takes no ?query or #fragment here: the db goes in the path (redis://host/2), TLS settings in their own flags")
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if a.db, err = parseDB(db); err != nil {
+			return nil, err
+		}
+	}
+	if u.User != nil {
+		a.user = u.User.Username()
+		a.password, _ = u.User.Password()
+	}
+	return a, nil
+}
+
+// parseRedisSocket reads unix:///path and unix:/path, with an optional ?db=N.
+func parseRedisSocket(s string) (*redisAddress, error) {
+	const want = "want unix:///path/to/redis.sock (an absolute path) with an optional ?db=N"
+	u, err := url.Parse(s)
+	if err != nil || u.Opaque != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/") || u.Fragment != "" {
+		return nil, errors.New(want)
+	}
+	if u.User != nil {
+		return nil, errors.New("a unix:// address takes no user or password: give them with the user and password properties")
+	}
+	if len(u.Path) > maxSocketPath {
+		return nil, fmt.Errorf("the socket path is %d bytes long; a unix socket address holds at most %d", len(u.Path), maxSocketPath)
+	}
+	a := &redisAddress{network: "unix", address: u.Path, db: -1, shown: "unix://" + u.Path}
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, errors.New(want)
+	}
+	for key, values := range query {
+		if key != "db" || len(values) != 1 {
+			return nil, errors.New("the only query parameter of a unix:// address is db, once (unix:///path?db=2)")
+		}
+		if a.db, err = parseDB(values[0]); err != nil {
+			return nil, err
+		}
+		a.shown += "?db=" + values[0]
+	}
+	return a, nil
+}
+
+func parseDB(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || strings.HasPrefix(v, "+") {
+		return 0, errors.New("the database must be a number from 0, e.g. redis://host:6379/0")
+	}
+	return n, nil
+}
+
+func buildRedis(s *targetSpec, address string) (built, []error) {
+	var problems []error
+	a, err := parseRedisAddress(address)
+	if err != nil {
+		problems = append(problems, addressError{err})
+	}
+	r := redisOf(s)
+	c := &redisCheck{timeout: s.timeout}
+	if a != nil {
+		c.network, c.address, c.user, c.password = a.network, a.address, a.user, a.password
+	}
+	// The properties win over the address's user and password.
+	if r.user != "" {
+		if c.user, err = resolveProperty(s.flag("user"), r.user); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if r.password != "" {
+		if c.password, err = resolveProperty(s.flag("password"), r.password); err != nil {
+			problems = append(problems, err)
+		} else if c.password == "" {
+			problems = append(problems, fmt.Errorf("%s: the password is empty", s.flag("password")))
+		}
+	}
+	if c.user != "" && c.password == "" && r.password == "" {
+		// AUTH needs a password with a user; with neither given, the error
+		// names where the user came from.
+		if r.user != "" {
+			problems = append(problems, fmt.Errorf("%s: a user needs a password: set %s too", s.flag("user"), s.flag("password")))
+		} else {
+			problems = append(problems, addressError{errors.New("a user needs a password: write redis://user:password@host or set the password property")})
+		}
+	}
+	if a != nil && !a.tls {
+		for _, p := range []string{"skip-tls-verify", "ca-file", "cert-file", "key-file"} {
+			if s.isGiven(p) {
+				problems = append(problems, fmt.Errorf("%s needs a rediss:// address: TLS is only spoken there", s.flag(p)))
+			}
+		}
+	}
+	if a != nil && a.tls {
+		var errs []error
+		c.tls, errs = r.tlsFiles.config(s, hostWithoutPort(a.address))
+		problems = append(problems, errs...)
+	}
+	if len(problems) > 0 {
+		return built{}, problems
+	}
+	b := built{checker: c, address: a.shown, pieces: []string{address, a.shown, a.address, hostWithoutPort(a.address), a.user}}
+	if c.password != "" {
+		b.secrets = []string{c.password}
+	}
+	return b, nil
+}
+
+// redisCheck is ready when the server answers PING with +PONG, after AUTH
+// when a password is configured.
+type redisCheck struct {
+	network, address string
+	tls              *tls.Config // nil: plain
+	user, password   string
+	timeout          time.Duration
+}
+
+func (c *redisCheck) check(ctx context.Context) error {
+	talked := false
+	err := exchange(ctx, c.network, c.address, c.timeout, c.tls, func(conn net.Conn) error {
+		talked = true
+		return c.talk(conn)
+	})
+	if err != nil && !talked && c.network == "unix" {
+		return describeSocket(c.address, err)
+	}
+	return err
+}
+
+// describeSocket says why a unix socket could not be reached, naming its path.
+func describeSocket(path string, err error) error {
+	fi, statErr := os.Stat(path)
+	switch {
+	case errors.Is(statErr, fs.ErrNotExist):
+		return fmt.Errorf("no socket at %s: no such file or directory", path)
+	case statErr == nil && fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("%s is not a socket", path)
+	}
+	return fmt.Errorf("socket %s: %v", path, err)
+}
+
+// notReadyWords are the error codes of a server that is up but cannot serve
+// yet (loading, a busy script, a replica without its master, a failed save,
+// a cluster slot in migration, a denied replica read). Redis and Valkey word
+// the rest of these messages differently, so only the first word counts.
+var notReadyWords = []string{"LOADING", "BUSY", "MASTERDOWN", "MISCONF", "TRYAGAIN", "DENIED"}
+
+// talk is one exchange: AUTH when a password is configured, PING, QUIT.
+func (c *redisCheck) talk(conn net.Conn) error {
+	r := bufio.NewReaderSize(conn, maxRESPLine)
+	if c.password != "" {
+		auth := []string{"AUTH", c.password}
+		if c.user != "" {
+			auth = []string{"AUTH", c.user, c.password}
+		}
+		if _, err := conn.Write(respCommand(auth...)); err != nil {
+			return err
+		}
+		reply, err := readRESPReply(r)
+		if err != nil {
+			return err
+		}
+		switch {
+		case reply.kind == respError && isNotReadyWord(reply.word()):
+			return errors.New(reply.text)
+		case reply.kind == respError:
+			// The word alone: a message might one day echo what was sent.
+			return fmt.Errorf("authentication failed (%s)", reply.word())
+		case reply.kind != respSimpleString || reply.text != "OK":
+			return fmt.Errorf("unexpected reply to AUTH: %s", reply)
+		}
+	}
+	if _, err := conn.Write(respCommand("PING")); err != nil {
+		return err
+	}
+	reply, err := readRESPReply(r)
+	if err != nil {
+		return err
+	}
+	switch {
+	case reply.kind == respSimpleString && reply.text == "PONG":
+	case reply.kind == respError && reply.word() == "NOAUTH" && c.password == "":
+		// The server answers, but hides whether it is loading from a client
+		// that has not authenticated: up is all that can be known.
+	case reply.kind == respError && isNotReadyWord(reply.word()):
+		return errors.New(reply.text)
+	default:
+		return fmt.Errorf("unexpected reply to PING: %s", reply)
+	}
+	// A polite goodbye; its reply is not waited for, and a failure to send
+	// it says nothing about readiness.
+	conn.Write(respCommand("QUIT"))
+	return nil
+}
+
+func isNotReadyWord(w string) bool {
+	for _, n := range notReadyWords {
+		if w == n {
+			return true
+		}
+	}
+	return false
+}
+
+// respCommand encodes a command as clients send it: an array of bulk
+// strings, "*<count>\r\n" then "$<length>\r\n<bytes>\r\n" for each argument
+// (RESP specification, "Sending commands to a Redis server").
+func respCommand(args ...string) []byte {
+	b := []byte("*" + strconv.Itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, "\r\n"...)
+		b = append(b, a...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// The first byte of a reply names its type (RESP specification, "RESP
+// protocol description"). Only simple strings and errors are answers here;
+// the others are named in messages.
+const (
+	respSimpleString = '+'
+	respError        = '-'
+)
+
+var respTypeNames = map[byte]string{
+	':': "an integer", '$': "a bulk string", '*': "an array", '_': "a null", '#': "a boolean",
+	',': "a double", '(': "a big number", '!': "a bulk error", '=': "a verbatim string",
+	'%': "a map", '~': "a set", '>': "a push", '|': "an attribute",
+}
+
+// respReply is one reply line: its type byte and, for a simple string or an
+// error, the text after it.
+type respReply struct {
+	kind byte
+	text string
+}
+
+// word is an error's code: its first word, e.g. LOADING.
+func (r respReply) word() string {
+	w, _, _ := strings.Cut(r.text, " ")
+	return w
+}
+
+func (r respReply) String() string {
+	if r.kind == respSimpleString || r.kind == respError {
+		return string(r.kind) + r.text
+	}
+	return respTypeNames[r.kind]
+}
+
+// readRESPReply reads one reply line, "<type><text>\r\n", of at most
+// maxRESPLine bytes. Simple strings and errors carry their text (control
+// bytes and invalid UTF-8 replaced, as it is quoted in reasons); the other
+// RESP types are recognised by their first byte and not read further.
+// Anything else is not RESP.
+func readRESPReply(r *bufio.Reader) (respReply, error) {
+	line, err := r.ReadSlice('\n')
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull):
+		return respReply{}, fmt.Errorf("a reply line longer than %d bytes", maxRESPLine)
+	case errors.Is(err, io.EOF) && len(line) > 0:
+		return respReply{}, errors.New("the server closed the connection in the middle of a reply")
+	case err != nil:
+		return respReply{}, err
+	}
+	kind := line[0]
+	if kind != respSimpleString && kind != respError {
+		if _, known := respTypeNames[kind]; known {
+			return respReply{kind: kind}, nil
+		}
+		return respReply{}, fmt.Errorf("not a Redis reply (it starts with %q)", kind)
+	}
+	text, ok := strings.CutSuffix(string(line[1:]), "\r\n")
+	if !ok {
+		return respReply{}, errors.New("a reply line that does not end in CRLF")
+	}
+	return respReply{kind: kind, text: printable(text)}, nil
+}
+
+// printable replaces control characters and invalid UTF-8 with U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
+}
