@@ -402,6 +402,7 @@ func (e *errorRecorder) Read(p []byte) (int, error) {
 // redactURL hides the password of any user:password@ in s, also when s does
 // not parse as a URL, so that no message can carry it.
 func redactURL(s string) string {
+	s = redactPasswordParam(s)
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
 		return s
@@ -420,6 +421,28 @@ func redactURL(s string) string {
 		out += "/" + path
 	}
 	return out
+}
+
+// redactPasswordParam hides the value of a password=VALUE parameter, as a
+// connection URL's query (?password=) or a keyword=value string may carry.
+func redactPasswordParam(s string) string {
+	for from := 0; ; {
+		i := strings.Index(s[from:], "password=")
+		if i < 0 {
+			return s
+		}
+		i += from
+		start := i + len("password=")
+		from = start
+		if i > 0 && !strings.ContainsRune("?&; \t", rune(s[i-1])) {
+			continue // a longer key, such as old_password=
+		}
+		end := strings.IndexAny(s[start:], "& \t")
+		if end < 0 {
+			end = len(s) - start
+		}
+		s = s[:start] + "xxxxx" + s[start+end:]
+	}
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of header names

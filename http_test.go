@@ -77,6 +77,10 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://u:pw@db:5432", "postgres://u:xxxxx@db:5432"},
 		{"http://u:p ss@host%zz/", "http://u:xxxxx@host%zz/"},
 		{"localhost:5432", "localhost:5432"},
+		{"postgres://db/app?sslmode=disable&password=s3cret&user=u", "postgres://db/app?sslmode=disable&password=xxxxx&user=u"},
+		{"postgresql://u:pw@db/app?password=s3cret", "postgresql://u:xxxxx@db/app?password=xxxxx"},
+		{"host=db password=s3cret dbname=app", "host=db password=xxxxx dbname=app"},
+		{"http://host/?old_password=keep", "http://host/?old_password=keep"},
 	} {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
