@@ -74,10 +74,17 @@ func pgOf(s *targetSpec) *pgSettings { return s.settings.(*pgSettings) }
 
 var pgProperties = []property{
 	{name: "user", arg: "NAME", help: "role named in the start-up message; may be a reference (default: the URL's, else postgres)",
-		set: func(s *targetSpec, v string) error { pgOf(s).user = v; return nil }},
+		set: func(s *targetSpec, v string) error { pgOf(s).user = v; return nonEmpty(v) }},
 	{name: "database", arg: "NAME", help: "database named in the start-up message; may be a reference (default: the URL's, else the user)",
-		set: func(s *targetSpec, v string) error { pgOf(s).database = v; return nil }},
+		set: func(s *targetSpec, v string) error { pgOf(s).database = v; return nonEmpty(v) }},
 	timeoutProperty("one deadline for connecting and the whole exchange"),
+}
+
+func nonEmpty(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
 }
 
 // pgAddress is a postgres address taken apart.
