@@ -368,6 +368,16 @@ func TestPostgresFakeServers(t *testing.T) {
 		if params["user"] != "u" || params["database"] != "u" {
 			t.Errorf("database must default to the user: %q", params)
 		}
+		// An application's own connection string, by reference.
+		o := runPortpatrol(t, []string{"PP_DATABASE_URL=postgresql://app:hunter2@" + f.addr + "/orders"},
+			"--postgres.db.address=env:PP_DATABASE_URL", "--timeout=20s", "--log-level=debug")
+		o.mustExit(t, 0)
+		if !strings.Contains(o.stderr, "address=env:PP_DATABASE_URL") || strings.Contains(o.stderr, "hunter2") || strings.Contains(o.stderr, f.addr) {
+			t.Errorf("a referenced address must be shown as its reference:\n%s", o.stderr)
+		}
+		if params, _ := f.snapshot(); params["user"] != "app" || params["database"] != "orders" {
+			t.Errorf("start-up parameters from the referenced URL: %q", params)
+		}
 	})
 
 	t.Run("errors other than 57P03 mean ready", func(t *testing.T) {
@@ -565,6 +575,13 @@ func TestPostgresUnixSocketFake(t *testing.T) {
 	}
 	if p, _ := params.Load().(string); !strings.Contains(p, "database\x00orders\x00") {
 		t.Errorf("start-up message %q", p)
+	}
+	// A referenced socket directory is not quoted in reasons.
+	missing := filepath.Join(dir, "missing")
+	o := runPortpatrol(t, []string{"PP_PG_SOCK=" + missing}, "--postgres.sock.address=env:PP_PG_SOCK", "--timeout=300ms")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `error="no socket [hidden]: no such file`) || strings.Contains(o.stderr, missing) {
+		t.Errorf("stderr:\n%s", o.stderr)
 	}
 }
 
