@@ -236,9 +236,12 @@ func parsePGURL(s string) (pgAddress, error) {
 	}
 	// Parameters override the URL's parts, as in libpq; the others (sslmode,
 	// connect_timeout, ...) are accepted and need nothing to decide readiness.
-	for key, into := range map[string]*string{"host": &host, "port": &port, "user": &a.user, "dbname": &a.database, "password": &a.password} {
-		if vs := q[key]; len(vs) > 0 {
-			*into = vs[len(vs)-1]
+	for _, p := range [...]struct {
+		key  string
+		into *string
+	}{{"host", &host}, {"port", &port}, {"user", &a.user}, {"dbname", &a.database}, {"password", &a.password}} {
+		if vs := q[p.key]; len(vs) > 0 {
+			*p.into = vs[len(vs)-1]
 		}
 	}
 	shown := redactURL(s)
@@ -331,8 +334,11 @@ func pgTalk(conn net.Conn, startup []byte) error {
 			// and read what the server still sends until it closes, so
 			// that our close is a clean one rather than a reset.
 			conn.Write([]byte{pgTerminate, 0, 0, 0, 4})
-			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-				cw.CloseWrite()
+			switch c := conn.(type) {
+			case *net.TCPConn:
+				c.CloseWrite()
+			case *net.UnixConn:
+				c.CloseWrite()
 			}
 			io.Copy(io.Discard, io.LimitReader(conn, pgMaxMessages*pgMaxMessage))
 		}
