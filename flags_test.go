@@ -331,7 +331,7 @@ func TestParseArgsSuggestions(t *testing.T) {
 		{"--http.w.url=http://x", `no property "url" (did you mean address?)`},
 		{"--tcp.w.host=h:1", `no property "host" (did you mean address?)`},
 		{"--http.w.ADDRESS=http://x", `no property "ADDRESS" (did you mean address?)`},
-		{"--HTTP.w.address=http://x", `unknown target type "HTTP" (types are http, icmp, tcp) (did you mean http?)`},
+		{"--HTTP.w.address=http://x", `unknown target type "HTTP" (types are ` + strings.Join(typeNames(), ", ") + `) (did you mean http?)`},
 		{"--http.w.insecure", `no property "insecure" (did you mean skip-tls-verify?)`},
 		{"--http.w.status-codes=200", `no property "status-codes" (did you mean expected-status-codes?)`},
 		{"--http.w.expected-status=200", `no property "expected-status" (did you mean expected-status-codes?)`},

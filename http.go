@@ -414,6 +414,7 @@ func redactURL(s string) string {
 	if isReference(s) {
 		return s
 	}
+	s = redactPasswordParam(s)
 	prefix, rest := "", s
 	if i := strings.Index(s, "://"); i >= 0 {
 		prefix, rest = s[:i+3], s[i+3:]
@@ -427,6 +428,28 @@ func redactURL(s string) string {
 		return s
 	}
 	return prefix + user + ":xxxxx" + rest[at:]
+}
+
+// redactPasswordParam hides the value of a password=VALUE parameter, as a
+// connection URL's query (?password=) or a keyword=value string may carry.
+func redactPasswordParam(s string) string {
+	for from := 0; ; {
+		i := strings.Index(s[from:], "password=")
+		if i < 0 {
+			return s
+		}
+		i += from
+		start := i + len("password=")
+		from = start
+		if i > 0 && !strings.ContainsRune("?&; \t", rune(s[i-1])) {
+			continue // a longer key, such as old_password=
+		}
+		end := strings.IndexAny(s[start:], "& \t")
+		if end < 0 {
+			end = len(s) - start
+		}
+		s = s[:start] + "xxxxx" + s[start+end:]
+	}
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of header names

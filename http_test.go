@@ -88,6 +88,10 @@ func TestRedactURL(t *testing.T) {
 		{"user@host:5432", "user@host:5432"},
 		// A reference is a name, not a value: shown as written.
 		{"file:/run/secrets/a:b@c", "file:/run/secrets/a:b@c"},
+		{"postgres://db/app?sslmode=disable&password=s3cret&user=u", "postgres://db/app?sslmode=disable&password=xxxxx&user=u"},
+		{"postgresql://u:pw@db/app?password=s3cret", "postgresql://u:xxxxx@db/app?password=xxxxx"},
+		{"host=db password=s3cret dbname=app", "host=db password=xxxxx dbname=app"},
+		{"http://host/?old_password=keep", "http://host/?old_password=keep"},
 	} {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)

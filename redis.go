@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Redis answers on its port while it is still reading its dataset (a PING
@@ -246,18 +243,6 @@ func (c *redisCheck) check(ctx context.Context) error {
 	return err
 }
 
-// describeSocket says why a unix socket could not be reached, naming its path.
-func describeSocket(path string, err error) error {
-	fi, statErr := os.Stat(path)
-	switch {
-	case errors.Is(statErr, fs.ErrNotExist):
-		return fmt.Errorf("no socket at %s: no such file or directory", path)
-	case statErr == nil && fi.Mode().Type() != fs.ModeSocket:
-		return fmt.Errorf("%s is not a socket", path)
-	}
-	return fmt.Errorf("socket %s: %v", path, err)
-}
-
 // notReadyWords are the error codes of a server that is up but cannot serve
 // yet (loading, a busy script, a replica without its master, a failed save,
 // a cluster slot in migration, a denied replica read). Redis and Valkey word
@@ -396,15 +381,5 @@ func readRESPReply(r *bufio.Reader) (respReply, error) {
 	if !ok {
 		return respReply{}, errors.New("a reply line that does not end in CRLF")
 	}
-	return respReply{kind: kind, text: printable(text)}, nil
-}
-
-// printable replaces control characters and invalid UTF-8 with U+FFFD.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == utf8.RuneError {
-			return utf8.RuneError
-		}
-		return r
-	}, s)
+	return respReply{kind: kind, text: serverText(text, len(text))}, nil
 }

@@ -663,7 +663,7 @@ func TestRedisSocketReasons(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	o := runCommand(t, cmd)
 	o.mustExit(t, 1)
-	if want := `error="socket ` + sock + `: connect: permission denied"`; !strings.Contains(o.stderr, want) {
+	if want := `error="cannot reach socket ` + sock + `: permission denied"`; !strings.Contains(o.stderr, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 func init() {
@@ -171,4 +172,37 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 		return describeNetError(ctx, err, timeout)
 	}
 	return nil
+}
+
+// describeSocket names the socket when connecting to it failed, and says
+// what is wrong with the path when that is the reason.
+func describeSocket(path string, dialErr error) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("no socket at %s: no such file or directory", path)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("cannot reach socket %s: permission denied", path)
+	case err != nil:
+		return fmt.Errorf("socket %s: %v", path, unwrapPathError(err))
+	case fi.Mode().Type() != os.ModeSocket:
+		return fmt.Errorf("%s is not a socket", path)
+	}
+	return fmt.Errorf("socket %s: %v", path, dialErr)
+}
+
+// serverText makes text that a server sent fit to quote in a reason: control
+// characters and invalid UTF-8 become U+FFFD, so that no reply can forge a
+// log line or steer a terminal, and it is cut to at most max bytes.
+func serverText(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
 }

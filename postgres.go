@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The postgres type asks the server itself, as pg_isready does: a standby or
+// a server replaying WAL accepts TCP connections but answers every client
+// with SQLSTATE 57P03 (cannot_connect_now).
+//
+// Protocol facts are from the PostgreSQL documentation, chapter "Frontend/
+// Backend Protocol" (sections "Message Flow: Start-up", "Message Formats",
+// "Error and Notice Message Fields").
+
+func init() {
+	register("postgres", &targetType{
+		ready:      "when the server answers a start-up message with an authentication request or an error other than 57P03 (cannot connect now), as pg_isready",
+		properties: pgProperties,
+		settings:   func() any { return &pgSettings{} },
+		build:      buildPostgres,
+	})
+}
+
+const (
+	pgDefaultPort = "5432"
+	// pgProtocol30 is protocol version 3.0: major 3 in the high 16 bits.
+	pgProtocol30 = 3 << 16
+	// pgMaxMessage bounds one message of a start-up reply. Real ones are an
+	// authentication request (a few bytes) or an ErrorResponse (a few
+	// hundred); the declared length is checked against it before reading.
+	pgMaxMessage = 4096
+	// pgMaxMessages bounds how many messages an attempt reads while looking
+	// for the answer (notices may come first), so it reads at most
+	// pgMaxMessages*(5+pgMaxMessage) bytes.
+	pgMaxMessages = 4
+	// pgSqlstateCannotConnectNow is what a server that is starting up,
+	// shutting down, or a standby without hot standby answers.
+	pgSqlstateCannotConnectNow = "57P03"
+	// unixPathMax is the kernel's sun_path (108 bytes) less the terminating NUL.
+	unixPathMax = 107
+)
+
+// Backend message types (section "Message Formats").
+const (
+	pgAuthentication     = 'R' // AuthenticationOk, ...CleartextPassword, ...SASL, ...
+	pgErrorResponse      = 'E'
+	pgNoticeResponse     = 'N'
+	pgNegotiateProtocol  = 'v' // NegotiateProtocolVersion, followed by R or E
+	pgTerminate          = 'X' // frontend: Terminate
+	pgAuthenticationOK   = 0   // the Int32 after 'R': no password needed
+	pgFieldSQLSTATE      = 'C' // "Error and Notice Message Fields"
+	pgFieldMessage       = 'M'
+	pgFieldDetail        = 'D'
+	pgReasonTextMaxBytes = 200 // of a server's message quoted in a reason
+)
+
+type pgSettings struct {
+	user, database string // may be references until built
+}
+
+func pgOf(s *targetSpec) *pgSettings { return s.settings.(*pgSettings) }
+
+var pgProperties = []property{
+	{name: "user", arg: "NAME", help: "role named in the start-up message; may be a reference (default: the URL's, else postgres)",
+		set: func(s *targetSpec, v string) error { pgOf(s).user = v; return nonEmpty(v) }},
+	{name: "database", arg: "NAME", help: "database named in the start-up message; may be a reference (default: the URL's, else the user)",
+		set: func(s *targetSpec, v string) error { pgOf(s).database = v; return nonEmpty(v) }},
+	timeoutProperty("one deadline for connecting and the whole exchange"),
+}
+
+func nonEmpty(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+// pgAddress is a postgres address taken apart.
+type pgAddress struct {
+	network  string // "tcp" or "unix"
+	address  string // host:port, or the socket's path
+	user     string // from a URL; "" when it names none
+	password string // from a URL: never sent, never shown
+	database string // from a URL
+	shown    string // for logs
+	pieces   []string
+}
+
+func buildPostgres(s *targetSpec, address string) (built, []error) {
+	var problems []error
+	a, err := parsePGAddress(address)
+	if err != nil {
+		problems = append(problems, addressError{err})
+	}
+	o := pgOf(s)
+	var secrets []string
+	user, database := a.user, a.database
+	for _, p := range []struct {
+		name  string
+		value string
+		into  *string
+	}{{"user", o.user, &user}, {"database", o.database, &database}} {
+		if p.value == "" {
+			continue
+		}
+		v, err := resolveProperty(s.flag(p.name), p.value)
+		switch {
+		case err != nil:
+			problems = append(problems, err)
+		case v == "" || strings.IndexByte(v, 0) >= 0:
+			problems = append(problems, fmt.Errorf("%s: must be a name without NUL bytes, not empty", s.flag(p.name)))
+		default:
+			*p.into = v
+		}
+		if isReference(p.value) {
+			secrets = append(secrets, v)
+		}
+	}
+	if len(problems) > 0 {
+		return built{}, problems
+	}
+	if user == "" {
+		user = "postgres"
+	}
+	if database == "" {
+		database = user
+	}
+	c := pgCheck{network: a.network, address: a.address, timeout: s.timeout, startup: pgStartupMessage(user, database)}
+	return built{checker: c, address: a.shown, pieces: append(a.pieces, user, database), secrets: append(secrets, a.password)}, nil
+}
+
+// parsePGAddress accepts host, host:port, [v6]:port, a socket directory
+// (/run/postgresql, optionally ?port=N), and a libpq URL:
+// postgres[ql]://[user[:password]@][host][:port][/database][?params], whose
+// host may be a percent-encoded socket directory and whose ?host= may name
+// one.
+func parsePGAddress(s string) (pgAddress, error) {
+	switch {
+	case strings.HasPrefix(s, "/"):
+		dir, rawQuery, _ := strings.Cut(s, "?")
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return pgAddress{}, errors.New("after the socket directory, only ?port=N may follow")
+		}
+		port := q.Get("port")
+		for key := range q {
+			if key != "port" {
+				return pgAddress{}, fmt.Errorf("after the socket directory, only ?port=N may follow, not %q", key)
+			}
+		}
+		// The socket file itself: /run/postgresql/.s.PGSQL.5432.
+		if name := filepath.Base(dir); strings.HasPrefix(name, ".s.PGSQL.") && port == "" {
+			dir, port = filepath.Dir(dir), strings.TrimPrefix(name, ".s.PGSQL.")
+		}
+		a, err := pgUnix(dir, port)
+		a.shown, a.pieces = a.address, append(a.pieces, s)
+		return a, err
+	case strings.Contains(s, "://"):
+		return parsePGURL(s)
+	case strings.Contains(s, "="):
+		return pgAddress{}, errors.New("keyword=value connection strings are not supported: want host, host:port, a postgres:// URL or a socket directory")
+	}
+	if strings.ContainsAny(s, "/?@ \t,") {
+		return pgAddress{}, errors.New("want host, host:port, a postgres:// URL or a socket directory such as /run/postgresql")
+	}
+	hostport, err := withDefaultPort(s, pgDefaultPort)
+	if err != nil {
+		return pgAddress{}, err
+	}
+	host, _, _ := net.SplitHostPort(hostport)
+	return pgAddress{network: "tcp", address: hostport, shown: hostport, pieces: []string{s, hostport, host}}, nil
+}
+
+func parsePGURL(s string) (pgAddress, error) {
+	scheme, rest, _ := strings.Cut(s, "://")
+	if scheme != "postgres" && scheme != "postgresql" {
+		return pgAddress{}, fmt.Errorf("unknown scheme %q: want postgres:// or postgresql://, host:port or a socket directory", scheme)
+	}
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	path, rawQuery, _ := strings.Cut(tail, "?")
+	var a pgAddress
+	var err error
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		user, password, _ := strings.Cut(authority[:at], ":")
+		if a.user, err = url.PathUnescape(user); err != nil {
+			return pgAddress{}, errors.New("the user name has a bad percent-encoding")
+		}
+		if a.password, err = url.PathUnescape(password); err != nil {
+			return pgAddress{}, errors.New("the password has a bad percent-encoding")
+		}
+		authority = authority[at+1:]
+	}
+	if strings.Contains(authority, ",") {
+		return pgAddress{}, errors.New("one host only: give each server its own target")
+	}
+	host, port := authority, ""
+	if strings.HasPrefix(authority, "[") {
+		end := strings.Index(authority, "]")
+		if end < 0 {
+			return pgAddress{}, errors.New("missing ] after the IPv6 address")
+		}
+		host, port = authority[1:end], authority[end+1:]
+		if port != "" && !strings.HasPrefix(port, ":") {
+			return pgAddress{}, errors.New("want [v6]:port after the brackets")
+		}
+		port = strings.TrimPrefix(port, ":")
+	} else {
+		host, port, _ = strings.Cut(authority, ":")
+	}
+	if host, err = url.PathUnescape(host); err != nil {
+		return pgAddress{}, errors.New("the host has a bad percent-encoding")
+	}
+	if path != "" && path != "/" {
+		if a.database, err = url.PathUnescape(path[1:]); err != nil {
+			return pgAddress{}, errors.New("the database name has a bad percent-encoding")
+		}
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return pgAddress{}, errors.New("the query string is not key=value&key=value")
+	}
+	// Parameters override the URL's parts, as in libpq; the others (sslmode,
+	// connect_timeout, ...) are accepted and need nothing to decide readiness.
+	for _, p := range [...]struct {
+		key  string
+		into *string
+	}{{"host", &host}, {"port", &port}, {"user", &a.user}, {"dbname", &a.database}, {"password", &a.password}} {
+		if vs := q[p.key]; len(vs) > 0 {
+			*p.into = vs[len(vs)-1]
+		}
+	}
+	shown := redactURL(s)
+	pieces := []string{s, shown, authority, rawQuery, a.user, a.database, host}
+	switch {
+	case strings.HasPrefix(host, "/"):
+		b, err := pgUnix(host, port)
+		b.user, b.password, b.database = a.user, a.password, a.database
+		b.shown, b.pieces = shown, append(b.pieces, pieces...)
+		return b, err
+	case host == "":
+		return pgAddress{}, errors.New("missing host: name one, or a socket directory as ?host=/run/postgresql")
+	case strings.ContainsAny(host, "/?@ \t,"):
+		return pgAddress{}, errors.New("the host is not a host name, an IP address or an absolute socket directory")
+	}
+	if port == "" {
+		port = pgDefaultPort
+	}
+	if err := checkPort(port); err != nil {
+		return pgAddress{}, err
+	}
+	a.network, a.address, a.shown = "tcp", net.JoinHostPort(host, port), shown
+	a.pieces = append(pieces, a.address)
+	return a, nil
+}
+
+// pgUnix is the socket a server listening on port makes in dir.
+func pgUnix(dir, port string) (pgAddress, error) {
+	if port == "" {
+		port = pgDefaultPort
+	}
+	if err := checkPort(port); err != nil {
+		return pgAddress{}, err
+	}
+	path := filepath.Join(dir, ".s.PGSQL."+port)
+	if len(path) > unixPathMax {
+		return pgAddress{}, fmt.Errorf("the socket path %s is %d bytes, more than the %d a unix socket address holds", path, len(path), unixPathMax)
+	}
+	return pgAddress{network: "unix", address: path, pieces: []string{dir, path}}, nil
+}
+
+// pgStartupMessage is a StartupMessage: Int32 length (itself included),
+// Int32 protocol version, then name/value pairs of NUL-terminated strings,
+// and a final NUL.
+func pgStartupMessage(user, database string) []byte {
+	msg := make([]byte, 8, 64)
+	binary.BigEndian.PutUint32(msg[4:], pgProtocol30)
+	for _, kv := range [][2]string{{"user", user}, {"database", database}, {"application_name", "portpatrol"}} {
+		msg = append(append(append(append(msg, kv[0]...), 0), kv[1]...), 0)
+	}
+	msg = append(msg, 0)
+	binary.BigEndian.PutUint32(msg, uint32(len(msg)))
+	return msg
+}
+
+// pgCheck is ready when the server answers a start-up message with an
+// authentication request, or with an error other than 57P03.
+type pgCheck struct {
+	network, address string
+	startup          []byte
+	timeout          time.Duration
+}
+
+func (c pgCheck) check(ctx context.Context) error {
+	connected := false
+	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
+		connected = true
+		return pgTalk(conn, c.startup)
+	})
+	if err != nil && !connected && c.network == "unix" && ctx.Err() == nil {
+		return describeSocket(c.address, err)
+	}
+	return err
+}
+
+// pgTalk is one start-up exchange: the start-up message, one reply, and a
+// graceful end. No SSLRequest: readiness needs no TLS, and no password is
+// ever sent, since the answer comes before one is asked for.
+func pgTalk(conn net.Conn, startup []byte) error {
+	if _, err := conn.Write(startup); err != nil {
+		return err
+	}
+	reply, err := readPGReply(conn)
+	if err != nil {
+		return err
+	}
+	if reply.authentication {
+		if reply.authCode == pgAuthenticationOK {
+			// The session is being set up: end it as the protocol says,
+			// and read what the server still sends until it closes, so
+			// that our close is a clean one rather than a reset.
+			conn.Write([]byte{pgTerminate, 0, 0, 0, 4})
+			switch c := conn.(type) {
+			case *net.TCPConn:
+				c.CloseWrite()
+			case *net.UnixConn:
+				c.CloseWrite()
+			}
+			io.Copy(io.Discard, io.LimitReader(conn, pgMaxMessages*pgMaxMessage))
+		}
+		// Asked for a password: Terminate is not allowed during
+		// start-up, and a client that closes instead of answering is
+		// what the server expects from one that has no password (it
+		// logs nothing).
+		return nil
+	}
+	return reply.verdict()
+}
+
+// pgReply is the answer to a start-up message.
+type pgReply struct {
+	authentication bool  // an authentication request ('R')
+	authCode       int32 // which one: 0 is AuthenticationOk
+	// An ErrorResponse's fields.
+	sqlstate, message, detail string
+}
+
+// verdict of an ErrorResponse: 57P03 is not ready; any other SQLSTATE means
+// the server is up and deciding about clients (a role or database that does
+// not exist, too many connections), which is ready. Without a SQLSTATE it is
+// no answer at all.
+func (r pgReply) verdict() error {
+	switch {
+	case r.sqlstate == pgSqlstateCannotConnectNow:
+		reason := fmt.Sprintf("the server rejects connections: %s (SQLSTATE %s", r.message, r.sqlstate)
+		if r.detail != "" {
+			reason += ": " + r.detail
+		}
+		return errors.New(reason + ")")
+	case len(r.sqlstate) == 5:
+		return nil
+	}
+	return fmt.Errorf("the server answered with an error without a SQLSTATE: %s", r.message)
+}
+
+// readPGReply reads the answer to a start-up message: messages, each a type
+// byte and an Int32 length (itself included), until an authentication
+// request or an ErrorResponse. It reads at most pgMaxMessages messages of at
+// most pgMaxMessage bytes each, and allocates no more.
+func readPGReply(r io.Reader) (pgReply, error) {
+	var header [5]byte
+	for range pgMaxMessages {
+		if _, err := io.ReadFull(r, header[:]); err != nil {
+			return pgReply{}, err
+		}
+		kind, length := header[0], binary.BigEndian.Uint32(header[1:])
+		switch kind {
+		case pgAuthentication, pgErrorResponse, pgNoticeResponse, pgNegotiateProtocol:
+		default:
+			return pgReply{}, fmt.Errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
+		}
+		if length < 4 || length > pgMaxMessage {
+			return pgReply{}, fmt.Errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
+		}
+		body := make([]byte, length-4)
+		if _, err := io.ReadFull(r, body); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return pgReply{}, err
+		}
+		switch kind {
+		case pgAuthentication:
+			if len(body) < 4 {
+				return pgReply{}, errors.New("not a PostgreSQL start-up reply: an authentication request without its code")
+			}
+			return pgReply{authentication: true, authCode: int32(binary.BigEndian.Uint32(body))}, nil
+		case pgErrorResponse:
+			return parsePGError(body)
+		}
+		// A notice or a protocol negotiation comes before the answer.
+	}
+	return pgReply{}, fmt.Errorf("no authentication request or error in the first %d messages of the reply", pgMaxMessages)
+}
+
+// parsePGError reads an ErrorResponse body: fields, each a type byte and a
+// NUL-terminated string, ended by a NUL byte.
+func parsePGError(body []byte) (pgReply, error) {
+	var r pgReply
+	for len(body) > 0 && body[0] != 0 {
+		field := body[0]
+		end := bytes.IndexByte(body[1:], 0)
+		if end < 0 {
+			return pgReply{}, errors.New("not a PostgreSQL start-up reply: an error field without its end")
+		}
+		value := string(body[1 : 1+end])
+		body = body[2+end:]
+		switch field {
+		case pgFieldSQLSTATE:
+			r.sqlstate = value
+		case pgFieldMessage:
+			r.message = serverText(value, pgReasonTextMaxBytes)
+		case pgFieldDetail:
+			r.detail = serverText(value, pgReasonTextMaxBytes)
+		}
+	}
+	if len(body) == 0 {
+		return pgReply{}, errors.New("not a PostgreSQL start-up reply: an error without its final NUL")
+	}
+	if len(r.sqlstate) != 5 {
+		r.sqlstate = ""
+	}
+	return r, nil
+}
+
+func describeByte(b byte) string {
+	if ' ' <= b && b < 0x7f {
+		return fmt.Sprintf("%q", rune(b))
+	}
+	return fmt.Sprintf("byte 0x%02x", b)
+}
