@@ -55,7 +55,10 @@ func (t target) pause(streak int) time.Duration {
 			d = t.retry.maxInterval
 		}
 	}
-	return d - d/10 + rand.N(d/5+1)
+	if p := d - d/10 + rand.N(d/5+1); p > 0 {
+		return p
+	}
+	return d // the jitter overflowed a cap close to the largest duration
 }
 
 // reminderEvery bounds the log volume while a target keeps failing the same way.
@@ -174,7 +177,7 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 				return true
 			}
 			// What the deadline report says if the target goes no further.
-			reason := fmt.Sprintf("succeeded %d times in a row, want %d", successes, t.retry.successThreshold)
+			reason := fmt.Sprintf("%d of %d successes in a row", successes, t.retry.successThreshold)
 			st.mu.Lock()
 			st.attempts, st.lastErr = attempt, reason
 			st.mu.Unlock()
