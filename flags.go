@@ -159,7 +159,7 @@ func findProperty(kind, name string) (property, bool) {
 var globalFlags = []struct{ name, arg, def, help string }{
 	{"default-interval", "DURATION", "2s", "pause after a failed attempt, for targets without their own interval"},
 	{"default-backoff", "KIND", "constant", "constant or exponential, for targets without their own backoff"},
-	{"default-max-interval", "DURATION", "30s", "cap of an exponential pause, for targets without their own (never below their interval)"},
+	{"default-max-interval", "DURATION", "30s", "cap of an exponential pause, for targets without their own"},
 	{"default-max-attempts", "N", "0", "failed attempts before a target is given up (exit 1), for targets without their own; 0: never"},
 	{"default-success-threshold", "N", "1", "successful attempts in a row that make a target ready, for targets without their own"},
 	{"timeout", "DURATION", "0", "give up and exit 1 when not every target is ready by then; 0 waits forever"},
@@ -543,7 +543,7 @@ func usage() string {
 Usage:
   portpatrol [flags] --<type>.<identifier>.<property>=<value> ... [-- COMMAND [ARGS...]]
 
-Every target is checked at once and retried at its interval until it answers.
+Every target is checked at once and retried at its interval (or backoff) until it answers.
 Values may be written --flag=value or --flag value; booleans may stand alone.
 
 Flags:
