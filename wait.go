@@ -77,11 +77,11 @@ type progress struct {
 // target must be ready, so waiting for the others is pointless.
 type gaveUp struct {
 	name     string
-	attempts int
+	failures int
 }
 
 func (g gaveUp) Error() string {
-	return fmt.Sprintf("gave up on target %s after %d attempts", g.name, g.attempts)
+	return fmt.Sprintf("gave up on target %s after %d failed attempts", g.name, g.failures)
 }
 
 // waitAll checks every target at once until all are ready, ctx ends or a
@@ -118,10 +118,10 @@ func waitAll(ctx context.Context, targets []target, log *slog.Logger) ([]notRead
 		case i := <-ended:
 			st := states[i]
 			st.mu.Lock()
-			ready, attempts := st.ready, st.attempts
+			ready := st.ready
 			st.mu.Unlock()
 			if !ready {
-				return left(), gaveUp{targets[i].name, attempts}
+				return left(), gaveUp{targets[i].name, targets[i].retry.maxAttempts}
 			}
 		case <-ctx.Done():
 			return left(), context.Cause(ctx)
