@@ -16,6 +16,7 @@ import (
 // options is everything the command line asked for.
 type options struct {
 	defaultInterval time.Duration
+	defaultRetry    retry         // maxInterval 0: --default-max-interval not given
 	timeout         time.Duration // overall deadline; 0 waits forever
 	logFormat       string
 	logLevel        slog.Level
@@ -34,6 +35,7 @@ type targetSpec struct {
 	name     string
 	address  string
 	interval time.Duration
+	retry    retry         // backoff, max-interval, max-attempts, success-threshold
 	timeout  time.Duration // per attempt, for types with a timeout property
 	settings any           // the type's own properties, e.g. *httpSettings
 	given    uint64        // bit i: propertiesOf(kind)[i] was on the command line
@@ -120,6 +122,14 @@ var commonProperties = []property{
 		}},
 	{name: "interval", arg: "DURATION", help: "pause after a failed attempt, at least 10ms (default: --default-interval)",
 		set: func(s *targetSpec, v string) (err error) { s.interval, err = parseInterval(v); return }},
+	{name: "backoff", arg: "KIND", help: "constant, or exponential: the pause doubles after each failure in a row, up to max-interval, ±10 % jitter (default: --default-backoff)",
+		set: func(s *targetSpec, v string) (err error) { s.retry.exponential, err = parseBackoff(v); return }},
+	{name: "max-interval", arg: "DURATION", help: "cap of an exponential pause, at least the interval (default: --default-max-interval)",
+		set: func(s *targetSpec, v string) (err error) { s.retry.maxInterval, err = parsePositiveDuration(v); return }},
+	{name: "max-attempts", arg: "N", help: "give up after N failed attempts and exit 1; 0: never (default: --default-max-attempts)",
+		set: func(s *targetSpec, v string) (err error) { s.retry.maxAttempts, err = parseCount(v, 0); return }},
+	{name: "success-threshold", arg: "N", help: "ready after N successful attempts in a row (default: --default-success-threshold)",
+		set: func(s *targetSpec, v string) (err error) { s.retry.successThreshold, err = parseCount(v, 1); return }},
 }
 
 // timeoutProperty is the per-attempt deadline most types share.
@@ -153,6 +163,10 @@ func findProperty(kind, name string) (property, bool) {
 // globalFlags are the flags without a dot. Their values are checked in parseArgs.
 var globalFlags = []struct{ name, arg, def, help string }{
 	{"default-interval", "DURATION", "2s", "pause after a failed attempt, for targets without their own interval; at least 10ms"},
+	{"default-backoff", "KIND", "constant", "constant or exponential, for targets without their own backoff"},
+	{"default-max-interval", "DURATION", "30s", "cap of an exponential pause, for targets without their own"},
+	{"default-max-attempts", "N", "0", "failed attempts before a target is given up (exit 1), for targets without their own; 0: never"},
+	{"default-success-threshold", "N", "1", "successful attempts in a row that make a target ready, for targets without their own"},
 	{"timeout", "DURATION", "0", "give up and exit 1 when not every target is ready by then; 0 waits forever"},
 	{"log-format", "FORMAT", "text", "text or json (one object per line, start-up errors too); logs go to stderr"},
 	{"log-level", "LEVEL", "info", "debug (every attempt), info, warn or error"},
@@ -182,7 +196,7 @@ func isWordByte(b byte) bool {
 // through quoteValue or shownValue; a flag-looking argument that is rejected
 // shows its name alone, so that no value written after it leaks.
 func parseArgs(args []string) (*options, error) {
-	opts := &options{defaultInterval: 2 * time.Second, logFormat: "text", logLevel: slog.LevelInfo}
+	opts := &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: slog.LevelInfo}
 	var problems []error
 	fail := func(format string, a ...any) { problems = append(problems, fmt.Errorf(format, a...)) }
 	seenGlobal := map[string]bool{}
@@ -309,8 +323,11 @@ func parseArgs(args []string) (*options, error) {
 		}
 	}
 
+	if m := opts.defaultRetry.maxInterval; m != 0 && m < opts.defaultInterval && len(opts.targets) > 0 {
+		fail("--default-max-interval=%v: below --default-interval=%v; the cap must be at least the interval", m, opts.defaultInterval)
+	}
 	for _, s := range opts.targets {
-		problems = append(problems, finishTarget(s, opts.defaultInterval)...)
+		problems = append(problems, finishTarget(s, opts)...)
 	}
 	if len(opts.targets) == 0 && !opts.help && !opts.version && !rejectedTarget {
 		if flag := targetFlagIn(opts.command); flag != "" {
@@ -422,8 +439,9 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 	return spec, prop, nil
 }
 
-// finishTarget applies defaults and the checks that need the whole target.
-func finishTarget(s *targetSpec, defaultInterval time.Duration) []error {
+// finishTarget applies defaults, the global ones included (whatever their
+// place on the command line), and the checks that need the whole target.
+func finishTarget(s *targetSpec, opts *options) []error {
 	var problems []error
 	for _, p := range propertiesOf(s.kind) {
 		if p.def != "" && !s.isGiven(p.name) {
@@ -436,8 +454,9 @@ func finishTarget(s *targetSpec, defaultInterval time.Duration) []error {
 		s.name = s.id
 	}
 	if s.interval == 0 {
-		s.interval = defaultInterval
+		s.interval = opts.defaultInterval
 	}
+	problems = append(problems, finishRetry(s, opts)...)
 	if !s.isGiven("address") {
 		problems = append(problems, fmt.Errorf("%s is missing: every target needs an address", s.flag("address")))
 	}
@@ -447,10 +466,51 @@ func finishTarget(s *targetSpec, defaultInterval time.Duration) []error {
 	return problems
 }
 
+// finishRetry fills in the retry policy from the --default-* flags and checks
+// the cap against the interval.
+func finishRetry(s *targetSpec, opts *options) []error {
+	r, def := &s.retry, opts.defaultRetry
+	if !s.isGiven("backoff") {
+		r.exponential = def.exponential
+	}
+	if !s.isGiven("max-attempts") {
+		r.maxAttempts = def.maxAttempts
+	}
+	if r.successThreshold == 0 {
+		r.successThreshold = def.successThreshold
+	}
+	if r.maxInterval >= s.interval {
+		return nil
+	}
+	intervalFlag := "--default-interval"
+	if s.isGiven("interval") {
+		intervalFlag = s.flag("interval")
+	}
+	switch {
+	case r.maxInterval != 0:
+		return []error{fmt.Errorf("%s=%v: below %s=%v; the cap must be at least the interval", s.flag("max-interval"), r.maxInterval, intervalFlag, s.interval)}
+	case def.maxInterval == 0:
+		r.maxInterval = max(defaultMaxInterval, s.interval) // the default cap yields to a longer interval
+	case def.maxInterval >= s.interval:
+		r.maxInterval = def.maxInterval
+	case s.isGiven("interval"):
+		return []error{fmt.Errorf("--default-max-interval=%v: below %s=%v; the cap must be at least the interval (set %s)", def.maxInterval, intervalFlag, s.interval, s.flag("max-interval"))}
+	}
+	return nil // below --default-interval: reported once, in parseArgs
+}
+
 func setGlobal(opts *options, name, value string) (err error) {
 	switch name {
 	case "default-interval":
 		opts.defaultInterval, err = parseInterval(value)
+	case "default-backoff":
+		opts.defaultRetry.exponential, err = parseBackoff(value)
+	case "default-max-interval":
+		opts.defaultRetry.maxInterval, err = parsePositiveDuration(value)
+	case "default-max-attempts":
+		opts.defaultRetry.maxAttempts, err = parseCount(value, 0)
+	case "default-success-threshold":
+		opts.defaultRetry.successThreshold, err = parseCount(value, 1)
 	case "timeout":
 		opts.timeout, err = parseDuration(value, "30s, 5m")
 		if err == nil && opts.timeout < 0 {
@@ -553,6 +613,33 @@ func durationSyntax(v string) bool {
 		v = v[u:]
 	}
 	return true
+}
+
+// parseBackoff reads a backoff: true for exponential.
+func parseBackoff(v string) (bool, error) {
+	switch v {
+	case "constant":
+		return false, nil
+	case "exponential":
+		return true, nil
+	}
+	return false, errors.New("want constant or exponential")
+}
+
+// parseCount reads a whole number of at least least.
+func parseCount(v string, least int) (int, error) {
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil && errors.Is(err, strconv.ErrRange):
+		return 0, errors.New("too large")
+	case err != nil:
+		return 0, errors.New("not a whole number")
+	case n < least && least == 0:
+		return 0, errors.New("must not be negative (0: never give up)")
+	case n < least:
+		return 0, fmt.Errorf("must be at least %d", least)
+	}
+	return n, nil
 }
 
 func compileRegex(v string) (*regexp.Regexp, error) {
@@ -673,7 +760,7 @@ func usage() string {
 Usage:
   portpatrol [flags] --<type>.<identifier>.<property>=<value> ... [-- COMMAND [ARGS...]]
 
-Every target is checked at once and retried at its interval until it answers.
+Every target is checked at once and retried at its interval (or backoff) until it answers.
 Values may be written --flag=value or --flag value; booleans may stand alone.
 
 Flags:
@@ -703,7 +790,7 @@ References (for address, and for values whose help says they may be one):
 
 Exit codes:
   0    every target is ready (or, with --, the command's own exit code)
-  1    --timeout passed before every target was ready
+  1    --timeout passed before every target was ready, or a target used up its max-attempts
   2    invalid flags or configuration
   126  the command after -- is not executable
   127  the command after -- was not found

@@ -337,7 +337,7 @@ func TestParseArgsSuggestions(t *testing.T) {
 		{"--http.w.expected-status=200", `no property "expected-status" (did you mean expected-status-codes?)`},
 		{"--icmp.w.timeout=1s", `no property "timeout" (did you mean read-timeout or write-timeout?)`},
 		{"--http.w.file=x", `(did you mean ca-file, cert-file or key-file?)`},
-		{"--interval=5s", "unknown flag --interval (did you mean --default-interval?)"},
+		{"--interval=5s", "unknown flag --interval (did you mean --default-interval or --default-max-interval?)"},
 		{"--TIMEOUT=5s", "unknown flag --TIMEOUT (did you mean --timeout?)"},
 		{"-v", "unknown flag -v: flags start with two dashes (did you mean --version?)"},
 		{"--http.w.adress=x", `no property "adress" (did you mean address?)`},

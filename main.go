@@ -84,10 +84,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 	}
 
-	left := waitAll(ctx, targets, log)
+	left, why := waitAll(ctx, targets, log)
 	if len(left) > 0 {
 		var sig interrupted
-		if errors.As(context.Cause(ctx), &sig) {
+		if errors.As(why, &sig) {
 			log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
 			return 128 + int(sig.sig)
 		}
@@ -97,6 +97,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 				reason = "no attempt finished"
 			}
 			log.Error("not ready", append(n.target.logAttrs(), "attempts", n.attempts, "error", reason)...)
+		}
+		if g, ok := why.(gaveUp); ok {
+			log.Error(g.Error(), "not_ready", len(left))
+			return exitDeadline
 		}
 		log.Error("timeout passed before every target was ready", "timeout", opts.timeout.String(), "not_ready", len(left))
 		return exitDeadline
@@ -185,7 +189,7 @@ func buildTarget(s *targetSpec) (target, []error) {
 	if len(errs) > 0 {
 		return target{}, errs
 	}
-	t := target{name: s.name, kind: s.kind, interval: s.interval, checker: b.checker, address: b.address}
+	t := target{name: s.name, kind: s.kind, interval: s.interval, retry: s.retry, checker: b.checker, address: b.address}
 	pieces := b.pieces
 	if referenced {
 		// Logs name the reference, and reasons lose every part of its value.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +23,42 @@ type target struct {
 	kind     string
 	address  string // as shown in logs: passwords redacted, references as written
 	interval time.Duration
+	retry    retry
 	checker  checker
 	hidden   hidden // resolved values and Host headers, never quoted in a reason
+}
+
+// retry is how a target is retried beyond its interval; one policy for
+// every type, set by the common properties and the --default-* flags.
+type retry struct {
+	exponential      bool          // the pause doubles after each failure in a row
+	maxInterval      time.Duration // caps an exponential pause (0 on a spec: not given)
+	maxAttempts      int           // failed attempts before giving up; 0: never
+	successThreshold int           // successes in a row that make the target ready (0 on a spec: not given)
+}
+
+// defaultMaxInterval caps an exponential pause when no flag sets the cap.
+const defaultMaxInterval = 30 * time.Second
+
+// pause is how long to wait after the streak-th failure in a row: the
+// interval, or for exponential backoff interval·2^(streak-1) up to the cap,
+// varied by up to ±10 % so that many targets started together do not retry
+// in step.
+func (t target) pause(streak int) time.Duration {
+	d := t.interval
+	if !t.retry.exponential {
+		return d
+	}
+	for i := 1; i < streak && d < t.retry.maxInterval; i++ {
+		d = min(2*d, t.retry.maxInterval)
+		if d < 0 { // overflow of a cap close to the largest duration
+			d = t.retry.maxInterval
+		}
+	}
+	if p := d - d/10 + rand.N(d/5+1); p > 0 {
+		return p
+	}
+	return d // the jitter overflowed a cap close to the largest duration
 }
 
 // reminderEvery bounds the log volume while a target keeps failing the same way.
@@ -37,37 +73,61 @@ type progress struct {
 	lastErr  string
 }
 
-// waitAll checks every target at once until all are ready or ctx ends. It
-// returns the targets that were not ready with what they last reported. It
-// does not wait for attempts in flight once ctx ends: they are cancelled, and
-// the caller is about to exit or exec.
-func waitAll(ctx context.Context, targets []target, log *slog.Logger) []notReady {
-	ready := make(chan int, len(targets))
+// gaveUp ends the wait when a target used up its max-attempts: every
+// target must be ready, so waiting for the others is pointless.
+type gaveUp struct {
+	name     string
+	failures int
+}
+
+func (g gaveUp) Error() string {
+	return fmt.Sprintf("gave up on target %s after %d failed attempts", g.name, g.failures)
+}
+
+// waitAll checks every target at once until all are ready, ctx ends or a
+// target is given up. It returns the targets that were not ready with what
+// they last reported, and why the wait ended early: the cause of ctx or a
+// gaveUp. It does not wait for attempts in flight when it ends early: they
+// are cancelled, and the caller is about to exit.
+func waitAll(ctx context.Context, targets []target, log *slog.Logger) ([]notReady, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := make(chan int, len(targets)) // a target that is ready or given up
 	states := make([]*progress, len(targets))
 	for i, t := range targets {
 		states[i] = &progress{}
 		go func() {
 			if t.wait(ctx, log.With(t.logAttrs()...), states[i]) {
-				ready <- i
+				ended <- i
 			}
 		}()
 	}
+	left := func() []notReady {
+		var left []notReady
+		for i, st := range states {
+			st.mu.Lock()
+			if !st.ready {
+				left = append(left, notReady{targets[i], st.attempts, st.lastErr})
+			}
+			st.mu.Unlock()
+		}
+		return left
+	}
 	for pending := len(targets); pending > 0; pending-- {
 		select {
-		case <-ready:
-		case <-ctx.Done():
-			var left []notReady
-			for i, st := range states {
-				st.mu.Lock()
-				if !st.ready {
-					left = append(left, notReady{targets[i], st.attempts, st.lastErr})
-				}
-				st.mu.Unlock()
+		case i := <-ended:
+			st := states[i]
+			st.mu.Lock()
+			ready := st.ready
+			st.mu.Unlock()
+			if !ready {
+				return left(), gaveUp{targets[i].name, targets[i].retry.maxAttempts}
 			}
-			return left
+		case <-ctx.Done():
+			return left(), context.Cause(ctx)
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 type notReady struct {
@@ -80,15 +140,21 @@ func (t target) logAttrs() []any {
 	return []any{"target", t.name, "type", t.kind, "address", t.address}
 }
 
-// wait retries one target until an attempt succeeds (true) or ctx ends.
-// At info level it logs the first failure, each change of reason and a
-// reminder every reminderEvery; at debug level, every attempt.
+// wait retries one target until it is ready (true), its max-attempts are
+// used up (true, not ready) or ctx ends (false). Pauses are measured from the
+// end of the previous attempt. At info level it logs the first failure, each
+// change of reason and a reminder every reminderEvery; at debug level, every
+// attempt and the pause chosen after it.
 func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 	start := time.Now()
-	log.Info("waiting", "interval", t.interval.String())
+	log.Info("waiting", t.retryAttrs()...)
+	debug := log.Enabled(ctx, slog.LevelDebug)
 	var lastReason string
 	var lastLogged time.Time
 	var timer *time.Timer // made on the first failure: most targets never need one
+	// failures counts toward max-attempts; streak (failures in a row) sets
+	// the backoff; successes (in a row) toward success-threshold.
+	failures, streak, successes := 0, 0, 0
 	for attempt := 1; ; attempt++ {
 		err := t.checker.check(ctx)
 		if ctx.Err() != nil {
@@ -96,33 +162,61 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 		}
 		now := time.Now()
 		elapsed := now.Sub(start)
+		pause := t.interval
 		if err == nil {
+			successes, streak = successes+1, 0
+			if successes >= t.retry.successThreshold {
+				st.mu.Lock()
+				st.ready, st.attempts = true, attempt
+				st.mu.Unlock()
+				msg := "ready"
+				if successes > 1 {
+					msg = fmt.Sprintf("ready after %d successes", successes)
+				}
+				log.Info(msg, "attempts", attempt, "elapsed", roundDuration(elapsed))
+				return true
+			}
+			// What the deadline report says if the target goes no further.
+			reason := fmt.Sprintf("%d of %d successes in a row", successes, t.retry.successThreshold)
 			st.mu.Lock()
-			st.ready, st.attempts = true, attempt
+			st.attempts, st.lastErr = attempt, reason
 			st.mu.Unlock()
-			log.Info("ready", "attempts", attempt, "elapsed", roundDuration(elapsed))
-			return true
-		}
-		reason := t.hidden.conceal(err.Error())
-		st.mu.Lock()
-		st.attempts, st.lastErr = attempt, reason
-		st.mu.Unlock()
-
-		switch {
-		case reason != lastReason:
-			log.Warn("not ready", "attempt", attempt, "error", reason)
-			lastReason, lastLogged = reason, now
-		case now.Sub(lastLogged) >= reminderEvery:
-			log.Warn("still not ready", "attempts", attempt, "elapsed", roundDuration(elapsed), "error", reason)
-			lastLogged = now
-		default:
-			log.Debug("not ready", "attempt", attempt, "error", reason)
+			if debug {
+				log.Debug("up", "attempt", attempt, "successes", successes, "next_attempt_in", roundDuration(pause))
+			}
+		} else {
+			successes, streak, failures = 0, streak+1, failures+1
+			reason := t.hidden.conceal(err.Error())
+			st.mu.Lock()
+			st.attempts, st.lastErr = attempt, reason
+			st.mu.Unlock()
+			giveUp := t.retry.maxAttempts > 0 && failures >= t.retry.maxAttempts
+			var next []any // the pause, at debug level
+			if !giveUp {
+				pause = t.pause(streak)
+				if debug {
+					next = []any{"next_attempt_in", roundDuration(pause)}
+				}
+			}
+			switch {
+			case reason != lastReason:
+				log.Warn("not ready", append([]any{"attempt", attempt, "error", reason}, next...)...)
+				lastReason, lastLogged = reason, now
+			case now.Sub(lastLogged) >= reminderEvery:
+				log.Warn("still not ready", append([]any{"attempts", attempt, "elapsed", roundDuration(elapsed), "error", reason}, next...)...)
+				lastLogged = now
+			case debug:
+				log.Debug("not ready", append([]any{"attempt", attempt, "error", reason}, next...)...)
+			}
+			if giveUp {
+				return true
+			}
 		}
 
 		if timer == nil {
-			timer = time.NewTimer(t.interval)
+			timer = time.NewTimer(pause)
 		} else {
-			timer.Reset(t.interval)
+			timer.Reset(pause)
 		}
 		select {
 		case <-ctx.Done():
@@ -131,6 +225,22 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 		case <-timer.C:
 		}
 	}
+}
+
+// retryAttrs describe the policy in the "waiting" line, naming only what
+// differs from a plain retry at the interval.
+func (t target) retryAttrs() []any {
+	attrs := []any{"interval", t.interval.String()}
+	if t.retry.exponential {
+		attrs = append(attrs, "backoff", "exponential", "max_interval", t.retry.maxInterval.String())
+	}
+	if t.retry.maxAttempts > 0 {
+		attrs = append(attrs, "max_attempts", t.retry.maxAttempts)
+	}
+	if t.retry.successThreshold > 1 {
+		attrs = append(attrs, "success_threshold", t.retry.successThreshold)
+	}
+	return attrs
 }
 
 // roundDuration keeps logged durations readable and identical in both log
