@@ -189,6 +189,17 @@ func TestAMQPS(t *testing.T) {
 			t.Errorf("%q: check = %v, want %q", tc.args, err, tc.err)
 		}
 	}
+	const password = "Pl4ntedAmqpSecret"
+	for _, args := range [][]string{
+		{"--amqp.q.address=amqp://guest:" + password + "@mq:0", "--log-level=debug"},
+		{"--amqp.q.address=amqps://guest:" + password + "@" + addr, "--log-level=debug", "--timeout=1s"},
+		{"--amqp.q.address=amqp://guest:" + password + "@" + closedPort(t), "--log-level=debug", "--timeout=1s"},
+	} {
+		o := runPortpatrol(t, nil, args...)
+		if o.code == 0 || strings.Contains(o.stdout+o.stderr, password) || !strings.Contains(o.stderr, "guest:xxxxx@") {
+			t.Errorf("%q: exit %d, want a failure that shows the address without its password:\n%s", args, o.code, o.stderr)
+		}
+	}
 	o := runPortpatrol(t, nil, "--amqp.q.address=mq", "--amqp.q.ca-file=/ca.pem")
 	o.mustExit(t, 2)
 	if !strings.Contains(o.stderr, "--amqp.q.address: TLS properties are set but the address does not ask for TLS (use amqps://)") {
