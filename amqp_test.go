@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rabbitStart is the Connection.Start frame a real RabbitMQ 3.10.8 (Debian
+// 12) sent to the protocol header, captured from the broker this file's
+// TestAMQPRealRabbitMQ starts; the fake broker replays it.
+func rabbitStart(tb testing.TB) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "amqp", "connection-start-rabbitmq-3.10.8.bin"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// amqpBroker is a fake broker: it reads the 8-byte protocol header, answers
+// with reply and closes.
+func amqpBroker(t *testing.T, reply []byte) string {
+	return tcpServer(t, func(c net.Conn) {
+		header := make([]byte, 8)
+		if _, err := io.ReadFull(c, header); err != nil || !bytes.Equal(header, amqpHeader) {
+			return
+		}
+		c.Write(reply)
+	})
+}
+
+func TestParseAMQPAddress(t *testing.T) {
+	for _, tc := range []struct {
+		in, hostport string
+		tls          bool
+		password     string
+		err          string
+	}{
+		{in: "mq", hostport: "mq:5672"},
+		{in: "mq:5673", hostport: "mq:5673"},
+		{in: "::1", hostport: "[::1]:5672"},
+		{in: "amqp://mq", hostport: "mq:5672"},
+		{in: "amqp://guest:s%2Fcret@mq:5673/%2F", hostport: "mq:5673", password: "s/cret"},
+		{in: "amqps://u:pw@mq/vhost", hostport: "mq:5671", tls: true, password: "pw"},
+		{in: "amqps://[::1]:5000", hostport: "[::1]:5000", tls: true},
+		{in: "amqp://u@mq", hostport: "mq:5672"},
+		{in: "http://mq", err: "want host[:port], amqp://host[:port][/vhost] or amqps://"},
+		{in: "amqp:///vhost", err: "the URL has no host"},
+		{in: "amqp://mq:0", err: "the port must be a number from 1 to 65535"},
+		{in: "mq:99999", err: "the port must be a number from 1 to 65535"},
+		{in: "amqp://u:p%zz@mq", err: "not a valid URL"},
+	} {
+		hostport, useTLS, password, err := parseAMQPAddress(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseAMQPAddress(%q): %v, want error %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || hostport != tc.hostport || useTLS != tc.tls || password != tc.password {
+			t.Errorf("parseAMQPAddress(%q) = %q, %v, %q, %v; want %q, %v, %q", tc.in, hostport, useTLS, password, err, tc.hostport, tc.tls, tc.password)
+		}
+	}
+}
+
+func TestAMQPCheck(t *testing.T) {
+	start := rabbitStart(t)
+	frame := func(typ byte, channel uint16, payload []byte, end byte) []byte {
+		b := []byte{typ, byte(channel >> 8), byte(channel)}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(payload)))
+		return append(append(b, payload...), end)
+	}
+	withPayload := func(edit func(p []byte)) []byte {
+		b := bytes.Clone(start)
+		edit(b[7 : len(b)-1])
+		return b
+	}
+	for _, tc := range []struct {
+		name  string
+		reply []byte
+		err   string // "" means ready
+	}{
+		{"RabbitMQ", start, ""},
+		{"smallest Connection.Start", frame(1, 0, []byte{0, 10, 0, 10, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0xCE), ""},
+		{"AMQP 0-10", []byte("AMQP\x01\x01\x00\x0a"), "the broker does not speak AMQP 0-9-1: it offered the protocol header AMQP 1 1 0 10 (AMQP 0-10)"},
+		{"AMQP 1.0", []byte("AMQP\x00\x01\x00\x00"), "the broker does not speak AMQP 0-9-1: it offered the protocol header AMQP 0 1 0 0 (AMQP 1.0)"},
+		{"AMQP 1.0 SASL", []byte("AMQP\x03\x01\x00\x00"), "the broker does not speak AMQP 0-9-1: it offered the protocol header AMQP 3 1 0 0 (AMQP 1.0)"},
+		{"another header", []byte("AMQP\x00\x00\x0a\x00"), "the broker does not speak AMQP 0-9-1: it offered the protocol header AMQP 0 0 10 0"},
+		{"AMQP 0-8", []byte("AMQP\x01\x01\x08\x00"), "the broker does not speak AMQP 0-9-1: it offered the protocol header AMQP 1 1 8 0 (AMQP 0-8)"},
+		{"header cut short", []byte("AMQP\x00\x00\x09"), "the server closed the connection before it answered"},
+		{"http", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), "not an AMQP broker (first frame type 72 on channel 21588, want a method frame on channel 0)"},
+		{"heartbeat frame", frame(8, 0, nil, 0xCE), "not an AMQP broker (first frame type 8 on channel 0, want a method frame on channel 0)"},
+		{"huge frame size", []byte{1, 0, 0, 0x7f, 0xff, 0xff, 0xff}, "not an AMQP broker (frame size 2147483647)"},
+		{"frame too small", frame(1, 0, []byte{0, 10, 0, 10}, 0xCE), "not an AMQP broker (frame size 4)"},
+		{"frame cut short", start[:len(start)-1], "the server closed the connection before it answered"},
+		{"wrong frame end", append(bytes.Clone(start[:len(start)-1]), 0), "not an AMQP broker (frame end 0x00, want 0xCE)"},
+		{"Connection.Close", withPayload(func(p []byte) { p[3] = 50 }), "the broker's first method is 10.50, want Connection.Start (10.10)"},
+		{"version 0-8", withPayload(func(p []byte) { p[5] = 8 }), "Connection.Start offers version 0-8, want 0-9"},
+		{"closes", nil, "the server closed the connection before it answered"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := amqpBroker(t, tc.reply)
+			err := amqpCheck{address: addr, timeout: 5 * time.Second}.check(context.Background())
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || err.Error() != tc.err) {
+				t.Errorf("check = %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestAMQPHostilePeers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func(net.Conn)
+		err   string
+	}{
+		{"silent", func(c net.Conn) { io.Copy(io.Discard, c) }, "no answer within 300ms"},
+		{"frame never ends", func(c net.Conn) { c.Write([]byte{1, 0, 0, 0, 0, 1, 0, 0, 10}); io.Copy(io.Discard, c) }, "no answer within 300ms"},
+		{"reset", func(c net.Conn) {
+			c.Read(make([]byte, 8))
+			c.(*net.TCPConn).SetLinger(0)
+		}, "connection reset by peer"},
+		{"endless", func(c net.Conn) {
+			c.Write([]byte{1, 0, 0, 0, 1, 0, 0}) // a 64 KiB frame, then zeros for ever
+			for {
+				if _, err := c.Write(make([]byte, 4096)); err != nil {
+					return
+				}
+			}
+		}, "not an AMQP broker (frame end 0x00, want 0xCE)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tcpServer(t, tc.serve)
+			start := time.Now()
+			err := amqpCheck{address: addr, timeout: 300 * time.Millisecond}.check(context.Background())
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("check = %v, want %q", err, tc.err)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+}
+
+// amqps://: the TLS properties apply, the certificate checked against the
+// host of the URL.
+func TestAMQPS(t *testing.T) {
+	pki := newTestPKI(t)
+	start := rabbitStart(t)
+	addr := tcpServer(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pki.server}})
+		if _, err := io.ReadFull(tc, make([]byte, 8)); err == nil {
+			tc.Write(start)
+		}
+	})
+	_, port, _ := net.SplitHostPort(addr)
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--amqp.q.address=amqps://localhost:" + port, "--amqp.q.ca-file=" + pki.caFile}, ""},
+		{[]string{"--amqp.q.address=amqps://localhost:" + port}, "certificate signed by unknown authority"},
+		{[]string{"--amqp.q.address=amqps://localhost:" + port, "--amqp.q.skip-tls-verify"}, ""},
+		{[]string{"--amqp.q.address=amqp://localhost:" + port}, "the server closed the connection before it answered"}, // the TLS server drops it
+	} {
+		opts, err := parseArgs(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg, errs := buildTarget(opts.targets[0])
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		err = tg.checker.check(context.Background())
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: check = %v, want %q", tc.args, err, tc.err)
+		}
+	}
+	const password = "Pl4ntedAmqpSecret"
+	for _, args := range [][]string{
+		{"--amqp.q.address=amqp://guest:" + password + "@mq:0", "--log-level=debug"},
+		{"--amqp.q.address=amqps://guest:" + password + "@" + addr, "--log-level=debug", "--timeout=1s"},
+		{"--amqp.q.address=amqp://guest:" + password + "@" + closedPort(t), "--log-level=debug", "--timeout=1s"},
+	} {
+		o := runPortpatrol(t, nil, args...)
+		if o.code == 0 || strings.Contains(o.stdout+o.stderr, password) || !strings.Contains(o.stderr, "guest:xxxxx@") {
+			t.Errorf("%q: exit %d, want a failure that shows the address without its password:\n%s", args, o.code, o.stderr)
+		}
+	}
+	o := runPortpatrol(t, nil, "--amqp.q.address=mq", "--amqp.q.ca-file=/ca.pem")
+	o.mustExit(t, 2)
+	if !strings.Contains(o.stderr, "--amqp.q.address: TLS properties are set but the address does not ask for TLS (use amqps://)") {
+		t.Errorf("start-up error:\n%s", o.stderr)
+	}
+}
+
+// The real broker: Debian's rabbitmq-server as nobody on free loopback
+// ports, with its own epmd in the foreground, in a temporary directory. It
+// is not ready while it boots and ready after, through the binary, whose
+// output never shows the planted password; and what it sends is what the
+// fake replays.
+func TestAMQPRealRabbitMQ(t *testing.T) {
+	requireRoot(t)
+	server := requireProgram(t, "/usr/lib/rabbitmq/bin/rabbitmq-server")
+	epmd := requireProgram(t, "epmd", "/usr/lib/erlang/erts-*/bin/epmd")
+	dir := nobodyDir(t)
+	home := filepath.Join(dir, "home")
+	for _, d := range []string{home, filepath.Join(dir, "mnesia"), filepath.Join(dir, "log")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		filepath.Join(home, ".erlang.cookie"): fmt.Sprintf("portpatrol%016x", rand.Uint64()),
+		filepath.Join(dir, "rabbitmq.conf"):   "",
+		filepath.Join(dir, "enabled_plugins"): "[].\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(name, []byte(content), 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{home, filepath.Join(dir, "mnesia"), filepath.Join(dir, "log"), filepath.Join(home, ".erlang.cookie"), filepath.Join(dir, "rabbitmq.conf"), filepath.Join(dir, "enabled_plugins")} {
+		if err := os.Chown(p, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	epmdPort, nodePort, distPort := strconv.Itoa(freePort(t)), freePort(t), strconv.Itoa(freePort(t))
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LANG=C.UTF-8", "ERL_EPMD_PORT=" + epmdPort}
+
+	// epmd in the foreground, so that it ends with the test.
+	ep := asNobody(exec.Command(epmd, "-port", epmdPort, "-address", "127.0.0.1"))
+	ep.Env, ep.Dir = env, dir
+	startServer(t, ep)
+	waitForPort(t, "127.0.0.1:"+epmdPort, 30*time.Second)
+
+	rabbit := asNobody(exec.Command(server))
+	rabbit.Dir = dir
+	rabbit.Env = append(env,
+		fmt.Sprintf("RABBITMQ_NODENAME=pp%d@localhost", rand.Uint32()),
+		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+		"RABBITMQ_NODE_PORT="+strconv.Itoa(nodePort),
+		"RABBITMQ_DIST_PORT="+distPort,
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
+		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
+		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
+	)
+	var rabbitOut bytes.Buffer
+	rabbit.Stdout, rabbit.Stderr = &rabbitOut, &rabbitOut
+	startServer(t, rabbit)
+	addr := "127.0.0.1:" + strconv.Itoa(nodePort)
+
+	// Booting: the Erlang VM alone takes longer than this.
+	o := runPortpatrol(t, nil, "--amqp.mq.address="+addr, "--timeout=2s")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, "connection refused") {
+		t.Errorf("while booting, the reason is not given:\n%s", o.stderr)
+	}
+
+	check := amqpCheck{address: addr, timeout: 5 * time.Second}
+	deadline := time.Now().Add(3 * time.Minute)
+	var err error
+	for err = check.check(context.Background()); err != nil; err = check.check(context.Background()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("RabbitMQ never answered: %v\n%s", err, rabbitOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	const password = "Pl4ntedRabbitSecret"
+	o = runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:"+password+"@"+addr+"/%2F", "--log-level=debug", "--timeout=30s")
+	o.mustExit(t, 0)
+	if strings.Contains(o.stdout+o.stderr, password) {
+		t.Errorf("the password is printed:\n%s", o.stderr)
+	}
+	if !strings.Contains(o.stderr, "amqp://guest:xxxxx@") {
+		t.Errorf("the log does not show the redacted address:\n%s", o.stderr)
+	}
+
+	// What the real broker sends is what the fake replays: the same frame,
+	// method and version, the same product in the server properties, and the
+	// same mechanisms and locales after them. Only values such as the
+	// cluster name (the node name) differ.
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(amqpHeader)
+	head := make([]byte, 7)
+	if _, err := io.ReadFull(c, head); err != nil {
+		t.Fatal(err)
+	}
+	live := make([]byte, binary.BigEndian.Uint32(head[3:])+1)
+	if _, err := io.ReadFull(c, live); err != nil {
+		t.Fatal(err)
+	}
+	live = append(head, live...)
+	fake := rabbitStart(t)
+	tail := func(b []byte) []byte { return b[17+binary.BigEndian.Uint32(b[13:]):] }
+	if !bytes.Equal(live[:3], fake[:3]) || !bytes.Equal(live[7:13], fake[7:13]) || !bytes.Equal(tail(live), tail(fake)) ||
+		!bytes.Contains(live, []byte("\x07productS\x00\x00\x00\x08RabbitMQ")) {
+		t.Errorf("the real Connection.Start differs from the fake's:\nreal %q\nfake %q", live, fake)
+	}
+}
+
+// FuzzAMQPReply: whatever a peer sends, reading its answer ends in a
+// reason or ready, never a panic or a frame past the limit.
+func FuzzAMQPReply(f *testing.F) {
+	f.Add(rabbitStart(f))
+	f.Add([]byte("AMQP\x00\x01\x00\x00"))
+	f.Add([]byte{1, 0, 0, 0x7f, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		readConnectionStart(bytes.NewReader(b))
+	})
+}
