@@ -62,7 +62,7 @@ func TestKubernetesExamples(t *testing.T) {
 			}
 		}
 	}
-	for _, kind := range []string{"tcp", "http", "icmp"} {
+	for _, kind := range []string{"tcp", "http", "icmp", "postgres", "redis"} {
 		if !kinds[kind] {
 			t.Errorf("no example waits for a %s target", kind)
 		}
