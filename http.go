@@ -400,11 +400,18 @@ func (e *errorRecorder) Read(p []byte) (int, error) {
 }
 
 // redactURL hides the password of any user:password@ in s, also when s does
-// not parse as a URL, so that no message can carry it.
+// not parse as a URL, so that no message can carry it. Without a scheme,
+// user:password@ before the last @ is hidden too (a driver DSN such as
+// user:password@tcp(host:port)/db); a reference is left as written.
 func redactURL(s string) string {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return s
+		at := strings.LastIndex(s, "@")
+		user, _, hasPassword := strings.Cut(s[:max(at, 0)], ":")
+		if !hasPassword || isReference(s) {
+			return s
+		}
+		return user + ":xxxxx" + s[at:]
 	}
 	authority, path, _ := strings.Cut(rest, "/")
 	at := strings.LastIndex(authority, "@")

@@ -77,6 +77,10 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://u:pw@db:5432", "postgres://u:xxxxx@db:5432"},
 		{"http://u:p ss@host%zz/", "http://u:xxxxx@host%zz/"},
 		{"localhost:5432", "localhost:5432"},
+		{"u:pw@tcp(db:3306)/app", "u:xxxxx@tcp(db:3306)/app"},
+		{"u:p@ss/w:d@tcp(db:3306", "u:xxxxx@tcp(db:3306"},
+		{"u@unix(/run/s.sock)/", "u@unix(/run/s.sock)/"},
+		{"file:/run/a@b//k", "file:/run/a@b//k"},
 	} {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
