@@ -306,7 +306,7 @@ func describeSocketError(path string, err error) error {
 // password and waits for the answer before closing, because a server counts
 // a handshake left unanswered against max_connect_errors and blocks the host
 // (error 1129) when there are too many.
-func mysqlPing(conn net.Conn, user string) error {
+func mysqlPing(conn io.ReadWriter, user string) error {
 	seq, payload, err := readMySQLPacket(conn)
 	if err != nil {
 		return err
