@@ -318,6 +318,16 @@ func TestMySQLFakeAgainstRealClient(t *testing.T) {
 	if o.code != 0 || !strings.Contains(o.stdout, "is alive") {
 		t.Errorf("mariadb-admin ping against the fake handshake: exit %d\n%s%s", o.code, o.stdout, o.stderr)
 	}
+	// Like mariadb-admin ping, which exits 0 for any error after the handshake.
+	addr, _ = fakeMySQL(t, serveLogin(mysqlErrPacket(2, 1040, "#08004Too many connections")))
+	_, port, _ = net.SplitHostPort(addr)
+	o = runCommand(t, exec.Command(admin, "--no-defaults", "--connect-timeout=5", "--skip-ssl", "-h", host, "-P", port, "-u", "pp", "ping"))
+	if o.code != 0 || !strings.Contains(o.stderr+o.stdout, "Too many connections") {
+		t.Errorf("mariadb-admin ping with an error after the handshake: exit %d, want 0\n%s%s", o.code, o.stdout, o.stderr)
+	}
+	if err := (mysqlCheck{network: "tcp", address: addr, user: "pp", timeout: 5 * time.Second}).check(context.Background()); err != nil {
+		t.Errorf("portpatrol with an error after the handshake: %v, want ready", err)
+	}
 	if sent := <-got; len(sent) < 36 || binary.LittleEndian.Uint32(sent[4:])&clientProtocol41 == 0 || !bytes.Contains(sent, []byte("pp\x00")) {
 		t.Errorf("mariadb-admin's login %q: want a HandshakeResponse41 for pp", sent)
 	}
