@@ -257,7 +257,7 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 	if userinfo != "" || strings.Contains(left, "@") {
 		a.shown = shownUser + "@" + a.shown
 	}
-	a.pieces = []string{a.user, inner, s[slash:], hostWithoutPort(a.address)}
+	a.pieces = []string{a.user, inner, s[slash+1:], hostWithoutPort(a.address)}
 	if a.password != "" {
 		a.pieces = append(a.pieces, a.password)
 	}

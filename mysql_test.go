@@ -625,3 +625,23 @@ type fuzzConn struct {
 }
 
 func (c *fuzzConn) Write(p []byte) (int, error) { c.written += len(p); return len(p), nil }
+
+// A DSN read through a reference is hidden in reasons piece by piece, and a
+// bare "/" between address and database is not one of them.
+func TestMySQLHiddenPieces(t *testing.T) {
+	b, errs := buildMySQL(&targetSpec{kind: "mysql", id: "db", settings: &mysqlSettings{}, timeout: time.Second},
+		"app:PLANTED@unix(/run/secret/mysqld.sock)/")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	h := newHidden(append(b.pieces, b.secrets...)...)
+	for msg, want := range map[string]string{
+		"socket /run/secret/mysqld.sock does not exist": "socket [hidden] does not exist",
+		"access for app with PLANTED":                   "access for [hidden] with [hidden]",
+		"a/b":                                           "a/b",
+	} {
+		if got := h.conceal(msg); got != want {
+			t.Errorf("conceal(%q) = %q, want %q", msg, got, want)
+		}
+	}
+}
