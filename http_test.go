@@ -92,6 +92,10 @@ func TestRedactURL(t *testing.T) {
 		{"postgresql://u:pw@db/app?password=s3cret", "postgresql://u:xxxxx@db/app?password=xxxxx"},
 		{"host=db password=s3cret dbname=app", "host=db password=xxxxx dbname=app"},
 		{"http://host/?old_password=keep", "http://host/?old_password=keep"},
+		{"u:pw@tcp(db:3306)/app", "u:xxxxx@tcp(db:3306)/app"},
+		{"u:p@ss/w:d@tcp(db:3306", "u:xxxxx@tcp(db:3306"},
+		{"u@unix(/run/s.sock)/", "u@unix(/run/s.sock)/"},
+		{"file:/run/a@b//k", "file:/run/a@b//k"},
 	} {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)

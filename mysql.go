@@ -1,0 +1,525 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// The MySQL client/server protocol, as far as a ping needs it: the server
+// speaks first with its handshake, the client logs in, the server answers.
+// References are to the MySQL source documentation, "Client/Server Protocol".
+
+// mysqlMaxPacket bounds every packet portpatrol reads. A handshake is about
+// 100 bytes and an error message at most 512; a declared length above this is
+// not a MySQL server worth reading further.
+const mysqlMaxPacket = 4096
+
+// mysqlDefaultUser logs in when neither the address nor --mysql.<id>.user
+// names one.
+const mysqlDefaultUser = "portpatrol"
+
+// Capability flags (Capabilities Flags, CLIENT_*).
+const (
+	clientProtocol41       = 0x00000200
+	clientSecureConnection = 0x00008000
+	clientPluginAuth       = 0x00080000
+)
+
+// First bytes of a reply payload (Generic Response Packets, Authentication
+// Methods).
+const (
+	mysqlOK          = 0x00
+	mysqlAuthMore    = 0x01 // Protocol::AuthMoreData
+	mysqlAuthSwitch  = 0xfe // Protocol::AuthSwitchRequest
+	mysqlErr         = 0xff
+	mysqlProtocol10  = 10   // Protocol::HandshakeV10
+	mysqlComQuit     = 0x01 // COM_QUIT
+	utf8mb4GeneralCI = 45   // character set of the handshake response
+	// fastAuthSuccess follows AuthMoreData in caching_sha2_password: an OK
+	// packet comes next without a client packet in between.
+	fastAuthSuccess = 0x03
+)
+
+// mysqlMaxAuthRounds bounds the answers to authentication switches.
+const mysqlMaxAuthRounds = 4
+
+// maxUnixPath is the size of sun_path in struct sockaddr_un on Linux.
+const maxUnixPath = 108
+
+func init() {
+	register("mysql", &targetType{
+		ready: "when the server sends its handshake (protocol 10) and answers a login without password; an error packet instead (1040 too many connections) is not ready",
+		properties: []property{
+			{name: "user", arg: "NAME", help: "user named in the login; it need not exist (default: the address's user, else " + mysqlDefaultUser + ")",
+				set: func(s *targetSpec, v string) error {
+					if strings.IndexByte(v, 0) >= 0 {
+						return errors.New("must not contain a NUL byte")
+					}
+					if v == "" {
+						return errors.New("must not be empty")
+					}
+					mysqlOf(s).user = v
+					return nil
+				}},
+			timeoutProperty("one deadline for connecting and the whole exchange"),
+		},
+		settings: func() any { return &mysqlSettings{} },
+		build:    buildMySQL,
+	})
+}
+
+type mysqlSettings struct {
+	user string // from the user property; "" when not given
+}
+
+func mysqlOf(s *targetSpec) *mysqlSettings { return s.settings.(*mysqlSettings) }
+
+// mysqlAddress is a parsed address. The password is kept only so that it can
+// be hidden: it is never sent.
+type mysqlAddress struct {
+	network  string // "tcp" or "unix"
+	address  string // host:port or the socket path
+	user     string
+	password string
+	shown    string // for logs, the password replaced by xxxxx
+	pieces   []string
+}
+
+func buildMySQL(s *targetSpec, address string) (built, []error) {
+	a, err := parseMySQLAddress(address)
+	if err != nil {
+		return built{}, []error{addressError{err}}
+	}
+	user := mysqlOf(s).user
+	if user == "" {
+		user = a.user
+	}
+	if user == "" {
+		user = mysqlDefaultUser
+	}
+	b := built{
+		checker: mysqlCheck{network: a.network, address: a.address, user: user, timeout: s.timeout},
+		address: a.shown,
+		pieces:  append(a.pieces, address, a.shown, a.address),
+	}
+	if a.password != "" {
+		b.secrets = []string{a.password}
+	}
+	return b, nil
+}
+
+// parseMySQLAddress accepts host[:port], [v6]:port, a mysql:// URL and the
+// Go driver's DSN, user:password@tcp(host:port)/db or user@unix(/path)/db.
+// Its errors never quote the address, which may hold a password.
+func parseMySQLAddress(s string) (mysqlAddress, error) {
+	var a mysqlAddress
+	var err error
+	switch {
+	case strings.Contains(s, "://"):
+		a, err = parseMySQLURL(s)
+	case strings.ContainsAny(s, "@(/"):
+		a, err = parseMySQLDSN(s)
+	default:
+		a.network, a.shown = "tcp", s
+		a.address, err = withDefaultPort(s, "3306")
+		if err == nil {
+			a.shown = a.address
+			a.pieces = []string{hostWithoutPort(a.address)}
+		}
+	}
+	if err != nil {
+		return mysqlAddress{}, err
+	}
+	if a.network == "unix" {
+		switch {
+		case a.address == "":
+			return mysqlAddress{}, errors.New("the unix socket path is empty")
+		case len(a.address) > maxUnixPath:
+			return mysqlAddress{}, fmt.Errorf("the unix socket path is %d bytes long; the system allows at most %d", len(a.address), maxUnixPath)
+		}
+	}
+	if strings.IndexByte(a.user, 0) >= 0 {
+		return mysqlAddress{}, errors.New("the user name must not contain a NUL byte")
+	}
+	return a, nil
+}
+
+const mysqlForms = "want host[:port], mysql://[user@]host[:port][/db], mysql:///db?socket=/path, or user@tcp(host:port)/db or user@unix(/path)/db"
+
+// parseMySQLURL reads mysql://[user[:password]@]host[:port][/db][?params];
+// the query parameter socket=/path selects a unix socket instead of a host.
+func parseMySQLURL(s string) (mysqlAddress, error) {
+	scheme, _, _ := strings.Cut(s, "://")
+	if scheme != "mysql" && scheme != "mariadb" {
+		return mysqlAddress{}, fmt.Errorf("unknown scheme %s://; %s", scheme, mysqlForms)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// url.Parse quotes the whole URL, password included: say less.
+		return mysqlAddress{}, errors.New("not a valid URL; " + mysqlForms)
+	}
+	a := mysqlAddress{shown: u.Redacted(), pieces: urlPieces(u)}
+	if u.User != nil {
+		a.user = u.User.Username()
+		a.password, _ = u.User.Password()
+	}
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return mysqlAddress{}, errors.New("the query is not valid (want ?name=value&...)")
+	}
+	if socket := query.Get("socket"); query.Has("socket") {
+		if u.Host != "" && u.Hostname() != "localhost" {
+			return mysqlAddress{}, errors.New("give a host or ?socket=/path, not both (mysql://localhost/db?socket=/path is fine)")
+		}
+		a.network, a.address = "unix", socket
+		a.pieces = append(a.pieces, socket)
+		return a, nil
+	}
+	if u.Hostname() == "" {
+		return mysqlAddress{}, errors.New("missing host (or ?socket=/path for a unix socket)")
+	}
+	host := u.Hostname()
+	port := u.Port()
+	if port == "" {
+		if strings.HasSuffix(u.Host, ":") {
+			return mysqlAddress{}, checkPort("")
+		}
+		port = "3306"
+	}
+	if err := checkPort(port); err != nil {
+		return mysqlAddress{}, err
+	}
+	a.network, a.address = "tcp", net.JoinHostPort(host, port)
+	return a, nil
+}
+
+// parseMySQLDSN reads the Go MySQL driver's data source name,
+// [user[:password]@][tcp[(host[:port])]|unix(path)]/[db][?params]. As in
+// the driver, the last / ends the address and the last @ before it ends the
+// user and password, so a password may hold @ and /.
+func parseMySQLDSN(s string) (mysqlAddress, error) {
+	slash := strings.LastIndexByte(s, '/')
+	if slash < 0 || strings.Contains(s[slash:], ")") {
+		return mysqlAddress{}, errors.New("missing / after the address (the driver's form is user@tcp(host:port)/db or user@unix(/path)/db)")
+	}
+	left := s[:slash]
+	var a mysqlAddress
+	netaddr := left
+	userinfo := ""
+	if at := strings.LastIndexByte(left, '@'); at >= 0 {
+		userinfo, netaddr = left[:at], left[at+1:]
+	}
+	var hasPassword bool
+	a.user, a.password, hasPassword = strings.Cut(userinfo, ":")
+	shownUser := userinfo
+	if hasPassword {
+		shownUser = a.user + ":xxxxx"
+	}
+	proto, inner, hasParen := strings.Cut(netaddr, "(")
+	if hasParen {
+		if !strings.HasSuffix(inner, ")") {
+			return mysqlAddress{}, fmt.Errorf("unclosed %s(: want %s(...) followed by /", proto, proto)
+		}
+		inner = strings.TrimSuffix(inner, ")")
+	}
+	var err error
+	switch proto {
+	case "", "tcp":
+		if !hasParen || inner == "" {
+			inner = "127.0.0.1" // the driver's default
+		}
+		a.network = "tcp"
+		a.address, err = withDefaultPort(inner, "3306")
+	case "unix":
+		if !hasParen {
+			return mysqlAddress{}, errors.New("unix needs the socket path: unix(/run/mysqld/mysqld.sock)")
+		}
+		a.network, a.address = "unix", inner
+	default:
+		return mysqlAddress{}, fmt.Errorf("unknown protocol %q (want tcp(host:port) or unix(/path/to/socket))", proto)
+	}
+	if err != nil {
+		return mysqlAddress{}, err
+	}
+	a.shown = s[slash:]
+	if netaddr != "" {
+		a.shown = netaddr + a.shown
+	}
+	if userinfo != "" || strings.Contains(left, "@") {
+		a.shown = shownUser + "@" + a.shown
+	}
+	a.pieces = []string{a.user, inner, s[slash+1:], hostWithoutPort(a.address)}
+	if a.password != "" {
+		a.pieces = append(a.pieces, a.password)
+	}
+	return a, nil
+}
+
+// mysqlCheck is ready when the server sends its handshake and answers the
+// login that follows, whatever the answer.
+type mysqlCheck struct {
+	network, address string
+	user             string
+	timeout          time.Duration
+}
+
+func (c mysqlCheck) check(ctx context.Context) error {
+	talked := false
+	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
+		talked = true
+		return mysqlPing(conn, c.user)
+	})
+	if err != nil && !talked && c.network == "unix" {
+		return describeSocketError(c.address, err)
+	}
+	return err
+}
+
+// describeSocketError names the socket path in a failed connect, and says
+// what is wrong with it when the path shows it.
+func describeSocketError(path string, err error) error {
+	fi, statErr := os.Stat(path)
+	switch {
+	case errors.Is(statErr, os.ErrNotExist):
+		return fmt.Errorf("socket %s does not exist", path)
+	case errors.Is(statErr, os.ErrPermission):
+		return fmt.Errorf("socket %s: permission denied", path)
+	case statErr == nil && fi.Mode().Type() != os.ModeSocket:
+		return fmt.Errorf("%s is not a socket", path)
+	case strings.HasSuffix(err.Error(), "permission denied"):
+		return fmt.Errorf("socket %s: permission denied", path)
+	}
+	return fmt.Errorf("socket %s: %v", path, err)
+}
+
+// mysqlPing is the exchange of one attempt, as mysqladmin ping would judge
+// it: a handshake means the server is up. Then it logs in as user with no
+// password and waits for the answer before closing, because a server counts
+// a handshake left unanswered against max_connect_errors and blocks the host
+// (error 1129) when there are too many.
+func mysqlPing(conn io.ReadWriter, user string) error {
+	seq, payload, err := readMySQLPacket(conn)
+	if err != nil {
+		return err
+	}
+	if seq != 0 {
+		return fmt.Errorf("not a MySQL server: the first packet has sequence number %d, want 0", seq)
+	}
+	hs, err := parseMySQLHandshake(payload)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(mysqlLogin(hs, user)); err != nil {
+		return err
+	}
+	// The server is up now, but leaving before the login has its answer
+	// counts against max_connect_errors as well, also in the middle of an
+	// authentication method switch (seen with MariaDB 10.11). So answer
+	// each switch with an empty response, a few rounds at most.
+	for round := 1; ; round++ {
+		seq, payload, err = readMySQLPacket(conn)
+		if err != nil {
+			return err
+		}
+		if len(payload) == 0 {
+			return errors.New("not a MySQL server: an empty reply to the login")
+		}
+		switch payload[0] {
+		case mysqlOK:
+			// Logged in: say goodbye, as a client does, rather than drop
+			// the connection (which the server counts as an aborted client).
+			_, err := conn.Write([]byte{1, 0, 0, 0, mysqlComQuit})
+			return err
+		case mysqlErr:
+			return nil // access denied, say: the server is up
+		case mysqlAuthSwitch, mysqlAuthMore:
+			if round == mysqlMaxAuthRounds {
+				return nil
+			}
+			if payload[0] == mysqlAuthMore && len(payload) == 2 && payload[1] == fastAuthSuccess {
+				continue // the server sends OK next, unasked
+			}
+			// An answer that carries no password, shaped as the method
+			// expects: a malformed one counts as a connection error too.
+			if _, err := conn.Write(mysqlAuthResponse(payload, seq+1)); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("not a MySQL server: unexpected reply 0x%02x to the login", payload[0])
+		}
+	}
+}
+
+// readMySQLPacket reads one packet: a 3-byte little-endian payload length, a
+// sequence number, then the payload (MySQL Packets). The length is checked
+// against mysqlMaxPacket before anything is allocated.
+func readMySQLPacket(r io.Reader) (seq byte, payload []byte, err error) {
+	var header [4]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(header[0]) | int(header[1])<<8 | int(header[2])<<16
+	if n > mysqlMaxPacket {
+		return 0, nil, fmt.Errorf("not a MySQL server: a packet declares %d bytes (more than %d)", n, mysqlMaxPacket)
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, err
+	}
+	return header[3], payload, nil
+}
+
+// mysqlHandshake is what a login needs from Protocol::HandshakeV10.
+type mysqlHandshake struct {
+	capabilities uint32
+	authPlugin   string
+}
+
+// mysqlServerError is an ERR packet: the reason a server refused.
+type mysqlServerError struct {
+	code    uint16
+	message string
+}
+
+func (e mysqlServerError) Error() string {
+	return fmt.Sprintf("error %d: %s", e.code, e.message)
+}
+
+// parseMySQLHandshake reads the server's first packet: HandshakeV10, or an
+// ERR packet (too many connections, host blocked) returned as
+// mysqlServerError.
+func parseMySQLHandshake(p []byte) (mysqlHandshake, error) {
+	var hs mysqlHandshake
+	if len(p) == 0 {
+		return hs, errors.New("not a MySQL server: an empty first packet")
+	}
+	switch p[0] {
+	case mysqlErr:
+		return hs, parseMySQLError(p)
+	case mysqlProtocol10:
+	default:
+		return hs, fmt.Errorf("not a MySQL server: protocol version %d, want %d", p[0], mysqlProtocol10)
+	}
+	truncated := errors.New("not a MySQL server: a truncated handshake")
+	rest := p[1:]
+	end := bytes.IndexByte(rest, 0)
+	if end < 0 {
+		return hs, truncated
+	}
+	rest = rest[end+1:]
+	// thread id (4), auth-plugin-data-part-1 (8), filler (1), capability_flags_1 (2)
+	if len(rest) < 15 {
+		return hs, truncated
+	}
+	hs.capabilities = uint32(binary.LittleEndian.Uint16(rest[13:15]))
+	rest = rest[15:]
+	if len(rest) == 0 {
+		return hs, nil // a pre-4.1 server stops here
+	}
+	// character_set (1), status_flags (2), capability_flags_2 (2),
+	// auth_plugin_data_len (1), reserved (10)
+	if len(rest) < 16 {
+		return hs, truncated
+	}
+	hs.capabilities |= uint32(binary.LittleEndian.Uint16(rest[3:5])) << 16
+	authDataLen := int(rest[5])
+	rest = rest[16:]
+	if hs.capabilities&clientSecureConnection != 0 {
+		// auth-plugin-data-part-2: $len = MAX(13, auth_plugin_data_len - 8)
+		n := max(13, authDataLen-8)
+		if len(rest) < n {
+			return hs, truncated
+		}
+		rest = rest[n:]
+	}
+	if hs.capabilities&clientPluginAuth != 0 {
+		// auth_plugin_name, NUL-terminated; some servers leave out the NUL.
+		if end := bytes.IndexByte(rest, 0); end >= 0 {
+			rest = rest[:end]
+		}
+		hs.authPlugin = printable(rest)
+	}
+	return hs, nil
+}
+
+// parseMySQLError reads an ERR_Packet: 0xff, error_code (2), then with
+// CLIENT_PROTOCOL_41 '#' and a 5-byte sql_state, then the message. A server
+// refusing before the handshake does not know the client's capabilities, so
+// the '#' marker may or may not be there.
+func parseMySQLError(p []byte) error {
+	if len(p) < 3 {
+		return errors.New("not a MySQL server: a truncated error packet")
+	}
+	code := binary.LittleEndian.Uint16(p[1:3])
+	msg := p[3:]
+	if len(msg) >= 6 && msg[0] == '#' {
+		msg = msg[6:]
+	}
+	return mysqlServerError{code: code, message: printable(msg)}
+}
+
+// mysqlLogin is a Protocol::HandshakeResponse41 packet (sequence 1) for
+// user with an empty auth response: no password is ever sent.
+func mysqlLogin(hs mysqlHandshake, user string) []byte {
+	flags := uint32(clientProtocol41 | clientSecureConnection)
+	if hs.capabilities&clientPluginAuth != 0 {
+		flags |= clientPluginAuth
+	}
+	p := make([]byte, 4, 4+32+len(user)+2+len(hs.authPlugin)+1)
+	p = binary.LittleEndian.AppendUint32(p, flags)
+	p = binary.LittleEndian.AppendUint32(p, 1<<24) // max_packet_size
+	p = append(p, utf8mb4GeneralCI)
+	p = append(p, make([]byte, 23)...) // filler
+	p = append(p, user...)
+	p = append(p, 0)
+	p = append(p, 0) // auth_response_length: empty (CLIENT_SECURE_CONNECTION)
+	if flags&clientPluginAuth != 0 {
+		// Name the server's own method, so that an empty response needs
+		// no AuthSwitchRequest for an account without a password.
+		p = append(p, hs.authPlugin...)
+		p = append(p, 0)
+	}
+	n := len(p) - 4
+	p[0], p[1], p[2], p[3] = byte(n), byte(n>>8), byte(n>>16), 1
+	return p
+}
+
+// printable makes server text safe for a log line: invalid UTF-8 and control
+// characters become '?', and it is cut at 200 bytes.
+func printable(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\uFFFD' || r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(string(b), "?"))
+}
+
+// mysqlAuthResponse answers an AuthSwitchRequest (0xfe, the method's name,
+// NUL, its data) or AuthMoreData as a client without a password would. An
+// empty response means "no password" to most methods; client_ed25519 must
+// get a 64-byte signature, and all zeros is one that cannot verify.
+func mysqlAuthResponse(request []byte, seq byte) []byte {
+	size := 0
+	if request[0] == mysqlAuthSwitch {
+		method, _, _ := bytes.Cut(request[1:], []byte{0})
+		if string(method) == "client_ed25519" {
+			size = 64
+		}
+	}
+	p := make([]byte, 4+size)
+	p[0], p[3] = byte(size), seq
+	return p
+}
