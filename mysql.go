@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 )
@@ -279,26 +278,9 @@ func (c mysqlCheck) check(ctx context.Context) error {
 		return mysqlPing(conn, c.user)
 	})
 	if err != nil && !talked && c.network == "unix" {
-		return describeSocketError(c.address, err)
+		return describeSocket(c.address, err)
 	}
 	return err
-}
-
-// describeSocketError names the socket path in a failed connect, and says
-// what is wrong with it when the path shows it.
-func describeSocketError(path string, err error) error {
-	fi, statErr := os.Stat(path)
-	switch {
-	case errors.Is(statErr, os.ErrNotExist):
-		return fmt.Errorf("socket %s does not exist", path)
-	case errors.Is(statErr, os.ErrPermission):
-		return fmt.Errorf("socket %s: permission denied", path)
-	case statErr == nil && fi.Mode().Type() != os.ModeSocket:
-		return fmt.Errorf("%s is not a socket", path)
-	case strings.HasSuffix(err.Error(), "permission denied"):
-		return fmt.Errorf("socket %s: permission denied", path)
-	}
-	return fmt.Errorf("socket %s: %v", path, err)
 }
 
 // mysqlPing is the exchange of one attempt, as mysqladmin ping would judge
@@ -446,7 +428,7 @@ func parseMySQLHandshake(p []byte) (mysqlHandshake, error) {
 		if end := bytes.IndexByte(rest, 0); end >= 0 {
 			rest = rest[:end]
 		}
-		hs.authPlugin = printable(rest)
+		hs.authPlugin = serverText(string(rest), 200)
 	}
 	return hs, nil
 }
@@ -464,7 +446,7 @@ func parseMySQLError(p []byte) error {
 	if len(msg) >= 6 && msg[0] == '#' {
 		msg = msg[6:]
 	}
-	return mysqlServerError{code: code, message: printable(msg)}
+	return mysqlServerError{code: code, message: serverText(string(msg), 200)}
 }
 
 // mysqlLogin is a Protocol::HandshakeResponse41 packet (sequence 1) for
@@ -491,20 +473,6 @@ func mysqlLogin(hs mysqlHandshake, user string) []byte {
 	n := len(p) - 4
 	p[0], p[1], p[2], p[3] = byte(n), byte(n>>8), byte(n>>16), 1
 	return p
-}
-
-// printable makes server text safe for a log line: invalid UTF-8 and control
-// characters become '?', and it is cut at 200 bytes.
-func printable(b []byte) string {
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '\uFFFD' || r < ' ' || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, strings.ToValidUTF8(string(b), "?"))
 }
 
 // mysqlAuthResponse answers an AuthSwitchRequest (0xfe, the method's name,

@@ -113,7 +113,7 @@ func TestParseMySQLHandshake(t *testing.T) {
 		{"pre-4.1 server", hs[:1+33+15], "", ""},
 		{"too many connections", []byte("\xff\x10\x04Too many connections"), "", "error 1040: Too many connections"},
 		{"with SQL state", []byte("\xff\x10\x04#08004Too many connections"), "", "error 1040: Too many connections"},
-		{"control characters", []byte("\xff\x69\x04Host\x1b[31m\xffblocked"), "", "error 1129: Host?[31m?blocked"},
+		{"control characters", []byte("\xff\x69\x04Host\x1b[31m\xffblocked"), "", "error 1129: Host\uFFFD[31m\uFFFDblocked"},
 		{"short error", []byte("\xff\x10"), "", "a truncated error packet"},
 		{"empty", nil, "", "an empty first packet"},
 		{"protocol 9", []byte("\x095.0\x00"), "", "protocol version 9, want 10"},
@@ -339,7 +339,7 @@ func TestMySQLUnixSockets(t *testing.T) {
 	check := func(path string) error {
 		return mysqlCheck{network: "unix", address: path, user: "pp", timeout: time.Second}.check(context.Background())
 	}
-	if err := check(sock); err == nil || err.Error() != "socket "+sock+" does not exist" {
+	if err := check(sock); err == nil || err.Error() != "no socket at "+sock+": no such file or directory" {
 		t.Errorf("missing socket: %v", err)
 	}
 	file := filepath.Join(dir, "file")

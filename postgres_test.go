@@ -534,7 +534,7 @@ func TestPostgresSocketProblems(t *testing.T) {
 		`error="no socket at ` + missing + `/.s.PGSQL.5432: no such file or directory"`,
 		`error="` + notSocket + `/.s.PGSQL.5432 is not a socket"`,
 		`error="cannot reach socket ` + locked + `/.s.PGSQL.5432: permission denied"`,
-		`error="socket ` + base + `/.s.PGSQL.6000: connect: permission denied"`,
+		`error="socket ` + base + `/.s.PGSQL.6000: permission denied"`,
 	} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %s:\n%s", want, o.stderr)

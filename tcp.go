@@ -112,7 +112,7 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 	}
 	var sysErr *os.SyscallError
 	if errors.As(err, &sysErr) {
-		return fmt.Errorf("%s: %v", sysErr.Syscall, sysErr.Err)
+		return fmt.Errorf("%s: %w", sysErr.Syscall, sysErr.Err)
 	}
 	return err
 }
@@ -187,6 +187,8 @@ func describeSocket(path string, dialErr error) error {
 		return fmt.Errorf("socket %s: %v", path, unwrapPathError(err))
 	case fi.Mode().Type() != os.ModeSocket:
 		return fmt.Errorf("%s is not a socket", path)
+	case errors.Is(dialErr, syscall.EACCES):
+		return fmt.Errorf("socket %s: permission denied", path)
 	}
 	return fmt.Errorf("socket %s: %v", path, dialErr)
 }
