@@ -271,31 +271,3 @@ func kafkaErrorName(code int16, unsupported string) string {
 	}
 	return s
 }
-
-// anyServer runs try on every server at once and is ready as soon as one
-// passes; otherwise its reason lists each server's, in the order given, so
-// that it reads the same from one attempt to the next.
-func anyServer(ctx context.Context, servers []string, try func(ctx context.Context, server string) error) error {
-	if len(servers) == 1 {
-		return try(ctx, servers[0])
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // the others stop as soon as one is ready
-	type result struct {
-		i   int
-		err error
-	}
-	results := make(chan result, len(servers))
-	for i, srv := range servers {
-		go func() { results <- result{i, try(ctx, srv)} }()
-	}
-	errs := make([]string, len(servers))
-	for range servers {
-		res := <-results
-		if res.err == nil {
-			return nil
-		}
-		errs[res.i] = servers[res.i] + ": " + res.err.Error()
-	}
-	return errors.New(strings.Join(errs, "; "))
-}
