@@ -17,24 +17,31 @@ import (
 
 func init() {
 	register("tcp", &targetType{
-		ready:      "when a connection opens",
+		ready:      "when a connection opens (to host:port, or to a unix socket)",
 		properties: []property{timeoutProperty("how long one connection attempt may take")},
 		build:      buildTCP,
 	})
 }
 
 func buildTCP(s *targetSpec, address string) (built, []error) {
+	if path, ok := cutUnixScheme(address); ok {
+		if err := unixSocketPath(path); err != nil {
+			return built{}, []error{addressError{err}}
+		}
+		return built{checker: tcpCheck{network: "unix", address: path, timeout: s.timeout}, address: "unix://" + path, pieces: []string{address, path}}, nil
+	}
 	addr, err := parseTCPAddress(address)
 	if err != nil {
 		return built{}, []error{addressError{err}}
 	}
 	host, _, _ := net.SplitHostPort(addr)
-	return built{checker: tcpCheck{address: addr, timeout: s.timeout}, address: addr, pieces: []string{address, addr, host}}, nil
+	return built{checker: tcpCheck{network: "tcp", address: addr, timeout: s.timeout}, address: addr, pieces: []string{address, addr, host}}, nil
 }
 
-// tcpCheck is ready when a TCP connection to address can be opened.
+// tcpCheck is ready when a stream connection to address can be opened.
 type tcpCheck struct {
-	address string // host:port
+	network string // tcp or unix
+	address string // host:port, or the socket's path
 	timeout time.Duration
 }
 
@@ -42,7 +49,7 @@ type tcpCheck struct {
 func parseTCPAddress(s string) (string, error) {
 	addr := strings.TrimPrefix(s, "tcp://")
 	if strings.Contains(addr, "://") {
-		return "", errors.New("want host:port or tcp://host:port")
+		return "", errors.New("want host:port, tcp://host:port or unix:///path/to.sock")
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -69,11 +76,57 @@ func (c tcpCheck) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var d net.Dialer // resolves the host on every attempt: DNS records may appear late
-	conn, err := d.DialContext(ctx, "tcp", c.address)
+	conn, err := d.DialContext(ctx, c.network, c.address)
 	if err != nil {
 		return describeNetError(ctx, err, c.timeout)
 	}
 	conn.Close()
+	return nil
+}
+
+// maxUnixPath is the longest socket path Linux takes: sun_path holds 108
+// bytes, the terminating NUL included (unix(7)).
+const maxUnixPath = 107
+
+// cutUnixScheme returns the path of a unix:///path or unix:/path address.
+func cutUnixScheme(s string) (string, bool) {
+	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
+		return rest, true
+	}
+	return strings.CutPrefix(s, "unix:")
+}
+
+// unixSocketPath is the start-up check of a unix socket's path, shared by
+// every type that can dial one: absolute, and short enough for sun_path.
+func unixSocketPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("the unix socket path is empty (want unix:///path/to.sock)")
+	case strings.IndexByte(path, 0) >= 0:
+		return errors.New("the unix socket path holds a NUL byte")
+	case !strings.HasPrefix(path, "/"):
+		return errors.New("the unix socket path must be absolute (unix:///path/to.sock)")
+	case len(path) > maxUnixPath:
+		return fmt.Errorf("the unix socket path is %d bytes long; Linux allows at most %d", len(path), maxUnixPath)
+	}
+	return nil
+}
+
+// describeUnixError names the socket's path in the reasons a unix dial
+// fails for. Linux refuses a connect to a path that is not a socket with
+// ECONNREFUSED, like a socket nobody listens on; a stat tells them apart.
+func describeUnixError(err error, path string) error {
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("no socket at %s", path)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("permission denied on %s", path)
+	case errors.Is(err, syscall.ENOTSOCK), errors.Is(err, syscall.ECONNREFUSED):
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode().Type() != os.ModeSocket {
+			return fmt.Errorf("%s is not a socket", path)
+		}
+		return fmt.Errorf("connection refused on %s", path)
+	}
 	return nil
 }
 
@@ -82,6 +135,12 @@ func (c tcpCheck) check(ctx context.Context) error {
 // one attempt to the next so that repeated failures can be recognised.
 func describeNetError(ctx context.Context, err error, timeout time.Duration) error {
 	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" && opErr.Net == "unix" && opErr.Addr != nil {
+		if e := describeUnixError(err, opErr.Addr.String()); e != nil {
+			return e
+		}
+	}
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), os.IsTimeout(err):
 		return fmt.Errorf("no answer within %v", timeout)
