@@ -257,6 +257,8 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("no answer within %v", c.timeout)
 	case errors.As(err, &dnsErr) && dnsErr.Err == "server misbehaving" && dnsErr.IsTemporary:
 		return nil, errors.New("SERVFAIL: the server failed to answer")
+	case errors.As(err, &dnsErr) && dnsErr.Err == "server misbehaving":
+		return nil, errors.New("the DNS server refused to answer or sent a malformed reply")
 	case errors.As(err, &dnsErr):
 		return nil, fmt.Errorf("the DNS server answered: %s", dnsErr.Err)
 	}
