@@ -120,7 +120,7 @@ func TestParseArgsErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"unknown type", []string{"--target.pg.address=x"}, []string{`--target.pg.address: unknown target type "target" (types are http, icmp, tcp)`}},
+		{"unknown type", []string{"--target.pg.address=x"}, []string{`--target.pg.address: unknown target type "target" (types are dns, file, http, icmp, tcp)`}},
 		{"unknown property", []string{"--http.web.adress=http://x"}, []string{`http targets have no property "adress" (did you mean address?)`}},
 		{"property of another type", []string{"--tcp.db.address=h:1", "--tcp.db.method=GET"}, []string{`tcp targets have no property "method"`}},
 		{"too few parts", []string{"--http.web=x"}, []string{"--http.web: target flags have the form --<type>.<identifier>.<property>"}},

@@ -28,19 +28,19 @@ func buildTCP(s *targetSpec, address string) (built, []error) {
 		if err := unixSocketPath(path); err != nil {
 			return built{}, []error{addressError{err}}
 		}
-		return built{checker: tcpCheck{network: "unix", address: path, timeout: s.timeout}, address: "unix://" + path, pieces: []string{address, path}}, nil
+		return built{checker: tcpCheck{unix: true, address: path, timeout: s.timeout}, address: "unix://" + path, pieces: []string{address, path}}, nil
 	}
 	addr, err := parseTCPAddress(address)
 	if err != nil {
 		return built{}, []error{addressError{err}}
 	}
 	host, _, _ := net.SplitHostPort(addr)
-	return built{checker: tcpCheck{network: "tcp", address: addr, timeout: s.timeout}, address: addr, pieces: []string{address, addr, host}}, nil
+	return built{checker: tcpCheck{address: addr, timeout: s.timeout}, address: addr, pieces: []string{address, addr, host}}, nil
 }
 
 // tcpCheck is ready when a stream connection to address can be opened.
 type tcpCheck struct {
-	network string // tcp or unix
+	unix    bool   // address is a unix socket's path
 	address string // host:port, or the socket's path
 	timeout time.Duration
 }
@@ -49,7 +49,7 @@ type tcpCheck struct {
 func parseTCPAddress(s string) (string, error) {
 	addr := strings.TrimPrefix(s, "tcp://")
 	if strings.Contains(addr, "://") {
-		return "", errors.New("want host:port, tcp://host:port or unix:///path/to.sock")
+		return "", errors.New("want host:port or tcp://host:port (or unix:///path/to.sock)")
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -75,8 +75,12 @@ func checkPort(port string) error {
 func (c tcpCheck) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	network := "tcp"
+	if c.unix {
+		network = "unix"
+	}
 	var d net.Dialer // resolves the host on every attempt: DNS records may appear late
-	conn, err := d.DialContext(ctx, c.network, c.address)
+	conn, err := d.DialContext(ctx, network, c.address)
 	if err != nil {
 		return describeNetError(ctx, err, c.timeout)
 	}
