@@ -43,6 +43,7 @@ type httpSettings struct {
 	expectedStatus        statusCodes
 	bodyRegex             *regexp.Regexp
 	body                  string
+	unixSocket            string // may be a reference until built
 	tlsFiles
 }
 
@@ -82,6 +83,8 @@ var httpProperties = append([]property{
 		set: func(s *targetSpec, v string) (err error) { httpOf(s).bodyRegex, err = compileRegex(v); return }},
 	{name: "body", arg: "STRING", secret: true, help: "request body sent with every attempt; may be a reference",
 		set: func(s *targetSpec, v string) error { httpOf(s).body = v; return nil }},
+	{name: "unix-socket", arg: "PATH", help: "send every request to this unix socket, not the URL's host; may be a reference",
+		set: func(s *targetSpec, v string) error { httpOf(s).unixSocket = v; return nil }},
 }, append(tlsProperties(func(s *targetSpec) *tlsFiles { return &httpOf(s).tlsFiles }),
 	timeoutProperty("how long one request may take, body included"))...)
 
@@ -123,6 +126,14 @@ func buildHTTP(s *targetSpec, address string) (built, []error) {
 		// through a TLS error that names the server it expected.
 		b.secrets = []string{c.host, hostWithoutPort(c.host)}
 	}
+	if c.socket != "" {
+		if ref := httpOf(s).unixSocket; isReference(ref) {
+			b.address += " via " + ref // the path it names is not shown
+			b.secrets = append(b.secrets, c.socket)
+		} else {
+			b.address += " via unix://" + c.socket
+		}
+	}
 	return b, nil
 }
 
@@ -137,6 +148,7 @@ type httpCheck struct {
 	expected  statusCodes
 	bodyRegex *regexp.Regexp
 	timeout   time.Duration
+	socket    string // a unix socket every request goes to; "" dials the URL's host
 	client    *http.Client
 }
 
@@ -210,6 +222,25 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 			problems = append(problems, err)
 		}
 	}
+	if h.unixSocket != "" {
+		path, err := resolveProperty(s.flag("unix-socket"), h.unixSocket)
+		if err == nil {
+			// DOCKER_HOST's form, unix:///var/run/docker.sock, is accepted too.
+			path, _ = cutUnixScheme(strings.TrimSpace(path))
+			err = unixSocketPath(path)
+			if err != nil {
+				shown := h.unixSocket
+				if isReference(shown) {
+					shown += " (resolved)"
+				}
+				err = fmt.Errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
+			}
+		}
+		if err != nil {
+			problems = append(problems, err)
+		}
+		c.socket = path
+	}
 	if c.header.Get("User-Agent") == "" {
 		c.header.Set("User-Agent", "portpatrol/"+versionString())
 	}
@@ -219,16 +250,23 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 	if problems = append(problems, errs...); len(problems) > 0 {
 		return nil, problems
 	}
-	c.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:                  http.ProxyFromEnvironment,
-			DialContext:            (&net.Dialer{}).DialContext,
-			TLSClientConfig:        tlsConfig,
-			DisableKeepAlives:      true, // every attempt proves a new connection works
-			MaxResponseHeaderBytes: 64 << 10,
-		},
-		CheckRedirect: c.checkRedirect,
+	transport := &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            (&net.Dialer{}).DialContext,
+		TLSClientConfig:        tlsConfig,
+		DisableKeepAlives:      true, // every attempt proves a new connection works
+		MaxResponseHeaderBytes: 64 << 10,
 	}
+	if c.socket != "" {
+		// The URL names the request line, the Host and, for https, the
+		// name to verify; the connection goes to the socket, never a proxy.
+		transport.Proxy = nil
+		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", c.socket)
+		}
+	}
+	c.client = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
 	return c, nil
 }
 

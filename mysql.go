@@ -51,9 +51,6 @@ const (
 // mysqlMaxAuthRounds bounds the answers to authentication switches.
 const mysqlMaxAuthRounds = 4
 
-// maxUnixPath is the size of sun_path in struct sockaddr_un on Linux.
-const maxUnixPath = 108
-
 func init() {
 	register("mysql", &targetType{
 		ready: "when the server sends its handshake (protocol 10) and answers a login without password; an error packet instead (1040 too many connections) is not ready",
@@ -139,11 +136,8 @@ func parseMySQLAddress(s string) (mysqlAddress, error) {
 		return mysqlAddress{}, err
 	}
 	if a.network == "unix" {
-		switch {
-		case a.address == "":
-			return mysqlAddress{}, errors.New("the unix socket path is empty")
-		case len(a.address) > maxUnixPath:
-			return mysqlAddress{}, fmt.Errorf("the unix socket path is %d bytes long; the system allows at most %d", len(a.address), maxUnixPath)
+		if err := unixSocketPath(a.address); err != nil {
+			return mysqlAddress{}, err
 		}
 	}
 	if strings.IndexByte(a.user, 0) >= 0 {
@@ -272,15 +266,9 @@ type mysqlCheck struct {
 }
 
 func (c mysqlCheck) check(ctx context.Context) error {
-	talked := false
-	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
-		talked = true
+	return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
 		return mysqlPing(conn, c.user)
 	})
-	if err != nil && !talked && c.network == "unix" {
-		return describeSocket(c.address, err)
-	}
-	return err
 }
 
 // mysqlPing is the exchange of one attempt, as mysqladmin ping would judge

@@ -46,8 +46,6 @@ const (
 	// pgSqlstateCannotConnectNow is what a server that is starting up,
 	// shutting down, or a standby without hot standby answers.
 	pgSqlstateCannotConnectNow = "57P03"
-	// unixPathMax is the kernel's sun_path (108 bytes) less the terminating NUL.
-	unixPathMax = 107
 )
 
 // Backend message types (section "Message Formats").
@@ -275,8 +273,8 @@ func pgUnix(dir, port string) (pgAddress, error) {
 		return pgAddress{}, err
 	}
 	path := filepath.Join(dir, ".s.PGSQL."+port)
-	if len(path) > unixPathMax {
-		return pgAddress{}, fmt.Errorf("the socket path %s is %d bytes, more than the %d a unix socket address holds", path, len(path), unixPathMax)
+	if err := unixSocketPath(path); err != nil {
+		return pgAddress{}, err
 	}
 	return pgAddress{network: "unix", address: path, pieces: []string{dir, path}}, nil
 }
@@ -304,15 +302,9 @@ type pgCheck struct {
 }
 
 func (c pgCheck) check(ctx context.Context) error {
-	connected := false
-	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
-		connected = true
+	return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
 		return pgTalk(conn, c.startup)
 	})
-	if err != nil && !connected && c.network == "unix" && ctx.Err() == nil {
-		return describeSocket(c.address, err)
-	}
-	return err
 }
 
 // pgTalk is one start-up exchange: the start-up message, one reply, and a

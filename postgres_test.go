@@ -482,7 +482,7 @@ func TestPostgresStartupErrors(t *testing.T) {
 		`portpatrol: --postgres.c.address=postgres://db/x?password=xxxxx&port=nope: the port must be`,
 		`portpatrol: --postgres.d.address=env:PP_PG_URL (resolved): the port must be`,
 		`portpatrol: --postgres.e.address=/xxxxxxxx`,
-		`.s.PGSQL.5432 is 135 bytes, more than the 107 a unix socket address holds`,
+		`the unix socket path is 135 bytes long; Linux allows at most 107`,
 	} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
@@ -531,10 +531,10 @@ func TestPostgresSocketProblems(t *testing.T) {
 	o := runCommand(t, cmd)
 	o.mustExit(t, 1)
 	for _, want := range []string{
-		`error="no socket at ` + missing + `/.s.PGSQL.5432: no such file or directory"`,
+		`error="no socket at ` + missing + `/.s.PGSQL.5432"`,
 		`error="` + notSocket + `/.s.PGSQL.5432 is not a socket"`,
-		`error="cannot reach socket ` + locked + `/.s.PGSQL.5432: permission denied"`,
-		`error="socket ` + base + `/.s.PGSQL.6000: permission denied"`,
+		`error="permission denied on ` + locked + `/.s.PGSQL.5432"`,
+		`error="permission denied on ` + base + `/.s.PGSQL.6000"`,
 	} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %s:\n%s", want, o.stderr)
@@ -580,7 +580,7 @@ func TestPostgresUnixSocketFake(t *testing.T) {
 	missing := filepath.Join(dir, "missing")
 	o := runPortpatrol(t, []string{"PP_PG_SOCK=" + missing}, "--postgres.sock.address=env:PP_PG_SOCK", "--timeout=300ms")
 	o.mustExit(t, 1)
-	if !strings.Contains(o.stderr, `error="no socket at [hidden]: no such file`) || strings.Contains(o.stderr, missing) {
+	if !strings.Contains(o.stderr, `error="no socket at [hidden]"`) || strings.Contains(o.stderr, missing) {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
 }

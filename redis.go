@@ -24,9 +24,6 @@ const (
 	// the size of the attempt's read buffer, so a longer line is refused
 	// without reading or allocating more; an attempt reads at most two lines.
 	maxRESPLine = 1024
-	// maxSocketPath is the longest path a unix socket address holds: sun_path
-	// is 108 bytes, and a path needs its terminating NUL.
-	maxSocketPath = 107
 )
 
 func init() {
@@ -139,8 +136,8 @@ func parseRedisSocket(s string) (*redisAddress, error) {
 	if u.User != nil {
 		return nil, errors.New("a unix:// address takes no user or password: give them with the user and password properties")
 	}
-	if len(u.Path) > maxSocketPath {
-		return nil, fmt.Errorf("the socket path is %d bytes long; a unix socket address holds at most %d", len(u.Path), maxSocketPath)
+	if err := unixSocketPath(u.Path); err != nil {
+		return nil, err
 	}
 	a := &redisAddress{network: "unix", address: u.Path, db: -1, shown: "unix://" + u.Path}
 	query, err := url.ParseQuery(u.RawQuery)
@@ -232,15 +229,7 @@ type redisCheck struct {
 }
 
 func (c *redisCheck) check(ctx context.Context) error {
-	talked := false
-	err := exchange(ctx, c.network, c.address, c.timeout, c.tls, func(conn net.Conn) error {
-		talked = true
-		return c.talk(conn)
-	})
-	if err != nil && !talked && c.network == "unix" {
-		return describeSocket(c.address, err)
-	}
-	return err
+	return exchange(ctx, c.network, c.address, c.timeout, c.tls, c.talk)
 }
 
 // notReadyWords are the error codes of a server that is up but cannot serve

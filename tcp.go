@@ -18,13 +18,19 @@ import (
 
 func init() {
 	register("tcp", &targetType{
-		ready:      "when a connection opens",
+		ready:      "when a connection opens (to host:port, or to a unix socket)",
 		properties: []property{timeoutProperty("how long one connection attempt may take")},
 		build:      buildTCP,
 	})
 }
 
 func buildTCP(s *targetSpec, address string) (built, []error) {
+	if path, ok := cutUnixScheme(address); ok {
+		if err := unixSocketPath(path); err != nil {
+			return built{}, []error{addressError{err}}
+		}
+		return built{checker: tcpCheck{unix: true, address: path, timeout: s.timeout}, address: "unix://" + path, pieces: []string{address, path}}, nil
+	}
 	addr, err := parseTCPAddress(address)
 	if err != nil {
 		return built{}, []error{addressError{err}}
@@ -33,9 +39,10 @@ func buildTCP(s *targetSpec, address string) (built, []error) {
 	return built{checker: tcpCheck{address: addr, timeout: s.timeout}, address: addr, pieces: []string{address, addr, host}}, nil
 }
 
-// tcpCheck is ready when a TCP connection to address can be opened.
+// tcpCheck is ready when a stream connection to address can be opened.
 type tcpCheck struct {
-	address string // host:port
+	unix    bool   // address is a unix socket's path
+	address string // host:port, or the socket's path
 	timeout time.Duration
 }
 
@@ -43,7 +50,7 @@ type tcpCheck struct {
 func parseTCPAddress(s string) (string, error) {
 	addr := strings.TrimPrefix(s, "tcp://")
 	if strings.Contains(addr, "://") {
-		return "", errors.New("want host:port or tcp://host:port")
+		return "", errors.New("want host:port or tcp://host:port (or unix:///path/to.sock)")
 	}
 	if strings.Contains(addr, "@") {
 		return "", errors.New("want host:port: a tcp address has no user or password")
@@ -75,8 +82,12 @@ func checkPort(port string) error {
 func (c tcpCheck) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	network := "tcp"
+	if c.unix {
+		network = "unix"
+	}
 	var d net.Dialer // resolves the host on every attempt: DNS records may appear late
-	conn, err := d.DialContext(ctx, "tcp", c.address)
+	conn, err := d.DialContext(ctx, network, c.address)
 	if err != nil {
 		return describeNetError(ctx, err, c.timeout)
 	}
@@ -84,11 +95,66 @@ func (c tcpCheck) check(ctx context.Context) error {
 	return nil
 }
 
+// maxUnixPath is the longest socket path Linux takes: sun_path holds 108
+// bytes, the terminating NUL included (unix(7)).
+const maxUnixPath = 107
+
+// cutUnixScheme returns the path of a unix:///path or unix:/path address.
+func cutUnixScheme(s string) (string, bool) {
+	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
+		return rest, true
+	}
+	return strings.CutPrefix(s, "unix:")
+}
+
+// unixSocketPath is the start-up check of a unix socket's path, shared by
+// every type that can dial one: absolute, and short enough for sun_path.
+func unixSocketPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("the unix socket path is empty (want unix:///path/to.sock)")
+	case strings.IndexByte(path, 0) >= 0:
+		return errors.New("the unix socket path holds a NUL byte")
+	case !strings.HasPrefix(path, "/"):
+		return errors.New("the unix socket path must be absolute (unix:///path/to.sock)")
+	case len(path) > maxUnixPath:
+		return fmt.Errorf("the unix socket path is %d bytes long; Linux allows at most %d", len(path), maxUnixPath)
+	}
+	return nil
+}
+
+// describeUnixError names the socket's path in the reasons a unix dial
+// fails for. Linux refuses a connect to a path that is not a socket with
+// ECONNREFUSED, like a socket nobody listens on; a stat tells them apart.
+func describeUnixError(err error, path string) error {
+	notFound := errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR)
+	denied := errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)
+	if !notFound && !denied && !errors.Is(err, syscall.ENOTSOCK) && !errors.Is(err, syscall.ECONNREFUSED) {
+		return nil
+	}
+	if fi, serr := os.Stat(path); serr == nil && fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("%s is not a socket", path)
+	}
+	switch {
+	case notFound:
+		return fmt.Errorf("no socket at %s", path)
+	case denied:
+		return fmt.Errorf("permission denied on %s", path)
+	}
+	return fmt.Errorf("connection refused on %s", path)
+}
+
 // describeNetError shortens Go's network errors to the reason a person needs
 // ("connection refused", "no answer within 1s"). The text stays the same from
 // one attempt to the next so that repeated failures can be recognised.
 func describeNetError(ctx context.Context, err error, timeout time.Duration) error {
 	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" && opErr.Net == "unix" && opErr.Addr != nil {
+		if e := describeUnixError(err, opErr.Addr.String()); e != nil {
+			return e
+		}
+	}
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), os.IsTimeout(err):
 		return fmt.Errorf("no answer within %v", timeout)
@@ -172,25 +238,6 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 		return describeNetError(ctx, err, timeout)
 	}
 	return nil
-}
-
-// describeSocket names the socket when connecting to it failed, and says
-// what is wrong with the path when that is the reason.
-func describeSocket(path string, dialErr error) error {
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("no socket at %s: no such file or directory", path)
-	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("cannot reach socket %s: permission denied", path)
-	case err != nil:
-		return fmt.Errorf("socket %s: %v", path, unwrapPathError(err))
-	case fi.Mode().Type() != os.ModeSocket:
-		return fmt.Errorf("%s is not a socket", path)
-	case errors.Is(dialErr, syscall.EACCES):
-		return fmt.Errorf("socket %s: permission denied", path)
-	}
-	return fmt.Errorf("socket %s: %v", path, dialErr)
 }
 
 // serverText makes text that a server sent fit to quote in a reason: control
