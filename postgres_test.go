@@ -61,8 +61,8 @@ func TestParsePGAddress(t *testing.T) {
 		{in: "host=db port=5432", err: "keyword=value connection strings are not supported"},
 		{in: "user@db", err: "want host, host:port, a postgres:// URL or a socket directory"},
 		{in: "db/x", err: "want host, host:port"},
-		{in: long, err: "the socket path " + long + "/.s.PGSQL.5432 is 115 bytes, more than the 107 a unix socket address holds"},
-		{in: "postgres:///x?host=" + long, err: "is 115 bytes, more than the 107"},
+		{in: long, err: "the unix socket path is 115 bytes long; Linux allows at most 107"},
+		{in: "postgres:///x?host=" + long, err: "the unix socket path is 115 bytes long"},
 	} {
 		a, err := parsePGAddress(tc.in)
 		if tc.err != "" {
@@ -139,7 +139,7 @@ func TestReadPGReply(t *testing.T) {
 		{"no such role", pgError("28000", `role "x" does not exist`, ""), pgReply{sqlstate: "28000", message: `role "x" does not exist`}, "", true},
 		{"no SQLSTATE", pgError("", "odd", ""), pgReply{message: "odd"}, "", false},
 		{"short SQLSTATE", pgError("57P0", "odd", ""), pgReply{message: "odd"}, "", false},
-		{"control characters dropped", pgError("57P03", "a\nb\x1b[31m", "d\te"), pgReply{sqlstate: "57P03", message: "ab[31m", detail: "de"}, "", false},
+		{"control characters replaced", pgError("57P03", "a\nb\x1b[31m", "d\te"), pgReply{sqlstate: "57P03", message: "a\uFFFDb\uFFFD[31m", detail: "d\uFFFDe"}, "", false},
 		{"empty", nil, pgReply{}, "EOF", false},
 		{"cut in the header", []byte{'R', 0, 0}, pgReply{}, "unexpected EOF", false},
 		{"cut in the body", pgAuthRequest(0)[:7], pgReply{}, "unexpected EOF", false},

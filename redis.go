@@ -370,5 +370,5 @@ func readRESPReply(r *bufio.Reader) (respReply, error) {
 	if !ok {
 		return respReply{}, errors.New("a reply line that does not end in CRLF")
 	}
-	return respReply{kind: kind, text: serverText(text, len(text))}, nil
+	return respReply{kind: kind, text: serverText(text, maxRESPLine)}, nil
 }

@@ -240,18 +240,23 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 	return nil
 }
 
-// serverText makes text that a server sent fit to quote in a reason: control
-// characters and invalid UTF-8 become U+FFFD, so that no reply can forge a
-// log line or steer a terminal, and it is cut to at most max bytes.
+// serverText makes text that a server sent fit to quote in a reason: it is
+// cut to at most max bytes of what the server sent, and control characters
+// and invalid UTF-8 become U+FFFD, so that no reply can forge a log line or
+// steer a terminal.
 func serverText(s string, max int) string {
+	cut := len(s) > max
+	if cut {
+		s = s[:max]
+	}
 	s = strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f || r == utf8.RuneError {
 			return utf8.RuneError
 		}
 		return r
 	}, s)
-	if len(s) > max {
-		s = strings.ToValidUTF8(s[:max], "") + "…"
+	if cut {
+		s += "…"
 	}
 	return s
 }
