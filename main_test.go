@@ -33,7 +33,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755)
 	ppBinary = filepath.Join(dir, "portpatrol")
-	build := exec.Command("go", "build", "-o", ppBinary, ".")
+	// -buildvcs=false: inside a git checkout Go would stamp a pseudo-version
+	// unless the user's GOFLAGS say otherwise, and TestHelpAndVersion expects
+	// the version of a build that stamps none.
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", ppBinary, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building portpatrol: %v\n%s", err, out)
@@ -190,8 +193,8 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	err := exec.Command("git", "rev-parse", "--git-dir").Run()
 	requirePrivilege(t, err == nil, "not a git checkout: Go has no version to stamp")
 	bin := filepath.Join(t.TempDir(), "portpatrol")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true")
+	// On the command line, so that it wins over any GOFLAGS.
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
