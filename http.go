@@ -181,7 +181,9 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 			return fmt.Errorf("redirect loop: %s was already requested", req.URL.Redacted())
 		}
 	}
-	if len(via) >= maxRedirects {
+	// via holds the requests made so far, so following redirect n means
+	// len(via) == n: the 10th hop is still allowed.
+	if len(via) > maxRedirects {
 		return fmt.Errorf("more than %d redirects", maxRedirects)
 	}
 	return nil

@@ -211,6 +211,26 @@ func TestHTTPRedirects(t *testing.T) {
 	}
 }
 
+// At most 10 hops are followed, as the README says and curl -L does: a chain
+// of exactly 10 redirects that ends in 200 is ready, one of 11 is not.
+func TestHTTPRedirectLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var left int
+		fmt.Sscanf(r.URL.Path, "/hops/%d", &left)
+		if left > 0 {
+			http.Redirect(w, r, fmt.Sprintf("/hops/%d", left-1), http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/hops/10")); err != nil {
+		t.Errorf("10 redirects: %v, want ready", err)
+	}
+	err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/hops/11"))
+	if err == nil || err.Error() != "more than 10 redirects" {
+		t.Errorf("11 redirects: %v, want more than 10 redirects", err)
+	}
+}
+
 // endlessBody streams a body that never ends, starting with prefix.
 func endlessBody(prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
