@@ -83,6 +83,8 @@ func resolve(ref string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s file %s: %v", kind, path, unwrapPathError(err))
 	}
+	// A byte order mark from a Windows editor is not part of any value.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	if !hasKey {
 		return strings.TrimSpace(string(data)), nil
 	}

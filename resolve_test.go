@@ -208,3 +208,34 @@ func TestIsReference(t *testing.T) {
 		}
 	}
 }
+
+// Windows editors start UTF-8 files with a byte order mark; it is not part
+// of the value, whichever kind of file reference reads it.
+func TestResolveByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("\ufeff"+content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	token := write("token", "Bearer t0k3n\n")
+	env := write("app.env", "TOKEN=Bearer t0k3n\n")
+	js := write("app.json", `{"token": "Bearer t0k3n"}`)
+	yml := write("app.yaml", "token: Bearer t0k3n\n")
+	ini := write("app.ini", "token = Bearer t0k3n\n")
+	for _, ref := range []string{
+		"file:" + token, "file:" + env + "//TOKEN", "json:" + js + "//token", "yaml:" + yml + "//token", "ini:" + ini + "//token",
+	} {
+		got, err := resolve(ref)
+		if err != nil || got != "Bearer t0k3n" {
+			t.Errorf("resolve(%q) = %q, %v; want %q", ref, got, err, "Bearer t0k3n")
+		}
+	}
+	for _, ref := range []string{"json:" + js, "yaml:" + yml, "ini:" + ini} {
+		if got, err := resolve(ref); err != nil || strings.HasPrefix(got, "\ufeff") {
+			t.Errorf("resolve(%q) = %q, %v; want the whole file without the mark", ref, got, err)
+		}
+	}
+}
