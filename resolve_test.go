@@ -239,3 +239,54 @@ func TestResolveByteOrderMark(t *testing.T) {
 		}
 	}
 }
+
+// YAML scalars come back as written, as JSON numbers do, not as YAML would
+// type them: a version 1.10 is not 1.1, a mode 0755 not 493.
+func TestResolveYAMLScalarsAsWritten(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.yaml")
+	doc := `version: 1.10
+whole: 1.0
+mode: 0755
+mask: 0x1F
+day: 2024-01-01
+at: 2024-01-02T03:04:05.000+01:00
+quoted: "0755"
+tagged: !!str 1.10
+plain: yes
+base: &base
+  port: 05432
+  host: base.internal
+db:
+  <<: *base
+  host: db.internal
+list: [1.10, 0755, 2024-01-01, x, null, 5]
+`
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"version", "1.10"},
+		{"whole", "1.0"},
+		{"mode", "0755"},
+		{"mask", "0x1F"},
+		{"day", "2024-01-01"},
+		{"at", "2024-01-02T03:04:05.000+01:00"},
+		{"quoted", "0755"},
+		{"tagged", "1.10"},
+		{"plain", "yes"},
+		{"db.port", "05432"},
+		{"db.host", "db.internal"},
+		{"list.0", "1.10"},
+		{"list.2", "2024-01-01"},
+		{"list", `[1.10,493,"2024-01-01","x",null,5]`},
+		{"db", `{"host":"db.internal","port":2842}`}, // JSON needs a number: YAML reads 05432 as octal
+	} {
+		got, err := resolve("yaml:" + p + "//" + tc.path)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+	}
+	if _, err := resolve("yaml:" + p + "//list.4"); err == nil || !strings.Contains(err.Error(), `"list.4" is null`) {
+		t.Errorf("list.4: %v, want null to be an error", err)
+	}
+}
