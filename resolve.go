@@ -73,14 +73,20 @@ func resolve(ref string) (string, error) {
 		return "", err
 	}
 	if path == "" {
-		return "", fmt.Errorf("%s: needs a file path, e.g. %s:/config/app.%s//key", kind, kind, kind)
+		example := kind + ":/config/app." + kind + "//key"
+		if kind == "file" {
+			example = "file:/run/secrets/token"
+		}
+		return "", fmt.Errorf("%s: needs a file path, e.g. %s", kind, example)
 	}
+	// Errors name the file as a reference would, kind:path, whatever its kind.
+	source := kind + ":" + path
 	if hasKey && key == "" {
-		return "", fmt.Errorf("%s file %s: nothing after //: name the key to read", kind, path)
+		return "", fmt.Errorf("%s: nothing after //: name the key to read", source)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%s file %s: %v", kind, path, unwrapPathError(err))
+		return "", fmt.Errorf("%s: %v", source, unwrapPathError(err))
 	}
 	// A byte order mark from a Windows editor is not part of any value.
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
@@ -100,7 +106,7 @@ func resolve(ref string) (string, error) {
 		v, err = lookupINI(data, key)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s file %s: %v", kind, path, err)
+		return "", fmt.Errorf("%s: %v", source, err)
 	}
 	return v, nil
 }
@@ -293,8 +299,11 @@ func lookupPath(doc any, path string) (string, error) {
 	segments := strings.Split(path, ".")
 	for i, seg := range segments {
 		where := strings.Join(segments[:i+1], ".")
+		if seg == "" && i == 0 {
+			return "", fmt.Errorf("path %q has an empty segment at its start", path)
+		}
 		if seg == "" {
-			return "", fmt.Errorf("path %q has an empty segment", path)
+			return "", fmt.Errorf("path %q has an empty segment after %q", path, strings.Join(segments[:i], "."))
 		}
 		switch node := cur.(type) {
 		case map[string]any:
