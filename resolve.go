@@ -41,7 +41,11 @@ func resolveSpec(s *targetSpec) []error {
 // isReference reports whether v names a value to resolve rather than being
 // the value itself.
 func isReference(v string) bool {
-	switch kind, _, _ := strings.Cut(v, ":"); kind {
+	kind, _, colon := strings.Cut(v, ":")
+	if !colon {
+		return false // a bare word such as json is a value: X-Format=json
+	}
+	switch kind {
 	case "env", "file", "json", "yaml", "ini":
 		return true
 	}

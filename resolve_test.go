@@ -208,6 +208,8 @@ func TestIsReference(t *testing.T) {
 	for v, want := range map[string]bool{
 		"env:DB": true, "file:/x": true, "json:/a//b": true, "yaml:/a": true, "ini:/a//s.k": true,
 		"db:5432": false, "http://x/": false, "tcp://db:1": false, "localhost": false, "": false,
+		// A bare word is a value (a header X-Format=json, an ICMP host env).
+		"env": false, "file": false, "json": false, "yaml": false, "ini": false,
 	} {
 		if got := isReference(v); got != want {
 			t.Errorf("isReference(%q) = %v, want %v", v, got, want)
@@ -294,5 +296,38 @@ list: [1.10, 0755, 2024-01-01, x, null, 5]
 	}
 	if _, err := resolve("yaml:" + p + "//list.4"); err == nil || !strings.Contains(err.Error(), `"list.4" is null`) {
 		t.Errorf("list.4: %v, want null to be an error", err)
+	}
+}
+
+// In .env and INI files only whole lines are comments: a " # ..." or " ; ..."
+// after a value is part of the value, as the README says.
+func TestResolveInlineCommentIsValue(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, "app.env")
+	ini := filepath.Join(dir, "app.ini")
+	if err := os.WriteFile(env, []byte("HOST=db # primary\nQUOTED=\"db\" # primary\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ini, []byte("[db]\nhost = db ; primary\nport = 5432 # default\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{
+		"file:" + env + "//HOST":   "db # primary",
+		"file:" + env + "//QUOTED": `"db" # primary`,
+		"ini:" + ini + "//db.host": "db ; primary",
+		"ini:" + ini + "//db.port": "5432 # default",
+	} {
+		if got, err := resolve(ref); err != nil || got != want {
+			t.Errorf("resolve(%q) = %q, %v; want %q", ref, got, err, want)
+		}
+	}
+}
+
+// A bare word that happens to name a kind of reference is a literal value.
+func TestResolveBareKindIsLiteral(t *testing.T) {
+	for _, v := range []string{"env", "file", "json", "yaml", "ini"} {
+		if got, err := resolve(v); err != nil || got != v {
+			t.Errorf("resolve(%q) = %q, %v; want it literally", v, got, err)
+		}
 	}
 }
