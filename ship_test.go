@@ -206,3 +206,43 @@ func TestShellExample(t *testing.T) {
 	}
 	run("not-an-address").mustExit(t, 2)
 }
+
+// The README's log sample shows the fields in the order the text handler
+// writes them, time first.
+func TestReadmeLogSample(t *testing.T) {
+	t.Parallel()
+	readme, _ := os.ReadFile("README.md")
+	block := regexp.MustCompile("(?s)deadline passes.\n\n```\n(.*?)```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README.md lacks the log sample after the log levels")
+	}
+	quoted := regexp.MustCompile(`"[^"]*"`)
+	keys := func(line string) string {
+		var ks []string
+		for _, m := range regexp.MustCompile(`(?:^| )([a-z_]+)=`).FindAllStringSubmatch(quoted.ReplaceAllString(line, `""`), -1) {
+			ks = append(ks, m[1])
+		}
+		return strings.Join(ks, " ")
+	}
+	o := runPortpatrol(t, nil, "--tcp.db.address="+closedPort(t), "--timeout=300ms", "--default-interval=100ms")
+	real := map[string]string{}
+	for _, line := range strings.Split(o.stderr, "\n") {
+		if m := regexp.MustCompile(` msg=("[^"]*"|\S+)`).FindStringSubmatch(line); m != nil && real[m[1]] == "" {
+			real[m[1]] = keys(line)
+		}
+	}
+	for _, msg := range []string{"waiting", `"not ready"`} {
+		found := false
+		for _, line := range strings.Split(string(block[1]), "\n") {
+			if strings.Contains(line, " msg="+msg+" ") {
+				found = true
+				if got := keys(line); got != real[msg] {
+					t.Errorf("README: msg=%s has fields %q, the program writes %q", msg, got, real[msg])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the README's log sample has no msg=%s line", msg)
+		}
+	}
+}
