@@ -132,9 +132,9 @@ commit=$(git -C "$clone" rev-parse --short=12 HEAD)
 out=$(unversioned untagged)
 echo "untagged commit $commit: $out"
 [[ $out =~ ^portpatrol\ version\ v0\.0\.0-[0-9]{14}-$commit$ ]] || fail "untagged: '$out', want the pseudo-version of $commit"
-git -C "$clone" tag v9.8.7
+git -C "$clone" tag v1.9.8 # v0 or v1: a v2+ tag needs a /v2 module path
 out=$(unversioned tagged)
-echo "tagged v9.8.7: $out"
-[ "$out" = "portpatrol version v9.8.7" ] || fail "tagged: '$out', want 'portpatrol version v9.8.7'"
+echo "tagged v1.9.8: $out"
+[ "$out" = "portpatrol version v1.9.8" ] || fail "tagged: '$out', want 'portpatrol version v1.9.8'"
 
 printf '\nimage test passed\n'
