@@ -155,8 +155,8 @@ func idle() {
 		floor = append(floor, run(*poller, append([]string{"100ms", "5s"}, addrs...)...).cpu)
 	}
 	ratio := float64(median(pp)) / float64(median(floor))
-	budget("idle CPU: 100 refused targets, 100ms, 5s", median(pp).Round(time.Millisecond).String(),
-		fmt.Sprintf("poller %v: %.2fx", median(floor).Round(time.Millisecond), ratio), "<= 1.10x poller", ratio <= 1.10)
+	budget("idle CPU: 100 refused targets, 100ms, 5s", ms(median(pp)),
+		fmt.Sprintf("poller %s: %.2fx", ms(median(floor)), ratio), "<= 1.10x poller", ratio <= 1.10)
 }
 
 func thousand() {
