@@ -50,14 +50,19 @@ var (
 // PASS or MISS, so that the verdicts can be read at a glance.
 func budget(measure, figure, against, limit string, ok bool) {
 	verdict := "PASS"
+	if !ok {
+		verdict = "MISS"
+	}
+	fmt.Printf("%-42s %-10s %-28s %-22s %s\n", measure, figure, against, limit, verdict)
 	if ok {
 		passed++
 	} else {
-		verdict = "MISS"
 		missed++
-		misses = append(misses, measure+": "+figure+" "+against+", budget "+limit)
+		if against != "" {
+			figure += " (" + against + ")"
+		}
+		misses = append(misses, measure+": "+figure+", budget "+limit)
 	}
-	fmt.Printf("%-42s %-10s %-28s %-22s %s\n", measure, figure, against, limit, verdict)
 }
 
 // info prints a figure that has no budget: a floor or a reference.
