@@ -251,8 +251,12 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		return nil, problems
 	}
 	transport := &http.Transport{
-		Proxy:                  http.ProxyFromEnvironment,
-		DialContext:            (&net.Dialer{}).DialContext,
+		Proxy:       http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{}).DialContext,
+		// A proxy's logs should show who tunnels, as the target's do;
+		// no other header is meant for the proxy.
+		ProxyConnectHeader:     http.Header{"User-Agent": c.header.Values("User-Agent")},
+		OnProxyConnectResponse: refusedByProxy,
 		TLSClientConfig:        tlsConfig,
 		DisableKeepAlives:      true, // every attempt proves a new connection works
 		MaxResponseHeaderBytes: 64 << 10,
@@ -328,6 +332,20 @@ func (f *tlsFiles) config(s *targetSpec, serverName string) (*tls.Config, []erro
 	return cfg, problems
 }
 
+// refusedByProxy names the proxy when it refuses a CONNECT; Go's own error
+// is the bare status text ("Forbidden"), which reads like the target's.
+func refusedByProxy(_ context.Context, proxy *url.URL, _ *http.Request, resp *http.Response) error {
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("proxy %s: CONNECT answered %s", proxyName(proxy), resp.Status)
+	}
+	return nil
+}
+
+// proxyName shows a proxy without its credentials.
+func proxyName(proxy *url.URL) string {
+	return proxy.Scheme + "://" + proxy.Host
+}
+
 // urlPieces are the parts of u that may carry a secret when u itself came
 // from a reference: its user, password, host, path and query, whole and apart.
 func urlPieces(u *url.URL) []string {
@@ -371,7 +389,9 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 			return fmt.Errorf("redirect loop: %s was already requested", req.URL.Redacted())
 		}
 	}
-	if len(via) >= maxRedirects {
+	// via holds the requests made so far, so following redirect n means
+	// len(via) == n: the 10th hop is still allowed.
+	if len(via) > maxRedirects {
 		return fmt.Errorf("more than %d redirects", maxRedirects)
 	}
 	return nil
@@ -421,9 +441,20 @@ func (c *httpCheck) check(ctx context.Context) error {
 // describe drops the *url.Error wrapper: it quotes the URL (the log line
 // already names the target, redacted) and repeats the method.
 func (c *httpCheck) describe(ctx context.Context, err error) error {
+	failed := c.url
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			failed = u // after a redirect, another host may have another proxy
+		}
+	}
+	// Failing to reach the proxy is not the target refusing: say which proxy.
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "proxyconnect" {
+		if proxy, _ := http.ProxyFromEnvironment(&http.Request{URL: failed}); proxy != nil {
+			return fmt.Errorf("proxy %s: %v", proxyName(proxy), describeNetError(ctx, op.Err, c.timeout))
+		}
 	}
 	return describeNetError(ctx, err, c.timeout)
 }

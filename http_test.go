@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,7 +19,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -227,6 +230,26 @@ func TestHTTPRedirects(t *testing.T) {
 	err = attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/chain/0", "--http.w.timeout=10s"))
 	if err == nil || err.Error() != "more than 10 redirects" {
 		t.Errorf("endless chain: %v", err)
+	}
+}
+
+// At most 10 hops are followed, as the README says and curl -L does: a chain
+// of exactly 10 redirects that ends in 200 is ready, one of 11 is not.
+func TestHTTPRedirectLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var left int
+		fmt.Sscanf(r.URL.Path, "/hops/%d", &left)
+		if left > 0 {
+			http.Redirect(w, r, fmt.Sprintf("/hops/%d", left-1), http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	if err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/hops/10")); err != nil {
+		t.Errorf("10 redirects: %v, want ready", err)
+	}
+	err := attempt(httpCheckFor(t, "--http.w.address="+srv.URL+"/hops/11"))
+	if err == nil || err.Error() != "more than 10 redirects" {
+		t.Errorf("11 redirects: %v, want more than 10 redirects", err)
 	}
 }
 
@@ -516,5 +539,87 @@ func TestSecretsStaySecret(t *testing.T) {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("output lacks %q:\n%s", want, o.stderr)
 		}
+	}
+}
+
+// A proxy that is down is named in the reason, without its credentials,
+// rather than passing for the target refusing the connection.
+func TestHTTPProxyDown(t *testing.T) {
+	t.Parallel()
+	proxy := closedPort(t)
+	env := []string{"HTTP_PROXY=http://user:pw-SECRET@" + proxy, "http_proxy=http://user:pw-SECRET@" + proxy,
+		"HTTPS_PROXY=" + proxy, "https_proxy=" + proxy, "NO_PROXY=", "no_proxy="}
+	o := runPortpatrol(t, env, "--http.plain.address=http://backend.portpatrol.test/health",
+		"--http.tls.address=https://backend.portpatrol.test/health", "--default-interval=50ms", "--timeout=500ms")
+	o.mustExit(t, 1)
+	want := `error="proxy http://` + proxy + `: connection refused"`
+	if n := strings.Count(o.stderr, want); n < 4 { // a warning and the final report for each target
+		t.Errorf("want %s for both targets:\n%s", want, o.stderr)
+	}
+	if strings.Contains(o.stderr, "SECRET") || strings.Contains(o.stderr, "user:") {
+		t.Errorf("the proxy's credentials leaked:\n%s", o.stderr)
+	}
+}
+
+// connectProxy is an HTTPS proxy: it answers CONNECT by tunnelling to addr,
+// whatever host was asked for, and records each CONNECT's target and
+// User-Agent; a host starting with "forbidden" gets 403.
+func connectProxy(t *testing.T, addr string) (proxyURL string, seen func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var log []string
+	proxy := tcpServer(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		log = append(log, req.Method+" "+req.Host+" "+req.UserAgent())
+		mu.Unlock()
+		if req.Method != http.MethodConnect || strings.HasPrefix(req.Host, "forbidden") {
+			io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		up, err := net.Dial("tcp", addr)
+		if err != nil {
+			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		defer up.Close()
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		go io.Copy(up, c)
+		io.Copy(c, up)
+	})
+	return "http://" + proxy, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(log)
+	}
+}
+
+// An HTTPS target through a real CONNECT proxy: the CONNECT request carries
+// portpatrol's User-Agent (or the one the target sets), not Go's.
+func TestHTTPSThroughConnectProxy(t *testing.T) {
+	t.Parallel()
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer backend.Close()
+	_, port, _ := net.SplitHostPort(backend.Listener.Addr().String())
+	proxy, seen := connectProxy(t, backend.Listener.Addr().String())
+	env := []string{"HTTPS_PROXY=" + proxy, "https_proxy=" + proxy, "NO_PROXY=", "no_proxy="}
+
+	// The name does not resolve: only the proxy can make it ready.
+	target := "backend.portpatrol.test:" + port
+	runPortpatrol(t, env, "--http.w.address=https://"+target+"/", "--http.w.skip-tls-verify", "--timeout=3s").mustExit(t, 0)
+	runPortpatrol(t, env, "--http.w.address=https://"+target+"/", "--http.w.skip-tls-verify", "--timeout=3s",
+		"--http.w.header=User-Agent=probe/1").mustExit(t, 0)
+	want := []string{"CONNECT " + target + " portpatrol/dev", "CONNECT " + target + " probe/1"}
+	if got := seen(); !slices.Equal(got, want) {
+		t.Errorf("the proxy saw %q, want %q", got, want)
+	}
+
+	o := runPortpatrol(t, env, "--http.w.address=https://forbidden.portpatrol.test/", "--timeout=300ms")
+	o.mustExit(t, 1)
+	if want := `error="proxy ` + proxy + `: CONNECT answered 403 Forbidden"`; !strings.Contains(o.stderr, want) {
+		t.Errorf("want %s:\n%s", want, o.stderr)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -107,6 +108,13 @@ func parseICMPAddress(s string) (string, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return host, nil
 	}
+	if strings.Contains(host, "%") {
+		// A zone names the interface a link-local address is on: fe80::1%eth0.
+		if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+			return host, nil
+		}
+		return "", errors.New("a zone (%name) follows an IPv6 address only, as in fe80::1%eth0")
+	}
 	if strings.ContainsAny(host, "/:") {
 		return "", errors.New("want a host alone: ICMP has no ports or paths")
 	}
@@ -162,7 +170,7 @@ func unwrapSyscall(err error) error {
 
 func (c icmpCheck) check(ctx context.Context) error {
 	lookupCtx, cancel := context.WithTimeout(ctx, c.writeTimeout)
-	ip, err := lookupIP(lookupCtx, c.host)
+	ip, zone, err := lookupIP(lookupCtx, c.host)
 	cancel()
 	if err != nil {
 		return describeNetError(lookupCtx, err, c.writeTimeout)
@@ -170,12 +178,12 @@ func (c icmpCheck) check(ctx context.Context) error {
 	v6 := ip.To4() == nil
 
 	network, local := "ip4:icmp", "0.0.0.0"
-	var dst net.Addr = &net.IPAddr{IP: ip}
+	var dst net.Addr = &net.IPAddr{IP: ip, Zone: zone}
 	switch {
 	case v6 && c.raw:
 		network, local = "ip6:ipv6-icmp", "::"
 	case v6:
-		network, local, dst = "udp6", "::", &net.UDPAddr{IP: ip}
+		network, local, dst = "udp6", "::", &net.UDPAddr{IP: ip, Zone: zone}
 	case !c.raw:
 		network, dst = "udp4", &net.UDPAddr{IP: ip}
 	}
@@ -226,21 +234,23 @@ func (c icmpCheck) check(ctx context.Context) error {
 	}
 }
 
-// lookupIP resolves host, preferring IPv4 when it has both.
-func lookupIP(ctx context.Context, host string) (net.IP, error) {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip, nil
+// lookupIP resolves host, preferring IPv4 when it has both. An address's
+// zone (fe80::1%eth0) comes back apart: net.IP cannot hold it.
+func lookupIP(ctx context.Context, host string) (net.IP, string, error) {
+	addr, zone, _ := strings.Cut(host, "%")
+	if ip := net.ParseIP(addr); ip != nil {
+		return ip, zone, nil
 	}
 	addrs, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, a := range addrs {
 		if a.To4() != nil {
-			return a, nil
+			return a, "", nil
 		}
 	}
-	return addrs[0], nil
+	return addrs[0], "", nil
 }
 
 func peerIP(a net.Addr) net.IP {

@@ -25,6 +25,12 @@ func TestParseICMPAddress(t *testing.T) {
 		{"[::1]", "::1", ""},
 		{"icmp://[fe80::1]", "fe80::1", ""},
 		{"host_name-1", "host_name-1", ""},
+		{"fe80::1%lo", "fe80::1%lo", ""},
+		{"[fe80::1%eth0]", "fe80::1%eth0", ""},
+		{"icmp://[fe80::1%lo]", "fe80::1%lo", ""},
+		{"127.0.0.1%lo", "", "a zone (%name) follows an IPv6 address only"},
+		{"fe80::1%", "", "a zone (%name) follows an IPv6 address only"},
+		{"host%lo", "", "a zone (%name) follows an IPv6 address only"},
 		{"host:80", "", "no ports or paths"},
 		{"icmp://host/path", "", "no ports or paths"},
 		{"http://host", "", "want a host name or IP address"},
@@ -121,7 +127,7 @@ func TestICMPRawLoopback(t *testing.T) {
 	if err != nil || !raw {
 		t.Fatalf("as root chooseICMPSocket = %v, %v; want raw", raw, err)
 	}
-	for _, host := range []string{"127.0.0.1", "::1", "localhost"} {
+	for _, host := range []string{"127.0.0.1", "::1", "::1%lo", "localhost"} {
 		c := icmpCheck{host: host, readTimeout: time.Second, writeTimeout: time.Second, raw: true, id: 4242}
 		if err := c.check(context.Background()); err != nil {
 			t.Errorf("ping %s: %v", host, err)
@@ -307,4 +313,28 @@ func FuzzEchoReply(f *testing.F) {
 			t.Fatalf("matched %x, which is not our reply", b)
 		}
 	})
+}
+
+// A link-local IPv6 address needs its zone, the interface to send on, as
+// TCP and HTTP addresses accept it: fe80::1 on lo answers, on a raw socket
+// as root and on a datagram socket as nobody.
+func TestICMPIPv6Zone(t *testing.T) {
+	t.Parallel()
+	ns := newNetns(t)
+	requireSetpriv(t)
+	if out, err := exec.Command("ip", "-n", ns, "addr", "add", "fe80::1/64", "dev", "lo", "nodad").CombinedOutput(); err != nil {
+		t.Fatalf("adding fe80::1 to lo: %v: %s", err, out)
+	}
+	setSysctl(t, ns, "net/ipv4/ping_group_range", "0 2147483647")
+	args := []string{"--icmp.zoned.address=fe80::1%lo", "--icmp.bracketed.address=icmp://[fe80::1%lo]",
+		"--icmp.loopback.address=::1%lo", "--default-interval=100ms", "--timeout=3s"}
+	for name, cmd := range map[string]*exec.Cmd{
+		"raw":      exec.Command("ip", append([]string{"netns", "exec", ns, ppBinary}, args...)...),
+		"datagram": unprivileged(ns, args...),
+	} {
+		o := runCommand(t, cmd)
+		if o.code != 0 || strings.Contains(o.stderr, "not ready") {
+			t.Errorf("%s: exit %d, want every zoned address ready at once:\n%s", name, o.code, o.stderr)
+		}
+	}
 }

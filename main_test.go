@@ -33,7 +33,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755)
 	ppBinary = filepath.Join(dir, "portpatrol")
-	build := exec.Command("go", "build", "-o", ppBinary, ".")
+	// -buildvcs=false: inside a git checkout Go would stamp a pseudo-version
+	// unless the user's GOFLAGS say otherwise, and TestHelpAndVersion expects
+	// the version of a build that stamps none.
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", ppBinary, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building portpatrol: %v\n%s", err, out)
@@ -183,21 +186,60 @@ func TestVersionFromLdflags(t *testing.T) {
 	}
 }
 
-// Without -X main.version, --version reports the module version Go stamps
-// from the build (a pseudo-version from git here, the tag after go install).
+// Without a version of its own (-X main.version=dev, as ko.yaml sets when
+// VERSION is unset), --version reports what Go stamps from git: the tag at
+// a tagged commit, a pseudo-version naming the commit otherwise. The sources
+// are committed to a throwaway repository, because Go stamps nothing in a
+// git worktree (its .git is a file) and a checkout may be dirty or tagged.
 func TestVersionFromBuildInfo(t *testing.T) {
 	t.Parallel()
-	err := exec.Command("git", "rev-parse", "--git-dir").Run()
-	requirePrivilege(t, err == nil, "not a git checkout: Go has no version to stamp")
-	bin := filepath.Join(t.TempDir(), "portpatrol")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	_, err := exec.LookPath("git")
+	requirePrivilege(t, err == nil, "git is not installed: Go has no version to stamp")
+	repo := t.TempDir()
+	sources, _ := filepath.Glob("*.go")
+	for _, name := range append(sources, "go.mod", "go.sum") {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	o := runCommand(t, exec.Command(bin, "--version"))
-	if !regexp.MustCompile(`^portpatrol version v0\.0\.0-\d{14}-[0-9a-f]{12}(\+dirty)?\n$`).MatchString(o.stdout) {
-		t.Errorf("--version = %q, want the stamped pseudo-version", o.stdout)
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=portpatrol test", "-c", "user.email=test@portpatrol.test"}, args...)...)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %q: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-q", "-m", "sources")
+	version := func() string {
+		t.Helper()
+		bin := filepath.Join(t.TempDir(), "portpatrol")
+		// The release flags; on the command line, they win over any GOFLAGS.
+		build := exec.Command("go", "build", "-trimpath", "-buildvcs=auto", "-ldflags=-X main.version=dev", "-o", bin, ".")
+		build.Dir = repo
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return runCommand(t, exec.Command(bin, "--version")).stdout
+	}
+	commit := git("rev-parse", "--short=12", "HEAD")
+	if got := version(); !regexp.MustCompile(`^portpatrol version v0\.0\.0-\d{14}-` + commit + `\n$`).MatchString(got) {
+		t.Errorf("untagged: --version = %q, want the pseudo-version of commit %s", got, commit)
+	}
+	git("tag", "v1.2.3")
+	if got := version(); got != "portpatrol version v1.2.3\n" {
+		t.Errorf("tagged v1.2.3: --version = %q, want the tag", got)
 	}
 }
 

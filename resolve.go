@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -27,7 +26,11 @@ func resolveProperty(flag, v string) (string, error) {
 // isReference reports whether v names a value to resolve rather than being
 // the value itself.
 func isReference(v string) bool {
-	switch kind, _, _ := strings.Cut(v, ":"); kind {
+	kind, _, colon := strings.Cut(v, ":")
+	if !colon {
+		return false // a bare word such as json is a value: X-Format=json
+	}
+	switch kind {
 	case "env", "file", "json", "yaml", "ini":
 		return true
 	}
@@ -59,15 +62,23 @@ func resolve(ref string) (string, error) {
 		return "", err
 	}
 	if path == "" {
-		return "", fmt.Errorf("%s: needs a file path, e.g. %s:/config/app.%s//key", kind, kind, kind)
+		example := kind + ":/config/app." + kind + "//key"
+		if kind == "file" {
+			example = "file:/run/secrets/token"
+		}
+		return "", fmt.Errorf("%s: needs a file path, e.g. %s", kind, example)
 	}
+	// Errors name the file as a reference would, kind:path, whatever its kind.
+	source := kind + ":" + quoteValue(path)
 	if hasKey && key == "" {
-		return "", fmt.Errorf("%s file %s: nothing after //: name the key to read", kind, quoteValue(path))
+		return "", fmt.Errorf("%s: nothing after //: name the key to read", source)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%s file %s: %v", kind, quoteValue(path), unwrapPathError(err))
+		return "", fmt.Errorf("%s: %v", source, unwrapPathError(err))
 	}
+	// A byte order mark from a Windows editor is not part of any value.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	if !hasKey {
 		return strings.TrimSpace(string(data)), nil
 	}
@@ -84,7 +95,7 @@ func resolve(ref string) (string, error) {
 		v, err = lookupINI(data, key)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s file %s: %v", kind, quoteValue(path), err)
+		return "", fmt.Errorf("%s: %v", source, err)
 	}
 	return v, nil
 }
@@ -176,37 +187,101 @@ func lookupJSON(data []byte, path string) (string, error) {
 }
 
 func lookupYAML(data []byte, path string) (string, error) {
-	var doc any
+	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return "", fmt.Errorf("not valid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	return lookupPath(normalizeYAML(doc), path)
+	if doc.Kind != 0 {
+		// Decoding checks what parsing alone lets through: duplicate keys,
+		// an alias inside its own anchor, excessive aliasing.
+		var v any
+		if err := doc.Decode(&v); err != nil {
+			return "", fmt.Errorf("not valid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+	}
+	return lookupPath(yamlTree(&doc), path)
 }
 
-// normalizeYAML gives YAML documents the shape encoding/json produces, so one
-// path walk serves both: string-keyed maps, and text for timestamps.
-func normalizeYAML(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = normalizeYAML(e)
+// yamlTree gives a YAML document the shape encoding/json produces, so one
+// path walk serves both: string-keyed maps, slices, nil for null. A scalar
+// stays its node, so that it comes back as written (1.10, 0755, 2024-01-01)
+// rather than as YAML would type it (1.1, 493, a time).
+func yamlTree(n *yaml.Node) any {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil
 		}
-		return v
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[fmt.Sprint(k)] = normalizeYAML(e)
+		return yamlTree(n.Content[0])
+	case yaml.AliasNode:
+		return yamlTree(n.Alias)
+	case yaml.SequenceNode:
+		list := make([]any, len(n.Content))
+		for i, e := range n.Content {
+			list[i] = yamlTree(e)
+		}
+		return list
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, value := n.Content[i], n.Content[i+1]
+			if key.Kind == yaml.AliasNode {
+				key = key.Alias
+			}
+			if key.ShortTag() == "!!merge" {
+				merges = append(merges, value)
+				continue
+			}
+			m[key.Value] = yamlTree(value)
+		}
+		// Keys merged in with <<: fill in what the mapping does not set
+		// itself; of several merged mappings, the first wins.
+		for _, value := range merges {
+			sources := []*yaml.Node{value}
+			if value.Kind == yaml.SequenceNode {
+				sources = value.Content
+			}
+			for _, src := range sources {
+				merged, _ := yamlTree(src).(map[string]any)
+				for k, e := range merged {
+					if _, set := m[k]; !set {
+						m[k] = e
+					}
+				}
+			}
 		}
 		return m
-	case []any:
-		for i, e := range v {
-			v[i] = normalizeYAML(e)
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return nil
 		}
-		return v
-	case time.Time:
-		return v.Format(time.RFC3339Nano)
+		return yamlScalar{n}
 	}
-	return v
+	return nil
+}
+
+// yamlScalar is a YAML scalar leaf; its text is node.Value.
+type yamlScalar struct{ *yaml.Node }
+
+// MarshalJSON writes the scalar inside an object or array returned as JSON:
+// numbers as written where JSON allows it (1.10), else as YAML reads them
+// (0755 is 493); everything but numbers and booleans as its text.
+func (s yamlScalar) MarshalJSON() ([]byte, error) {
+	switch s.ShortTag() {
+	case "!!int", "!!float":
+		if json.Valid([]byte(s.Value)) {
+			return []byte(s.Value), nil
+		}
+		fallthrough
+	case "!!bool":
+		var v any
+		if err := s.Decode(&v); err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	}
+	return json.Marshal(s.Value)
 }
 
 // lookupPath walks a dot path such as servers.0.host through decoded JSON or
@@ -216,8 +291,11 @@ func lookupPath(doc any, path string) (string, error) {
 	segments := strings.Split(path, ".")
 	for i, seg := range segments {
 		where := strings.Join(segments[:i+1], ".")
+		if seg == "" && i == 0 {
+			return "", fmt.Errorf("path %q has an empty segment at its start", path)
+		}
 		if seg == "" {
-			return "", fmt.Errorf("path %q has an empty segment", path)
+			return "", fmt.Errorf("path %q has an empty segment after %q", path, strings.Join(segments[:i], "."))
 		}
 		switch node := cur.(type) {
 		case map[string]any:
@@ -248,18 +326,12 @@ func leafText(v any, path string) (string, error) {
 		return "", fmt.Errorf("%q is null", path)
 	case string:
 		return v, nil
+	case yamlScalar:
+		return v.Value, nil
 	case json.Number:
 		return v.String(), nil
 	case bool:
 		return strconv.FormatBool(v), nil
-	case int:
-		return strconv.Itoa(v), nil
-	case uint64:
-		return strconv.FormatUint(v, 10), nil
-	case int64:
-		return strconv.FormatInt(v, 10), nil
-	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64), nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -85,11 +85,14 @@ func TestResolveErrors(t *testing.T) {
 	for _, tc := range []struct{ ref, want string }{
 		{"env:PP_TEST_SURELY_UNSET", "environment variable PP_TEST_SURELY_UNSET is not set"},
 		{"env:", "env: needs a variable name"},
-		{"file:", "file: needs a file path"},
-		{"file:/nonexistent/portpatrol", "file file /nonexistent/portpatrol: no such file or directory"},
-		{"file:" + dir, "is a directory"},
-		{"file:testdata/app.env//NOPE", `testdata/app.env: no key "NOPE"`},
-		{"file:testdata/app.env//", "nothing after //"},
+		{"file:", "file: needs a file path, e.g. file:/run/secrets/token"},
+		{"json:", "json: needs a file path, e.g. json:/config/app.json//key"},
+		{"file:/nonexistent/portpatrol", "file:/nonexistent/portpatrol: no such file or directory"},
+		{"file:" + dir, "file:" + dir + ": is a directory"},
+		{"json:" + dir + "//a", "json:" + dir + ": is a directory"},
+		{"file:testdata/app.env//NOPE", `file:testdata/app.env: no key "NOPE"`},
+		{"file:testdata/app.env//", "file:testdata/app.env: nothing after //"},
+		{"yaml:testdata/app.yaml//", "yaml:testdata/app.yaml: nothing after //"},
 		{"file:" + badEnv + "//GOOD", "line 2: want KEY=VALUE"},
 		{"file:$PP_TEST_SURELY_UNSET/x//k", "environment variable PP_TEST_SURELY_UNSET is not set"},
 		{"json:" + badJSON + "//a", badJSON + ": not valid JSON"},
@@ -99,12 +102,15 @@ func TestResolveErrors(t *testing.T) {
 		{"json:testdata/app.json//servers.first", `"servers" is an array, index it with a number`},
 		{"json:testdata/app.json//servers.-1", `index it with a number`},
 		{"json:testdata/app.json//database.host.x", `"database.host" is a single value, it has no key "x"`},
-		{"json:testdata/app.json//database..host", "empty segment"},
+		{"json:testdata/app.json//database..host", `json:testdata/app.json: path "database..host" has an empty segment after "database"`},
+		{"json:testdata/app.json//database.", `path "database." has an empty segment after "database"`},
+		{"yaml:testdata/app.yaml//.server", `yaml:testdata/app.yaml: path ".server" has an empty segment at its start`},
+		{"yaml:testdata/app.yaml//server..port", `path "server..port" has an empty segment after "server"`},
 		{"json:testdata/app.json//database.replica", `"database.replica" is null`},
 		{"yaml:" + badYAML + "//a", badYAML + ": not valid YAML"},
 		{"yaml:testdata/app.yaml//server.nope", `no key "server.nope"`},
 		{"yaml:testdata/app.yaml//server.empty", "is null"},
-		{"ini:" + badINI + "//section.key", "line 1: section header is missing its closing ]"},
+		{"ini:" + badINI + "//section.key", "ini:" + badINI + ": line 1: section header is missing its closing ]"},
 		{"ini:testdata/app.ini//database.nope", `no key "nope" in section [database]`},
 		{"ini:testdata/app.ini//nosuch.key", "no section [nosuch]"},
 		{"ini:testdata/app.ini//host", `no key "host" before the first section`},
@@ -203,9 +209,126 @@ func TestIsReference(t *testing.T) {
 	for v, want := range map[string]bool{
 		"env:DB": true, "file:/x": true, "json:/a//b": true, "yaml:/a": true, "ini:/a//s.k": true,
 		"db:5432": false, "http://x/": false, "tcp://db:1": false, "localhost": false, "": false,
+		// A bare word is a value (a header X-Format=json, an ICMP host env).
+		"env": false, "file": false, "json": false, "yaml": false, "ini": false,
 	} {
 		if got := isReference(v); got != want {
 			t.Errorf("isReference(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// Windows editors start UTF-8 files with a byte order mark; it is not part
+// of the value, whichever kind of file reference reads it.
+func TestResolveByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("\ufeff"+content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	token := write("token", "Bearer t0k3n\n")
+	env := write("app.env", "TOKEN=Bearer t0k3n\n")
+	js := write("app.json", `{"token": "Bearer t0k3n"}`)
+	yml := write("app.yaml", "token: Bearer t0k3n\n")
+	ini := write("app.ini", "token = Bearer t0k3n\n")
+	for _, ref := range []string{
+		"file:" + token, "file:" + env + "//TOKEN", "json:" + js + "//token", "yaml:" + yml + "//token", "ini:" + ini + "//token",
+	} {
+		got, err := resolve(ref)
+		if err != nil || got != "Bearer t0k3n" {
+			t.Errorf("resolve(%q) = %q, %v; want %q", ref, got, err, "Bearer t0k3n")
+		}
+	}
+	for _, ref := range []string{"json:" + js, "yaml:" + yml, "ini:" + ini} {
+		if got, err := resolve(ref); err != nil || strings.HasPrefix(got, "\ufeff") {
+			t.Errorf("resolve(%q) = %q, %v; want the whole file without the mark", ref, got, err)
+		}
+	}
+}
+
+// YAML scalars come back as written, as JSON numbers do, not as YAML would
+// type them: a version 1.10 is not 1.1, a mode 0755 not 493.
+func TestResolveYAMLScalarsAsWritten(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.yaml")
+	doc := `version: 1.10
+whole: 1.0
+mode: 0755
+mask: 0x1F
+day: 2024-01-01
+at: 2024-01-02T03:04:05.000+01:00
+quoted: "0755"
+tagged: !!str 1.10
+plain: yes
+base: &base
+  port: 05432
+  host: base.internal
+db:
+  <<: *base
+  host: db.internal
+list: [1.10, 0755, 2024-01-01, x, null, 5]
+`
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"version", "1.10"},
+		{"whole", "1.0"},
+		{"mode", "0755"},
+		{"mask", "0x1F"},
+		{"day", "2024-01-01"},
+		{"at", "2024-01-02T03:04:05.000+01:00"},
+		{"quoted", "0755"},
+		{"tagged", "1.10"},
+		{"plain", "yes"},
+		{"db.port", "05432"},
+		{"db.host", "db.internal"},
+		{"list.0", "1.10"},
+		{"list.2", "2024-01-01"},
+		{"list", `[1.10,493,"2024-01-01","x",null,5]`},
+		{"db", `{"host":"db.internal","port":2842}`}, // JSON needs a number: YAML reads 05432 as octal
+	} {
+		got, err := resolve("yaml:" + p + "//" + tc.path)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+	}
+	if _, err := resolve("yaml:" + p + "//list.4"); err == nil || !strings.Contains(err.Error(), `"list.4" is null`) {
+		t.Errorf("list.4: %v, want null to be an error", err)
+	}
+}
+
+// In .env and INI files only whole lines are comments: a " # ..." or " ; ..."
+// after a value is part of the value, as the README says.
+func TestResolveInlineCommentIsValue(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, "app.env")
+	ini := filepath.Join(dir, "app.ini")
+	if err := os.WriteFile(env, []byte("HOST=db # primary\nQUOTED=\"db\" # primary\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ini, []byte("[db]\nhost = db ; primary\nport = 5432 # default\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{
+		"file:" + env + "//HOST":   "db # primary",
+		"file:" + env + "//QUOTED": `"db" # primary`,
+		"ini:" + ini + "//db.host": "db ; primary",
+		"ini:" + ini + "//db.port": "5432 # default",
+	} {
+		if got, err := resolve(ref); err != nil || got != want {
+			t.Errorf("resolve(%q) = %q, %v; want %q", ref, got, err, want)
+		}
+	}
+}
+
+// A bare word that happens to name a kind of reference is a literal value.
+func TestResolveBareKindIsLiteral(t *testing.T) {
+	for _, v := range []string{"env", "file", "json", "yaml", "ini"} {
+		if got, err := resolve(v); err != nil || got != v {
+			t.Errorf("resolve(%q) = %q, %v; want it literally", v, got, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"text/template"
 
 	"gopkg.in/yaml.v3"
 )
@@ -89,6 +90,10 @@ func portpatrolContainers(doc map[string]any) []map[string]any {
 	return found
 }
 
+// koVersion is ko.yaml's version: VERSION if set, else "dev", which lets
+// --version report what Go stamps from git (the tag or a pseudo-version).
+const koVersion = `{{ or (index .Env "VERSION") "dev" }}`
+
 // The README, the Dockerfile and ko.yaml must build with the same flags.
 func TestReleaseCommandInLockstep(t *testing.T) {
 	readme, _ := os.ReadFile("README.md")
@@ -97,7 +102,9 @@ func TestReleaseCommandInLockstep(t *testing.T) {
 		t.Fatal("README.md lacks the release command")
 	}
 	want := strings.Replace(string(release[1]), "v1.2.3", "VERSION", 1)
-	if want != `-trimpath -tags nethttpomithttp2 -ldflags="-s -w -X main.version=VERSION"` {
+	// -buildvcs=auto: without a VERSION, --version falls back to what Go
+	// stamps from git, also where GOFLAGS would turn stamping off.
+	if want != `-trimpath -buildvcs=auto -tags nethttpomithttp2 -ldflags="-s -w -X main.version=VERSION"` {
 		t.Errorf("release flags = %s", want)
 	}
 
@@ -121,9 +128,24 @@ func TestReleaseCommandInLockstep(t *testing.T) {
 	}
 	b := ko.Builds[0]
 	got := strings.Join(b.Flags, " ") + ` -ldflags="` + strings.Join(b.Ldflags, " ") + `"`
-	got = strings.Replace(strings.Replace(got, "-tags=", "-tags ", 1), "{{.Env.VERSION}}", "VERSION", 1)
+	got = strings.Replace(strings.Replace(got, "-tags=", "-tags ", 1), koVersion, "VERSION", 1)
 	if got != want || !slices.Contains(b.Env, "CGO_ENABLED=0") {
 		t.Errorf("ko.yaml builds with %q (env %v), want %q", got, b.Env, want)
+	}
+	// ko fails on a missing key in .Env; VERSION is optional.
+	for env, version := range map[string]string{"": "dev", "v1.2.3": "v1.2.3"} {
+		data := map[string]any{"Env": map[string]string{}}
+		if env != "" {
+			data["Env"] = map[string]string{"VERSION": env}
+		}
+		var out strings.Builder
+		tmpl, err := template.New("argsTmpl").Option("missingkey=error").Parse(koVersion)
+		if err == nil {
+			err = tmpl.Execute(&out, data)
+		}
+		if err != nil || out.String() != version {
+			t.Errorf("ko.yaml's version with VERSION=%q: %q, %v; want %q", env, out.String(), err, version)
+		}
 	}
 	if !slices.Equal(ko.DefaultPlatforms, []string{"linux/amd64", "linux/arm64"}) {
 		t.Errorf("ko.yaml platforms = %v", ko.DefaultPlatforms)
@@ -183,4 +205,44 @@ func TestShellExample(t *testing.T) {
 		t.Errorf("stdout = %q", up.stdout)
 	}
 	run("not-an-address").mustExit(t, 2)
+}
+
+// The README's log sample shows the fields in the order the text handler
+// writes them, time first.
+func TestReadmeLogSample(t *testing.T) {
+	t.Parallel()
+	readme, _ := os.ReadFile("README.md")
+	block := regexp.MustCompile("(?s)deadline passes.\n\n```\n(.*?)```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README.md lacks the log sample after the log levels")
+	}
+	quoted := regexp.MustCompile(`"[^"]*"`)
+	keys := func(line string) string {
+		var ks []string
+		for _, m := range regexp.MustCompile(`(?:^| )([a-z_]+)=`).FindAllStringSubmatch(quoted.ReplaceAllString(line, `""`), -1) {
+			ks = append(ks, m[1])
+		}
+		return strings.Join(ks, " ")
+	}
+	o := runPortpatrol(t, nil, "--tcp.db.address="+closedPort(t), "--timeout=300ms", "--default-interval=100ms")
+	real := map[string]string{}
+	for _, line := range strings.Split(o.stderr, "\n") {
+		if m := regexp.MustCompile(` msg=("[^"]*"|\S+)`).FindStringSubmatch(line); m != nil && real[m[1]] == "" {
+			real[m[1]] = keys(line)
+		}
+	}
+	for _, msg := range []string{"waiting", `"not ready"`} {
+		found := false
+		for _, line := range strings.Split(string(block[1]), "\n") {
+			if strings.Contains(line, " msg="+msg+" ") {
+				found = true
+				if got := keys(line); got != real[msg] {
+					t.Errorf("README: msg=%s has fields %q, the program writes %q", msg, got, real[msg])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the README's log sample has no msg=%s line", msg)
+		}
+	}
 }

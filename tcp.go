@@ -161,10 +161,7 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 	case errors.Is(err, context.Canceled):
 		return errors.New("cancelled")
 	case errors.As(err, &dnsErr):
-		if dnsErr.IsNotFound {
-			return fmt.Errorf("cannot resolve %s: no such host", dnsErr.Name)
-		}
-		return fmt.Errorf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err)
+		return fmt.Errorf("cannot resolve %s: %s", dnsErr.Name, dnsReason(dnsErr))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return errors.New("connection refused")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -287,4 +284,20 @@ func anyServer(ctx context.Context, servers []string, try func(ctx context.Conte
 		errs[res.i] = servers[res.i] + ": " + res.err.Error()
 	}
 	return errors.New(strings.Join(errs, "; "))
+}
+
+// dnsReason is why a lookup failed. Go's resolver reports a socket error as
+// text with both ends' addresses ("read udp 127.0.0.1:35871->127.0.0.1:53:
+// read: connection refused"), a new local port on every attempt; only the
+// cause at its end is kept, so the reason stays the same.
+func dnsReason(e *net.DNSError) string {
+	if e.IsNotFound {
+		return "no such host"
+	}
+	for _, op := range []string{"dial ", "read ", "write "} {
+		if i := strings.LastIndex(e.Err, ": "); strings.HasPrefix(e.Err, op) && i >= 0 {
+			return "no answer from the DNS server (" + e.Err[i+2:] + ")"
+		}
+	}
+	return e.Err
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -181,5 +185,63 @@ func TestExchange(t *testing.T) {
 	}
 	if err := exchange(context.Background(), "tcp", closedPort(t), time.Second, nil, func(net.Conn) error { return nil }); err == nil || err.Error() != "connection refused" {
 		t.Errorf("refused: %v", err)
+	}
+}
+
+// A DNS failure reads the same on every attempt: Go's resolver quotes a
+// socket error with its random local port, which must not reach the reason.
+func TestDescribeDNSError(t *testing.T) {
+	dnsFailure := func(err string) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: err, Name: "db.internal", Server: "127.0.0.1:53"}}
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{dnsFailure("read udp 127.0.0.1:35871->127.0.0.1:53: read: connection refused"), "cannot resolve db.internal: no answer from the DNS server (connection refused)"},
+		{dnsFailure("read udp 127.0.0.1:41002->127.0.0.1:53: read: connection refused"), "cannot resolve db.internal: no answer from the DNS server (connection refused)"},
+		{dnsFailure("dial udp [fd00::53]:53: connect: network is unreachable"), "cannot resolve db.internal: no answer from the DNS server (network is unreachable)"},
+		{dnsFailure("write udp 10.0.0.2:50123->10.0.0.1:53: write: no buffer space available"), "cannot resolve db.internal: no answer from the DNS server (no buffer space available)"},
+		{dnsFailure("server misbehaving"), "cannot resolve db.internal: server misbehaving"},
+		{dnsFailure("no answer from DNS server"), "cannot resolve db.internal: no answer from DNS server"},
+		{&net.DNSError{Err: "no such host", Name: "db.internal", IsNotFound: true}, "cannot resolve db.internal: no such host"},
+		{&net.DNSError{Err: "read udp 127.0.0.1:35871->127.0.0.1:53: i/o timeout", Name: "db.internal", IsTimeout: true}, "no answer within 1s"},
+	} {
+		if got := describeNetError(ctx, tc.err, time.Second).Error(); got != tc.want {
+			t.Errorf("describeNetError(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// End to end, a resolver that refuses every query (nothing listens on port
+// 53 of a fresh namespace's loopback) gives one warning, not one per attempt.
+func TestDNSFailureLogsOnce(t *testing.T) {
+	t.Parallel()
+	ns := newNetns(t)
+	_, err := exec.LookPath("unshare")
+	requirePrivilege(t, err == nil, "unshare (util-linux) is not installed")
+	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolvConf, []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A private mount namespace shows the binary our resolv.conf alone.
+	cmd := exec.Command("ip", "netns", "exec", ns, "unshare", "--mount", "sh", "-c",
+		`mount --bind "$1" /etc/resolv.conf && shift && exec "$@"`, "sh", resolvConf,
+		ppBinary, "--tcp.db.address=db.portpatrol.test:5432", "--http.web.address=http://web.portpatrol.test/",
+		"--default-interval=50ms", "--timeout=1s")
+	o := runCommand(t, cmd)
+	o.mustExit(t, 1)
+	for _, target := range []string{"db", "web"} {
+		if n := strings.Count(o.stderr, `level=WARN msg="not ready" target=`+target); n != 1 {
+			t.Errorf("%s: %d warnings in 1 s at a 50 ms interval, want 1: the reason must not change between attempts:\n%s", target, n, o.stderr)
+		}
+		want := fmt.Sprintf(`error="cannot resolve %s.portpatrol.test: no answer from the DNS server (connection refused)"`, target)
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("no %s in\n%s", want, o.stderr)
+		}
+	}
+	if strings.Contains(o.stderr, "127.0.0.1") {
+		t.Errorf("the reason quotes the resolver's addresses:\n%s", o.stderr)
 	}
 }

@@ -2,7 +2,9 @@
 # Proves the ko-built image without a Docker daemon: build it with ko into a
 # registry on loopback, unpack its filesystem, and run its entrypoint as the
 # image's nonroot user inside a fresh network namespace against TCP, HTTP and
-# ICMP targets there. Needs root (namespaces, chroot) and Go.
+# ICMP targets there. Then, without VERSION, checks that --version reports
+# the pseudo-version or tag Go stamps from git. Needs root (namespaces,
+# chroot), git and Go.
 set -euo pipefail
 
 KO_VERSION=v0.18.1
@@ -110,5 +112,29 @@ for t in db web host; do
 done
 [ "$out" = "portpatrol version $VERSION" ] || fail "exec after ready printed '$out', want 'portpatrol version $VERSION'"
 echo "stdout after exec: $out"
+
+step "ko build without VERSION: --version is what Go stamps from git"
+# From a clone without tags, so that the expectation does not depend on the
+# checkout: a worktree (Go stamps nothing there), a dirty tree or a tag.
+clone="$work/clone"
+git clone -q "$repo" "$clone"
+git -C "$clone" tag -l | xargs -r git -C "$clone" tag -d >/dev/null
+unversioned() { # builds linux/amd64 with VERSION unset; prints its --version
+	local image root="$work/rootfs-unversioned-$1"
+	image=$(cd "$clone" && env -u VERSION KO_DOCKER_REPO="$reg/portpatrol-$1" KO_DEFAULTBASEIMAGE="$reg/base:latest" \
+		KO_CONFIG_PATH="$clone/ko.yaml" ko build --bare --sbom=none --platform=linux/amd64 . 2>"$work/ko-$1.log") ||
+		{ cat "$work/ko-$1.log" >&2; fail "ko build without VERSION ($1)"; }
+	mkdir -p "$root"
+	crane export --platform linux/amd64 "$image" - | tar -x -C "$root"
+	chroot --userspec=65532:65532 "$root" "$entry" --version
+}
+commit=$(git -C "$clone" rev-parse --short=12 HEAD)
+out=$(unversioned untagged)
+echo "untagged commit $commit: $out"
+[[ $out =~ ^portpatrol\ version\ v0\.0\.0-[0-9]{14}-$commit$ ]] || fail "untagged: '$out', want the pseudo-version of $commit"
+git -C "$clone" tag v1.9.8 # v0 or v1: a v2+ tag needs a /v2 module path
+out=$(unversioned tagged)
+echo "tagged v1.9.8: $out"
+[ "$out" = "portpatrol version v1.9.8" ] || fail "tagged: '$out', want 'portpatrol version v1.9.8'"
 
 printf '\nimage test passed\n'
