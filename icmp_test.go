@@ -333,8 +333,12 @@ func TestICMPIPv6Zone(t *testing.T) {
 		"datagram": unprivileged(ns, args...),
 	} {
 		o := runCommand(t, cmd)
-		if o.code != 0 || strings.Contains(o.stderr, "not ready") {
-			t.Errorf("%s: exit %d, want every zoned address ready at once:\n%s", name, o.code, o.stderr)
+		// Without its zone an echo to fe80::1 fails on every attempt
+		// ("sendto: invalid argument"). A first attempt may also go
+		// unanswered while the new namespace settles its link-local
+		// route under load, so ready within the timeout is the test.
+		if o.code != 0 || strings.Contains(o.stderr, "invalid argument") {
+			t.Errorf("%s: exit %d, want every zoned address ready:\n%s", name, o.code, o.stderr)
 		}
 	}
 }

@@ -135,7 +135,7 @@ func TestRedisStartupErrors(t *testing.T) {
 		{[]string{"--redis.db.address=x", "--redis.db.user=app"}, "--redis.db.user: a user needs a password: set --redis.db.password too"},
 		{[]string{"--redis.db.address=redis://app@x"}, "--redis.db.address=redis://app@x: a user needs a password"},
 		{[]string{"--redis.db.address=x", "--redis.db.password=file:" + empty}, "--redis.db.password: the password is empty"},
-		{[]string{"--redis.db.address=x", "--redis.db.password=file:/nonexistent/pw"}, "--redis.db.password: file file /nonexistent/pw: no such file or directory"},
+		{[]string{"--redis.db.address=x", "--redis.db.password=file:/nonexistent/pw"}, "--redis.db.password: file:/nonexistent/pw: no such file or directory"},
 		{[]string{"--redis.db.address=x", "--redis.db.password=env:PP_REDIS_UNSET"}, "--redis.db.password: environment variable PP_REDIS_UNSET is not set"},
 		{[]string{"--redis.db.address=unix://" + strings.Repeat("/s", 54)}, "the unix socket path is 108 bytes long"},
 	} {

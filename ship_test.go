@@ -212,9 +212,9 @@ func TestShellExample(t *testing.T) {
 func TestReadmeLogSample(t *testing.T) {
 	t.Parallel()
 	readme, _ := os.ReadFile("README.md")
-	block := regexp.MustCompile("(?s)deadline passes.\n\n```\n(.*?)```").FindSubmatch(readme)
+	block := regexp.MustCompile("(?s)\n## Logs\n.*?\n```\n(.*?)```").FindSubmatch(readme)
 	if block == nil {
-		t.Fatal("README.md lacks the log sample after the log levels")
+		t.Fatal("README.md lacks the log sample in its Logs section")
 	}
 	quoted := regexp.MustCompile(`"[^"]*"`)
 	keys := func(line string) string {

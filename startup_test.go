@@ -88,8 +88,8 @@ func TestStartupErrorsEscapeControlCharacters(t *testing.T) {
 	for _, want := range []string{
 		`portpatrol: --tcp.a.interval="1s\nportpatrol: forged": not a duration`,
 		`portpatrol: --timeout="\x1b[31mred": not a duration`,
-		`portpatrol: --tcp.b.address: file file "/nonexistent\nportpatrol: forged": no such file or directory`,
-		`portpatrol: --tcp.c.address: file file "/nonexistent\nportpatrol: forged/x": no such file or directory`,
+		`portpatrol: --tcp.b.address: file:"/nonexistent\nportpatrol: forged": no such file or directory`,
+		`portpatrol: --tcp.c.address: file:"/nonexistent\nportpatrol: forged/x": no such file or directory`,
 		`portpatrol: --tcp.d.address: environment variable "PP_UNSET\nportpatrol: forged" is not set`,
 		`portpatrol: --http.e.ca-file: cannot read /nonexistent\nportpatrol: forged: no such file`, // quoted by the last line of defence
 		`portpatrol: --http.f.address="http://x/\x1b[2J": `,

@@ -157,10 +157,13 @@ func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
 	failures, streak, successes := 0, 0, 0
 	for attempt := 1; ; attempt++ {
 		err := t.checker.check(ctx)
-		if ctx.Err() != nil {
-			return false // the attempt was cut short; its error says nothing about the target
-		}
 		now := time.Now()
+		// An attempt cut short by the end of the wait says nothing about the
+		// target. The attempt's own timer, at the same deadline, may fire
+		// before ctx's does: the clock decides, not ctx.Err alone.
+		if deadline, ok := ctx.Deadline(); ctx.Err() != nil || ok && !now.Before(deadline) {
+			return false
+		}
 		elapsed := now.Sub(start)
 		pause := t.interval
 		if err == nil {
