@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -230,5 +233,40 @@ func TestConceal(t *testing.T) {
 		if got := newHidden(tc.pieces...).conceal(tc.msg); got != tc.want {
 			t.Errorf("conceal(%q, %q) = %q, want %q", tc.msg, tc.pieces, got, tc.want)
 		}
+	}
+}
+
+// passedDeadline is a wait whose deadline has passed while its own timer has
+// not fired yet: the moment when an attempt, timed to the same deadline, has
+// already given up.
+// Its Done closes a little later, as the lagging timer would.
+type passedDeadline struct {
+	context.Context
+	done <-chan time.Time
+}
+
+func (passedDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+func (p passedDeadline) Done() <-chan struct{} {
+	c := make(chan struct{})
+	go func() { <-p.done; close(c) }()
+	return c
+}
+
+type failingChecker struct{}
+
+func (failingChecker) check(context.Context) error { return errors.New("no answer within 1s") }
+
+// An attempt cut short by the end of the wait is not a reason: it is neither
+// logged nor kept as the target's last word.
+func TestAttemptAtTheDeadlineSaysNothing(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tg := target{name: "db", kind: "tcp", interval: time.Second, checker: failingChecker{}}
+	st := &progress{}
+	if tg.wait(passedDeadline{context.Background(), time.After(50 * time.Millisecond)}, log, st) {
+		t.Fatal("wait reported ready")
+	}
+	if st.lastErr != "" || strings.Contains(logs.String(), "not ready") {
+		t.Errorf("an attempt cut short by the deadline was reported: last error %q, logs:\n%s", st.lastErr, logs.String())
 	}
 }
