@@ -149,6 +149,8 @@ var fakeZone = map[string]fakeAnswer{
 	}},
 	"_pg._tcp.x.test. SRV": {records: srvRecords("_pg._tcp.x.test.", 3)},
 	"txt.x.test. TXT":      {records: []dnsmessage.Resource{rr("txt.x.test.", &dnsmessage.TXTResource{TXT: []string{"v=ready"}})}},
+	// More than a 512-byte datagram holds: truncated over UDP, whole over TCP.
+	"many.x.test. SRV": {truncate: true, records: srvRecords("many.x.test.", 40)},
 }
 
 var dnsmasqZone = []string{
@@ -159,6 +161,12 @@ var dnsmasqZone = []string{
 	"--srv-host=_pg._tcp.x.test,pg-1.x.test,5432,0,10",
 	"--srv-host=_pg._tcp.x.test,pg-2.x.test,5432,0,10",
 	"--txt-record=txt.x.test,v=ready",
+}
+
+func init() {
+	for i := range 40 {
+		dnsmasqZone = append(dnsmasqZone, fmt.Sprintf("--srv-host=many.x.test,pg-%d.x.test,5432,0,10", i))
+	}
 }
 
 // sharedDNSCases hold for the fake and for dnsmasq alike: "" means ready.
@@ -174,6 +182,7 @@ var sharedDNSCases = []struct {
 	{[]string{"alias.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.2"}, ""},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=3", "--dns.d.expected=pg-1.x.test:5432", "--dns.d.expected=pg-2.x.test"}, ""},
 	{[]string{"txt.x.test", "--dns.d.record-type=TXT", "--dns.d.expected=v=ready"}, ""},
+	{[]string{"many.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=40", "--dns.d.expected=pg-39.x.test:5432"}, ""},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=4"}, "3 SRV records, want at least 4"},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.expected=pg-1.x.test:5433"}, "pg-1.x.test:5433 is not among the 3 SRV records"},
 	{[]string{"web.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not among the 1 A records"},
