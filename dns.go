@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/net/dns/dnsmessage"
 )
 
 func init() {
@@ -27,11 +25,22 @@ func init() {
 	})
 }
 
+// The TYPE and CLASS values a dns target uses (RFC 1035 section 3.2.2 and
+// 3.2.4, AAAA in RFC 3596, SRV in RFC 2782).
+const (
+	dnsTypeA     = 1
+	dnsTypeCNAME = 5
+	dnsTypeTXT   = 16
+	dnsTypeAAAA  = 28
+	dnsTypeSRV   = 33
+	dnsClassIN   = 1
+)
+
 // dnsTypes are the record types a dns target can ask for, by their names on
 // the command line.
-var dnsTypes = map[string]dnsmessage.Type{
-	"A": dnsmessage.TypeA, "AAAA": dnsmessage.TypeAAAA, "ANY-IP": dnsmessage.TypeA,
-	"CNAME": dnsmessage.TypeCNAME, "SRV": dnsmessage.TypeSRV, "TXT": dnsmessage.TypeTXT,
+var dnsTypes = map[string]uint16{
+	"A": dnsTypeA, "AAAA": dnsTypeAAAA, "ANY-IP": dnsTypeA,
+	"CNAME": dnsTypeCNAME, "SRV": dnsTypeSRV, "TXT": dnsTypeTXT,
 }
 
 type dnsSettings struct {
@@ -271,25 +280,18 @@ func (c *dnsCheck) lookupServer(ctx context.Context) ([]string, error) {
 	if err != nil || c.recordType != "ANY-IP" {
 		return values, err
 	}
-	more, err := c.query(ctx, dnsmessage.TypeAAAA)
+	more, err := c.query(ctx, dnsTypeAAAA)
 	return append(values, more...), err
 }
 
 // query is one question to c.server: over UDP, and again over TCP when the
 // answer did not fit (RFC 1035 section 4.2.1, RFC 7766).
-func (c *dnsCheck) query(ctx context.Context, qtype dnsmessage.Type) ([]string, error) {
-	name, err := dnsmessage.NewName(strings.TrimSuffix(c.name, ".") + ".")
-	if err != nil {
-		return nil, err // checked at start-up
-	}
+func (c *dnsCheck) query(ctx context.Context, qtype uint16) ([]string, error) {
 	id := uint16(rand.N(1 << 16))
-	msg, err := dnsQuery(id, name, qtype)
-	if err != nil {
-		return nil, err
-	}
+	msg := dnsQuery(id, c.name, qtype)
 	var values []string
 	truncated := false
-	err = exchange(ctx, "udp", c.server, c.timeout, nil, func(conn net.Conn) error {
+	err := exchange(ctx, "udp", c.server, c.timeout, nil, func(conn net.Conn) error {
 		if _, err := conn.Write(msg); err != nil {
 			return err
 		}
@@ -299,7 +301,7 @@ func (c *dnsCheck) query(ctx context.Context, qtype dnsmessage.Type) ([]string, 
 			if err != nil {
 				return err
 			}
-			values, truncated, err = parseDNSReply(buf[:n], id, name, qtype)
+			values, truncated, err = parseDNSReply(buf[:n], id, c.name, qtype)
 			if err != errOtherReply {
 				return err
 			}
@@ -323,7 +325,7 @@ func (c *dnsCheck) query(ctx context.Context, qtype dnsmessage.Type) ([]string, 
 		if _, err := io.ReadFull(conn, reply); err != nil {
 			return err
 		}
-		values, _, err = parseDNSReply(reply, id, name, qtype)
+		values, _, err = parseDNSReply(reply, id, c.name, qtype)
 		if err == errOtherReply {
 			err = errors.New("the reply over TCP answers another query")
 		}
@@ -332,16 +334,29 @@ func (c *dnsCheck) query(ctx context.Context, qtype dnsmessage.Type) ([]string, 
 	return values, err
 }
 
-// dnsQuery is a standard query with recursion desired.
-func dnsQuery(id uint16, name dnsmessage.Name, qtype dnsmessage.Type) ([]byte, error) {
-	b := dnsmessage.NewBuilder(make([]byte, 0, 512), dnsmessage.Header{ID: id, RecursionDesired: true})
-	if err := b.StartQuestions(); err != nil {
-		return nil, err
+// The header's flag bits (RFC 1035 section 4.1.1): QR, OPCODE (4 bits), AA,
+// TC and RD in its third byte; RA, Z (3 bits) and RCODE (4 bits) in its fourth.
+const (
+	dnsFlagQR = 1 << 15 // a response, not a query
+	dnsFlagTC = 1 << 9  // truncated: the message did not fit the datagram
+	dnsFlagRD = 1 << 8  // recursion desired
+)
+
+// dnsQuery is a standard query (OPCODE 0) with recursion desired for name,
+// which checkDNSName accepted: the 12-byte header with QDCOUNT 1, then the
+// question: QNAME as labels, each after its length, ended by the root's empty
+// label, QTYPE and QCLASS (RFC 1035 sections 4.1.1, 4.1.2, 3.1).
+func dnsQuery(id uint16, name string, qtype uint16) []byte {
+	msg := make([]byte, 0, 512)
+	for _, v := range []uint16{id, dnsFlagRD, 1, 0, 0, 0} { // ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
+		msg = binary.BigEndian.AppendUint16(msg, v)
 	}
-	if err := b.Question(dnsmessage.Question{Name: name, Type: qtype, Class: dnsmessage.ClassINET}); err != nil {
-		return nil, err
+	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		msg = append(append(msg, byte(len(label))), label...)
 	}
-	return b.Finish()
+	msg = append(msg, 0)
+	msg = binary.BigEndian.AppendUint16(msg, qtype)
+	return binary.BigEndian.AppendUint16(msg, dnsClassIN)
 }
 
 var errOtherReply = errors.New("a reply to another query")
@@ -353,94 +368,102 @@ const maxCNAMEs = 16
 // of the records of qtype that belong to name, following the CNAME records
 // in the answer. A reply that does not answer this query is errOtherReply;
 // one whose TC bit is set says only that it was truncated.
-func parseDNSReply(reply []byte, id uint16, name dnsmessage.Name, qtype dnsmessage.Type) (values []string, truncated bool, err error) {
-	var p dnsmessage.Parser
-	h, err := p.Start(reply)
-	if err != nil {
-		return nil, false, fmt.Errorf("malformed reply: %v", err)
+func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values []string, truncated bool, err error) {
+	if len(reply) < 12 {
+		return nil, false, fmt.Errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(reply))
 	}
-	if h.ID != id || !h.Response {
+	r := &dnsReader{msg: reply}
+	replyID, flags, qdcount, ancount := r.uint16(), r.uint16(), r.uint16(), r.uint16()
+	r.skip(4) // NSCOUNT, ARCOUNT: the authority and additional sections are not read
+	if replyID != id || flags&dnsFlagQR == 0 {
 		return nil, false, errOtherReply
 	}
-	q, err := p.Question()
-	if err != nil || q.Type != qtype || q.Class != dnsmessage.ClassINET || !strings.EqualFold(q.Name.String(), name.String()) {
+	// The question repeats the query's (section 4.1.2); names compare
+	// without regard to case (RFC 4343).
+	qname, qt, qclass := r.name(), r.uint16(), r.uint16()
+	if qdcount == 0 || r.err != nil || qt != qtype || qclass != dnsClassIN || !strings.EqualFold(qname, strings.TrimSuffix(name, ".")+".") {
 		return nil, false, errOtherReply
 	}
-	if h.Truncated {
+	if flags&dnsFlagTC != 0 {
 		return nil, true, nil
 	}
-	switch h.RCode {
-	case dnsmessage.RCodeSuccess:
-	case dnsmessage.RCodeNameError:
-		return nil, false, errors.New("NXDOMAIN: no such name")
-	case dnsmessage.RCodeServerFailure:
+	switch rcode := flags & 0xf; rcode { // RCODE (section 4.1.1)
+	case 0: // no error
+	case 2: // server failure
 		return nil, false, errors.New("SERVFAIL: the server failed to answer")
-	case dnsmessage.RCodeRefused:
+	case 3: // name error
+		return nil, false, errors.New("NXDOMAIN: no such name")
+	case 5: // refused
 		return nil, false, errors.New("REFUSED: the server refuses to answer")
 	default:
-		return nil, false, fmt.Errorf("the server answered with rcode %d", h.RCode)
+		return nil, false, fmt.Errorf("the server answered with rcode %d", rcode)
 	}
-	if err := p.SkipAllQuestions(); err != nil {
-		return nil, false, fmt.Errorf("malformed reply: %v", err)
+	for i := 1; i < int(qdcount) && r.err == nil; i++ {
+		r.name()
+		r.skip(4) // QTYPE, QCLASS
 	}
 	type record struct{ owner, value string }
 	var records []record
 	aliases := map[string]string{} // owner → the name it is an alias of
-	for {
-		rh, err := p.AnswerHeader()
-		if err == dnsmessage.ErrSectionDone {
+	// A resource record (section 4.1.3): NAME, TYPE, CLASS, a 4-byte TTL,
+	// RDLENGTH and as many bytes of RDATA.
+	for i := 0; i < int(ancount) && r.err == nil; i++ {
+		owner := dnsName(r.name())
+		rtype, class := r.uint16(), r.uint16()
+		r.skip(4) // TTL
+		rdlength := int(r.uint16())
+		end := r.off + rdlength
+		if r.err != nil || !r.has(rdlength) {
 			break
 		}
-		if err != nil {
-			return nil, false, fmt.Errorf("malformed reply: %v", err)
-		}
-		owner := dnsName(rh.Name.String())
 		value, keep := "", true
 		switch {
-		case rh.Class != dnsmessage.ClassINET:
-			keep, err = false, p.SkipAnswer()
-		case rh.Type == dnsmessage.TypeCNAME:
-			var r dnsmessage.CNAMEResource
-			if r, err = p.CNAMEResource(); err == nil {
-				aliases[owner] = dnsName(r.CNAME.String())
-				value, keep = aliases[owner], qtype == dnsmessage.TypeCNAME
+		case class != dnsClassIN:
+			keep = false
+		case rtype == dnsTypeCNAME:
+			aliases[owner] = dnsName(r.name())
+			value, keep = aliases[owner], qtype == dnsTypeCNAME
+		case rtype != qtype:
+			keep = false
+		case rtype == dnsTypeA && rdlength == 4:
+			value = netip.AddrFrom4([4]byte(r.bytes(4))).String()
+		case rtype == dnsTypeAAAA && rdlength == 16:
+			value = netip.AddrFrom16([16]byte(r.bytes(16))).Unmap().String()
+		case rtype == dnsTypeSRV:
+			// PRIORITY, WEIGHT, PORT, TARGET (RFC 2782).
+			r.skip(4)
+			port := r.uint16()
+			value = dnsName(r.name()) + ":" + strconv.Itoa(int(port))
+		case rtype == dnsTypeTXT:
+			// One or more strings, each after its length byte (section
+			// 3.3.14); one record's strings are one value.
+			var text []byte
+			for r.off < end && r.err == nil {
+				text = append(text, r.bytes(int(r.bytes(1)[0]))...)
 			}
-		case rh.Type != qtype:
-			keep, err = false, p.SkipAnswer()
-		case rh.Type == dnsmessage.TypeA:
-			var r dnsmessage.AResource
-			if r, err = p.AResource(); err == nil {
-				value = netip.AddrFrom4(r.A).String()
-			}
-		case rh.Type == dnsmessage.TypeAAAA:
-			var r dnsmessage.AAAAResource
-			if r, err = p.AAAAResource(); err == nil {
-				value = netip.AddrFrom16(r.AAAA).Unmap().String()
-			}
-		case rh.Type == dnsmessage.TypeSRV:
-			var r dnsmessage.SRVResource
-			if r, err = p.SRVResource(); err == nil {
-				value = dnsName(r.Target.String()) + ":" + strconv.Itoa(int(r.Port))
-			}
-		case rh.Type == dnsmessage.TypeTXT:
-			var r dnsmessage.TXTResource
-			if r, err = p.TXTResource(); err == nil {
-				value = strings.Join(r.TXT, "") // one record's strings are one value
-			}
+			value = string(text)
+		case rtype == dnsTypeA || rtype == dnsTypeAAAA:
+			r.fail("an address record of %d bytes", rdlength)
 		default:
-			keep, err = false, p.SkipAnswer()
+			keep = false
 		}
-		if err != nil {
-			return nil, false, fmt.Errorf("malformed reply: %v", err)
+		if !keep {
+			r.off = end // a record not read: skipped by its RDLENGTH
 		}
-		if keep {
+		if r.err == nil && r.off != end {
+			r.fail("a type %d record's data does not match its RDLENGTH of %d bytes", rtype, rdlength)
+		}
+		if keep && r.err == nil {
 			records = append(records, record{owner, value})
 		}
 	}
+	if r.err != nil {
+		return nil, false, fmt.Errorf("malformed reply: %v", r.err)
+	}
 	// The records of qtype belong to the end of the alias chain; a CNAME
 	// query asks for the first link alone.
-	owners := []string{dnsName(name.String())}
-	for qtype != dnsmessage.TypeCNAME && len(owners) <= maxCNAMEs {
+	owners := []string{dnsName(name)}
+	for qtype != dnsTypeCNAME && len(owners) <= maxCNAMEs {
 		next, ok := aliases[owners[len(owners)-1]]
 		if !ok || slices.Contains(owners, next) {
 			break
@@ -453,4 +476,109 @@ func parseDNSReply(reply []byte, id uint16, name dnsmessage.Name, qtype dnsmessa
 		}
 	}
 	return values, false, nil
+}
+
+// dnsReader reads a DNS message from its start. Every read is checked
+// against the message's end; the first failure is kept in err, and later
+// reads then return zero values, so a parser reads on and checks err once.
+type dnsReader struct {
+	msg []byte
+	off int
+	err error
+}
+
+func (r *dnsReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, args...)
+	}
+}
+
+// has tells whether n more bytes are there, failing when they are not.
+func (r *dnsReader) has(n int) bool {
+	if r.err == nil && n > len(r.msg)-r.off {
+		r.fail("cut short: %d bytes wanted at byte %d of %d", n, r.off, len(r.msg))
+	}
+	return r.err == nil
+}
+
+// bytes reads n bytes; zeros when they are not there.
+func (r *dnsReader) bytes(n int) []byte {
+	if !r.has(n) {
+		return make([]byte, n)
+	}
+	r.off += n
+	return r.msg[r.off-n : r.off]
+}
+
+func (r *dnsReader) skip(n int)     { r.bytes(n) }
+func (r *dnsReader) uint16() uint16 { return binary.BigEndian.Uint16(r.bytes(2)) }
+
+// dnsMaxPointers bounds the compression pointers one name may follow: a
+// compressor replaces a name's tail with a pointer, and a name holds at most
+// 127 labels, so no compressor writes more; pointers that only lead to
+// pointers, in a loop, end here.
+const dnsMaxPointers = 127
+
+// name reads a domain name (RFC 1035 section 3.1) as text with the final
+// dot: labels, each after its length byte, ended by the root's empty label
+// or by a compression pointer, two bytes 11 and a 14-bit offset in the
+// message where the name goes on (section 4.1.4). A pointer may point
+// anywhere in the message; the count of pointers and the name's 255-byte
+// bound (section 2.3.4) end any loop.
+func (r *dnsReader) name() string {
+	var text []byte
+	off, pointers, length := r.off, 0, 1 // length in wire bytes: the root's label
+	for r.err == nil {
+		if off >= len(r.msg) {
+			r.fail("cut short: a name runs past the end at byte %d", off)
+			break
+		}
+		n := int(r.msg[off])
+		switch {
+		case n == 0:
+			if pointers == 0 {
+				r.off = off + 1
+			}
+			if len(text) == 0 {
+				return "."
+			}
+			return string(text)
+		case n&0xc0 == 0xc0:
+			if off+1 >= len(r.msg) {
+				r.fail("cut short: a compression pointer at byte %d", off)
+				break
+			}
+			if pointers == 0 {
+				r.off = off + 2 // the name in place ends with its first pointer
+			}
+			if pointers++; pointers > dnsMaxPointers {
+				r.fail("compression pointers in a loop")
+				break
+			}
+			off = int(binary.BigEndian.Uint16(r.msg[off:]) & 0x3fff)
+			if off >= len(r.msg) {
+				r.fail("a compression pointer to byte %d of %d", off, len(r.msg))
+			}
+		case n > 63:
+			// Lengths 64 to 191 start with the bits 01 or 10, which
+			// are reserved.
+			r.fail("a label length of %d, over 63", n)
+		case off+1+n > len(r.msg):
+			r.fail("cut short: a label of %d bytes at byte %d", n, off)
+		default:
+			label := r.msg[off+1 : off+1+n]
+			if length += 1 + n; length > 255 {
+				r.fail("a name longer than 255 bytes")
+				break
+			}
+			if slices.Contains(label, '.') {
+				// As text it would read as two labels.
+				r.fail("a label holding a dot")
+				break
+			}
+			text = append(append(text, label...), '.')
+			off += 1 + n
+		}
+	}
+	return ""
 }

@@ -149,6 +149,8 @@ var fakeZone = map[string]fakeAnswer{
 	}},
 	"_pg._tcp.x.test. SRV": {records: srvRecords("_pg._tcp.x.test.", 3)},
 	"txt.x.test. TXT":      {records: []dnsmessage.Resource{rr("txt.x.test.", &dnsmessage.TXTResource{TXT: []string{"v=ready"}})}},
+	// More than a 512-byte datagram holds: truncated over UDP, whole over TCP.
+	"many.x.test. SRV": {truncate: true, records: srvRecords("many.x.test.", 40)},
 }
 
 var dnsmasqZone = []string{
@@ -159,6 +161,12 @@ var dnsmasqZone = []string{
 	"--srv-host=_pg._tcp.x.test,pg-1.x.test,5432,0,10",
 	"--srv-host=_pg._tcp.x.test,pg-2.x.test,5432,0,10",
 	"--txt-record=txt.x.test,v=ready",
+}
+
+func init() {
+	for i := range 40 {
+		dnsmasqZone = append(dnsmasqZone, fmt.Sprintf("--srv-host=many.x.test,pg-%d.x.test,5432,0,10", i))
+	}
 }
 
 // sharedDNSCases hold for the fake and for dnsmasq alike: "" means ready.
@@ -174,6 +182,7 @@ var sharedDNSCases = []struct {
 	{[]string{"alias.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.2"}, ""},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=3", "--dns.d.expected=pg-1.x.test:5432", "--dns.d.expected=pg-2.x.test"}, ""},
 	{[]string{"txt.x.test", "--dns.d.record-type=TXT", "--dns.d.expected=v=ready"}, ""},
+	{[]string{"many.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=40", "--dns.d.expected=pg-39.x.test:5432"}, ""},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=4"}, "3 SRV records, want at least 4"},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.expected=pg-1.x.test:5433"}, "pg-1.x.test:5433 is not among the 3 SRV records"},
 	{[]string{"web.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not among the 1 A records"},
@@ -251,7 +260,7 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		{[]string{"refused.x.test", "--dns.d.record-type=A"}, "REFUSED: the server refuses to answer"},
 		{[]string{"silent.x.test", "--dns.d.record-type=A"}, "no answer within 300ms"},
 		{[]string{"other.x.test", "--dns.d.record-type=A"}, "no answer within 300ms"},
-		{[]string{"junk.x.test", "--dns.d.record-type=A"}, "malformed reply: unpacking header: bits: insufficient data for base length type"},
+		{[]string{"junk.x.test", "--dns.d.record-type=A"}, "malformed reply: 3 bytes, shorter than the 12-byte header"},
 		// Over UDP the answer does not fit; over TCP it does.
 		{[]string{"many.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=100", "--dns.d.expected=pg-99.x.test:5432"}, ""},
 		// ANY-IP: the A record suffices; AAAA's NODATA is no failure.
@@ -354,8 +363,8 @@ func TestDNSStartupErrors(t *testing.T) {
 // The parser takes what a stray or hostile server sends: a bounded answer
 // or an error, never a panic.
 func TestParseDNSReply(t *testing.T) {
-	name := dnsmessage.MustNewName("web.x.test.")
-	q := dnsmessage.Question{Name: name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
+	name := "web.x.test."
+	q := dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
 	pack := func(m dnsmessage.Message) []byte {
 		b, err := m.Pack()
 		if err != nil {
@@ -390,7 +399,7 @@ func TestParseDNSReply(t *testing.T) {
 		{"nxdomain", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true, RCode: dnsmessage.RCodeNameError}, Questions: []dnsmessage.Question{q}}, "NXDOMAIN: no such name"},
 		{"other rcode", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true, RCode: dnsmessage.RCodeNotImplemented}, Questions: []dnsmessage.Question{q}}, "the server answered with rcode 4"},
 	} {
-		values, _, err := parseDNSReply(pack(tc.msg), 7, name, dnsmessage.TypeA)
+		values, _, err := parseDNSReply(pack(tc.msg), 7, name, dnsTypeA)
 		got := strings.Join(values, " ")
 		if err != nil {
 			got = err.Error()
@@ -401,22 +410,181 @@ func TestParseDNSReply(t *testing.T) {
 	}
 	whole := pack(dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q}, Answers: []dnsmessage.Resource{a("web.x.test.", 1)}})
 	for cut := range len(whole) {
-		if _, _, err := parseDNSReply(whole[:cut], 7, name, dnsmessage.TypeA); err == nil {
+		if _, _, err := parseDNSReply(whole[:cut], 7, name, dnsTypeA); err == nil {
 			t.Errorf("a reply cut to %d of %d bytes was accepted", cut, len(whole))
 		}
 	}
 }
 
+// wireReply is a reply by hand to query 7 for web.x.test. of qtype:
+// the header, the question at byte 12 (its "x.test." at byte 16), and the
+// answer records from byte 28 on, with the ANCOUNT given.
+func wireReply(qtype uint16, ancount byte, answers ...string) []byte {
+	msg := []byte{0, 7, 0x81, 0x80, 0, 1, 0, ancount, 0, 0, 0, 0,
+		3, 'w', 'e', 'b', 1, 'x', 4, 't', 'e', 's', 't', 0, 0, byte(qtype), 0, dnsClassIN}
+	return append(msg, strings.Join(answers, "")...)
+}
+
+// wireRecord is a resource record of class IN with a TTL of 60 and an
+// RDLENGTH that fits rdata.
+func wireRecord(owner string, rtype uint16, rdata string) string {
+	return owner + string([]byte{0, byte(rtype), 0, dnsClassIN, 0, 0, 0, 60, 0, byte(len(rdata))}) + rdata
+}
+
+// The parser against replies written byte by byte: compression pointers,
+// cut and oversized fields, each read where the specification puts it.
+func TestParseDNSReplyWire(t *testing.T) {
+	ip1, ip2 := "\x0a\x00\x00\x01", "\x0a\x00\x00\x02"
+	label63 := "\x3f" + strings.Repeat("a", 63)
+	// chain is an A record whose owner is a pointer to the last of n more
+	// pointers after it, each to the one before, the first to the question.
+	chain := func(n int) []byte {
+		at := func(off int) string { return string(binary.BigEndian.AppendUint16(nil, uint16(0xc000|off))) }
+		pointers := at(12)
+		for i := 1; i < n; i++ {
+			pointers += at(44 + 2*(i-1))
+		}
+		return wireReply(dnsTypeA, 1, wireRecord(at(44+2*(n-1)), dnsTypeA, ip1), pointers)
+	}
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		reply []byte
+		want  string
+	}{
+		{"pointer to the question's name", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\x0c", dnsTypeA, ip1)), "10.0.0.1"},
+		{"a label, then a pointer to the question's x.test.", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\x03WEB\xc0\x10", dnsTypeA, ip1)), "10.0.0.1"},
+		{"pointer to a pointer", dnsTypeA, wireReply(dnsTypeA, 2, wireRecord("\xc0\x0c", dnsTypeA, ip1), wireRecord("\xc0\x1c", dnsTypeA, ip2)), "10.0.0.1 10.0.0.2"},
+		// The first record ends at byte 44, where the name it points to
+		// lies after the answers; the std library's resolver follows such
+		// pointers too.
+		{"pointer forward", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\x2c", dnsTypeA, ip1), "\x03web\x01x\x04test\x00"), "10.0.0.1"},
+		{"127 pointers", dnsTypeA, chain(126), "10.0.0.1"},
+		{"128 pointers", dnsTypeA, chain(127), "malformed reply: compression pointers in a loop"},
+		{"pointer to itself", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\x1c", dnsTypeA, ip1)), "malformed reply: compression pointers in a loop"},
+		{"two pointers to each other", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\x2c", dnsTypeA, ip1), "\xc0\x1c"), "malformed reply: compression pointers in a loop"},
+		{"a label and a pointer back to it", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\x01a\xc0\x1c", dnsTypeA, ip1)), "malformed reply: a name longer than 255 bytes"},
+		{"pointer past the end", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\xff", dnsTypeA, ip1)), "malformed reply: a compression pointer to byte 255 of 44"},
+		{"pointer with its second byte cut", dnsTypeA, wireReply(dnsTypeA, 1, "\xc0"), "malformed reply: cut short: a compression pointer at byte 28"},
+		{"label cut", dnsTypeA, wireReply(dnsTypeA, 1, "\x05we"), "malformed reply: cut short: a label of 5 bytes at byte 28"},
+		{"name without its end", dnsTypeA, wireReply(dnsTypeA, 1, "\x03web"), "malformed reply: cut short: a name runs past the end at byte 32"},
+		{"label of 64 bytes", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\x40"+strings.Repeat("a", 64)+"\x00", dnsTypeA, ip1)), "malformed reply: a label length of 64, over 63"},
+		{"label length 0x80", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\x80\x00", dnsTypeA, ip1)), "malformed reply: a label length of 128, over 63"},
+		{"name of 255 bytes, another owner", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord(label63+label63+label63+"\x3d"+strings.Repeat("a", 61)+"\x00", dnsTypeA, ip1)), ""},
+		{"name of 256 bytes", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord(label63+label63+label63+"\x3e"+strings.Repeat("a", 62)+"\x00", dnsTypeA, ip1)), "malformed reply: a name longer than 255 bytes"},
+		{"label holding a dot", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\x05web.x\x04test\x00", dnsTypeA, ip1)), "malformed reply: a label holding a dot"},
+		{"RDATA cut", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\x0c", dnsTypeA, ip1)[:14]), "malformed reply: cut short: 4 bytes wanted at byte 40 of 42"},
+		{"A of 3 bytes", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\x0c", dnsTypeA, "\x0a\x00\x00")), "malformed reply: an address record of 3 bytes"},
+		{"AAAA of 4 bytes", dnsTypeAAAA, wireReply(dnsTypeAAAA, 1, wireRecord("\xc0\x0c", dnsTypeAAAA, ip1)), "malformed reply: an address record of 4 bytes"},
+		{"AAAA", dnsTypeAAAA, wireReply(dnsTypeAAAA, 1, wireRecord("\xc0\x0c", dnsTypeAAAA, "\x20\x01\x0d\xb8"+strings.Repeat("\x00", 11)+"\x01")), "2001:db8::1"},
+		{"AAAA of a mapped IPv4 address", dnsTypeAAAA, wireReply(dnsTypeAAAA, 1, wireRecord("\xc0\x0c", dnsTypeAAAA, strings.Repeat("\x00", 10)+"\xff\xff"+ip1)), "10.0.0.1"},
+		{"fewer records than ANCOUNT", dnsTypeA, wireReply(dnsTypeA, 2, wireRecord("\xc0\x0c", dnsTypeA, ip1)), "malformed reply: cut short: a name runs past the end at byte 44"},
+		{"another type and class skipped by RDLENGTH", dnsTypeA, wireReply(dnsTypeA, 3,
+			wireRecord("\xc0\x0c", 99, "\xc0"),
+			"\xc0\x0c\x00\x01\x00\x03\x00\x00\x00\x3c\x00\x04"+ip2, // class CH
+			wireRecord("\xc0\x0c", dnsTypeA, ip1)), "10.0.0.1"},
+		{"skipped RDATA cut", dnsTypeA, wireReply(dnsTypeA, 1, wireRecord("\xc0\x0c", 99, "abc")[:14]), "malformed reply: cut short: 3 bytes wanted at byte 40 of 42"},
+		{"TXT strings of a record are one value", dnsTypeTXT, wireReply(dnsTypeTXT, 2,
+			wireRecord("\xc0\x0c", dnsTypeTXT, "\x02v=\x05ready"), wireRecord("\xc0\x0c", dnsTypeTXT, "\x00")), "v=ready "},
+		{"TXT string past RDLENGTH", dnsTypeTXT, wireReply(dnsTypeTXT, 1, "\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x3c\x00\x03\x05abcde"),
+			"malformed reply: a type 16 record's data does not match its RDLENGTH of 3 bytes"},
+		{"TXT string cut", dnsTypeTXT, wireReply(dnsTypeTXT, 1, wireRecord("\xc0\x0c", dnsTypeTXT, "\x05abc")), "malformed reply: cut short: 5 bytes wanted at byte 41 of 44"},
+		{"SRV with a compressed target", dnsTypeSRV, wireReply(dnsTypeSRV, 1, wireRecord("\xc0\x0c", dnsTypeSRV, "\x00\x01\x00\x0a\x15\x38\x04pg-0\xc0\x10")), "pg-0.x.test:5432"},
+		{"SRV of the root: no service", dnsTypeSRV, wireReply(dnsTypeSRV, 1, wireRecord("\xc0\x0c", dnsTypeSRV, "\x00\x00\x00\x00\x00\x00\x00")), ":0"},
+		{"SRV with bytes after its target", dnsTypeSRV, wireReply(dnsTypeSRV, 1, wireRecord("\xc0\x0c", dnsTypeSRV, "\x00\x01\x00\x0a\x15\x38\xc0\x10\x00")),
+			"malformed reply: a type 33 record's data does not match its RDLENGTH of 9 bytes"},
+		{"SRV cut", dnsTypeSRV, wireReply(dnsTypeSRV, 1, wireRecord("\xc0\x0c", dnsTypeSRV, "\x00\x01\x00")), "malformed reply: cut short: 4 bytes wanted at byte 40 of 43"},
+		{"CNAME chain through pointers", dnsTypeA, wireReply(dnsTypeA, 2,
+			wireRecord("\xc0\x0c", dnsTypeCNAME, "\x05alias\xc0\x10"), wireRecord("\xc0\x28", dnsTypeA, ip2)), "10.0.0.2"},
+		{"CNAME past its RDLENGTH", dnsTypeCNAME, wireReply(dnsTypeCNAME, 1, "\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x02\x01a\x00"),
+			"malformed reply: a type 5 record's data does not match its RDLENGTH of 2 bytes"},
+		{"truncated", dnsTypeA, append([]byte{0, 7, 0x83, 0x80}, wireReply(dnsTypeA, 0)[4:]...), "truncated"},
+		{"question cut", dnsTypeA, wireReply(dnsTypeA, 0)[:20], "a reply to another query"},
+		{"question in upper case", dnsTypeA, append(wireReply(dnsTypeA, 0)[:13], append([]byte("WEB"), wireReply(dnsTypeA, 0)[16:]...)...), ""},
+		{"question of another class", dnsTypeA, append(wireReply(dnsTypeA, 0)[:27], 3), "a reply to another query"},
+	} {
+		values, truncated, err := parseDNSReply(tc.reply, 7, "web.x.test", tc.qtype)
+		got := strings.Join(values, " ")
+		switch {
+		case err != nil:
+			got = err.Error()
+		case truncated:
+			got = "truncated"
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The query as an independent decoder reads it.
+func TestDNSQuery(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"Web.x.test", dnsTypeA},
+		{"_pg._tcp.x.test.", dnsTypeSRV},
+		{strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61), dnsTypeTXT},
+	} {
+		var m dnsmessage.Message
+		if err := m.Unpack(dnsQuery(0xbeef, tc.name, tc.qtype)); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		want := dnsmessage.Message{Header: dnsmessage.Header{ID: 0xbeef, RecursionDesired: true},
+			Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(strings.TrimSuffix(tc.name, ".") + "."), Type: dnsmessage.Type(tc.qtype), Class: dnsmessage.ClassINET}}}
+		if got, want := fmt.Sprintf("%+v", m), fmt.Sprintf("%+v", want); got != want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, want)
+		}
+	}
+}
+
+func TestCheckDNSName(t *testing.T) {
+	label63 := strings.Repeat("a", 63)
+	long := label63 + "." + label63 + "." + label63 + "." + strings.Repeat("b", 61) // 253 characters, 255 bytes on the wire
+	for _, tc := range []struct {
+		name, want string
+	}{
+		{"web.x.test", ""},
+		{"web.x.test.", ""},
+		{label63 + ".test", ""},
+		{long, ""},
+		{long + ".", ""},
+		{strings.Repeat("a", 64) + ".test", "every label of a DNS name (the parts between dots) must have 1 to 63 characters"},
+		{long + "b", "want a DNS name of 1 to 253 characters, e.g. postgres.default.svc.cluster.local"},
+		{"a..b", "every label of a DNS name (the parts between dots) must have 1 to 63 characters"},
+		{".x.test", "every label of a DNS name (the parts between dots) must have 1 to 63 characters"},
+		{".", "want a DNS name of 1 to 253 characters, e.g. postgres.default.svc.cluster.local"},
+		{"we b.test", "a DNS name holds no spaces, control or non-ASCII characters"},
+		{"10.0.0.1", "an IP address, not a name: there is nothing to resolve"},
+	} {
+		got := ""
+		if err := checkDNSName(tc.name); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 func FuzzParseDNSReply(f *testing.F) {
-	name := dnsmessage.MustNewName("web.x.test.")
-	q := dnsmessage.Question{Name: name, Type: dnsmessage.TypeSRV, Class: dnsmessage.ClassINET}
+	name := "web.x.test."
+	types := []uint16{dnsTypeA, dnsTypeAAAA, dnsTypeCNAME, dnsTypeSRV, dnsTypeTXT}
+	q := dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeSRV, Class: dnsmessage.ClassINET}
 	seed, _ := (&dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q},
 		Answers: append(srvRecords("web.x.test.", 3), rr("web.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("_pg._tcp.x.test.")}))}).Pack()
-	f.Add(seed)
-	f.Add(seed[:40])
-	f.Add([]byte{0, 7, 0x80, 0, 0, 1, 0, 0xff, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, reply []byte) {
-		values, _, err := parseDNSReply(reply, 7, name, dnsmessage.TypeSRV)
+	f.Add(seed, uint8(3))
+	f.Add(seed[:40], uint8(3))
+	f.Add([]byte{0, 7, 0x80, 0, 0, 1, 0, 0xff, 0, 0, 0, 0}, uint8(0))
+	f.Add(wireReply(dnsTypeA, 3, wireRecord("\xc0\x0c", dnsTypeCNAME, "\x05alias\xc0\x10"), wireRecord("\xc0\x28", dnsTypeA, "\x0a\x00\x00\x01"),
+		wireRecord("\xc0\x28", 99, "\x03abc")), uint8(0))
+	f.Add(wireReply(dnsTypeAAAA, 1, wireRecord("\x03web\xc0\x10", dnsTypeAAAA, strings.Repeat("\x01", 16))), uint8(1))
+	f.Add(wireReply(dnsTypeCNAME, 1, wireRecord("\xc0\x2c", dnsTypeCNAME, "\xc0\x0c"), "\x03web\x01x\x04test\x00"), uint8(2))
+	f.Add(wireReply(dnsTypeTXT, 1, wireRecord("\xc0\x0c", dnsTypeTXT, "\x02v=\x05ready")), uint8(4))
+	f.Fuzz(func(t *testing.T, reply []byte, which uint8) {
+		values, _, err := parseDNSReply(reply, 7, name, types[int(which)%len(types)])
 		if err != nil && len(values) > 0 {
 			t.Errorf("values %q with error %v", values, err)
 		}
