@@ -33,19 +33,13 @@ func init() {
 	register("amqp", &targetType{
 		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start",
 		properties: amqpProperties,
-		settings:   func() any { return &amqpSettings{} },
-		finish:     func(s *targetSpec) []error { return amqpOf(s).finish(s) },
+		settings:   func() any { return &tlsFiles{} },
+		finish:     func(s *targetSpec) []error { return tlsOf(s).finish(s) },
 		build:      buildAMQP,
 	})
 }
 
-type amqpSettings struct {
-	tlsFiles
-}
-
-func amqpOf(s *targetSpec) *amqpSettings { return s.settings.(*amqpSettings) }
-
-var amqpProperties = append(tlsProperties(func(s *targetSpec) *tlsFiles { return &amqpOf(s).tlsFiles }),
+var amqpProperties = append(tlsProperties(tlsOf),
 	timeoutProperty("how long one attempt may take: connect, TLS and the broker's answer"))
 
 // parseAMQPAddress accepts host, host:port and
@@ -88,9 +82,9 @@ func buildAMQP(s *targetSpec, address string) (built, []error) {
 	var tlsConfig *tls.Config
 	if useTLS {
 		var errs []error
-		tlsConfig, errs = amqpOf(s).config(s, hostWithoutPort(hostport))
+		tlsConfig, errs = tlsOf(s).config(s, hostWithoutPort(hostport))
 		problems = append(problems, errs...)
-	} else if amqpOf(s).tlsFiles != (tlsFiles{}) && err == nil {
+	} else if *tlsOf(s) != (tlsFiles{}) && err == nil {
 		problems = append(problems, fmt.Errorf("%s: TLS properties are set but the address does not ask for TLS (use amqps://)", s.flag("address")))
 	}
 	if len(problems) > 0 {

@@ -176,15 +176,7 @@ func TestAMQPS(t *testing.T) {
 		{[]string{"--amqp.q.address=amqps://localhost:" + port, "--amqp.q.skip-tls-verify"}, ""},
 		{[]string{"--amqp.q.address=amqp://localhost:" + port}, "the server closed the connection before it answered"}, // the TLS server drops it
 	} {
-		opts, err := parseArgs(tc.args)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tg, errs := buildTarget(opts.targets[0])
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		err = tg.checker.check(context.Background())
+		err := checkerFor(t, tc.args...).check(context.Background())
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%q: check = %v, want %q", tc.args, err, tc.err)
 		}

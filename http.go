@@ -282,6 +282,9 @@ type tlsFiles struct {
 	keyFile    string
 }
 
+// tlsOf is the settings of a type whose own properties are the TLS ones alone.
+func tlsOf(s *targetSpec) *tlsFiles { return s.settings.(*tlsFiles) }
+
 // tlsProperties are skip-tls-verify, ca-file, cert-file and key-file for a
 // type whose settings hold a tlsFiles.
 func tlsProperties(of func(s *targetSpec) *tlsFiles) []property {

@@ -27,8 +27,9 @@ import (
 	"time"
 )
 
-// httpCheckFor builds the check exactly as the program does, from flags.
-func httpCheckFor(t *testing.T, args ...string) *httpCheck {
+// checkerFor builds the first target's checker exactly as the program does,
+// from flags.
+func checkerFor(t *testing.T, args ...string) checker {
 	t.Helper()
 	opts, err := parseArgs(args)
 	if err != nil {
@@ -38,7 +39,12 @@ func httpCheckFor(t *testing.T, args ...string) *httpCheck {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	return tg.checker.(*httpCheck)
+	return tg.checker
+}
+
+func httpCheckFor(t *testing.T, args ...string) *httpCheck {
+	t.Helper()
+	return checkerFor(t, args...).(*httpCheck)
 }
 
 func attempt(c checker) error { return c.check(context.Background()) }

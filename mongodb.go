@@ -30,19 +30,13 @@ func init() {
 	register("mongodb", &targetType{
 		ready:      "when a server answers hello as a writable primary or a secondary (with several hosts: as a writable primary)",
 		properties: mongoProperties,
-		settings:   func() any { return &mongoSettings{} },
-		finish:     func(s *targetSpec) []error { return mongoOf(s).finish(s) },
+		settings:   func() any { return &tlsFiles{} },
+		finish:     func(s *targetSpec) []error { return tlsOf(s).finish(s) },
 		build:      buildMongo,
 	})
 }
 
-type mongoSettings struct {
-	tlsFiles
-}
-
-func mongoOf(s *targetSpec) *mongoSettings { return s.settings.(*mongoSettings) }
-
-var mongoProperties = append(tlsProperties(func(s *targetSpec) *tlsFiles { return &mongoOf(s).tlsFiles }),
+var mongoProperties = append(tlsProperties(tlsOf),
 	timeoutProperty("how long one attempt at a host may take"))
 
 // mongoAddress is a parsed address: the hosts to ask, or the name whose SRV
@@ -134,9 +128,9 @@ func buildMongo(s *targetSpec, address string) (built, []error) {
 	var tlsConfig *tls.Config
 	if a.tls {
 		var errs []error
-		tlsConfig, errs = mongoOf(s).config(s, "")
+		tlsConfig, errs = tlsOf(s).config(s, "")
 		problems = append(problems, errs...)
-	} else if mongoOf(s).tlsFiles != (tlsFiles{}) {
+	} else if *tlsOf(s) != (tlsFiles{}) {
 		problems = append(problems, fmt.Errorf("%s: TLS properties are set but the address does not ask for TLS (add ?tls=true)", s.flag("address")))
 	}
 	if len(problems) > 0 {

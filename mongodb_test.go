@@ -307,15 +307,7 @@ func TestMongoTLS(t *testing.T) {
 		{[]string{"--mongodb.m.address=mongodb://localhost:" + port + "/?tls=true", "--mongodb.m.skip-tls-verify"}, ""},
 		{[]string{"--mongodb.m.address=mongodb://localhost:" + port}, "the server closed the connection before it answered"},
 	} {
-		opts, err := parseArgs(tc.args)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tg, errs := buildTarget(opts.targets[0])
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		err = tg.checker.check(context.Background())
+		err := checkerFor(t, tc.args...).check(context.Background())
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%q: check = %v, want %q", tc.args, err, tc.err)
 		}

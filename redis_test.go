@@ -21,18 +21,9 @@ import (
 	"time"
 )
 
-// redisCheckFor builds a redis check exactly as the program does, from flags.
 func redisCheckFor(t *testing.T, args ...string) *redisCheck {
 	t.Helper()
-	opts, err := parseArgs(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg, errs := buildTarget(opts.targets[0])
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	return tg.checker.(*redisCheck)
+	return checkerFor(t, args...).(*redisCheck)
 }
 
 // redisBuildErrors returns the start-up errors of one redis target.

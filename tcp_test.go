@@ -115,15 +115,7 @@ func TestTCPCheckCancelled(t *testing.T) {
 
 func TestTCPAddressFromEnvTrimmed(t *testing.T) {
 	t.Setenv("PP_ADDR", "db.internal:5432\n")
-	opts, err := parseArgs([]string{"--tcp.db.address=env:PP_ADDR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg, errs := buildTarget(opts.targets[0])
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	if c := tg.checker.(tcpCheck); c.address != "db.internal:5432" {
+	if c := checkerFor(t, "--tcp.db.address=env:PP_ADDR").(tcpCheck); c.address != "db.internal:5432" {
 		t.Errorf("address %q, want it without the newline", c.address)
 	}
 }
