@@ -264,7 +264,7 @@ func roundDuration(d time.Duration) string {
 type hidden []string
 
 func newHidden(pieces ...string) hidden {
-	h := slices.DeleteFunc(slices.Clone(pieces), func(p string) bool { return p == "" })
+	h := slices.DeleteFunc(withASCIIForms(slices.Clone(pieces)), func(p string) bool { return p == "" })
 	slices.SortStableFunc(h, func(a, b string) int { return len(b) - len(a) })
 	return h
 }
@@ -298,4 +298,113 @@ func (h hidden) conceal(msg string) string {
 		}
 	}
 	return msg
+}
+
+// withASCIIForms adds, for each piece with a non-ASCII host name in it, the
+// form a resolver is asked for and an error names: every label lower-cased
+// and punycoded (RFC 3492), bücher.test as xn--bcher-kva.test.
+func withASCIIForms(pieces []string) []string {
+	for _, p := range pieces {
+		if ascii := asciiForm(p); ascii != p {
+			pieces = append(pieces, ascii)
+		}
+	}
+	return pieces
+}
+
+func asciiForm(s string) string {
+	labels := strings.Split(s, ".")
+	for i, l := range labels {
+		if !isASCII(l) {
+			labels[i] = "xn--" + punycode(strings.ToLower(l))
+		}
+	}
+	return strings.Join(labels, ".")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// punycode encodes one label as RFC 3492 section 6.3 describes: the ASCII
+// code points first, then, after a "-", each other code point as a
+// variable-length number of base-36 digits, in increasing code point order.
+func punycode(label string) string {
+	const (
+		base, tMin, tMax = 36, 1, 26
+		skew, damp       = 38, 700
+	)
+	digit := func(d int) byte {
+		if d < 26 {
+			return byte('a' + d)
+		}
+		return byte('0' + d - 26)
+	}
+	// adapt is the bias adaptation function of section 6.1.
+	adapt := func(delta, points int, first bool) int {
+		if first {
+			delta /= damp
+		} else {
+			delta /= 2
+		}
+		delta += delta / points
+		k := 0
+		for delta > (base-tMin)*tMax/2 {
+			delta /= base - tMin
+			k += base
+		}
+		return k + (base-tMin+1)*delta/(delta+skew)
+	}
+	runes := []rune(label)
+	var out []byte
+	for _, r := range runes {
+		if r < 0x80 {
+			out = append(out, byte(r))
+		}
+	}
+	basic := len(out)
+	if basic > 0 {
+		out = append(out, '-')
+	}
+	n, delta, bias := 0x80, 0, 72
+	for handled := basic; handled < len(runes); {
+		m := rune(0x7fffffff)
+		for _, r := range runes {
+			if int(r) >= n && r < m {
+				m = r
+			}
+		}
+		delta += (int(m) - n) * (handled + 1)
+		n = int(m)
+		for _, r := range runes {
+			if int(r) < n {
+				delta++
+			}
+			if int(r) != n {
+				continue
+			}
+			q := delta
+			for k := base; ; k += base {
+				t := k - bias
+				t = min(max(t, tMin), tMax)
+				if q < t {
+					break
+				}
+				out = append(out, digit(t+(q-t)%(base-t)))
+				q = (q - t) / (base - t)
+			}
+			out = append(out, digit(q))
+			bias = adapt(delta, handled+1, handled == basic)
+			delta = 0
+			handled++
+		}
+		delta++
+		n++
+	}
+	return string(out)
 }
