@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -109,4 +111,56 @@ func waitForPort(t *testing.T, addr string, within time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("nothing accepted on %s within %v", addr, within)
+}
+
+// The database types side by side with the others, as an initContainer
+// runs them: real PostgreSQL, MariaDB and Redis with passwords from the
+// environment and the address, JSON logs, a deadline, and the command run
+// in portpatrol's place once every target is ready.
+func TestRealServersTogether(t *testing.T) {
+	t.Parallel()
+	primary, _ := newPGServers(t)
+	primary.start(t)
+	db := startMariaDB(t, "", "127.0.0.1")
+	cache := startRedis(t, "requirepass Red1sS3cret")
+	marker := filepath.Join(t.TempDir(), "migrated")
+	if err := os.WriteFile(marker, []byte("ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"DATABASE_URL=postgresql://app:PgS3cret@" + primary.addr() + "/orders?sslmode=disable",
+		"REDIS_PASSWORD=Red1sS3cret",
+	}
+	o := runPortpatrol(t, env,
+		"--postgres.db.address=env:DATABASE_URL",
+		"--mysql.legacy.address=app:MyS3cret@tcp(127.0.0.1:"+strconv.Itoa(db.port)+")/shop?parseTime=true",
+		"--redis.cache.address="+cache.addr, "--redis.cache.password=env:REDIS_PASSWORD",
+		"--tcp.port.address="+cache.addr,
+		"--file.migrated.address="+marker, "--file.migrated.non-empty",
+		"--log-format=json", "--log-level=debug", "--timeout=60s",
+		"--", "sh", "-c", "echo started")
+	o.mustExit(t, 0)
+	if o.stdout != "started\n" {
+		t.Errorf("stdout %q, want the command's own output", o.stdout)
+	}
+	ready := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(o.stderr), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("a stderr line is not JSON: %q", line)
+		}
+		if entry["msg"] == "ready" {
+			ready[entry["target"].(string)] = true
+		}
+	}
+	for _, name := range []string{"db", "legacy", "cache", "port", "migrated"} {
+		if !ready[name] {
+			t.Errorf("target %s was not logged ready:\n%s", name, o.stderr)
+		}
+	}
+	for _, secret := range []string{"PgS3cret", "MyS3cret", "Red1sS3cret"} {
+		if strings.Contains(o.stderr, secret) {
+			t.Errorf("the output shows the password %s:\n%s", secret, o.stderr)
+		}
+	}
 }
