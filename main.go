@@ -91,15 +91,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
 			return 128 + int(sig.sig)
 		}
+		_, gaveUpEarly := why.(gaveUp)
 		for _, n := range left {
 			reason := n.lastErr
-			if reason == "" {
-				reason = "no attempt finished"
+			switch {
+			case reason != "":
+			case gaveUpEarly:
+				reason = "no attempt finished before the wait ended"
+			default:
+				// The first attempt was still running: a deadline no longer
+				// than one attempt's timeout leaves nothing to report.
+				reason = "no attempt finished within --timeout=" + opts.timeout.String() +
+					"; give --timeout more than the target's timeout"
 			}
 			log.Error("not ready", append(n.target.logAttrs(), "attempts", n.attempts, "error", reason)...)
 		}
-		if g, ok := why.(gaveUp); ok {
-			log.Error(g.Error(), "not_ready", len(left))
+		if gaveUpEarly {
+			log.Error(why.Error(), "not_ready", len(left))
 			return exitDeadline
 		}
 		log.Error("timeout passed before every target was ready", "timeout", opts.timeout.String(), "not_ready", len(left))

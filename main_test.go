@@ -724,3 +724,15 @@ func waitFor(t *testing.T, b *syncBuffer, want string) {
 	}
 	t.Fatalf("no %q in\n%s", want, b.String())
 }
+
+// A deadline no shorter than one attempt leaves no reason behind; the
+// summary then says what to change instead of an empty "no attempt".
+func TestDeadlineShorterThanAnAttempt(t *testing.T) {
+	t.Parallel()
+	o := runPortpatrol(t, nil, "--redis.r.address="+silentServer(t), "--timeout=500ms")
+	o.mustExit(t, 1)
+	want := `attempts=0 error="no attempt finished within --timeout=500ms; give --timeout more than the target's timeout"`
+	if !strings.Contains(o.stderr, want) {
+		t.Errorf("stderr lacks %s:\n%s", want, o.stderr)
+	}
+}
