@@ -100,7 +100,19 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://db/app?sslmode=disable&password=s3cret&user=u", "postgres://db/app?sslmode=disable&password=xxxxx&user=u"},
 		{"postgresql://u:pw@db/app?password=s3cret", "postgresql://u:xxxxx@db/app?password=xxxxx"},
 		{"host=db password=s3cret dbname=app", "host=db password=xxxxx dbname=app"},
-		{"http://host/?old_password=keep", "http://host/?old_password=keep"},
+		// Every key naming a secret, in any case: the safe side wins over a
+		// harmless key that happens to hold such a word.
+		{"http://host/?old_password=keep", "http://host/?old_password=xxxxx"},
+		{"postgres://app@db/x?sslpassword=s3cret", "postgres://app@db/x?sslpassword=xxxxx"},
+		{"postgres://db/x?PASSWORD=s3cret&sslmode=require", "postgres://db/x?PASSWORD=xxxxx&sslmode=require"},
+		{"http://host/?api_token=t1&client_secret=t2&x=1", "http://host/?api_token=xxxxx&client_secret=xxxxx&x=1"},
+		{"u@tcp(db)/app?Pwd=a&passwd=b", "u@tcp(db)/app?Pwd=xxxxx&passwd=xxxxx"},
+		{"mongodb://h/?tlsCertificateKeyFilePassword=k", "mongodb://h/?tlsCertificateKeyFilePassword=xxxxx"},
+		{"http://host/?ssl%70assword=s3cret", "http://host/?ssl%70assword=xxxxx"},
+		{"Server=db;Pwd=s3cret;Database=app", "Server=db;Pwd=xxxxx"}, // a value may hold ;
+		{"http://host/?token=a@b:c", "http://host/?token=xxxxx"},
+		{"http://host/?token=", "http://host/?token=xxxxx"},
+		{"http://host/?user=a&mode=b", "http://host/?user=a&mode=b"},
 		{"u:pw@tcp(db:3306)/app", "u:xxxxx@tcp(db:3306)/app"},
 		{"u:p@ss/w:d@tcp(db:3306", "u:xxxxx@tcp(db:3306"},
 		{"u@unix(/run/s.sock)/", "u@unix(/run/s.sock)/"},
@@ -627,5 +639,46 @@ func TestHTTPSThroughConnectProxy(t *testing.T) {
 	o.mustExit(t, 1)
 	if want := `error="proxy ` + proxy + `: CONNECT answered 403 Forbidden"`; !strings.Contains(o.stderr, want) {
 		t.Errorf("want %s:\n%s", want, o.stderr)
+	}
+}
+
+// A secret in a query or keyword parameter (?sslpassword=, ?token=, a DSN's
+// ?password=) is hidden wherever an address is shown: in every log line at
+// the most verbose level, and in start-up errors.
+func TestQuerySecretsStaySecret(t *testing.T) {
+	t.Parallel()
+	refused := closedPort(t)
+	o := runPortpatrol(t, nil, "--log-level=debug", "--default-interval=50ms", "--timeout=1s",
+		"--postgres.pg.address=postgres://app@"+refused+"/db?sslpassword=SECRET-1",
+		"--postgres.pg2.address=postgres://app@"+refused+"/db?PASSWORD=SECRET-2&sslmode=disable",
+		"--mysql.my.address=mysql://app@"+refused+"/db?pwd=SECRET-3",
+		"--mysql.dsn.address=app@tcp("+refused+")/db?password=SECRET-4&tls=false",
+		"--mongodb.mg.address=mongodb://"+refused+"/?tlsCertificateKeyFilePassword=SECRET-5",
+		"--http.web.address=http://"+refused+"/health?token=SECRET-6",
+		"--amqp.mq.address=amqp://"+refused+"/?api_token=SECRET-7")
+	o.mustExit(t, 1)
+	bad := "127.0.0.1:99999"
+	o2 := runPortpatrol(t, nil, "--log-level=debug",
+		"--postgres.pg.address=postgres://app@"+bad+"/db?sslpassword=SECRET-1",
+		"--mysql.my.address=mysql://app@"+bad+"/db?client_secret=SECRET-3",
+		"--mysql.dsn.address=app@tcp("+bad+")/db?password=SECRET-4",
+		"--mongodb.mg.address=mongodb://"+bad+"/?tlsCertificateKeyFilePassword=SECRET-5",
+		"--http.web.address=http://"+bad+"/health?token=SECRET-6",
+		"--amqp.mq.address=amqp://"+bad+"/?api_token=SECRET-7")
+	o2.mustExit(t, 2)
+	all := o.stdout + o.stderr + o2.stdout + o2.stderr
+	if strings.Contains(all, "SECRET") {
+		t.Errorf("a secret leaked:\n%s", all)
+	}
+	for _, want := range []string{"sslpassword=xxxxx", "PASSWORD=xxxxx&sslmode=disable", "pwd=xxxxx", "password=xxxxx&tls=false",
+		"tlsCertificateKeyFilePassword=xxxxx", "health?token=xxxxx", "api_token=xxxxx"} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("logs lack %q:\n%s", want, o.stderr)
+		}
+	}
+	for _, want := range []string{"sslpassword=xxxxx", "client_secret=xxxxx", "password=xxxxx", "tlsCertificateKeyFilePassword=xxxxx", "token=xxxxx", "api_token=xxxxx"} {
+		if !strings.Contains(o2.stderr, want) {
+			t.Errorf("start-up errors lack %q:\n%s", want, o2.stderr)
+		}
 	}
 }

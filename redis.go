@@ -212,7 +212,7 @@ func buildRedis(s *targetSpec, address string) (built, []error) {
 	if len(problems) > 0 {
 		return built{}, problems
 	}
-	b := built{checker: c, address: a.shown, pieces: []string{address, a.shown, a.address, hostWithoutPort(a.address), a.user}}
+	b := built{checker: c, address: redactURL(a.shown), pieces: []string{address, a.shown, a.address, hostWithoutPort(a.address), a.user}}
 	if c.password != "" {
 		b.secrets = []string{c.password}
 	}
