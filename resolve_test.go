@@ -379,3 +379,23 @@ func TestParseErrorsHideTheContent(t *testing.T) {
 		}
 	}
 }
+
+// End to end, as a user met it: a header read from a file that is not JSON.
+func TestParseErrorHidesTheContentEndToEnd(t *testing.T) {
+	t.Parallel()
+	tok := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(tok, []byte("Bearer tok123"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := runPortpatrol(t, nil, "--log-level=debug", "--http.a.address=http://127.0.0.1:1/", "--http.a.header=Authorization=json:"+tok+"//a.b")
+	o.mustExit(t, 2)
+	want := "--http.a.header Authorization: json:" + tok + ": not valid JSON: syntax error at byte 1 (line 1)"
+	if !strings.Contains(o.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
+	}
+	for _, leak := range []string{"'B'", "Bearer", "tok123"} {
+		if strings.Contains(o.stdout+o.stderr, leak) {
+			t.Errorf("output quotes the file (%q):\n%s", leak, o.stderr)
+		}
+	}
+}
