@@ -537,8 +537,8 @@ func setGlobal(opts *options, name, value string) (err error) {
 // shownValue keeps secrets out of error messages: the values of secret
 // properties are never echoed, though a KEY=VALUE shows its key.
 func shownValue(p property, value string) string {
-	if !p.secret {
-		return quoteValue(value)
+	if !p.secret || value == "" {
+		return quoteValue(value) // an empty value gives nothing away
 	}
 	if name, _, ok := strings.Cut(value, "="); ok && p.arg == "KEY=VALUE" {
 		return quoteValue(name) + "=…"
