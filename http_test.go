@@ -62,7 +62,15 @@ func TestParseHTTPAddress(t *testing.T) {
 		{"http://host:0/", "the port must be a number from 1 to 65535"},
 		{"http://host:99999/", "the port must be a number from 1 to 65535"},
 		{"http://host:/", "the port must be a number from 1 to 65535"},
-		{"http://u:p ss@host%zz/", "not a valid URL"},
+		{"http://u:p ss@host%zz/", "not a valid URL (want http://host[:port]/path"},
+		{"http://host:abc/", "not a valid URL (want http://host[:port]/path"},
+		// A / in the password ends the host early (port "Hunt"), a bad %
+		// is a bad escape: the message says it is the user information.
+		{"http://admin:Hunt/er@22@127.0.0.1:42851/ok", "not a valid URL: the user information is not valid; percent-encode / @ % :"},
+		{"http://admin:Hunt/er@host/", "the user information is not valid"},
+		{"https://admin:50%zzHunt@host/", "the user information is not valid"},
+		{"http://admin:Hunt%2Fer%4022@host/", ""},
+		{"http://admin:Hunt@er@host/", ""}, // the last @ ends the user information
 	} {
 		_, err := parseHTTPAddress(tc.in)
 		switch {
@@ -71,7 +79,7 @@ func TestParseHTTPAddress(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("parseHTTPAddress(%q) = %v, want an error containing %q", tc.in, err, tc.err)
 		}
-		if err != nil && strings.Contains(err.Error(), "p ss") {
+		if err != nil && (strings.Contains(err.Error(), "p ss") || strings.Contains(err.Error(), "Hunt")) {
 			t.Errorf("error quotes the URL: %v", err)
 		}
 	}
@@ -680,5 +688,28 @@ func TestQuerySecretsStaySecret(t *testing.T) {
 		if !strings.Contains(o2.stderr, want) {
 			t.Errorf("start-up errors lack %q:\n%s", want, o2.stderr)
 		}
+	}
+}
+
+// End to end, as a user met it: a password with an unencoded / or a bad %
+// is named as the problem, and the password is never shown.
+func TestHTTPBadUserinfoStartupError(t *testing.T) {
+	t.Parallel()
+	o := runPortpatrol(t, nil, "--log-level=debug",
+		"--http.a.address=http://admin:Hunt/er@22@127.0.0.1:42851/ok",
+		"--http.b.address=http://admin:Hunt/er@host/",
+		"--http.c.address=http://admin:50%zzHunt@host/")
+	o.mustExit(t, 2)
+	for _, want := range []string{
+		"--http.a.address=http://admin:xxxxx@127.0.0.1:42851/ok: not a valid URL: the user information is not valid; percent-encode / @ % : in a password (/ as %2F, @ as %40",
+		"--http.b.address=http://admin:xxxxx@host/: not a valid URL: the user information is not valid",
+		"--http.c.address=http://admin:xxxxx@host/: not a valid URL: the user information is not valid",
+	} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
+		}
+	}
+	if strings.Contains(o.stdout+o.stderr, "Hunt") {
+		t.Errorf("the password leaked:\n%s", o.stderr)
 	}
 }
