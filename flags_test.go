@@ -341,6 +341,10 @@ func TestParseArgsSuggestions(t *testing.T) {
 		{"--TIMEOUT=5s", "unknown flag --TIMEOUT (did you mean --timeout?)"},
 		{"-v", "unknown flag -v: flags start with two dashes (did you mean --version?)"},
 		{"--http.w.adress=x", `no property "adress" (did you mean address?)`},
+		// A declared alias wins over a name that holds it as a part
+		// (allow-duplicate-headers).
+		{"--http.w.headers=Accept=x", `no property "headers" (did you mean header?)`},
+		{"--http.w.Headers=Accept=x", `no property "Headers" (did you mean header?)`},
 	} {
 		_, err := parseArgs([]string{tc.arg})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -62,7 +62,7 @@ var httpProperties = append([]property{
 			httpOf(s).method = v
 			return nil
 		}},
-	{name: "header", arg: "KEY=VALUE", repeatable: true, secret: true, help: "request header, repeatable; VALUE may be a reference",
+	{name: "header", arg: "KEY=VALUE", aliases: []string{"headers"}, repeatable: true, secret: true, help: "request header, repeatable; VALUE may be a reference",
 		set: func(s *targetSpec, v string) error {
 			name, value, ok := strings.Cut(v, "=")
 			name = strings.TrimSpace(name)
