@@ -286,6 +286,12 @@ func parseArgs(args []string) (*options, error) {
 			switch {
 			case isBool:
 				value = "true"
+				// --skip-tls-verify false: a value may follow as the next
+				// argument, and for a boolean only these two can be meant.
+				if i+1 < len(args) && (strings.EqualFold(args[i+1], "true") || strings.EqualFold(args[i+1], "false")) {
+					i++
+					value = args[i]
+				}
 			case i+1 < len(args) && !strings.HasPrefix(args[i+1], "--"):
 				i++
 				value = args[i]

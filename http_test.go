@@ -713,3 +713,31 @@ func TestHTTPBadUserinfoStartupError(t *testing.T) {
 		t.Errorf("the password leaked:\n%s", o.stderr)
 	}
 }
+
+// End to end: a boolean's value may follow as the next argument, and a
+// boolean standing alone before another flag is still true.
+func TestBooleanValueAsNextArgument(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshakes are expected
+	srv.StartTLS()
+	defer srv.Close()
+	open := tcpServer(t, func(net.Conn) {})
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--http.a.skip-tls-verify", "true"}, 0, "ready"},
+		{[]string{"--http.a.skip-tls-verify", "TRUE"}, 0, "ready"},
+		{[]string{"--http.a.skip-tls-verify", "false"}, 1, "certificate signed by unknown authority"},
+		{[]string{"--http.a.skip-tls-verify", "--tcp.x.address=" + open}, 0, "target=x"},
+	} {
+		args := append([]string{"--timeout=3s", "--default-interval=50ms", "--http.a.address=" + srv.URL}, tc.args...)
+		o := runPortpatrol(t, nil, args...)
+		if o.code != tc.code || !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("%q: exit %d, want %d with %q:\n%s", tc.args, o.code, tc.code, tc.want, o.stderr)
+		}
+	}
+}
