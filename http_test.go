@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -739,5 +740,64 @@ func TestBooleanValueAsNextArgument(t *testing.T) {
 		if o.code != tc.code || !strings.Contains(o.stderr, tc.want) {
 			t.Errorf("%q: exit %d, want %d with %q:\n%s", tc.args, o.code, tc.code, tc.want, o.stderr)
 		}
+	}
+}
+
+// The user information of an http URL is sent as Authorization: Basic (Go's
+// client does it for a URL with a user), also after a redirect on the same
+// host, and an Authorization header given as a property wins over it.
+// Neither value appears in the logs, also when attempts fail first.
+func TestHTTPURLUserIsBasicAuth(t *testing.T) {
+	t.Parallel()
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:pw-SECRET-1"))
+	var attempts atomic.Int32
+	var mu sync.Mutex
+	var seen []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		switch {
+		case attempts.Add(1) == 1:
+			w.WriteHeader(http.StatusServiceUnavailable) // one failed attempt is logged first
+		case r.Header.Get("Authorization") != basic:
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			http.Redirect(w, r, "/next", http.StatusFound)
+		}
+	})
+	mux.HandleFunc("/next", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") != basic {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	mux.HandleFunc("/bearer", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok-SECRET-2" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	o := runPortpatrol(t, nil, "--log-level=debug", "--default-interval=50ms", "--timeout=10s",
+		"--http.a.address=http://admin:pw-SECRET-1@"+host+"/",
+		"--http.b.address=http://admin:pw-SECRET-1@"+host+"/bearer", "--http.b.header=Authorization=Bearer tok-SECRET-2")
+	o.mustExit(t, 0)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(seen, "/ "+basic) || !slices.Contains(seen, "/next "+basic) {
+		t.Errorf("requests seen %q, want / and /next with %q", seen, basic)
+	}
+	if !strings.Contains(o.stderr, "status 503, want 200") || !strings.Contains(o.stderr, "admin:xxxxx@") {
+		t.Errorf("logs lack the failed attempt or the redacted address:\n%s", o.stderr)
+	}
+	encoded := strings.TrimPrefix(basic, "Basic ")
+	if all := o.stdout + o.stderr; strings.Contains(all, "SECRET") || strings.Contains(all, encoded) {
+		t.Errorf("a credential leaked:\n%s", all)
 	}
 }
