@@ -286,6 +286,12 @@ func parseArgs(args []string) (*options, error) {
 			switch {
 			case isBool:
 				value = "true"
+				// --skip-tls-verify false: a value may follow as the next
+				// argument, and for a boolean only these two can be meant.
+				if i+1 < len(args) && (strings.EqualFold(args[i+1], "true") || strings.EqualFold(args[i+1], "false")) {
+					i++
+					value = args[i]
+				}
 			case i+1 < len(args) && !strings.HasPrefix(args[i+1], "--"):
 				i++
 				value = args[i]
@@ -537,8 +543,8 @@ func setGlobal(opts *options, name, value string) (err error) {
 // shownValue keeps secrets out of error messages: the values of secret
 // properties are never echoed, though a KEY=VALUE shows its key.
 func shownValue(p property, value string) string {
-	if !p.secret {
-		return quoteValue(value)
+	if !p.secret || value == "" {
+		return quoteValue(value) // an empty value gives nothing away
 	}
 	if name, _, ok := strings.Cut(value, "="); ok && p.arg == "KEY=VALUE" {
 		return quoteValue(name) + "=…"

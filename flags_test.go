@@ -75,21 +75,34 @@ func TestParseArgsDefaults(t *testing.T) {
 
 func TestParseArgsBooleans(t *testing.T) {
 	for _, tc := range []struct {
-		arg  string
+		args []string
 		want bool
 	}{
-		{"--http.w.skip-tls-verify", true},
-		{"--http.w.skip-tls-verify=true", true},
-		{"--http.w.skip-tls-verify=false", false},
-		{"--http.w.skip-tls-verify=FALSE", false},
+		{[]string{"--http.w.skip-tls-verify"}, true},
+		{[]string{"--http.w.skip-tls-verify=true"}, true},
+		{[]string{"--http.w.skip-tls-verify=false"}, false},
+		{[]string{"--http.w.skip-tls-verify=FALSE"}, false},
+		// A value may follow as the next argument: for a boolean, true or false.
+		{[]string{"--http.w.skip-tls-verify", "false"}, false},
+		{[]string{"--http.w.skip-tls-verify", "FALSE"}, false},
+		{[]string{"--http.w.skip-tls-verify", "true"}, true},
+		{[]string{"--http.w.skip-tls-verify", "True", "--tcp.x.address=h:1"}, true},
+		{[]string{"--http.w.skip-tls-verify", "--tcp.x.address=h:1"}, true},
 	} {
-		opts, err := parseArgs([]string{"--http.w.address=http://x", tc.arg})
+		opts, err := parseArgs(append([]string{"--http.w.address=http://x"}, tc.args...))
 		if err != nil {
-			t.Fatalf("%s: %v", tc.arg, err)
+			t.Fatalf("%q: %v", tc.args, err)
 		}
 		if got := httpOf(opts.targets[0]).skipVerify; got != tc.want {
-			t.Errorf("%s: skip-tls-verify = %v, want %v", tc.arg, got, tc.want)
+			t.Errorf("%q: skip-tls-verify = %v, want %v", tc.args, got, tc.want)
 		}
+	}
+	// Global booleans too; any other word after a boolean is still a stray argument.
+	if opts, err := parseArgs([]string{"--help", "false", "--tcp.x.address=h:1"}); err != nil || opts.help {
+		t.Errorf("--help false: help %v, error %v", opts.help, err)
+	}
+	if _, err := parseArgs([]string{"--tcp.x.address=h:1", "--help", "yes"}); err == nil || !strings.Contains(err.Error(), `unexpected argument "yes"`) {
+		t.Errorf("--help yes: error %v, want yes reported as a stray argument", err)
 	}
 }
 
@@ -341,6 +354,10 @@ func TestParseArgsSuggestions(t *testing.T) {
 		{"--TIMEOUT=5s", "unknown flag --TIMEOUT (did you mean --timeout?)"},
 		{"-v", "unknown flag -v: flags start with two dashes (did you mean --version?)"},
 		{"--http.w.adress=x", `no property "adress" (did you mean address?)`},
+		// A declared alias wins over a name that holds it as a part
+		// (allow-duplicate-headers).
+		{"--http.w.headers=Accept=x", `no property "headers" (did you mean header?)`},
+		{"--http.w.Headers=Accept=x", `no property "Headers" (did you mean header?)`},
 	} {
 		_, err := parseArgs([]string{tc.arg})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -62,7 +62,7 @@ var httpProperties = append([]property{
 			httpOf(s).method = v
 			return nil
 		}},
-	{name: "header", arg: "KEY=VALUE", repeatable: true, secret: true, help: "request header, repeatable; VALUE may be a reference",
+	{name: "header", arg: "KEY=VALUE", aliases: []string{"headers"}, repeatable: true, secret: true, help: "request header, repeatable; VALUE may be a reference",
 		set: func(s *targetSpec, v string) error {
 			name, value, ok := strings.Cut(v, "=")
 			name = strings.TrimSpace(name)
@@ -120,7 +120,7 @@ func buildHTTP(s *targetSpec, address string) (built, []error) {
 	if problems = append(problems, errs...); len(problems) > 0 {
 		return built{}, problems
 	}
-	b := built{checker: c, address: u.Redacted(), pieces: urlPieces(u)}
+	b := built{checker: c, address: redactURL(u.Redacted()), pieces: urlPieces(u)}
 	if c.host != "" {
 		// A Host header is a header value: it must not surface
 		// through a TLS error that names the server it expected.
@@ -156,6 +156,9 @@ type httpCheck struct {
 // never quote the URL, which may carry a password.
 func parseHTTPAddress(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
+	if err != nil && badUserinfo(s) {
+		return nil, errors.New("not a valid URL: the user information is not valid; percent-encode / @ % : in a password (/ as %2F, @ as %40, % as %25, : as %3A)")
+	}
 	if err != nil {
 		return nil, errors.New("not a valid URL (want http://host[:port]/path or https://...)")
 	}
@@ -171,6 +174,20 @@ func parseHTTPAddress(s string) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// badUserinfo reports whether the user information is what makes s fail to
+// parse: s parses once everything up to its last @ is cut. A / in a
+// password (user:pa/ss@host) ends the host early, making "pa" a bad port;
+// a % not followed by two hex digits is a bad escape.
+func badUserinfo(s string) bool {
+	scheme, rest, ok := strings.Cut(s, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return false
+	}
+	_, err := url.Parse(scheme + "://" + rest[at+1:])
+	return err == nil
 }
 
 // newHTTPCheck builds the check for a target with a parsed address (or nil,
@@ -389,7 +406,7 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 	}
 	for _, prev := range via {
 		if prev.Method == req.Method && prev.URL.String() == req.URL.String() {
-			return fmt.Errorf("redirect loop: %s was already requested", req.URL.Redacted())
+			return fmt.Errorf("redirect loop: %s was already requested", redactURL(req.URL.Redacted()))
 		}
 	}
 	// via holds the requests made so far, so following redirect n means
@@ -486,7 +503,7 @@ func redactURL(s string) string {
 	if isReference(s) {
 		return s
 	}
-	s = redactPasswordParam(s)
+	s = redactSecretParams(s)
 	prefix, rest := "", s
 	if i := strings.Index(s, "://"); i >= 0 {
 		prefix, rest = s[:i+3], s[i+3:]
@@ -502,26 +519,50 @@ func redactURL(s string) string {
 	return prefix + user + ":xxxxx" + rest[at:]
 }
 
-// redactPasswordParam hides the value of a password=VALUE parameter, as a
-// connection URL's query (?password=) or a keyword=value string may carry.
-func redactPasswordParam(s string) string {
+// secretKeyWords mark a parameter whose value is a secret: a key holding
+// one of them, in any case (sslpassword, PWD, api_token, client_secret),
+// has its value hidden. A harmless key that holds one is hidden too: the
+// safe side.
+var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token"}
+
+// redactSecretParams hides the value of every key=VALUE parameter whose key
+// names a secret, as a connection URL's query (?sslpassword=), a DSN's
+// parameters or a keyword=value string may carry. A key starts after ? & ;
+// white space or the start of s; a value runs to the next & or white space.
+func redactSecretParams(s string) string {
 	for from := 0; ; {
-		i := strings.Index(s[from:], "password=")
-		if i < 0 {
+		eq := strings.IndexByte(s[from:], '=')
+		if eq < 0 {
 			return s
 		}
-		i += from
-		start := i + len("password=")
-		from = start
-		if i > 0 && !strings.ContainsRune("?&; \t", rune(s[i-1])) {
-			continue // a longer key, such as old_password=
+		eq += from
+		from = eq + 1
+		start := strings.LastIndexAny(s[:eq], "?&; \t") + 1
+		if !secretKey(s[start:eq]) {
+			continue
 		}
-		end := strings.IndexAny(s[start:], "& \t")
+		end := strings.IndexAny(s[from:], "& \t")
 		if end < 0 {
-			end = len(s) - start
+			end = len(s) - from
 		}
-		s = s[:start] + "xxxxx" + s[start+end:]
+		s = s[:from] + "xxxxx" + s[from+end:]
+		from += len("xxxxx")
 	}
+}
+
+// secretKey reports whether a parameter's key names a secret, also when it
+// is percent-encoded (ssl%70assword).
+func secretKey(key string) bool {
+	if k, err := url.QueryUnescape(key); err == nil {
+		key = k
+	}
+	key = strings.ToLower(key)
+	for _, w := range secretKeyWords {
+		if strings.Contains(key, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of header names

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -62,7 +63,15 @@ func TestParseHTTPAddress(t *testing.T) {
 		{"http://host:0/", "the port must be a number from 1 to 65535"},
 		{"http://host:99999/", "the port must be a number from 1 to 65535"},
 		{"http://host:/", "the port must be a number from 1 to 65535"},
-		{"http://u:p ss@host%zz/", "not a valid URL"},
+		{"http://u:p ss@host%zz/", "not a valid URL (want http://host[:port]/path"},
+		{"http://host:abc/", "not a valid URL (want http://host[:port]/path"},
+		// A / in the password ends the host early (port "Hunt"), a bad %
+		// is a bad escape: the message says it is the user information.
+		{"http://admin:Hunt/er@22@127.0.0.1:42851/ok", "not a valid URL: the user information is not valid; percent-encode / @ % :"},
+		{"http://admin:Hunt/er@host/", "the user information is not valid"},
+		{"https://admin:50%zzHunt@host/", "the user information is not valid"},
+		{"http://admin:Hunt%2Fer%4022@host/", ""},
+		{"http://admin:Hunt@er@host/", ""}, // the last @ ends the user information
 	} {
 		_, err := parseHTTPAddress(tc.in)
 		switch {
@@ -71,7 +80,7 @@ func TestParseHTTPAddress(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("parseHTTPAddress(%q) = %v, want an error containing %q", tc.in, err, tc.err)
 		}
-		if err != nil && strings.Contains(err.Error(), "p ss") {
+		if err != nil && (strings.Contains(err.Error(), "p ss") || strings.Contains(err.Error(), "Hunt")) {
 			t.Errorf("error quotes the URL: %v", err)
 		}
 	}
@@ -100,7 +109,19 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://db/app?sslmode=disable&password=s3cret&user=u", "postgres://db/app?sslmode=disable&password=xxxxx&user=u"},
 		{"postgresql://u:pw@db/app?password=s3cret", "postgresql://u:xxxxx@db/app?password=xxxxx"},
 		{"host=db password=s3cret dbname=app", "host=db password=xxxxx dbname=app"},
-		{"http://host/?old_password=keep", "http://host/?old_password=keep"},
+		// Every key naming a secret, in any case: the safe side wins over a
+		// harmless key that happens to hold such a word.
+		{"http://host/?old_password=keep", "http://host/?old_password=xxxxx"},
+		{"postgres://app@db/x?sslpassword=s3cret", "postgres://app@db/x?sslpassword=xxxxx"},
+		{"postgres://db/x?PASSWORD=s3cret&sslmode=require", "postgres://db/x?PASSWORD=xxxxx&sslmode=require"},
+		{"http://host/?api_token=t1&client_secret=t2&x=1", "http://host/?api_token=xxxxx&client_secret=xxxxx&x=1"},
+		{"u@tcp(db)/app?Pwd=a&passwd=b", "u@tcp(db)/app?Pwd=xxxxx&passwd=xxxxx"},
+		{"mongodb://h/?tlsCertificateKeyFilePassword=k", "mongodb://h/?tlsCertificateKeyFilePassword=xxxxx"},
+		{"http://host/?ssl%70assword=s3cret", "http://host/?ssl%70assword=xxxxx"},
+		{"Server=db;Pwd=s3cret;Database=app", "Server=db;Pwd=xxxxx"}, // a value may hold ;
+		{"http://host/?token=a@b:c", "http://host/?token=xxxxx"},
+		{"http://host/?token=", "http://host/?token=xxxxx"},
+		{"http://host/?user=a&mode=b", "http://host/?user=a&mode=b"},
 		{"u:pw@tcp(db:3306)/app", "u:xxxxx@tcp(db:3306)/app"},
 		{"u:p@ss/w:d@tcp(db:3306", "u:xxxxx@tcp(db:3306"},
 		{"u@unix(/run/s.sock)/", "u@unix(/run/s.sock)/"},
@@ -627,5 +648,156 @@ func TestHTTPSThroughConnectProxy(t *testing.T) {
 	o.mustExit(t, 1)
 	if want := `error="proxy ` + proxy + `: CONNECT answered 403 Forbidden"`; !strings.Contains(o.stderr, want) {
 		t.Errorf("want %s:\n%s", want, o.stderr)
+	}
+}
+
+// A secret in a query or keyword parameter (?sslpassword=, ?token=, a DSN's
+// ?password=) is hidden wherever an address is shown: in every log line at
+// the most verbose level, and in start-up errors.
+func TestQuerySecretsStaySecret(t *testing.T) {
+	t.Parallel()
+	refused := closedPort(t)
+	o := runPortpatrol(t, nil, "--log-level=debug", "--default-interval=50ms", "--timeout=1s",
+		"--postgres.pg.address=postgres://app@"+refused+"/db?sslpassword=SECRET-1",
+		"--postgres.pg2.address=postgres://app@"+refused+"/db?PASSWORD=SECRET-2&sslmode=disable",
+		"--mysql.my.address=mysql://app@"+refused+"/db?pwd=SECRET-3",
+		"--mysql.dsn.address=app@tcp("+refused+")/db?password=SECRET-4&tls=false",
+		"--mongodb.mg.address=mongodb://"+refused+"/?tlsCertificateKeyFilePassword=SECRET-5",
+		"--http.web.address=http://"+refused+"/health?token=SECRET-6",
+		"--amqp.mq.address=amqp://"+refused+"/?api_token=SECRET-7")
+	o.mustExit(t, 1)
+	bad := "127.0.0.1:99999"
+	o2 := runPortpatrol(t, nil, "--log-level=debug",
+		"--postgres.pg.address=postgres://app@"+bad+"/db?sslpassword=SECRET-1",
+		"--mysql.my.address=mysql://app@"+bad+"/db?client_secret=SECRET-3",
+		"--mysql.dsn.address=app@tcp("+bad+")/db?password=SECRET-4",
+		"--mongodb.mg.address=mongodb://"+bad+"/?tlsCertificateKeyFilePassword=SECRET-5",
+		"--http.web.address=http://"+bad+"/health?token=SECRET-6",
+		"--amqp.mq.address=amqp://"+bad+"/?api_token=SECRET-7")
+	o2.mustExit(t, 2)
+	all := o.stdout + o.stderr + o2.stdout + o2.stderr
+	if strings.Contains(all, "SECRET") {
+		t.Errorf("a secret leaked:\n%s", all)
+	}
+	for _, want := range []string{"sslpassword=xxxxx", "PASSWORD=xxxxx&sslmode=disable", "pwd=xxxxx", "password=xxxxx&tls=false",
+		"tlsCertificateKeyFilePassword=xxxxx", "health?token=xxxxx", "api_token=xxxxx"} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("logs lack %q:\n%s", want, o.stderr)
+		}
+	}
+	for _, want := range []string{"sslpassword=xxxxx", "client_secret=xxxxx", "password=xxxxx", "tlsCertificateKeyFilePassword=xxxxx", "token=xxxxx", "api_token=xxxxx"} {
+		if !strings.Contains(o2.stderr, want) {
+			t.Errorf("start-up errors lack %q:\n%s", want, o2.stderr)
+		}
+	}
+}
+
+// End to end, as a user met it: a password with an unencoded / or a bad %
+// is named as the problem, and the password is never shown.
+func TestHTTPBadUserinfoStartupError(t *testing.T) {
+	t.Parallel()
+	o := runPortpatrol(t, nil, "--log-level=debug",
+		"--http.a.address=http://admin:Hunt/er@22@127.0.0.1:42851/ok",
+		"--http.b.address=http://admin:Hunt/er@host/",
+		"--http.c.address=http://admin:50%zzHunt@host/")
+	o.mustExit(t, 2)
+	for _, want := range []string{
+		"--http.a.address=http://admin:xxxxx@127.0.0.1:42851/ok: not a valid URL: the user information is not valid; percent-encode / @ % : in a password (/ as %2F, @ as %40",
+		"--http.b.address=http://admin:xxxxx@host/: not a valid URL: the user information is not valid",
+		"--http.c.address=http://admin:xxxxx@host/: not a valid URL: the user information is not valid",
+	} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
+		}
+	}
+	if strings.Contains(o.stdout+o.stderr, "Hunt") {
+		t.Errorf("the password leaked:\n%s", o.stderr)
+	}
+}
+
+// End to end: a boolean's value may follow as the next argument, and a
+// boolean standing alone before another flag is still true.
+func TestBooleanValueAsNextArgument(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshakes are expected
+	srv.StartTLS()
+	defer srv.Close()
+	open := tcpServer(t, func(net.Conn) {})
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--http.a.skip-tls-verify", "true"}, 0, "ready"},
+		{[]string{"--http.a.skip-tls-verify", "TRUE"}, 0, "ready"},
+		{[]string{"--http.a.skip-tls-verify", "false"}, 1, "certificate signed by unknown authority"},
+		{[]string{"--http.a.skip-tls-verify", "--tcp.x.address=" + open}, 0, "target=x"},
+	} {
+		args := append([]string{"--timeout=3s", "--default-interval=50ms", "--http.a.address=" + srv.URL}, tc.args...)
+		o := runPortpatrol(t, nil, args...)
+		if o.code != tc.code || !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("%q: exit %d, want %d with %q:\n%s", tc.args, o.code, tc.code, tc.want, o.stderr)
+		}
+	}
+}
+
+// The user information of an http URL is sent as Authorization: Basic (Go's
+// client does it for a URL with a user), also after a redirect on the same
+// host, and an Authorization header given as a property wins over it.
+// Neither value appears in the logs, also when attempts fail first.
+func TestHTTPURLUserIsBasicAuth(t *testing.T) {
+	t.Parallel()
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:pw-SECRET-1"))
+	var attempts atomic.Int32
+	var mu sync.Mutex
+	var seen []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		switch {
+		case attempts.Add(1) == 1:
+			w.WriteHeader(http.StatusServiceUnavailable) // one failed attempt is logged first
+		case r.Header.Get("Authorization") != basic:
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			http.Redirect(w, r, "/next", http.StatusFound)
+		}
+	})
+	mux.HandleFunc("/next", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") != basic {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	mux.HandleFunc("/bearer", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok-SECRET-2" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	o := runPortpatrol(t, nil, "--log-level=debug", "--default-interval=50ms", "--timeout=10s",
+		"--http.a.address=http://admin:pw-SECRET-1@"+host+"/",
+		"--http.b.address=http://admin:pw-SECRET-1@"+host+"/bearer", "--http.b.header=Authorization=Bearer tok-SECRET-2")
+	o.mustExit(t, 0)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(seen, "/ "+basic) || !slices.Contains(seen, "/next "+basic) {
+		t.Errorf("requests seen %q, want / and /next with %q", seen, basic)
+	}
+	if !strings.Contains(o.stderr, "status 503, want 200") || !strings.Contains(o.stderr, "admin:xxxxx@") {
+		t.Errorf("logs lack the failed attempt or the redacted address:\n%s", o.stderr)
+	}
+	encoded := strings.TrimPrefix(basic, "Basic ")
+	if all := o.stdout + o.stderr; strings.Contains(all, "SECRET") || strings.Contains(all, encoded) {
+		t.Errorf("a credential leaked:\n%s", all)
 	}
 }

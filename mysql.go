@@ -104,7 +104,7 @@ func buildMySQL(s *targetSpec, address string) (built, []error) {
 	}
 	b := built{
 		checker: mysqlCheck{network: a.network, address: a.address, user: user, timeout: s.timeout},
-		address: a.shown,
+		address: redactURL(a.shown), // a DSN's ?params may hold a secret too
 		pieces:  append(a.pieces, address, a.shown, a.address),
 	}
 	if a.password != "" {

@@ -48,9 +48,23 @@ func redisOf(s *targetSpec) *redisSettings { return s.settings.(*redisSettings) 
 
 var redisProperties = append([]property{
 	{name: "user", arg: "NAME", help: "ACL user to AUTH as (needs a password); wins over the address's; may be a reference",
-		set: func(s *targetSpec, v string) error { redisOf(s).user = v; return nil }},
+		set: func(s *targetSpec, v string) error {
+			if v == "" {
+				return errors.New("must not be empty: leave the property out for no user")
+			}
+			redisOf(s).user = v
+			return nil
+		}},
 	{name: "password", arg: "PASSWORD", secret: true, help: "password to AUTH with; wins over the address's; may be a reference (file:/run/secrets/redis)",
-		set: func(s *targetSpec, v string) error { redisOf(s).password = v; return nil }},
+		set: func(s *targetSpec, v string) error {
+			// An empty password is never meant: a shell's unset
+			// $REDIS_PASSWORD would quietly drop the check of credentials.
+			if v == "" {
+				return errors.New("must not be empty: leave the property out for no password")
+			}
+			redisOf(s).password = v
+			return nil
+		}},
 }, append(tlsProperties(func(s *targetSpec) *tlsFiles { return &redisOf(s).tlsFiles }),
 	timeoutProperty("one deadline for connect, TLS and the whole exchange"))...)
 
@@ -179,6 +193,8 @@ func buildRedis(s *targetSpec, address string) (built, []error) {
 	if r.user != "" {
 		if c.user, err = resolveProperty(s.flag("user"), r.user); err != nil {
 			problems = append(problems, err)
+		} else if c.user == "" {
+			problems = append(problems, fmt.Errorf("%s: the user is empty", s.flag("user")))
 		}
 	}
 	if r.password != "" {
@@ -212,7 +228,7 @@ func buildRedis(s *targetSpec, address string) (built, []error) {
 	if len(problems) > 0 {
 		return built{}, problems
 	}
-	b := built{checker: c, address: a.shown, pieces: []string{address, a.shown, a.address, hostWithoutPort(a.address), a.user}}
+	b := built{checker: c, address: redactURL(a.shown), pieces: []string{address, a.shown, a.address, hostWithoutPort(a.address), a.user}}
 	if c.password != "" {
 		b.secrets = []string{c.password}
 	}

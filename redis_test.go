@@ -126,6 +126,12 @@ func TestRedisStartupErrors(t *testing.T) {
 		{[]string{"--redis.db.address=x", "--redis.db.user=app"}, "--redis.db.user: a user needs a password: set --redis.db.password too"},
 		{[]string{"--redis.db.address=redis://app@x"}, "--redis.db.address=redis://app@x: a user needs a password"},
 		{[]string{"--redis.db.address=x", "--redis.db.password=file:" + empty}, "--redis.db.password: the password is empty"},
+		// An empty user or password, written or read, is a mistake (an unset
+		// $REDIS_PASSWORD in a shell), never a quiet "no AUTH".
+		{[]string{"--redis.db.address=x", "--redis.db.password="}, `--redis.db.password="": must not be empty: leave the property out for no password`},
+		{[]string{"--redis.db.address=x", "--redis.db.password", ""}, `--redis.db.password="": must not be empty`},
+		{[]string{"--redis.db.address=x", "--redis.db.user=", "--redis.db.password=pw"}, `--redis.db.user="": must not be empty: leave the property out for no user`},
+		{[]string{"--redis.db.address=x", "--redis.db.user=file:" + empty, "--redis.db.password=pw"}, "--redis.db.user: the user is empty"},
 		{[]string{"--redis.db.address=x", "--redis.db.password=file:/nonexistent/pw"}, "--redis.db.password: file:/nonexistent/pw: no such file or directory"},
 		{[]string{"--redis.db.address=x", "--redis.db.password=env:PP_REDIS_UNSET"}, "--redis.db.password: environment variable PP_REDIS_UNSET is not set"},
 		{[]string{"--redis.db.address=unix://" + strings.Repeat("/s", 54)}, "the unix socket path is 108 bytes long"},
@@ -143,9 +149,11 @@ func TestRedisStartupErrors(t *testing.T) {
 		t.Errorf("user in the URL, password property: %q", got)
 	}
 
-	o := runPortpatrol(t, nil, "--redis.db.address=http://x", "--redis.c.address=x", "--redis.c.ca-file=/x")
+	o := runPortpatrol(t, []string{"PP_EMPTY="}, "--redis.db.address=http://x", "--redis.c.address=x", "--redis.c.ca-file=/x",
+		"--redis.e.address=x", "--redis.e.password=", "--redis.f.address=x", "--redis.f.password=env:PP_EMPTY")
 	o.mustExit(t, 2)
-	for _, want := range []string{"--redis.db.address=http://x: unknown scheme", "--redis.c.ca-file needs a rediss:// address"} {
+	for _, want := range []string{"--redis.db.address=http://x: unknown scheme", "--redis.c.ca-file needs a rediss:// address",
+		`--redis.e.password="": must not be empty: leave the property out for no password`, "--redis.f.password: the password is empty"} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -178,7 +179,7 @@ func lookupJSON(data []byte, path string) (string, error) {
 	dec.UseNumber() // keep numbers as written: 1.50 stays 1.50, big ids stay exact
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return "", fmt.Errorf("not valid JSON: %v", err)
+		return "", jsonError(data, err)
 	}
 	if dec.More() {
 		return "", errors.New("not valid JSON: more than one value in the file")
@@ -189,17 +190,49 @@ func lookupJSON(data []byte, path string) (string, error) {
 func lookupYAML(data []byte, path string) (string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return "", fmt.Errorf("not valid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+		return "", yamlError("syntax error", err)
 	}
 	if doc.Kind != 0 {
 		// Decoding checks what parsing alone lets through: duplicate keys,
 		// an alias inside its own anchor, excessive aliasing.
 		var v any
 		if err := doc.Decode(&v); err != nil {
-			return "", fmt.Errorf("not valid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+			return "", yamlError("a repeated key or a bad alias", err)
 		}
 	}
 	return lookupPath(yamlTree(&doc), path)
+}
+
+// jsonError says where a file is not valid JSON, never what it holds:
+// encoding/json quotes the offending character ("invalid character 'B'"),
+// which may be the first byte of a secret.
+func jsonError(data []byte, err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		line := 1 + bytes.Count(data[:min(max(se.Offset, 0), int64(len(data)))], []byte("\n"))
+		return fmt.Errorf("not valid JSON: syntax error at byte %d (line %d)", se.Offset, line)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("not valid JSON: the file ends inside a value")
+	case errors.Is(err, io.EOF):
+		return errors.New("not valid JSON: the file holds no value")
+	}
+	return errors.New("not valid JSON")
+}
+
+// yamlError says where a file is not valid YAML, never what it holds:
+// yaml.v3 quotes keys, anchors and values in some messages. Only the line
+// number it puts first ("yaml: line 3: ...") is kept.
+func yamlError(what string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ") // a *yaml.TypeError's first entry
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		digits, _, _ := strings.Cut(rest, ":")
+		if n, err := strconv.Atoi(digits); err == nil {
+			return fmt.Errorf("not valid YAML: %s at line %d", what, n)
+		}
+	}
+	return fmt.Errorf("not valid YAML: %s", what)
 }
 
 // yamlTree gives a YAML document the shape encoding/json produces, so one
@@ -335,7 +368,7 @@ func leafText(v any, path string) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return "", fmt.Errorf("%q: cannot be written as JSON: %v", path, err)
+		return "", fmt.Errorf("%q: cannot be written as JSON", path) // the error may quote a value
 	}
 	return string(b), nil
 }

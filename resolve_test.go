@@ -332,3 +332,70 @@ func TestResolveBareKindIsLiteral(t *testing.T) {
 		}
 	}
 }
+
+// A file that does not parse is named with the position of the problem, and
+// nothing of what it holds: a parser's message may quote the character it
+// stopped at, a key or an anchor, and that may be part of a secret.
+func TestParseErrorsHideTheContent(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "~§¶Zq" // none of it appears in a path or a message of ours
+	for _, tc := range []struct {
+		kind, name, content, want string
+	}{
+		{"json", "tok", "Bearer tok123", "not valid JSON: syntax error at byte 1 (line 1)"},
+		{"json", "char.json", "{\"a\": \"x\",\n \"b\": " + secret + "}", "not valid JSON: syntax error at byte 18 (line 2)"},
+		{"json", "control.json", "{\"a\": \"" + secret + "\x01\"}", "not valid JSON: syntax error at byte 15 (line 1)"},
+		{"json", "open.json", "{\"a\": \"" + secret, "not valid JSON: the file ends inside a value"},
+		{"json", "empty.json", "", "not valid JSON: the file holds no value"},
+		// yaml.v3 names the line where the flow began, counted from 0.
+		{"yaml", "flow.yaml", "a: b\nc: [" + secret + "\n", "not valid YAML: syntax error at line 1"},
+		{"yaml", "quote.yaml", "a: \"" + secret + "\n", "not valid YAML: syntax error at line 2"},
+		{"yaml", "colon.yaml", "a: b\nc: " + secret + ": x\n", "not valid YAML: syntax error at line 2"},
+		{"yaml", "tab.yaml", "a:\n\t" + secret + "\n", "not valid YAML: syntax error at line 2"},
+		{"yaml", "twice.yaml", secret + ": 1\n" + secret + ": 2\n", "not valid YAML: a repeated key or a bad alias at line 2"},
+		{"yaml", "anchor.yaml", "a: 1\nb: *" + secret + "\n", "not valid YAML:"},
+		{"ini", "section.ini", "[" + secret + "\n", "line 1: section header is missing its closing ]"},
+		{"ini", "words.ini", "a = 1\n" + secret + "\n", "line 2: want key = value"},
+		{"ini", "nokey.ini", "=" + secret + "\n", "line 1: missing key"},
+		{"file", "bad.env", "A=1\n" + secret + "\n", "line 2: want KEY=VALUE"},
+	} {
+		p := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := resolve(tc.kind + ":" + p + "//a.b")
+		if err == nil {
+			t.Errorf("%s: resolved, want an error", tc.name)
+			continue
+		}
+		got := err.Error()
+		if !strings.HasPrefix(got, tc.kind+":"+p+": ") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: error %q, want it to name %s:%s and contain %q", tc.name, got, tc.kind, p, tc.want)
+		}
+		for _, leak := range []string{"~", "§", "¶", "Zq", "'B'", "Bearer", "tok123", `\x01`, `\u0001`} {
+			if strings.Contains(got, leak) {
+				t.Errorf("%s: error %q quotes the file's content (%q)", tc.name, got, leak)
+			}
+		}
+	}
+}
+
+// End to end, as a user met it: a header read from a file that is not JSON.
+func TestParseErrorHidesTheContentEndToEnd(t *testing.T) {
+	t.Parallel()
+	tok := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(tok, []byte("Bearer tok123"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := runPortpatrol(t, nil, "--log-level=debug", "--http.a.address=http://127.0.0.1:1/", "--http.a.header=Authorization=json:"+tok+"//a.b")
+	o.mustExit(t, 2)
+	want := "--http.a.header Authorization: json:" + tok + ": not valid JSON: syntax error at byte 1 (line 1)"
+	if !strings.Contains(o.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
+	}
+	for _, leak := range []string{"'B'", "Bearer", "tok123"} {
+		if strings.Contains(o.stdout+o.stderr, leak) {
+			t.Errorf("output quotes the file (%q):\n%s", leak, o.stderr)
+		}
+	}
+}
