@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 const (
@@ -201,10 +199,7 @@ func (c icmpCheck) check(ctx context.Context) error {
 	if !c.raw {
 		want.id = -1 // the kernel replaces the identifier with its own on datagram sockets
 	}
-	msg, err := want.marshal(v6)
-	if err != nil {
-		return err
-	}
+	msg := want.marshal(v6)
 	conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	if _, err := conn.WriteTo(msg, dst); err != nil {
 		if ctx.Err() != nil {
@@ -271,29 +266,57 @@ type echoRequest struct {
 	token []byte
 }
 
-func (e echoRequest) marshal(v6 bool) ([]byte, error) {
-	var typ icmp.Type = ipv4.ICMPTypeEcho
+// An echo message (RFC 792; ICMPv6: RFC 4443 section 4) is the type, code 0,
+// the checksum, the identifier, the sequence number and the data.
+const (
+	icmpEchoReply     = 0
+	icmpEchoRequest   = 8
+	icmpv6EchoRequest = 128
+	icmpv6EchoReply   = 129
+	icmpEchoHeader    = 8
+)
+
+func (e echoRequest) marshal(v6 bool) []byte {
+	typ := byte(icmpEchoRequest)
 	if v6 {
-		typ = ipv6.ICMPTypeEchoRequest // the kernel fills in the ICMPv6 checksum
+		typ = icmpv6EchoRequest
 	}
-	id := e.id
-	if id < 0 {
-		id = 0
+	id := max(e.id, 0)
+	b := append([]byte{typ, 0, 0, 0, byte(id >> 8), byte(id), byte(e.seq >> 8), byte(e.seq)}, e.token...)
+	if !v6 {
+		// The kernel fills in the ICMPv6 checksum: it covers a pseudo-header
+		// of addresses that only the kernel knows for sure.
+		binary.BigEndian.PutUint16(b[2:], internetChecksum(b))
 	}
-	return (&icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: e.seq, Data: e.token}}).Marshal(nil)
+	return b
+}
+
+// internetChecksum is the ones' complement of the ones' complement sum of
+// b's 16-bit words (RFC 1071).
+func internetChecksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i < len(b); i += 2 {
+		sum += uint32(b[i]) << 8
+		if i+1 < len(b) {
+			sum += uint32(b[i+1])
+		}
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
 }
 
 // matches reports whether b, an ICMP message received from `from`, is the
 // echo reply to e.
 func (e echoRequest) matches(b []byte, v6 bool, from net.IP) bool {
-	proto, replyType := protocolICMP, icmp.Type(ipv4.ICMPTypeEchoReply)
+	replyType := byte(icmpEchoReply)
 	if v6 {
-		proto, replyType = protocolICMPv6, ipv6.ICMPTypeEchoReply
+		replyType = icmpv6EchoReply
 	}
-	m, err := icmp.ParseMessage(proto, b)
-	if err != nil || m.Type != replyType || !from.Equal(e.peer) {
+	if len(b) < icmpEchoHeader || b[0] != replyType || b[1] != 0 || !from.Equal(e.peer) {
 		return false
 	}
-	echo, ok := m.Body.(*icmp.Echo)
-	return ok && echo.Seq == e.seq && (e.id < 0 || echo.ID == e.id) && bytes.Equal(echo.Data, e.token)
+	id, seq := int(binary.BigEndian.Uint16(b[4:])), int(binary.BigEndian.Uint16(b[6:]))
+	return seq == e.seq && (e.id < 0 || id == e.id) && bytes.Equal(b[icmpEchoHeader:], e.token)
 }
