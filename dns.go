@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -195,19 +196,30 @@ func (c *dnsCheck) check(ctx context.Context) error {
 	defer cancel()
 	var values []string
 	var err error
-	if c.resolver != nil {
+	switch {
+	case c.resolver != nil:
+		// For ANY-IP Go's resolver asks A and AAAA and keeps the
+		// addresses of either; it fails only when neither has any.
 		values, err = c.lookupSystem(ctx)
-	} else {
-		values, err = c.lookupServer(ctx)
+	case c.recordType == "ANY-IP":
+		return c.eitherFamily(ctx)
+	default:
+		values, err = c.query(ctx, dnsTypes[c.recordType])
 	}
 	if err != nil {
 		return err
 	}
+	return c.judge(values, c.what())
+}
+
+// judge tells whether values, records of the type named what, hold
+// minRecords and every expected value.
+func (c *dnsCheck) judge(values []string, what string) error {
 	if len(values) < c.minRecords {
 		if len(values) == 0 {
-			return fmt.Errorf("no %s records", c.what())
+			return fmt.Errorf("no %s records", what)
 		}
-		return fmt.Errorf("%d %s records, want at least %d", len(values), c.what(), c.minRecords)
+		return fmt.Errorf("%d %s records, want at least %d", len(values), what, c.minRecords)
 	}
 	for _, want := range c.expected {
 		found := slices.ContainsFunc(values, func(v string) bool {
@@ -215,10 +227,45 @@ func (c *dnsCheck) check(ctx context.Context) error {
 			return v == want || c.recordType == "SRV" && !strings.Contains(want, ":") && strings.HasPrefix(v, want+":")
 		})
 		if !found {
-			return fmt.Errorf("%s is not among the %d %s records", want, len(values), c.what())
+			return fmt.Errorf("%s is not among the %d %s records", want, len(values), what)
 		}
 	}
 	return nil
+}
+
+// eitherFamily asks c.server for the A and the AAAA records at once, so
+// that a silent half leaves the other its time. ANY-IP is ready when the
+// records of both, together, hold; a query that failed adds none, so an A
+// record is enough where a server refuses AAAA queries (dnsmasq's
+// --address without upstream servers does). Otherwise, when a query failed,
+// the reason gives each family's own, once when they agree.
+func (c *dnsCheck) eitherFamily(ctx context.Context) error {
+	families := [2]string{"A", "AAAA"}
+	var values [2][]string
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, family := range families {
+		wg.Go(func() { values[i], errs[i] = c.query(ctx, dnsTypes[family]) })
+	}
+	wg.Wait()
+	all := slices.Clone(values[0])
+	for _, v := range values[1] {
+		if !slices.Contains(all, v) { // an IPv4-mapped AAAA record reads as its A record
+			all = append(all, v)
+		}
+	}
+	if err := c.judge(all, c.what()); err == nil || errs == [2]error{} {
+		return err
+	}
+	for i, family := range families {
+		if errs[i] == nil {
+			errs[i] = c.judge(values[i], family)
+		}
+	}
+	if errs[0].Error() == errs[1].Error() {
+		return errs[0]
+	}
+	return fmt.Errorf("A: %v; AAAA: %v", errs[0], errs[1])
 }
 
 // lookupSystem asks the system's resolver: search domains and ndots apply,
@@ -272,16 +319,6 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("the DNS server answered: %s", dnsErr.Err)
 	}
 	return nil, describeNetError(ctx, err, c.timeout)
-}
-
-// lookupServer asks c.server itself, for ANY-IP A and then AAAA.
-func (c *dnsCheck) lookupServer(ctx context.Context) ([]string, error) {
-	values, err := c.query(ctx, dnsTypes[c.recordType])
-	if err != nil || c.recordType != "ANY-IP" {
-		return values, err
-	}
-	more, err := c.query(ctx, dnsTypeAAAA)
-	return append(values, more...), err
 }
 
 // query is one question to c.server: over UDP, and again over TCP when the

@@ -151,6 +151,10 @@ var fakeZone = map[string]fakeAnswer{
 	"txt.x.test. TXT":      {records: []dnsmessage.Resource{rr("txt.x.test.", &dnsmessage.TXTResource{TXT: []string{"v=ready"}})}},
 	// More than a 512-byte datagram holds: truncated over UDP, whole over TCP.
 	"many.x.test. SRV": {truncate: true, records: srvRecords("many.x.test.", 40)},
+	// An A record and a REFUSED AAAA query: dnsmasq's answer for a name
+	// of --address=/v4.test/127.0.0.3 without upstream servers.
+	"a.v4.test. A":    {records: []dnsmessage.Resource{rr("a.v4.test.", &dnsmessage.AResource{A: [4]byte{127, 0, 0, 3}})}},
+	"a.v4.test. AAAA": {rcode: dnsmessage.RCodeRefused},
 }
 
 var dnsmasqZone = []string{
@@ -161,6 +165,7 @@ var dnsmasqZone = []string{
 	"--srv-host=_pg._tcp.x.test,pg-1.x.test,5432,0,10",
 	"--srv-host=_pg._tcp.x.test,pg-2.x.test,5432,0,10",
 	"--txt-record=txt.x.test,v=ready",
+	"--address=/v4.test/127.0.0.3",
 }
 
 func init() {
@@ -190,6 +195,13 @@ var sharedDNSCases = []struct {
 	{[]string{"txt.x.test", "--dns.d.record-type=TXT", "--dns.d.expected=V=READY"}, "V=READY is not among the 1 TXT records"},
 	{[]string{"missing.x.test"}, "NXDOMAIN: no such name"},
 	{[]string{"missing.x.test", "--dns.d.record-type=SRV"}, "NXDOMAIN: no such name"},
+	// ANY-IP is A or AAAA: a refused AAAA query does not stand in the way
+	// of an A record, but is named when the A records do not suffice.
+	{[]string{"a.v4.test"}, ""},
+	{[]string{"a.v4.test", "--dns.d.expected=127.0.0.3"}, ""},
+	{[]string{"a.v4.test", "--dns.d.expected=::3"}, "A: ::3 is not among the 1 A records; AAAA: REFUSED: the server refuses to answer"},
+	{[]string{"a.v4.test", "--dns.d.min-records=2"}, "A: 1 A records, want at least 2; AAAA: REFUSED: the server refuses to answer"},
+	{[]string{"web.x.test", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not among the 2 A or AAAA records"},
 }
 
 func runDNSCases(t *testing.T, server string, cases []struct {
@@ -244,13 +256,20 @@ func TestDNSFakeServerFailures(t *testing.T) {
 	t.Parallel()
 	valid, _ := (&dnsmessage.Message{Header: dnsmessage.Header{ID: 1, Response: true}}).Pack()
 	server := fakeDNS(t, map[string]fakeAnswer{
-		"fail.x.test. A":    {rcode: dnsmessage.RCodeServerFailure},
-		"refused.x.test. A": {rcode: dnsmessage.RCodeRefused},
-		"silent.x.test. A":  {silent: true},
-		"junk.x.test. A":    {garbage: []byte{1, 2, 3}},
-		"other.x.test. A":   {garbage: valid}, // a reply to a query never asked: waited past
-		"many.x.test. SRV":  {truncate: true, records: srvRecords("many.x.test.", 100)},
-		"v4.x.test. A":      {records: []dnsmessage.Resource{rr("v4.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
+		"fail.x.test. A":       {rcode: dnsmessage.RCodeServerFailure},
+		"refused.x.test. A":    {rcode: dnsmessage.RCodeRefused},
+		"silent.x.test. A":     {silent: true},
+		"junk.x.test. A":       {garbage: []byte{1, 2, 3}},
+		"other.x.test. A":      {garbage: valid}, // a reply to a query never asked: waited past
+		"many.x.test. SRV":     {truncate: true, records: srvRecords("many.x.test.", 100)},
+		"v4.x.test. A":         {records: []dnsmessage.Resource{rr("v4.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
+		"refused.x.test. AAAA": {rcode: dnsmessage.RCodeRefused},
+		"mixed.x.test. A":      {rcode: dnsmessage.RCodeNameError},
+		"mixed.x.test. AAAA":   {rcode: dnsmessage.RCodeRefused},
+		"slow4.x.test. A":      {silent: true},
+		"slow4.x.test. AAAA":   {records: []dnsmessage.Resource{rr("slow4.x.test.", &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("::5").As16()})}},
+		"mapped.x.test. A":     {records: []dnsmessage.Resource{rr("mapped.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
+		"mapped.x.test. AAAA":  {records: []dnsmessage.Resource{rr("mapped.x.test.", &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("::ffff:10.0.0.1").As16()})}},
 	})
 	runDNSCases(t, server, []struct {
 		args   []string
@@ -266,6 +285,15 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		// ANY-IP: the A record suffices; AAAA's NODATA is no failure.
 		{[]string{"v4.x.test", "--dns.d.expected=10.0.0.1"}, ""},
 		{[]string{"v4.x.test", "--dns.d.record-type=AAAA"}, "no AAAA records"},
+		{[]string{"v4.x.test", "--dns.d.expected=10.0.0.2"}, "10.0.0.2 is not among the 1 A or AAAA records"},
+		// ANY-IP: each half's reason when they differ, one when they agree.
+		{[]string{"refused.x.test"}, "REFUSED: the server refuses to answer"},
+		{[]string{"mixed.x.test"}, "A: NXDOMAIN: no such name; AAAA: REFUSED: the server refuses to answer"},
+		// Both are asked at once: a silent A query leaves AAAA its time.
+		{[]string{"slow4.x.test", "--dns.d.expected=::5"}, ""},
+		{[]string{"slow4.x.test", "--dns.d.expected=::6"}, "A: no answer within 300ms; AAAA: ::6 is not among the 1 AAAA records"},
+		// The same address as A and as IPv4-mapped AAAA is one record.
+		{[]string{"mapped.x.test", "--dns.d.min-records=2"}, "1 A or AAAA records, want at least 2"},
 	})
 	// A server that is not there: the kernel's refusal, not a hang.
 	o := runPortpatrol(t, nil, "--dns.d.address=x.test", "--dns.d.server="+closedPort(t), "--timeout=300ms")
@@ -307,6 +335,9 @@ func TestDNSSystemResolver(t *testing.T) {
 		"--dns.srv.address=_pg._tcp", "--dns.srv.record-type=SRV", "--dns.srv.min-records=3",
 		"--dns.txt.address=txt.x.test.", "--dns.txt.record-type=TXT", "--dns.txt.expected=v=ready",
 		"--dns.cname.address=alias.x.test.", "--dns.cname.record-type=CNAME", "--dns.cname.expected=web.x.test",
+		// Go's resolver asks A and AAAA and keeps the addresses of either:
+		// the REFUSED AAAA query does not hide the A record.
+		"--dns.v4.address=a.v4.test.", "--dns.v4.expected=127.0.0.3",
 		"--timeout=20s")
 	o.mustExit(t, 0)
 	for _, tc := range []struct {
@@ -320,6 +351,7 @@ func TestDNSSystemResolver(t *testing.T) {
 		{[]string{"missing"}, "the DNS server refused to answer or sent a malformed reply"},
 		{[]string{"web.x.test.", "--dns.d.record-type=CNAME"}, "no CNAME records"},
 		{[]string{"web", "--dns.d.record-type=A", "--dns.d.min-records=2"}, "1 A records, want at least 2"},
+		{[]string{"a.v4.test.", "--dns.d.expected=::3"}, "::3 is not among the 1 A or AAAA records"},
 	} {
 		o := run(append([]string{"--dns.d.address=" + tc.args[0], "--timeout=1s"}, tc.args[1:]...)...)
 		if o.code != 1 || !strings.Contains(o.stderr, `error="`+tc.reason+`"`) {
