@@ -134,7 +134,7 @@ func dnsName(s string) string { return strings.ToLower(strings.TrimSuffix(s, "."
 
 func buildDNS(s *targetSpec, address string) (built, []error) {
 	d := dnsOf(s)
-	if err := checkDNSName(address); err != nil {
+	if err := checkDNSName(address, s.flag("server")); err != nil {
 		return built{}, []error{addressError{err}}
 	}
 	c := &dnsCheck{name: address, recordType: d.recordType, minRecords: d.minRecords, server: d.server, timeout: s.timeout}
@@ -151,10 +151,24 @@ func buildDNS(s *targetSpec, address string) (built, []error) {
 }
 
 // checkDNSName accepts a host name as DNS carries it: labels of 1 to 63
-// bytes, 253 in all, optionally with the final dot (RFC 1035 section 2.3.4).
-func checkDNSName(name string) error {
+// bytes, 253 in all, optionally with the final dot (RFC 1035 section 2.3.4),
+// of letters, digits and hyphens (RFC 1123 section 2.1) and the underscores
+// of service names (_pg._tcp, RFC 2782). A URL, a port or a path gets a hint
+// that quotes no part of the name, which may have come from a reference;
+// serverFlag is the property that takes a server's port.
+func checkDNSName(name, serverFlag string) error {
 	if _, err := netip.ParseAddr(name); err == nil {
 		return errors.New("an IP address, not a name: there is nothing to resolve")
+	}
+	switch host, port, err := net.SplitHostPort(name); {
+	case strings.Contains(name, "://"):
+		return errors.New("want a DNS name such as db.example.com, without a scheme like http://")
+	case strings.Contains(name, "@"):
+		return errors.New("a DNS name has no user or password")
+	case err == nil && host != "" && checkPort(port) == nil:
+		return fmt.Errorf("a DNS name has no port; the server to ask is %s=host:port", serverFlag)
+	case strings.Contains(name, "/"):
+		return errors.New("a DNS name has no path")
 	}
 	trimmed := strings.TrimSuffix(name, ".")
 	if trimmed == "" || len(trimmed) > 253 {
@@ -166,6 +180,11 @@ func checkDNSName(name string) error {
 		}
 		if strings.IndexFunc(label, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
 			return errors.New("a DNS name holds no spaces, control or non-ASCII characters")
+		}
+		if strings.IndexFunc(label, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+		}) >= 0 {
+			return errors.New("a DNS name holds only letters, digits, hyphens, underscores and dots")
 		}
 	}
 	return nil

@@ -362,7 +362,7 @@ func TestDNSSystemResolver(t *testing.T) {
 
 func TestDNSStartupErrors(t *testing.T) {
 	t.Parallel()
-	o := runPortpatrol(t, nil,
+	o := runPortpatrol(t, []string{"PP_DNS_URL=https://secret.x.test/"},
 		"--dns.a.address=1.2.3.4",
 		"--dns.b.address=a..b",
 		"--dns.c.address="+strings.Repeat("a", 64)+".test",
@@ -372,8 +372,20 @@ func TestDNSStartupErrors(t *testing.T) {
 		"--dns.g.address=x.test", "--dns.g.min-records=0",
 		"--dns.h.address=x.test", "--dns.h.server=127.0.0.1:99999",
 		"--dns.i.address=x.test", "--dns.i.expected=not-an-ip",
-		"--dns.j.address=x.test", "--dns.j.record-type=srv", "--dns.j.expected=a.test:0")
+		"--dns.j.address=x.test", "--dns.j.record-type=srv", "--dns.j.expected=a.test:0",
+		"--dns.k.address=http://a.x.test",
+		"--dns.l.address=a.x.test:53",
+		"--dns.m.address=a.x.test/path",
+		"--dns.n.address=a!.x.test",
+		"--dns.o.address=env:PP_DNS_URL",
+		"--dns.ok.address=_pg._tcp.x.test.", "--dns.ok.record-type=SRV")
 	o.mustExit(t, 2)
+	if strings.Contains(o.stderr, "secret") {
+		t.Errorf("a resolved address is quoted:\n%s", o.stderr)
+	}
+	if strings.Contains(o.stderr, "--dns.ok.") {
+		t.Errorf("an SRV name with underscores and a final dot is a valid name:\n%s", o.stderr)
+	}
 	for _, want := range []string{
 		"--dns.a.address=1.2.3.4: an IP address, not a name",
 		"--dns.b.address=a..b: every label of a DNS name",
@@ -385,6 +397,11 @@ func TestDNSStartupErrors(t *testing.T) {
 		"--dns.h.server=127.0.0.1:99999: the port must be a number from 1 to 65535",
 		"--dns.i.expected=not-an-ip: not an IP address",
 		"--dns.j.expected=a.test:0: the port must be",
+		"--dns.k.address=http://a.x.test: want a DNS name such as db.example.com, without a scheme like http://",
+		"--dns.l.address=a.x.test:53: a DNS name has no port; the server to ask is --dns.l.server=host:port",
+		"--dns.m.address=a.x.test/path: a DNS name has no path",
+		"--dns.n.address=a!.x.test: a DNS name holds only letters, digits, hyphens, underscores and dots",
+		"--dns.o.address=env:PP_DNS_URL (resolved): want a DNS name such as db.example.com, without a scheme like http://",
 	} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
@@ -590,9 +607,23 @@ func TestCheckDNSName(t *testing.T) {
 		{".", "want a DNS name of 1 to 253 characters, e.g. postgres.default.svc.cluster.local"},
 		{"we b.test", "a DNS name holds no spaces, control or non-ASCII characters"},
 		{"10.0.0.1", "an IP address, not a name: there is nothing to resolve"},
+		{"_pg._tcp.x.test", ""},
+		{"_pg._tcp.x.test.", ""},
+		{"Web-1.X.test", ""},
+		{"http://web.x.test", "want a DNS name such as db.example.com, without a scheme like http://"},
+		{"dns://10.0.0.1/web.x.test", "want a DNS name such as db.example.com, without a scheme like http://"},
+		{"web.x.test:53", "a DNS name has no port; the server to ask is --dns.d.server=host:port"},
+		{"10.0.0.1:53", "a DNS name has no port; the server to ask is --dns.d.server=host:port"},
+		{"[::1]:53", "a DNS name has no port; the server to ask is --dns.d.server=host:port"},
+		{"web.x.test/health", "a DNS name has no path"},
+		{"user@web.x.test", "a DNS name has no user or password"},
+		{"web.x.test:abc", "a DNS name holds only letters, digits, hyphens, underscores and dots"},
+		{"web*.x.test", "a DNS name holds only letters, digits, hyphens, underscores and dots"},
+		{"web.x.test\t", "a DNS name holds no spaces, control or non-ASCII characters"},
+		{"wéb.x.test", "a DNS name holds no spaces, control or non-ASCII characters"},
 	} {
 		got := ""
-		if err := checkDNSName(tc.name); err != nil {
+		if err := checkDNSName(tc.name, "--dns.d.server"); err != nil {
 			got = err.Error()
 		}
 		if got != tc.want {
