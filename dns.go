@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -253,28 +252,45 @@ func (c *dnsCheck) judge(values []string, what string) error {
 }
 
 // eitherFamily asks c.server for the A and the AAAA records at once, so
-// that a silent half leaves the other its time. ANY-IP is ready when the
-// records of both, together, hold; a query that failed adds none, so an A
-// record is enough where a server refuses AAAA queries (dnsmasq's
+// that a silent half leaves the other its time. ANY-IP is ready as soon as
+// the records come so far, together, hold; a query that failed adds none, so
+// an A record is enough where a server refuses AAAA queries (dnsmasq's
 // --address without upstream servers does). Otherwise, when a query failed,
 // the reason gives each family's own, once when they agree.
 func (c *dnsCheck) eitherFamily(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the other query stops once one suffices
 	families := [2]string{"A", "AAAA"}
+	type answer struct {
+		i      int
+		values []string
+		err    error
+	}
+	answers := make(chan answer, len(families))
+	for i, family := range families {
+		go func() {
+			values, err := c.query(ctx, dnsTypes[family])
+			answers <- answer{i, values, err}
+		}()
+	}
 	var values [2][]string
 	var errs [2]error
-	var wg sync.WaitGroup
-	for i, family := range families {
-		wg.Go(func() { values[i], errs[i] = c.query(ctx, dnsTypes[family]) })
-	}
-	wg.Wait()
-	all := slices.Clone(values[0])
-	for _, v := range values[1] {
-		if !slices.Contains(all, v) { // an IPv4-mapped AAAA record reads as its A record
-			all = append(all, v)
+	var all []string
+	for range families {
+		a := <-answers
+		values[a.i], errs[a.i] = a.values, a.err
+		for _, v := range a.values {
+			if !slices.Contains(all, v) { // an IPv4-mapped AAAA record reads as its A record
+				all = append(all, v)
+			}
+		}
+		// More records can only help: what holds now holds with the rest.
+		if c.judge(all, c.what()) == nil {
+			return nil
 		}
 	}
-	if err := c.judge(all, c.what()); err == nil || errs == [2]error{} {
-		return err
+	if errs == [2]error{} {
+		return c.judge(all, c.what())
 	}
 	for i, family := range families {
 		if errs[i] == nil {

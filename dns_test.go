@@ -212,7 +212,10 @@ func runDNSCases(t *testing.T, server string, cases []struct {
 	for _, tc := range cases {
 		args := append([]string{"--dns.d.address=" + tc.args[0], "--dns.d.server=" + server, "--default-interval=50ms", "--timeout=2s"}, tc.args[1:]...)
 		if tc.reason != "" {
-			args = append(args, "--dns.d.timeout=300ms")
+			// Short enough for a second attempt within the 2s, long
+			// enough that a busy machine's server answers each one:
+			// the reason must read the same every time.
+			args = append(args, "--dns.d.timeout=1s")
 		}
 		o := runPortpatrol(t, nil, args...)
 		if tc.reason == "" {
@@ -277,8 +280,8 @@ func TestDNSFakeServerFailures(t *testing.T) {
 	}{
 		{[]string{"fail.x.test", "--dns.d.record-type=A"}, "SERVFAIL: the server failed to answer"},
 		{[]string{"refused.x.test", "--dns.d.record-type=A"}, "REFUSED: the server refuses to answer"},
-		{[]string{"silent.x.test", "--dns.d.record-type=A"}, "no answer within 300ms"},
-		{[]string{"other.x.test", "--dns.d.record-type=A"}, "no answer within 300ms"},
+		{[]string{"silent.x.test", "--dns.d.record-type=A"}, "no answer within 1s"},
+		{[]string{"other.x.test", "--dns.d.record-type=A"}, "no answer within 1s"},
 		{[]string{"junk.x.test", "--dns.d.record-type=A"}, "malformed reply: 3 bytes, shorter than the 12-byte header"},
 		// Over UDP the answer does not fit; over TCP it does.
 		{[]string{"many.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=100", "--dns.d.expected=pg-99.x.test:5432"}, ""},
@@ -291,7 +294,10 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		{[]string{"mixed.x.test"}, "A: NXDOMAIN: no such name; AAAA: REFUSED: the server refuses to answer"},
 		// Both are asked at once: a silent A query leaves AAAA its time.
 		{[]string{"slow4.x.test", "--dns.d.expected=::5"}, ""},
-		{[]string{"slow4.x.test", "--dns.d.expected=::6"}, "A: no answer within 300ms; AAAA: ::6 is not among the 1 AAAA records"},
+		// Nor does it wait for the silent one once the AAAA records
+		// suffice: a 5s attempt would outlast the 2s wait.
+		{[]string{"slow4.x.test", "--dns.d.expected=::5", "--dns.d.timeout=5s"}, ""},
+		{[]string{"slow4.x.test", "--dns.d.expected=::6"}, "A: no answer within 1s; AAAA: ::6 is not among the 1 AAAA records"},
 		// The same address as A and as IPv4-mapped AAAA is one record.
 		{[]string{"mapped.x.test", "--dns.d.min-records=2"}, "1 A or AAAA records, want at least 2"},
 	})
