@@ -133,7 +133,7 @@ func dnsName(s string) string { return strings.ToLower(strings.TrimSuffix(s, "."
 
 func buildDNS(s *targetSpec, address string) (built, []error) {
 	d := dnsOf(s)
-	if err := checkDNSName(address); err != nil {
+	if err := checkDNSName(address, s.flag("server")); err != nil {
 		return built{}, []error{addressError{err}}
 	}
 	c := &dnsCheck{name: address, recordType: d.recordType, minRecords: d.minRecords, server: d.server, timeout: s.timeout}
@@ -150,10 +150,24 @@ func buildDNS(s *targetSpec, address string) (built, []error) {
 }
 
 // checkDNSName accepts a host name as DNS carries it: labels of 1 to 63
-// bytes, 253 in all, optionally with the final dot (RFC 1035 section 2.3.4).
-func checkDNSName(name string) error {
+// bytes, 253 in all, optionally with the final dot (RFC 1035 section 2.3.4),
+// of letters, digits and hyphens (RFC 1123 section 2.1) and the underscores
+// of service names (_pg._tcp, RFC 2782). A URL, a port or a path gets a hint
+// that quotes no part of the name, which may have come from a reference;
+// serverFlag is the property that takes a server's port.
+func checkDNSName(name, serverFlag string) error {
 	if _, err := netip.ParseAddr(name); err == nil {
 		return errors.New("an IP address, not a name: there is nothing to resolve")
+	}
+	switch host, port, err := net.SplitHostPort(name); {
+	case strings.Contains(name, "://"):
+		return errors.New("want a DNS name such as db.example.com, without a scheme like http://")
+	case strings.Contains(name, "@"):
+		return errors.New("a DNS name has no user or password")
+	case err == nil && host != "" && checkPort(port) == nil:
+		return fmt.Errorf("a DNS name has no port; the server to ask is %s=host:port", serverFlag)
+	case strings.Contains(name, "/"):
+		return errors.New("a DNS name has no path")
 	}
 	trimmed := strings.TrimSuffix(name, ".")
 	if trimmed == "" || len(trimmed) > 253 {
@@ -165,6 +179,11 @@ func checkDNSName(name string) error {
 		}
 		if strings.IndexFunc(label, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
 			return errors.New("a DNS name holds no spaces, control or non-ASCII characters")
+		}
+		if strings.IndexFunc(label, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+		}) >= 0 {
+			return errors.New("a DNS name holds only letters, digits, hyphens, underscores and dots")
 		}
 	}
 	return nil
@@ -195,19 +214,30 @@ func (c *dnsCheck) check(ctx context.Context) error {
 	defer cancel()
 	var values []string
 	var err error
-	if c.resolver != nil {
+	switch {
+	case c.resolver != nil:
+		// For ANY-IP Go's resolver asks A and AAAA and keeps the
+		// addresses of either; it fails only when neither has any.
 		values, err = c.lookupSystem(ctx)
-	} else {
-		values, err = c.lookupServer(ctx)
+	case c.recordType == "ANY-IP":
+		return c.eitherFamily(ctx)
+	default:
+		values, err = c.query(ctx, dnsTypes[c.recordType])
 	}
 	if err != nil {
 		return err
 	}
+	return c.judge(values, c.what())
+}
+
+// judge tells whether values, records of the type named what, hold
+// minRecords and every expected value.
+func (c *dnsCheck) judge(values []string, what string) error {
 	if len(values) < c.minRecords {
 		if len(values) == 0 {
-			return fmt.Errorf("no %s records", c.what())
+			return fmt.Errorf("no %s records", what)
 		}
-		return fmt.Errorf("%d %s records, want at least %d", len(values), c.what(), c.minRecords)
+		return fmt.Errorf("%d %s records, want at least %d", len(values), what, c.minRecords)
 	}
 	for _, want := range c.expected {
 		found := slices.ContainsFunc(values, func(v string) bool {
@@ -215,10 +245,62 @@ func (c *dnsCheck) check(ctx context.Context) error {
 			return v == want || c.recordType == "SRV" && !strings.Contains(want, ":") && strings.HasPrefix(v, want+":")
 		})
 		if !found {
-			return fmt.Errorf("%s is not among the %d %s records", want, len(values), c.what())
+			return fmt.Errorf("%s is not among the %d %s records", want, len(values), what)
 		}
 	}
 	return nil
+}
+
+// eitherFamily asks c.server for the A and the AAAA records at once, so
+// that a silent half leaves the other its time. ANY-IP is ready as soon as
+// the records come so far, together, hold; a query that failed adds none, so
+// an A record is enough where a server refuses AAAA queries (dnsmasq's
+// --address without upstream servers does). Otherwise, when a query failed,
+// the reason gives each family's own, once when they agree.
+func (c *dnsCheck) eitherFamily(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the other query stops once one suffices
+	families := [2]string{"A", "AAAA"}
+	type answer struct {
+		i      int
+		values []string
+		err    error
+	}
+	answers := make(chan answer, len(families))
+	for i, family := range families {
+		go func() {
+			values, err := c.query(ctx, dnsTypes[family])
+			answers <- answer{i, values, err}
+		}()
+	}
+	var values [2][]string
+	var errs [2]error
+	var all []string
+	for range families {
+		a := <-answers
+		values[a.i], errs[a.i] = a.values, a.err
+		for _, v := range a.values {
+			if !slices.Contains(all, v) { // an IPv4-mapped AAAA record reads as its A record
+				all = append(all, v)
+			}
+		}
+		// More records can only help: what holds now holds with the rest.
+		if c.judge(all, c.what()) == nil {
+			return nil
+		}
+	}
+	if errs == [2]error{} {
+		return c.judge(all, c.what())
+	}
+	for i, family := range families {
+		if errs[i] == nil {
+			errs[i] = c.judge(values[i], family)
+		}
+	}
+	if errs[0].Error() == errs[1].Error() {
+		return errs[0]
+	}
+	return fmt.Errorf("A: %v; AAAA: %v", errs[0], errs[1])
 }
 
 // lookupSystem asks the system's resolver: search domains and ndots apply,
@@ -272,16 +354,6 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("the DNS server answered: %s", dnsErr.Err)
 	}
 	return nil, describeNetError(ctx, err, c.timeout)
-}
-
-// lookupServer asks c.server itself, for ANY-IP A and then AAAA.
-func (c *dnsCheck) lookupServer(ctx context.Context) ([]string, error) {
-	values, err := c.query(ctx, dnsTypes[c.recordType])
-	if err != nil || c.recordType != "ANY-IP" {
-		return values, err
-	}
-	more, err := c.query(ctx, dnsTypeAAAA)
-	return append(values, more...), err
 }
 
 // query is one question to c.server: over UDP, and again over TCP when the

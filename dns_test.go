@@ -151,6 +151,10 @@ var fakeZone = map[string]fakeAnswer{
 	"txt.x.test. TXT":      {records: []dnsmessage.Resource{rr("txt.x.test.", &dnsmessage.TXTResource{TXT: []string{"v=ready"}})}},
 	// More than a 512-byte datagram holds: truncated over UDP, whole over TCP.
 	"many.x.test. SRV": {truncate: true, records: srvRecords("many.x.test.", 40)},
+	// An A record and a REFUSED AAAA query: dnsmasq's answer for a name
+	// of --address=/v4.test/127.0.0.3 without upstream servers.
+	"a.v4.test. A":    {records: []dnsmessage.Resource{rr("a.v4.test.", &dnsmessage.AResource{A: [4]byte{127, 0, 0, 3}})}},
+	"a.v4.test. AAAA": {rcode: dnsmessage.RCodeRefused},
 }
 
 var dnsmasqZone = []string{
@@ -161,6 +165,7 @@ var dnsmasqZone = []string{
 	"--srv-host=_pg._tcp.x.test,pg-1.x.test,5432,0,10",
 	"--srv-host=_pg._tcp.x.test,pg-2.x.test,5432,0,10",
 	"--txt-record=txt.x.test,v=ready",
+	"--address=/v4.test/127.0.0.3",
 }
 
 func init() {
@@ -190,6 +195,13 @@ var sharedDNSCases = []struct {
 	{[]string{"txt.x.test", "--dns.d.record-type=TXT", "--dns.d.expected=V=READY"}, "V=READY is not among the 1 TXT records"},
 	{[]string{"missing.x.test"}, "NXDOMAIN: no such name"},
 	{[]string{"missing.x.test", "--dns.d.record-type=SRV"}, "NXDOMAIN: no such name"},
+	// ANY-IP is A or AAAA: a refused AAAA query does not stand in the way
+	// of an A record, but is named when the A records do not suffice.
+	{[]string{"a.v4.test"}, ""},
+	{[]string{"a.v4.test", "--dns.d.expected=127.0.0.3"}, ""},
+	{[]string{"a.v4.test", "--dns.d.expected=::3"}, "A: ::3 is not among the 1 A records; AAAA: REFUSED: the server refuses to answer"},
+	{[]string{"a.v4.test", "--dns.d.min-records=2"}, "A: 1 A records, want at least 2; AAAA: REFUSED: the server refuses to answer"},
+	{[]string{"web.x.test", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not among the 2 A or AAAA records"},
 }
 
 func runDNSCases(t *testing.T, server string, cases []struct {
@@ -200,7 +212,10 @@ func runDNSCases(t *testing.T, server string, cases []struct {
 	for _, tc := range cases {
 		args := append([]string{"--dns.d.address=" + tc.args[0], "--dns.d.server=" + server, "--default-interval=50ms", "--timeout=2s"}, tc.args[1:]...)
 		if tc.reason != "" {
-			args = append(args, "--dns.d.timeout=300ms")
+			// Short enough for a second attempt within the 2s, long
+			// enough that a busy machine's server answers each one:
+			// the reason must read the same every time.
+			args = append(args, "--dns.d.timeout=1s")
 		}
 		o := runPortpatrol(t, nil, args...)
 		if tc.reason == "" {
@@ -244,13 +259,20 @@ func TestDNSFakeServerFailures(t *testing.T) {
 	t.Parallel()
 	valid, _ := (&dnsmessage.Message{Header: dnsmessage.Header{ID: 1, Response: true}}).Pack()
 	server := fakeDNS(t, map[string]fakeAnswer{
-		"fail.x.test. A":    {rcode: dnsmessage.RCodeServerFailure},
-		"refused.x.test. A": {rcode: dnsmessage.RCodeRefused},
-		"silent.x.test. A":  {silent: true},
-		"junk.x.test. A":    {garbage: []byte{1, 2, 3}},
-		"other.x.test. A":   {garbage: valid}, // a reply to a query never asked: waited past
-		"many.x.test. SRV":  {truncate: true, records: srvRecords("many.x.test.", 100)},
-		"v4.x.test. A":      {records: []dnsmessage.Resource{rr("v4.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
+		"fail.x.test. A":       {rcode: dnsmessage.RCodeServerFailure},
+		"refused.x.test. A":    {rcode: dnsmessage.RCodeRefused},
+		"silent.x.test. A":     {silent: true},
+		"junk.x.test. A":       {garbage: []byte{1, 2, 3}},
+		"other.x.test. A":      {garbage: valid}, // a reply to a query never asked: waited past
+		"many.x.test. SRV":     {truncate: true, records: srvRecords("many.x.test.", 100)},
+		"v4.x.test. A":         {records: []dnsmessage.Resource{rr("v4.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
+		"refused.x.test. AAAA": {rcode: dnsmessage.RCodeRefused},
+		"mixed.x.test. A":      {rcode: dnsmessage.RCodeNameError},
+		"mixed.x.test. AAAA":   {rcode: dnsmessage.RCodeRefused},
+		"slow4.x.test. A":      {silent: true},
+		"slow4.x.test. AAAA":   {records: []dnsmessage.Resource{rr("slow4.x.test.", &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("::5").As16()})}},
+		"mapped.x.test. A":     {records: []dnsmessage.Resource{rr("mapped.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
+		"mapped.x.test. AAAA":  {records: []dnsmessage.Resource{rr("mapped.x.test.", &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("::ffff:10.0.0.1").As16()})}},
 	})
 	runDNSCases(t, server, []struct {
 		args   []string
@@ -258,14 +280,26 @@ func TestDNSFakeServerFailures(t *testing.T) {
 	}{
 		{[]string{"fail.x.test", "--dns.d.record-type=A"}, "SERVFAIL: the server failed to answer"},
 		{[]string{"refused.x.test", "--dns.d.record-type=A"}, "REFUSED: the server refuses to answer"},
-		{[]string{"silent.x.test", "--dns.d.record-type=A"}, "no answer within 300ms"},
-		{[]string{"other.x.test", "--dns.d.record-type=A"}, "no answer within 300ms"},
+		{[]string{"silent.x.test", "--dns.d.record-type=A"}, "no answer within 1s"},
+		{[]string{"other.x.test", "--dns.d.record-type=A"}, "no answer within 1s"},
 		{[]string{"junk.x.test", "--dns.d.record-type=A"}, "malformed reply: 3 bytes, shorter than the 12-byte header"},
 		// Over UDP the answer does not fit; over TCP it does.
 		{[]string{"many.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=100", "--dns.d.expected=pg-99.x.test:5432"}, ""},
 		// ANY-IP: the A record suffices; AAAA's NODATA is no failure.
 		{[]string{"v4.x.test", "--dns.d.expected=10.0.0.1"}, ""},
 		{[]string{"v4.x.test", "--dns.d.record-type=AAAA"}, "no AAAA records"},
+		{[]string{"v4.x.test", "--dns.d.expected=10.0.0.2"}, "10.0.0.2 is not among the 1 A or AAAA records"},
+		// ANY-IP: each half's reason when they differ, one when they agree.
+		{[]string{"refused.x.test"}, "REFUSED: the server refuses to answer"},
+		{[]string{"mixed.x.test"}, "A: NXDOMAIN: no such name; AAAA: REFUSED: the server refuses to answer"},
+		// Both are asked at once: a silent A query leaves AAAA its time.
+		{[]string{"slow4.x.test", "--dns.d.expected=::5"}, ""},
+		// Nor does it wait for the silent one once the AAAA records
+		// suffice: a 5s attempt would outlast the 2s wait.
+		{[]string{"slow4.x.test", "--dns.d.expected=::5", "--dns.d.timeout=5s"}, ""},
+		{[]string{"slow4.x.test", "--dns.d.expected=::6"}, "A: no answer within 1s; AAAA: ::6 is not among the 1 AAAA records"},
+		// The same address as A and as IPv4-mapped AAAA is one record.
+		{[]string{"mapped.x.test", "--dns.d.min-records=2"}, "1 A or AAAA records, want at least 2"},
 	})
 	// A server that is not there: the kernel's refusal, not a hang.
 	o := runPortpatrol(t, nil, "--dns.d.address=x.test", "--dns.d.server="+closedPort(t), "--timeout=300ms")
@@ -307,6 +341,9 @@ func TestDNSSystemResolver(t *testing.T) {
 		"--dns.srv.address=_pg._tcp", "--dns.srv.record-type=SRV", "--dns.srv.min-records=3",
 		"--dns.txt.address=txt.x.test.", "--dns.txt.record-type=TXT", "--dns.txt.expected=v=ready",
 		"--dns.cname.address=alias.x.test.", "--dns.cname.record-type=CNAME", "--dns.cname.expected=web.x.test",
+		// Go's resolver asks A and AAAA and keeps the addresses of either:
+		// the REFUSED AAAA query does not hide the A record.
+		"--dns.v4.address=a.v4.test.", "--dns.v4.expected=127.0.0.3",
 		"--timeout=20s")
 	o.mustExit(t, 0)
 	for _, tc := range []struct {
@@ -320,6 +357,7 @@ func TestDNSSystemResolver(t *testing.T) {
 		{[]string{"missing"}, "the DNS server refused to answer or sent a malformed reply"},
 		{[]string{"web.x.test.", "--dns.d.record-type=CNAME"}, "no CNAME records"},
 		{[]string{"web", "--dns.d.record-type=A", "--dns.d.min-records=2"}, "1 A records, want at least 2"},
+		{[]string{"a.v4.test.", "--dns.d.expected=::3"}, "::3 is not among the 1 A or AAAA records"},
 	} {
 		o := run(append([]string{"--dns.d.address=" + tc.args[0], "--timeout=1s"}, tc.args[1:]...)...)
 		if o.code != 1 || !strings.Contains(o.stderr, `error="`+tc.reason+`"`) {
@@ -330,7 +368,7 @@ func TestDNSSystemResolver(t *testing.T) {
 
 func TestDNSStartupErrors(t *testing.T) {
 	t.Parallel()
-	o := runPortpatrol(t, nil,
+	o := runPortpatrol(t, []string{"PP_DNS_URL=https://secret.x.test/"},
 		"--dns.a.address=1.2.3.4",
 		"--dns.b.address=a..b",
 		"--dns.c.address="+strings.Repeat("a", 64)+".test",
@@ -340,8 +378,20 @@ func TestDNSStartupErrors(t *testing.T) {
 		"--dns.g.address=x.test", "--dns.g.min-records=0",
 		"--dns.h.address=x.test", "--dns.h.server=127.0.0.1:99999",
 		"--dns.i.address=x.test", "--dns.i.expected=not-an-ip",
-		"--dns.j.address=x.test", "--dns.j.record-type=srv", "--dns.j.expected=a.test:0")
+		"--dns.j.address=x.test", "--dns.j.record-type=srv", "--dns.j.expected=a.test:0",
+		"--dns.k.address=http://a.x.test",
+		"--dns.l.address=a.x.test:53",
+		"--dns.m.address=a.x.test/path",
+		"--dns.n.address=a!.x.test",
+		"--dns.o.address=env:PP_DNS_URL",
+		"--dns.ok.address=_pg._tcp.x.test.", "--dns.ok.record-type=SRV")
 	o.mustExit(t, 2)
+	if strings.Contains(o.stderr, "secret") {
+		t.Errorf("a resolved address is quoted:\n%s", o.stderr)
+	}
+	if strings.Contains(o.stderr, "--dns.ok.") {
+		t.Errorf("an SRV name with underscores and a final dot is a valid name:\n%s", o.stderr)
+	}
 	for _, want := range []string{
 		"--dns.a.address=1.2.3.4: an IP address, not a name",
 		"--dns.b.address=a..b: every label of a DNS name",
@@ -353,6 +403,11 @@ func TestDNSStartupErrors(t *testing.T) {
 		"--dns.h.server=127.0.0.1:99999: the port must be a number from 1 to 65535",
 		"--dns.i.expected=not-an-ip: not an IP address",
 		"--dns.j.expected=a.test:0: the port must be",
+		"--dns.k.address=http://a.x.test: want a DNS name such as db.example.com, without a scheme like http://",
+		"--dns.l.address=a.x.test:53: a DNS name has no port; the server to ask is --dns.l.server=host:port",
+		"--dns.m.address=a.x.test/path: a DNS name has no path",
+		"--dns.n.address=a!.x.test: a DNS name holds only letters, digits, hyphens, underscores and dots",
+		"--dns.o.address=env:PP_DNS_URL (resolved): want a DNS name such as db.example.com, without a scheme like http://",
 	} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
@@ -558,9 +613,23 @@ func TestCheckDNSName(t *testing.T) {
 		{".", "want a DNS name of 1 to 253 characters, e.g. postgres.default.svc.cluster.local"},
 		{"we b.test", "a DNS name holds no spaces, control or non-ASCII characters"},
 		{"10.0.0.1", "an IP address, not a name: there is nothing to resolve"},
+		{"_pg._tcp.x.test", ""},
+		{"_pg._tcp.x.test.", ""},
+		{"Web-1.X.test", ""},
+		{"http://web.x.test", "want a DNS name such as db.example.com, without a scheme like http://"},
+		{"dns://10.0.0.1/web.x.test", "want a DNS name such as db.example.com, without a scheme like http://"},
+		{"web.x.test:53", "a DNS name has no port; the server to ask is --dns.d.server=host:port"},
+		{"10.0.0.1:53", "a DNS name has no port; the server to ask is --dns.d.server=host:port"},
+		{"[::1]:53", "a DNS name has no port; the server to ask is --dns.d.server=host:port"},
+		{"web.x.test/health", "a DNS name has no path"},
+		{"user@web.x.test", "a DNS name has no user or password"},
+		{"web.x.test:abc", "a DNS name holds only letters, digits, hyphens, underscores and dots"},
+		{"web*.x.test", "a DNS name holds only letters, digits, hyphens, underscores and dots"},
+		{"web.x.test\t", "a DNS name holds no spaces, control or non-ASCII characters"},
+		{"wéb.x.test", "a DNS name holds no spaces, control or non-ASCII characters"},
 	} {
 		got := ""
-		if err := checkDNSName(tc.name); err != nil {
+		if err := checkDNSName(tc.name, "--dns.d.server"); err != nil {
 			got = err.Error()
 		}
 		if got != tc.want {

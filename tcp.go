@@ -55,6 +55,11 @@ func parseTCPAddress(s string) (string, error) {
 	if strings.Contains(addr, "@") {
 		return "", errors.New("want host:port: a tcp address has no user or password")
 	}
+	if strings.HasPrefix(addr, "/") {
+		// A socket's path, most likely. The message quotes no part of the
+		// address: it may have been read from a reference.
+		return "", errors.New("a path alone is not an address: write a unix socket as unix:///path")
+	}
 	if strings.Contains(addr, "/") {
 		return "", errors.New("want host:port without a path: a tcp address has none")
 	}
@@ -100,8 +105,13 @@ func (c tcpCheck) check(ctx context.Context) error {
 const maxUnixPath = 107
 
 // cutUnixScheme returns the path of a unix:///path or unix:/path address.
+// An address with a host, unix://host/path, comes back whole, so that
+// unixSocketPath names the host as the problem rather than a relative path.
 func cutUnixScheme(s string) (string, bool) {
 	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
+		if rest != "" && !strings.HasPrefix(rest, "/") {
+			return s, true
+		}
 		return rest, true
 	}
 	return strings.CutPrefix(s, "unix:")
@@ -115,6 +125,10 @@ func unixSocketPath(path string) error {
 		return errors.New("the unix socket path is empty (want unix:///path/to.sock)")
 	case strings.IndexByte(path, 0) >= 0:
 		return errors.New("the unix socket path holds a NUL byte")
+	case strings.HasPrefix(path, "unix://"):
+		// Left whole by cutUnixScheme: unix://host/path. Quoted, the
+		// address would show a value that may come from a reference.
+		return errors.New("a unix:// address has no host: write unix:///path")
 	case !strings.HasPrefix(path, "/"):
 		return errors.New("the unix socket path must be absolute (unix:///path/to.sock)")
 	case len(path) > maxUnixPath:

@@ -32,6 +32,10 @@ func TestParseTCPAddress(t *testing.T) {
 		{"tcp://localhost:18080/", "", "want host:port without a path"},
 		{"user:pw@db:5432", "", "a tcp address has no user or password"},
 		{"::1:80", "", "want host:port"},
+		// A socket's path alone, which unix:// would have made an address.
+		{"/tmp/u.sock", "", "a path alone is not an address: write a unix socket as unix:///path"},
+		{"tcp:///tmp/u.sock", "", "a path alone is not an address"},
+		{"run/u.sock", "", "want host:port without a path"},
 	} {
 		got, err := parseTCPAddress(tc.in)
 		switch {

@@ -60,6 +60,36 @@ func TestUnixSocketPath(t *testing.T) {
 	}
 }
 
+// The unix address forms of tcp and http's unix-socket: cutUnixScheme, then
+// unixSocketPath. A host between unix:// and the path is named as the
+// problem, in words that quote no part of the address.
+func TestUnixAddress(t *testing.T) {
+	for _, tc := range []struct{ address, path, err string }{
+		{"unix:///var/run/app.sock", "/var/run/app.sock", ""},
+		{"unix:/var/run/app.sock", "/var/run/app.sock", ""},
+		{"unix://host/tmp/x.sock", "", "a unix:// address has no host: write unix:///path"},
+		{"unix://run/app.sock", "", "a unix:// address has no host: write unix:///path"},
+		{"unix://x.sock", "", "a unix:// address has no host: write unix:///path"},
+		{"unix:run/app.sock", "", "the unix socket path must be absolute (unix:///path/to.sock)"},
+		{"unix://", "", "the unix socket path is empty (want unix:///path/to.sock)"},
+	} {
+		path, ok := cutUnixScheme(tc.address)
+		if !ok {
+			t.Errorf("cutUnixScheme(%q): not taken as a unix address", tc.address)
+			continue
+		}
+		got := ""
+		if err := unixSocketPath(path); err != nil {
+			got = err.Error()
+		} else if path != tc.path {
+			got = "path " + path
+		}
+		if want := tc.err; want == "" && got != "" || want != "" && got != want {
+			t.Errorf("%q: got %q, want %q (path %q)", tc.address, got, want, tc.path)
+		}
+	}
+}
+
 func TestTCPUnixSocket(t *testing.T) {
 	t.Parallel()
 	dir := shortDir(t)
@@ -121,11 +151,27 @@ func TestTCPUnixSocketAppearsLate(t *testing.T) {
 func TestUnixSocketStartupErrors(t *testing.T) {
 	t.Parallel()
 	long := "/tmp/" + strings.Repeat("x", 110) + ".sock"
-	o := runPortpatrol(t, nil, "--tcp.rel.address=unix://run/app.sock", "--tcp.long.address=unix://"+long,
-		"--http.h.address=http://localhost/", "--http.h.unix-socket=app.sock", "--http.e.address=http://localhost/", "--http.e.unix-socket=env:PP_NO_SUCH_VAR")
+	o := runPortpatrol(t, []string{"PP_SOCK_HOST=unix://secrethost/tmp/x.sock", "PP_SOCK_BARE=/tmp/secret.sock"},
+		"--tcp.rel.address=unix:run/app.sock", "--tcp.long.address=unix://"+long,
+		"--tcp.host.address=unix://host/tmp/x.sock", "--tcp.bare.address=/tmp/u.sock",
+		"--tcp.rhost.address=env:PP_SOCK_HOST", "--tcp.rbare.address=env:PP_SOCK_BARE",
+		"--http.h.address=http://localhost/", "--http.h.unix-socket=app.sock", "--http.e.address=http://localhost/", "--http.e.unix-socket=env:PP_NO_SUCH_VAR",
+		"--http.u.address=http://localhost/", "--http.u.unix-socket=unix://host/tmp/x.sock",
+		"--http.r.address=http://localhost/", "--http.r.unix-socket=env:PP_SOCK_HOST")
 	o.mustExit(t, 2)
+	for _, secret := range []string{"secrethost", "secret.sock"} {
+		if strings.Contains(o.stderr, secret) {
+			t.Errorf("a resolved address is quoted (%s):\n%s", secret, o.stderr)
+		}
+	}
 	for _, want := range []string{
-		"--tcp.rel.address=unix://run/app.sock: the unix socket path must be absolute",
+		"--tcp.rel.address=unix:run/app.sock: the unix socket path must be absolute",
+		"--tcp.host.address=unix://host/tmp/x.sock: a unix:// address has no host: write unix:///path",
+		"--tcp.bare.address=/tmp/u.sock: a path alone is not an address: write a unix socket as unix:///path",
+		"--tcp.rhost.address=env:PP_SOCK_HOST (resolved): a unix:// address has no host: write unix:///path",
+		"--tcp.rbare.address=env:PP_SOCK_BARE (resolved): a path alone is not an address: write a unix socket as unix:///path",
+		"--http.u.unix-socket=unix://host/tmp/x.sock: a unix:// address has no host: write unix:///path",
+		"--http.r.unix-socket=env:PP_SOCK_HOST (resolved): a unix:// address has no host: write unix:///path",
 		"--tcp.long.address=unix://" + long + ": the unix socket path is 120 bytes long; Linux allows at most 107",
 		"--http.h.unix-socket=app.sock: the unix socket path must be absolute",
 		"--http.e.unix-socket: environment variable PP_NO_SUCH_VAR is not set",
