@@ -64,8 +64,8 @@ var dnsProperties = []property{
 		}},
 	{name: "expected", arg: "VALUE", repeatable: true, help: "a value that must be among the answers (an IP, a name, target[:port] for SRV, a TXT string), repeatable",
 		set: func(s *targetSpec, v string) error {
-			if v == "" {
-				return errors.New("must not be empty")
+			if err := nonEmpty(v); err != nil {
+				return err
 			}
 			dnsOf(s).expected = append(dnsOf(s).expected, v)
 			return nil

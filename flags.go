@@ -648,6 +648,14 @@ func parseCount(v string, least int) (int, error) {
 	return n, nil
 }
 
+// nonEmpty rejects an empty value where an empty one would mean nothing.
+func nonEmpty(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
 func compileRegex(v string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(v)
 	var se *syntax.Error

@@ -60,8 +60,8 @@ func init() {
 					if strings.IndexByte(v, 0) >= 0 {
 						return errors.New("must not contain a NUL byte")
 					}
-					if v == "" {
-						return errors.New("must not be empty")
+					if err := nonEmpty(v); err != nil {
+						return err
 					}
 					mysqlOf(s).user = v
 					return nil

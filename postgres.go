@@ -76,13 +76,6 @@ var pgProperties = []property{
 	timeoutProperty("one deadline for connecting and the whole exchange"),
 }
 
-func nonEmpty(v string) error {
-	if v == "" {
-		return errors.New("must not be empty")
-	}
-	return nil
-}
-
 // pgAddress is a postgres address taken apart.
 type pgAddress struct {
 	network  string // "tcp" or "unix"
