@@ -243,6 +243,8 @@ func FuzzPGReply(f *testing.F) {
 	f.Add(append(pgMessage('N', []byte("Mx\x00\x00")), pgAuthRequest(10)...))
 	f.Add([]byte{'E', 0x7f, 0xff, 0xff, 0xff})
 	f.Add([]byte("HTTP/1.1 400 Bad Request\r\n"))
+	// invalid bytes print as three each: the bound is on what is printed
+	f.Add(pgError("XX000", strings.Repeat("\xff", 2*pgReasonTextMaxBytes), ""))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &countingReader{r: bytes.NewReader(data)}
 		reply, err := readPGReply(c)

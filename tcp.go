@@ -252,24 +252,24 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 }
 
 // serverText makes text that a server sent fit to quote in a reason: it is
-// cut to at most max bytes of what the server sent, and control characters
+// cut to at most max bytes as printed (then "…"), and control characters
 // and invalid UTF-8 become U+FFFD, so that no reply can forge a log line or
 // steer a terminal.
 func serverText(s string, max int) string {
-	cut := len(s) > max
-	if cut {
-		s = s[:max]
-	}
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == utf8.RuneError {
-			return utf8.RuneError
+	var b strings.Builder
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			r = utf8.RuneError
 		}
-		return r
-	}, s)
-	if cut {
-		s += "…"
+		// The limit is on what is printed: an invalid byte becomes a
+		// three-byte replacement character.
+		if b.Len()+utf8.RuneLen(r) > max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
 	}
-	return s
+	return b.String()
 }
 
 // anyServer runs try on every server at once and is ready as soon as one

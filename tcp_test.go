@@ -241,3 +241,24 @@ func TestDNSFailureLogsOnce(t *testing.T) {
 		t.Errorf("the reason quotes the resolver's addresses:\n%s", o.stderr)
 	}
 }
+
+func TestServerTextBoundsWhatIsPrinted(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"ok", "ok"},
+		{"\n\x1b", "\ufffd…"}, // no forged line, no terminal escape
+		{"abcdef", "abcd…"},
+		{"ab\u00e9", "ab\u00e9"},                // exactly four bytes
+		{"abc\u00e9", "abc…"},                   // é would cross the limit
+		{"\xff\xff", "\ufffd…"},                 // each invalid byte prints as three
+		{strings.Repeat("\xff", 10), "\ufffd…"}, // never more than max as printed
+		{"\x7f\xc3", "\ufffd…"},                 // DEL, then a cut-off sequence
+	} {
+		got := serverText(c.in, 4)
+		if got != c.want {
+			t.Errorf("serverText(%q, 4) = %q, want %q", c.in, got, c.want)
+		}
+		if len(strings.TrimSuffix(got, "…")) > 4 {
+			t.Errorf("serverText(%q, 4) = %q: more than 4 bytes before the ellipsis", c.in, got)
+		}
+	}
+}
