@@ -336,21 +336,21 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 	if err == nil {
 		return values, nil
 	}
-	var dnsErr *net.DNSError
+	dnsErr, isDNS := errors.AsType[*net.DNSError](err)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return nil, fmt.Errorf("no answer within %v", c.timeout)
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+	case isDNS && dnsErr.IsNotFound:
 		// The Go resolver tells NXDOMAIN and an empty answer apart in
 		// neither its flags nor its text.
 		return nil, fmt.Errorf("no such name, or no %s records (NXDOMAIN or NODATA)", c.what())
-	case errors.As(err, &dnsErr) && dnsErr.IsTimeout:
+	case isDNS && dnsErr.IsTimeout:
 		return nil, fmt.Errorf("no answer within %v", c.timeout)
-	case errors.As(err, &dnsErr) && dnsErr.Err == "server misbehaving" && dnsErr.IsTemporary:
+	case isDNS && dnsErr.Err == "server misbehaving" && dnsErr.IsTemporary:
 		return nil, errors.New("SERVFAIL: the server failed to answer")
-	case errors.As(err, &dnsErr) && dnsErr.Err == "server misbehaving":
+	case isDNS && dnsErr.Err == "server misbehaving":
 		return nil, errors.New("the DNS server refused to answer or sent a malformed reply")
-	case errors.As(err, &dnsErr):
+	case isDNS:
 		return nil, fmt.Errorf("the DNS server answered: %s", dnsErr.Err)
 	}
 	return nil, describeNetError(ctx, err, c.timeout)

@@ -185,8 +185,7 @@ func (c fileCheck) describe(err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("permission denied on %s", c.path)
 	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		return fmt.Errorf("%s: %v", c.path, pe.Err)
 	}
 	return err

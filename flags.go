@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -19,7 +18,7 @@ type options struct {
 	defaultRetry    retry         // maxInterval 0: --default-max-interval not given
 	timeout         time.Duration // overall deadline; 0 waits forever
 	logFormat       string
-	logLevel        slog.Level
+	logLevel        logLevel
 	help            bool
 	version         bool
 	targets         []*targetSpec
@@ -72,7 +71,7 @@ type targetType struct {
 	finish func(s *targetSpec) []error
 	// prepare runs once per run, before building, when a target of the type
 	// exists: decisions that belong to the process rather than a target.
-	prepare func(log *slog.Logger) error
+	prepare func(log *logger) error
 	// build turns a target, its address resolved, into a checker. Address
 	// problems are returned as addressError; others name their own flag.
 	build func(s *targetSpec, address string) (built, []error)
@@ -196,7 +195,7 @@ func isWordByte(b byte) bool {
 // through quoteValue or shownValue; a flag-looking argument that is rejected
 // shows its name alone, so that no value written after it leaks.
 func parseArgs(args []string) (*options, error) {
-	opts := &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: slog.LevelInfo}
+	opts := &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: levelInfo}
 	var problems []error
 	fail := func(format string, a ...any) { problems = append(problems, fmt.Errorf(format, a...)) }
 	seenGlobal := map[string]bool{}
@@ -529,9 +528,11 @@ func setGlobal(opts *options, name, value string) (err error) {
 		}
 		opts.logFormat = value
 	case "log-level":
-		if err := opts.logLevel.UnmarshalText([]byte(value)); err != nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(value)) {
+		level := slices.Index(levelNames[:], strings.ToUpper(value))
+		if level < 0 {
 			return errors.New("want debug, info, warn or error")
 		}
+		opts.logLevel = logLevel(level)
 	case "help":
 		opts.help, err = parseBool(value)
 	case "version":
@@ -658,8 +659,7 @@ func nonEmpty(v string) error {
 
 func compileRegex(v string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(v)
-	var se *syntax.Error
-	if errors.As(err, &se) {
+	if se, ok := errors.AsType[*syntax.Error](err); ok {
 		// The part of the expression it names is the user's text: quoted.
 		return nil, fmt.Errorf("not a valid regular expression: %s: %s", se.Code, quoteValue(se.Expr))
 	}

@@ -68,7 +68,7 @@ func TestParseArgsDefaults(t *testing.T) {
 	if !httpOf(s).expectedStatus.contains(200) || httpOf(s).expectedStatus.contains(204) {
 		t.Errorf("default status codes = %v, want 200", httpOf(s).expectedStatus)
 	}
-	if opts.timeout != 0 || opts.logFormat != "text" || opts.logLevel.String() != "INFO" {
+	if opts.timeout != 0 || opts.logFormat != "text" || opts.logLevel != levelInfo {
 		t.Errorf("global defaults = %+v", opts)
 	}
 }

@@ -462,16 +462,14 @@ func (c *httpCheck) check(ctx context.Context) error {
 // already names the target, redacted) and repeats the method.
 func (c *httpCheck) describe(ctx context.Context, err error) error {
 	failed := c.url
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		err = ue.Err
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			failed = u // after a redirect, another host may have another proxy
 		}
 	}
 	// Failing to reach the proxy is not the target refusing: say which proxy.
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "proxyconnect" {
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "proxyconnect" {
 		if proxy, _ := http.ProxyFromEnvironment(&http.Request{URL: failed}); proxy != nil {
 			return fmt.Errorf("proxy %s: %v", proxyName(proxy), describeNetError(ctx, op.Err, c.timeout))
 		}

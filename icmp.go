@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -57,7 +56,7 @@ var icmpProperties = []property{
 // icmpRaw is the process's choice of socket, made once by prepareICMP.
 var icmpRaw bool
 
-func prepareICMP(log *slog.Logger) error {
+func prepareICMP(log *logger) error {
 	var err error
 	if icmpRaw, err = chooseICMPSocket(); err != nil {
 		return err
@@ -159,8 +158,7 @@ func probeICMP(network4, network6 string) error {
 }
 
 func unwrapSyscall(err error) error {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
+	if se, ok := errors.AsType[*os.SyscallError](err); ok {
 		return se.Err
 	}
 	return err

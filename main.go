@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,7 +15,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 )
 
@@ -86,8 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	left, why := waitAll(ctx, targets, log)
 	if len(left) > 0 {
-		var sig interrupted
-		if errors.As(why, &sig) {
+		if sig, ok := errors.AsType[interrupted](why); ok {
 			log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
 			return 128 + int(sig.sig)
 		}
@@ -132,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // buildTargets resolves every reference and builds each target's checker,
 // reporting all problems at once.
-func buildTargets(specs []*targetSpec, log *slog.Logger) ([]target, error) {
+func buildTargets(specs []*targetSpec, log *logger) ([]target, error) {
 	var problems []error
 	prepared := map[*targetType]bool{}
 	var targets []target
@@ -179,13 +179,15 @@ func buildTarget(s *targetSpec) (target, []error) {
 	// other problems are reported in the same run.
 	b, errs := targetTypes[s.kind].build(s, address)
 	if resolveErr != nil {
-		errs = slices.DeleteFunc(errs, func(err error) bool { return errors.As(err, new(addressError)) })
+		errs = slices.DeleteFunc(errs, func(err error) bool {
+			_, ok := errors.AsType[addressError](err)
+			return ok
+		})
 		errs = append([]error{resolveErr}, errs...)
 	}
 	referenced := isReference(written)
 	for i, err := range errs {
-		var ae addressError
-		if errors.As(err, &ae) {
+		if ae, ok := errors.AsType[addressError](err); ok {
 			// A resolved value is not shown: it may be a secret read from a file.
 			shown := quoteValue(redactURL(written))
 			if referenced {
@@ -219,19 +221,145 @@ func findCommand(name string) (string, int, error) {
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		return "", exitNotFound, fmt.Errorf("command %q not found", name)
 	}
-	var e *exec.Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*exec.Error](err); ok {
 		err = e.Err
 	}
 	return "", exitNotExecutable, fmt.Errorf("command %q cannot be run: %v", name, err)
 }
 
-func newLogger(opts *options, w io.Writer) *slog.Logger {
-	ho := &slog.HandlerOptions{Level: opts.logLevel}
-	if opts.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, ho))
+// logger writes one line per event: "key=value" pairs (quoted where a value
+// needs it) or, with --log-format=json, one JSON object. It is small on
+// purpose: log/slog's handlers cost the binary more than everything here,
+// and portpatrol logs only strings and integers.
+type logger struct {
+	out   *logOutput
+	attrs []any // key, value pairs that every line of this logger carries
+}
+
+// logOutput is shared by a logger and those made from it by with, so that
+// the lines of concurrent targets never interleave.
+type logOutput struct {
+	mu    sync.Mutex
+	w     io.Writer
+	json  bool
+	level logLevel
+}
+
+type logLevel int
+
+const (
+	levelDebug logLevel = iota
+	levelInfo
+	levelWarn
+	levelError
+)
+
+var levelNames = [...]string{"DEBUG", "INFO", "WARN", "ERROR"}
+
+func newLogger(opts *options, w io.Writer) *logger {
+	return &logger{out: &logOutput{w: w, json: opts.logFormat == "json", level: opts.logLevel}}
+}
+
+// with returns a logger whose lines also carry the given pairs.
+func (l *logger) with(kv ...any) *logger {
+	return &logger{l.out, append(slices.Clip(l.attrs), kv...)}
+}
+
+func (l *logger) enabled(level logLevel) bool { return level >= l.out.level }
+
+func (l *logger) Debug(msg string, kv ...any) { l.log(levelDebug, msg, kv) }
+func (l *logger) Info(msg string, kv ...any)  { l.log(levelInfo, msg, kv) }
+func (l *logger) Warn(msg string, kv ...any)  { l.log(levelWarn, msg, kv) }
+func (l *logger) Error(msg string, kv ...any) { l.log(levelError, msg, kv) }
+
+func (l *logger) log(level logLevel, msg string, kv []any) {
+	if !l.enabled(level) {
+		return
 	}
-	return slog.New(slog.NewTextHandler(w, ho))
+	o := l.out
+	b := make([]byte, 0, 256)
+	b = o.pair(b, "time", time.Now().Format("2006-01-02T15:04:05.000Z07:00"))
+	b = o.pair(b, "level", levelNames[level])
+	b = o.pair(b, "msg", msg)
+	for _, pairs := range [][]any{l.attrs, kv} {
+		for i := 0; i+1 < len(pairs); i += 2 {
+			b = o.pair(b, fmt.Sprint(pairs[i]), pairs[i+1])
+		}
+	}
+	if o.json {
+		b[0] = '{'
+		b = append(b, '}')
+	} else {
+		b = b[1:]
+	}
+	b = append(b, '\n')
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.w.Write(b)
+}
+
+// pair appends a separator (replaced by '{' or dropped before the first
+// pair), then key and value in the format of the output.
+func (o *logOutput) pair(b []byte, key string, value any) []byte {
+	n, isInt := value.(int)
+	s, isString := value.(string)
+	if !isInt && !isString {
+		s = fmt.Sprint(value)
+	}
+	if o.json {
+		b = appendJSONString(append(b, ','), key)
+		b = append(b, ':')
+		if isInt {
+			return strconv.AppendInt(b, int64(n), 10)
+		}
+		return appendJSONString(b, s)
+	}
+	b = append(append(append(b, ' '), key...), '=')
+	switch {
+	case isInt:
+		return strconv.AppendInt(b, int64(n), 10)
+	case needsQuotes(s):
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
+}
+
+// needsQuotes says whether a text value would be misread bare: empty, or
+// with a space, '=', '"', a control character or invalid UTF-8 in it.
+func needsQuotes(s string) bool {
+	if s == "" {
+		return true
+	}
+	for _, r := range s {
+		if r == ' ' || r == '=' || r == '"' || r == utf8.RuneError || !strconv.IsPrint(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD
+// and U+2028/U+2029 are escaped for the JavaScript readers of JSON logs.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, '\\', 'n')
+		case r == '\r':
+			b = append(b, '\\', 'r')
+		case r == '\t':
+			b = append(b, '\\', 't')
+		case r < ' ' || r == 0x2028 || r == 0x2029:
+			b = append(b, '\\', 'u', hex[r>>12], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
 }
 
 // startupFailed prints every problem on its own line: in the log format
@@ -245,7 +373,7 @@ func startupFailed(stderr io.Writer, opts *options, err error, code int) int {
 	}
 	problems := splitProblems(err)
 	if opts.logFormat == "json" {
-		log := slog.New(slog.NewJSONHandler(stderr, nil))
+		log := newLogger(opts, stderr)
 		for _, p := range problems {
 			log.Error(msg, "error", escapeControls(p.Error()))
 		}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -734,5 +736,123 @@ func TestDeadlineShorterThanAnAttempt(t *testing.T) {
 	want := `attempts=0 error="no attempt finished within --timeout=500ms; give --timeout more than the target's timeout"`
 	if !strings.Contains(o.stderr, want) {
 		t.Errorf("stderr lacks %s:\n%s", want, o.stderr)
+	}
+}
+
+// The log lines keep the format of log/slog's text and JSON handlers, which
+// portpatrol used before it wrote its own: the same quoting and escaping,
+// checked here against slog itself for values a reason can hold, but for
+// DEL, which is quoted like every other control character.
+func TestLoggerWritesWhatSlogWould(t *testing.T) {
+	values := []string{
+		"", "plain", "two words", "a=b", `say "hi"`, `back\slash`, "tab\there",
+		"line\nforged level=ERROR", "\r", "\x1b[31mred", "\x7f", "\x00", "\xff\xfe",
+		"caf\u00e9", "\ufffd", "nbsp\u00a0", "\u2028\u2029", "\u200b", "日本",
+		"<html>&amp;", "[hidden]", "cannot resolve xn--bcher-kva.test: no such host",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		values = append(values, string(b))
+	}
+	// slog's time field differs on purpose (milliseconds in both formats).
+	dropTime := func(line string) string {
+		_, rest, _ := strings.Cut(line, " ")
+		return rest
+	}
+	for _, v := range values {
+		var ours, theirs bytes.Buffer
+		newLogger(&options{logLevel: levelDebug}, &ours).with("target", v).Warn(v, "attempt", 3, "error", v)
+		slog.New(slog.NewTextHandler(&theirs, nil)).With("target", v).Warn(v, "attempt", 3, "error", v)
+		switch {
+		case strings.Contains(v, "\x7f"):
+			// One difference, on purpose: slog leaves DEL, a control
+			// character, unquoted.
+			if !strings.Contains(ours.String(), "error="+strconv.Quote(v)+"\n") {
+				t.Errorf("text for %q leaves DEL unquoted: %q", v, ours.String())
+			}
+		case dropTime(ours.String()) != dropTime(theirs.String()):
+			t.Errorf("text for %q:\n ours   %q\n slog's %q", v, ours.String(), theirs.String())
+		}
+
+		ours.Reset()
+		theirs.Reset()
+		newLogger(&options{logLevel: levelDebug, logFormat: "json"}, &ours).with("target", v).Warn(v, "attempt", 3, "error", v)
+		slog.New(slog.NewJSONHandler(&theirs, nil)).With("target", v).Warn(v, "attempt", 3, "error", v)
+		var o, s map[string]any
+		if err := json.Unmarshal(ours.Bytes(), &o); err != nil || !strings.HasSuffix(ours.String(), "}\n") || strings.Count(ours.String(), "\n") != 1 {
+			t.Fatalf("JSON for %q is not one object on one line: %q (%v)", v, ours.String(), err)
+		}
+		if err := json.Unmarshal(theirs.Bytes(), &s); err != nil {
+			t.Fatal(err)
+		}
+		delete(o, "time")
+		delete(s, "time")
+		if fmt.Sprint(o) != fmt.Sprint(s) {
+			t.Errorf("JSON for %q:\n ours   %q\n slog's %q", v, ours.String(), theirs.String())
+		}
+	}
+}
+
+func TestLoggerLevelsAndTime(t *testing.T) {
+	var out bytes.Buffer
+	log := newLogger(&options{logLevel: levelWarn}, &out)
+	log.Debug("d")
+	log.Info("i")
+	log.Warn("w")
+	log.Error("e")
+	got := out.String()
+	if strings.Contains(got, "msg=d") || strings.Contains(got, "msg=i") || !strings.Contains(got, "level=WARN msg=w\n") || !strings.Contains(got, "level=ERROR msg=e\n") {
+		t.Errorf("at warn:\n%s", got)
+	}
+	if log.enabled(levelInfo) || !log.enabled(levelWarn) {
+		t.Error("enabled disagrees with the level")
+	}
+	stamp := regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) `)
+	if !stamp.MatchString(got) {
+		t.Errorf("the time is not RFC 3339 with milliseconds: %q", got)
+	}
+	out.Reset()
+	newLogger(&options{logFormat: "json"}, &out).Info("i")
+	if !regexp.MustCompile(`^\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)","level":"INFO","msg":"i"\}\n$`).MatchString(out.String()) {
+		t.Errorf("JSON line: %q", out.String())
+	}
+	out.Reset()
+	newLogger(&options{logFormat: "json"}, &out).Info("\u2028\n\x01")
+	if !strings.Contains(out.String(), `"msg":"\u2028\n\u0001"`) {
+		t.Errorf("line and paragraph separators and control characters are not escaped: %q", out.String())
+	}
+}
+
+// Lines of targets logging at once never interleave, nor do the pairs
+// that with adds to one logger leak into another made from the same parent.
+func TestLoggerConcurrentLines(t *testing.T) {
+	var out bytes.Buffer // the logger serialises its writes
+	root := newLogger(&options{logLevel: levelDebug}, &out).with("run", 1)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log := root.with("target", strconv.Itoa(i))
+			for range 200 {
+				log.Info("attempt", "n", i)
+			}
+		}()
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 8*200 {
+		t.Fatalf("%d lines, want %d", len(lines), 8*200)
+	}
+	line := regexp.MustCompile(`^time=\S+ level=INFO msg=attempt run=1 target=(\d) n=(\d)$`)
+	for _, l := range lines {
+		m := line.FindStringSubmatch(l)
+		if m == nil || m[1] != m[2] {
+			t.Fatalf("mixed or malformed line: %q", l)
+		}
 	}
 }

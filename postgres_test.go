@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -787,7 +786,7 @@ func TestPostgresUserAndDatabase(t *testing.T) {
 		opts, err := parseArgs(tc.args)
 		var targets []target
 		if err == nil {
-			targets, err = buildTargets(opts.targets, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			targets, err = buildTargets(opts.targets, newLogger(opts, io.Discard))
 		}
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {

@@ -131,8 +131,7 @@ func expandPath(p string) (string, error) {
 }
 
 func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*os.PathError](err); ok {
 		return pe.Err
 	}
 	return err
@@ -207,9 +206,9 @@ func lookupYAML(data []byte, path string) (string, error) {
 // encoding/json quotes the offending character ("invalid character 'B'"),
 // which may be the first byte of a secret.
 func jsonError(data []byte, err error) error {
-	var se *json.SyntaxError
+	se, isSyntax := errors.AsType[*json.SyntaxError](err)
 	switch {
-	case errors.As(err, &se):
+	case isSyntax:
 		line := 1 + bytes.Count(data[:min(max(se.Offset, 0), int64(len(data)))], []byte("\n"))
 		return fmt.Errorf("not valid JSON: syntax error at byte %d (line %d)", se.Offset, line)
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -162,19 +162,18 @@ func describeUnixError(err error, path string) error {
 // ("connection refused", "no answer within 1s"). The text stays the same from
 // one attempt to the next so that repeated failures can be recognised.
 func describeNetError(ctx context.Context, err error, timeout time.Duration) error {
-	var dnsErr *net.DNSError
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op == "dial" && opErr.Net == "unix" && opErr.Addr != nil {
+	if opErr, ok := errors.AsType[*net.OpError](err); ok && opErr.Op == "dial" && opErr.Net == "unix" && opErr.Addr != nil {
 		if e := describeUnixError(err, opErr.Addr.String()); e != nil {
 			return e
 		}
 	}
+	dnsErr, isDNS := errors.AsType[*net.DNSError](err)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), os.IsTimeout(err):
 		return fmt.Errorf("no answer within %v", timeout)
 	case errors.Is(err, context.Canceled):
 		return errors.New("cancelled")
-	case errors.As(err, &dnsErr):
+	case isDNS:
 		return fmt.Errorf("cannot resolve %s: %s", dnsErr.Name, dnsReason(dnsErr))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return errors.New("connection refused")
@@ -187,8 +186,7 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 	case errors.Is(err, syscall.ENETUNREACH):
 		return errors.New("network unreachable")
 	}
-	var sysErr *os.SyscallError
-	if errors.As(err, &sysErr) {
+	if sysErr, ok := errors.AsType[*os.SyscallError](err); ok {
 		return fmt.Errorf("%s: %w", sysErr.Syscall, sysErr.Err)
 	}
 	return err

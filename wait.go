@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -89,7 +88,7 @@ func (g gaveUp) Error() string {
 // they last reported, and why the wait ended early: the cause of ctx or a
 // gaveUp. It does not wait for attempts in flight when it ends early: they
 // are cancelled, and the caller is about to exit.
-func waitAll(ctx context.Context, targets []target, log *slog.Logger) ([]notReady, error) {
+func waitAll(ctx context.Context, targets []target, log *logger) ([]notReady, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ended := make(chan int, len(targets)) // a target that is ready or given up
@@ -97,7 +96,7 @@ func waitAll(ctx context.Context, targets []target, log *slog.Logger) ([]notRead
 	for i, t := range targets {
 		states[i] = &progress{}
 		go func() {
-			if t.wait(ctx, log.With(t.logAttrs()...), states[i]) {
+			if t.wait(ctx, log.with(t.logAttrs()...), states[i]) {
 				ended <- i
 			}
 		}()
@@ -145,10 +144,10 @@ func (t target) logAttrs() []any {
 // end of the previous attempt. At info level it logs the first failure, each
 // change of reason and a reminder every reminderEvery; at debug level, every
 // attempt and the pause chosen after it.
-func (t target) wait(ctx context.Context, log *slog.Logger, st *progress) bool {
+func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 	start := time.Now()
 	log.Info("waiting", t.retryAttrs()...)
-	debug := log.Enabled(ctx, slog.LevelDebug)
+	debug := log.enabled(levelDebug)
 	var lastReason string
 	var lastLogged time.Time
 	var timer *time.Timer // made on the first failure: most targets never need one
@@ -247,7 +246,7 @@ func (t target) retryAttrs() []any {
 }
 
 // roundDuration keeps logged durations readable and identical in both log
-// formats (slog's JSON handler would print nanoseconds).
+// formats.
 func roundDuration(d time.Duration) string {
 	switch {
 	case d >= time.Second:

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -260,7 +259,7 @@ func (failingChecker) check(context.Context) error { return errors.New("no answe
 // logged nor kept as the target's last word.
 func TestAttemptAtTheDeadlineSaysNothing(t *testing.T) {
 	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := newLogger(&options{logLevel: levelDebug}, &logs)
 	tg := target{name: "db", kind: "tcp", interval: time.Second, checker: failingChecker{}}
 	st := &progress{}
 	if tg.wait(passedDeadline{context.Background(), time.After(50 * time.Millisecond)}, log, st) {
