@@ -217,14 +217,21 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 
 		if timer == nil {
 			timer = time.NewTimer(pause)
+			// The end of the wait cuts the pause short by firing the timer,
+			// so that a pause is one receive from this target's own timer
+			// rather than a select that every target shares ctx.Done in:
+			// with many failing targets, that sharing was most of the cost
+			// of waiting beyond the dials themselves.
+			defer context.AfterFunc(ctx, func() { timer.Reset(0) })()
 		} else {
 			timer.Reset(pause)
 		}
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		// If ctx ended before the Reset above, the Reset undid its wake-up.
+		if ctx.Err() == nil {
+			<-timer.C
+		}
+		if ctx.Err() != nil {
 			return false
-		case <-timer.C:
 		}
 	}
 }

@@ -269,3 +269,23 @@ func TestAttemptAtTheDeadlineSaysNothing(t *testing.T) {
 		t.Errorf("an attempt cut short by the deadline was reported: last error %q, logs:\n%s", st.lastErr, logs.String())
 	}
 }
+
+// The end of the wait cuts a pause short, however long the pause, whether
+// it ends while the target pauses or just before the pause begins.
+func TestEndOfWaitCutsPauseShort(t *testing.T) {
+	for _, after := range []time.Duration{0, time.Millisecond, 50 * time.Millisecond} {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(after, cancel)
+		tg := target{name: "db", kind: "tcp", interval: time.Hour, checker: failingChecker{}}
+		done := make(chan bool)
+		go func() { done <- tg.wait(ctx, newLogger(&options{logLevel: levelError}, io.Discard), &progress{}) }()
+		select {
+		case ready := <-done:
+			if ready {
+				t.Errorf("cancelled after %v: wait reported the target ready or given up", after)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("cancelled after %v: wait still pausing 10s later", after)
+		}
+	}
+}
