@@ -338,10 +338,11 @@ func needsQuotes(s string) bool {
 	return false
 }
 
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD
-// and U+2028/U+2029 are escaped for the JavaScript readers of JSON logs.
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// and every character that is not printable is escaped, as the text format
+// quotes it: C1 controls such as NEL and CSI, DEL, bidi overrides, and the
+// line separators that split a line for many readers.
 func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for _, r := range s {
 		switch {
@@ -353,13 +354,21 @@ func appendJSONString(b []byte, s string) []byte {
 			b = append(b, '\\', 'r')
 		case r == '\t':
 			b = append(b, '\\', 't')
-		case r < ' ' || r == 0x2028 || r == 0x2029:
-			b = append(b, '\\', 'u', hex[r>>12], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+		case r > 0xffff && !strconv.IsPrint(r):
+			r -= 0x10000 // as a UTF-16 surrogate pair
+			b = appendJSONEscape(appendJSONEscape(b, 0xd800+r>>10), 0xdc00+r&0x3ff)
+		case !strconv.IsPrint(r):
+			b = appendJSONEscape(b, r)
 		default:
 			b = utf8.AppendRune(b, r)
 		}
 	}
 	return append(b, '"')
+}
+
+func appendJSONEscape(b []byte, r rune) []byte {
+	const hex = "0123456789abcdef"
+	return append(b, '\\', 'u', hex[r>>12&15], hex[r>>8&15], hex[r>>4&15], hex[r&15])
 }
 
 // startupFailed prints every problem on its own line: in the log format

@@ -821,9 +821,14 @@ func TestLoggerLevelsAndTime(t *testing.T) {
 		t.Errorf("JSON line: %q", out.String())
 	}
 	out.Reset()
-	newLogger(&options{logFormat: "json"}, &out).Info("\u2028\n\x01")
-	if !strings.Contains(out.String(), `"msg":"\u2028\n\u0001"`) {
-		t.Errorf("line and paragraph separators and control characters are not escaped: %q", out.String())
+	tricky := "\u2028\n\x01\u0085\u009b\u202e\x7f\U000E0001é"
+	newLogger(&options{logFormat: "json"}, &out).Info(tricky)
+	if !strings.Contains(out.String(), `"msg":"\u2028\n\u0001\u0085\u009b\u202e\u007f\udb40\udc01é"`) {
+		t.Errorf("characters that are not printable are not all escaped: %q", out.String())
+	}
+	var rec struct{ Msg string }
+	if err := json.Unmarshal(out.Bytes(), &rec); err != nil || rec.Msg != tricky {
+		t.Errorf("the escaped message reads back as %q (%v), want %q", rec.Msg, err, tricky)
 	}
 }
 
