@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -261,7 +262,8 @@ func roundDuration(d time.Duration) string {
 	case d >= time.Millisecond:
 		return d.Round(100 * time.Microsecond).String()
 	}
-	return d.String()
+	// Not Duration's "457.177µs": milliseconds, in ASCII, like the rest.
+	return strconv.FormatFloat(float64(d.Round(10*time.Microsecond))/1e6, 'f', -1, 64) + "ms"
 }
 
 // hidden is what a target's failure reasons may not quote, longest first so

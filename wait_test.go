@@ -289,3 +289,22 @@ func TestEndOfWaitCutsPauseShort(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundDuration(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0ms"},
+		{3 * time.Microsecond, "0ms"},
+		{457177 * time.Nanosecond, "0.46ms"},
+		{999 * time.Microsecond, "1ms"},
+		{13449 * time.Microsecond, "13.4ms"},
+		{16021 * time.Millisecond, "16.02s"},
+		{65 * time.Second, "1m5s"},
+	} {
+		if got := roundDuration(c.d); got != c.want {
+			t.Errorf("roundDuration(%v) = %q, want %q", c.d, got, c.want)
+		}
+	}
+}
