@@ -351,7 +351,7 @@ func TestMaxAttemptsGivesUp(t *testing.T) {
 		`level=ERROR msg="not ready" target=busy type=http address=` + busy.URL + ` attempts=5 error="status 503, want 200"`,
 		`level=ERROR msg="not ready" target=slow type=http address=` + slow.URL + ` attempts=1 error="status 503, want 200"`,
 		`level=ERROR msg="not ready" target=refused type=tcp`,
-		`level=ERROR msg="gave up on target busy after 5 failed attempts" not_ready=3`,
+		`level=ERROR msg="gave up on http target busy after 5 failed attempts" not_ready=3`,
 	} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
@@ -365,7 +365,7 @@ func TestMaxAttemptsGivesUp(t *testing.T) {
 	busy2 := newRecorder(t, always(http.StatusServiceUnavailable))
 	o = runPortpatrol(t, nil, "--http.b.address="+busy2.URL, "--default-interval=10ms", "--default-max-attempts=3")
 	o.mustExit(t, 1)
-	if n := len(busy2.requests()); n != 3 || !strings.Contains(o.stderr, `msg="gave up on target b after 3 failed attempts"`) {
+	if n := len(busy2.requests()); n != 3 || !strings.Contains(o.stderr, `msg="gave up on http target b after 3 failed attempts"`) {
 		t.Errorf("--default-max-attempts=3: %d requests\n%s", n, o.stderr)
 	}
 
@@ -374,7 +374,7 @@ func TestMaxAttemptsGivesUp(t *testing.T) {
 	o = runPortpatrol(t, nil, "--http.f.address="+flapping.URL, "--default-interval=10ms", "--http.f.max-attempts=3", "--http.f.success-threshold=2")
 	o.mustExit(t, 1)
 	if n := len(flapping.requests()); n != 5 || !strings.Contains(o.stderr, `attempts=5 error="status 503, want 200"`) ||
-		!strings.Contains(o.stderr, `msg="gave up on target f after 3 failed attempts"`) {
+		!strings.Contains(o.stderr, `msg="gave up on http target f after 3 failed attempts"`) {
 		t.Errorf("flapping with max-attempts=3: %d requests, want 5 (3 failures)\n%s", n, o.stderr)
 	}
 }

@@ -76,12 +76,16 @@ type progress struct {
 // gaveUp ends the wait when a target used up its max-attempts: every
 // target must be ready, so waiting for the others is pointless.
 type gaveUp struct {
-	name     string
+	target   target
 	failures int
 }
 
 func (g gaveUp) Error() string {
-	return fmt.Sprintf("gave up on target %s after %d failed attempts", g.name, g.failures)
+	attempts := "attempts"
+	if g.failures == 1 {
+		attempts = "attempt"
+	}
+	return fmt.Sprintf("gave up on %s target %s after %d failed %s", g.target.kind, g.target.name, g.failures, attempts)
 }
 
 // waitAll checks every target at once until all are ready, ctx ends or a
@@ -121,7 +125,7 @@ func waitAll(ctx context.Context, targets []target, log *logger) ([]notReady, er
 			ready := st.ready
 			st.mu.Unlock()
 			if !ready {
-				return left(), gaveUp{targets[i].name, targets[i].retry.maxAttempts}
+				return left(), gaveUp{targets[i], targets[i].retry.maxAttempts}
 			}
 		case <-ctx.Done():
 			return left(), context.Cause(ctx)

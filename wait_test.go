@@ -308,3 +308,18 @@ func TestRoundDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestGaveUpNamesTypeAndCounts(t *testing.T) {
+	tg := target{name: "db", kind: "postgres"}
+	for _, c := range []struct {
+		failures int
+		want     string
+	}{
+		{1, "gave up on postgres target db after 1 failed attempt"},
+		{5, "gave up on postgres target db after 5 failed attempts"},
+	} {
+		if got := (gaveUp{tg, c.failures}).Error(); got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
+	}
+}
