@@ -331,8 +331,21 @@ func parseArgs(args []string) (*options, error) {
 	if m := opts.defaultRetry.maxInterval; m != 0 && m < opts.defaultInterval && len(opts.targets) > 0 {
 		fail("--default-max-interval=%v: below --default-interval=%v; the cap must be at least the interval", m, opts.defaultInterval)
 	}
+	named := map[[2]string]*targetSpec{} // a log line tells targets apart by type and name
 	for _, s := range opts.targets {
 		problems = append(problems, finishTarget(s, opts)...)
+		key := [2]string{s.kind, s.name}
+		first, taken := named[key]
+		if !taken {
+			named[key] = s
+			continue
+		}
+		given, other := s, first
+		if !s.isGiven("name") {
+			given, other = first, s
+		}
+		fail("%s=%s: %s.%s is named %s too; give each target of a type its own name",
+			given.flag("name"), quoteValue(given.name), "--"+other.kind, other.id, quoteValue(other.name))
 	}
 	if len(opts.targets) == 0 && !opts.help && !opts.version && !rejectedTarget {
 		if flag := targetFlagIn(opts.command); flag != "" {
@@ -484,6 +497,9 @@ func finishRetry(s *targetSpec, opts *options) []error {
 	if r.successThreshold == 0 {
 		r.successThreshold = def.successThreshold
 	}
+	if s.isGiven("max-interval") && !r.exponential {
+		return []error{fmt.Errorf("%s=%v: only an exponential backoff has a cap; add %s=exponential", s.flag("max-interval"), r.maxInterval, s.flag("backoff"))}
+	}
 	if r.maxInterval >= s.interval {
 		return nil
 	}
@@ -624,7 +640,7 @@ func durationSyntax(v string) bool {
 
 // parseBackoff reads a backoff: true for exponential.
 func parseBackoff(v string) (bool, error) {
-	switch v {
+	switch strings.ToLower(v) {
 	case "constant":
 		return false, nil
 	case "exponential":

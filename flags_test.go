@@ -167,6 +167,12 @@ func TestParseArgsErrors(t *testing.T) {
 		{"missing value", []string{"--tcp.db.address"}, []string{"--tcp.db.address needs a value"}},
 		{"value is a flag", []string{"--tcp.db.address", "--tcp.db.timeout=1s"}, []string{"--tcp.db.address needs a value"}},
 		{"no targets", nil, []string{"no targets"}},
+		{"name taken by an identifier", []string{"--tcp.a.address=h:1", "--tcp.b.address=h:2", "--tcp.b.name=a"},
+			[]string{"--tcp.b.name=a: --tcp.a is named a too; give each target of a type its own name"}},
+		{"name taking an identifier", []string{"--tcp.a.address=h:1", "--tcp.a.name=b", "--tcp.b.address=h:2"},
+			[]string{"--tcp.a.name=b: --tcp.b is named b too"}},
+		{"one name twice", []string{"--http.a.address=http://h/", "--http.a.name=web", "--http.b.address=http://h/", "--http.b.name=web"},
+			[]string{"--http.b.name=web: --http.a is named web too"}},
 		{"empty command", []string{"--tcp.db.address=h:1", "--"}, []string{"nothing after --"}},
 		{"bad log format", []string{"--tcp.db.address=h:1", "--log-format=xml"}, []string{"--log-format=xml: want text or json"}},
 		{"bad log level", []string{"--tcp.db.address=h:1", "--log-level=loud"}, []string{"--log-level=loud: want debug, info, warn or error"}},
@@ -543,5 +549,17 @@ func TestLogFormatAnyCase(t *testing.T) {
 		if err != nil || opts.logFormat != strings.ToLower(v) {
 			t.Errorf("--log-format=%s: %v, format %q", v, err, opts.logFormat)
 		}
+	}
+}
+
+// Types tell targets apart in logs as well as names: db may be a tcp and an
+// http target at once.
+func TestParseArgsOneNameAcrossTypes(t *testing.T) {
+	opts, err := parseArgs([]string{"--tcp.db.address=h:1", "--http.db.address=http://h/", "--tcp.x.address=h:2", "--http.y.name=x", "--http.y.address=http://h/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opts.targets) != 4 {
+		t.Errorf("%d targets, want 4", len(opts.targets))
 	}
 }

@@ -31,13 +31,15 @@ func TestParseArgsRetryDefaults(t *testing.T) {
 			retry{exponential: true, maxInterval: time.Minute, maxAttempts: 4, successThreshold: 2}},
 		{"own values beat globals",
 			[]string{"--default-backoff=exponential", "--tcp.x.backoff=constant", "--default-max-attempts=4", "--tcp.x.max-attempts=0",
-				"--default-success-threshold=2", "--tcp.x.success-threshold=1", "--default-max-interval=1m", "--tcp.x.max-interval=3s"},
-			retry{exponential: false, maxInterval: 3 * time.Second, maxAttempts: 0, successThreshold: 1}},
+				"--default-success-threshold=2", "--tcp.x.success-threshold=1", "--default-max-interval=1m"},
+			retry{exponential: false, maxInterval: time.Minute, maxAttempts: 0, successThreshold: 1}},
+		{"backoff in any case", []string{"--tcp.x.backoff=Exponential"},
+			retry{exponential: true, maxInterval: 30 * time.Second, successThreshold: 1}},
 		// The built-in cap yields to a longer interval rather than failing.
 		{"default cap below a long interval", []string{"--tcp.x.interval=2m"},
 			retry{maxInterval: 2 * time.Minute, successThreshold: 1}},
-		{"cap equal to the interval", []string{"--tcp.x.interval=3s", "--tcp.x.max-interval=3s"},
-			retry{maxInterval: 3 * time.Second, successThreshold: 1}},
+		{"cap equal to the interval", []string{"--tcp.x.backoff=exponential", "--tcp.x.interval=3s", "--tcp.x.max-interval=3s"},
+			retry{exponential: true, maxInterval: 3 * time.Second, successThreshold: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--tcp.x.address=h:1"}, tc.args...)
@@ -61,10 +63,14 @@ func TestParseArgsRetryErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown backoff", []string{"--tcp.x.backoff=linear"}, "--tcp.x.backoff=linear: want constant or exponential"},
-		{"unknown default backoff", []string{"--default-backoff=Exponential"}, "--default-backoff=Exponential: want constant or exponential"},
-		{"cap below own interval", []string{"--tcp.x.interval=2s", "--tcp.x.max-interval=1s"},
+		{"unknown default backoff", []string{"--default-backoff=Linear"}, "--default-backoff=Linear: want constant or exponential"},
+		{"cap without exponential backoff", []string{"--tcp.x.max-interval=5s"},
+			"--tcp.x.max-interval=5s: only an exponential backoff has a cap; add --tcp.x.backoff=exponential"},
+		{"cap with constant backoff", []string{"--default-backoff=exponential", "--tcp.x.backoff=constant", "--tcp.x.max-interval=5s"},
+			"--tcp.x.max-interval=5s: only an exponential backoff has a cap"},
+		{"cap below own interval", []string{"--tcp.x.backoff=exponential", "--tcp.x.interval=2s", "--tcp.x.max-interval=1s"},
 			"--tcp.x.max-interval=1s: below --tcp.x.interval=2s; the cap must be at least the interval"},
-		{"cap below default interval", []string{"--default-interval=5s", "--tcp.x.max-interval=1s"},
+		{"cap below default interval", []string{"--default-backoff=exponential", "--default-interval=5s", "--tcp.x.max-interval=1s"},
 			"--tcp.x.max-interval=1s: below --default-interval=5s"},
 		{"default cap below own interval", []string{"--tcp.x.interval=5s", "--default-max-interval=2s"},
 			"--default-max-interval=2s: below --tcp.x.interval=5s; the cap must be at least the interval (set --tcp.x.max-interval)"},
