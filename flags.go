@@ -824,7 +824,7 @@ Exit codes:
   2    invalid flags or configuration
   126  the command after -- is not executable
   127  the command after -- was not found
-  130  interrupted (SIGINT); 143: terminated (SIGTERM)
+  129, 130, 143  ended by SIGHUP, SIGINT or SIGTERM (128 + the signal)
 `)
 	return b.String()
 }

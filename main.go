@@ -73,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		if sig, ok := (<-signals).(syscall.Signal); ok {
 			cancel(interrupted{sig})
@@ -118,7 +118,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if commandPath == "" {
 		return exitReady
 	}
-	signal.Reset(syscall.SIGINT, syscall.SIGTERM)
+	signal.Reset(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Debug("running command", "command", opts.command[0])
 	// Exec, not a child process: the command keeps our pid and receives
 	// signals directly, as an ENTRYPOINT must.

@@ -470,7 +470,7 @@ func TestSignalsEndAHangingAttempt(t *testing.T) {
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		code int
-	}{{syscall.SIGTERM, 143}, {syscall.SIGINT, 130}} {
+	}{{syscall.SIGTERM, 143}, {syscall.SIGINT, 130}, {syscall.SIGHUP, 129}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			t.Parallel()
 			silent := silentServer(t)
@@ -489,6 +489,9 @@ func TestSignalsEndAHangingAttempt(t *testing.T) {
 			t.Logf("%v ended the wait after %v", tc.sig, took)
 			if code := cmd.ProcessState.ExitCode(); code != tc.code {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+			if want := `msg="stopped before every target was ready" signal=`; !strings.Contains(stderr.String(), want) {
+				t.Errorf("no %s line; stderr:\n%s", want, stderr.String())
 			}
 			// Far below the 60 s the hanging attempt and the interval would take.
 			if took > 5*time.Second {
