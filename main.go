@@ -46,12 +46,17 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseArgs(args)
-	switch {
-	case opts.help:
-		fmt.Fprint(stdout, usage())
-		return exitReady
-	case opts.version:
-		fmt.Fprintln(stdout, "portpatrol version", versionString())
+	if opts.help || opts.version {
+		text := usage()
+		if !opts.help {
+			text = "portpatrol version " + versionString() + "\n"
+		}
+		// A script that reads the version must not take an empty answer
+		// (a full disk, a closed pipe) for a successful one.
+		if _, err := io.WriteString(stdout, text); err != nil {
+			newLogger(opts, stderr).Error("cannot write to stdout", "error", err.Error())
+			return exitUsage
+		}
 		return exitReady
 	}
 

@@ -864,3 +864,22 @@ func TestLoggerConcurrentLines(t *testing.T) {
 		}
 	}
 }
+
+// --help and --version that cannot be written are not a success.
+func TestHelpAndVersionOnAFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	for _, flag := range []string{"--help", "--version"} {
+		cmd := exec.Command(ppBinary, flag)
+		cmd.Stdout = full
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(stderr.String(), `msg="cannot write to stdout" error="write /dev/stdout: no space left on device"`) {
+			t.Errorf("%s to /dev/full: exit %d, stderr %q; want exit 2 and the reason", flag, code, stderr.String())
+		}
+	}
+}
