@@ -128,11 +128,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Exec, not a child process: the command keeps our pid and receives
 	// signals directly, as an ENTRYPOINT must.
 	err = syscall.Exec(commandPath, opts.command, os.Environ())
+	// The command was found, so these name what is wrong with it. A missing
+	// interpreter is 127, as in the shells.
 	code := exitNotExecutable
-	if errors.Is(err, syscall.ENOENT) {
-		code = exitNotFound
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		err, code = errors.New("its interpreter (the #! line) or loader was not found"), exitNotFound
+	case errors.Is(err, syscall.ENOEXEC):
+		err = errors.New("not an executable format (a script needs a #! line)")
 	}
-	return startupFailed(stderr, opts, fmt.Errorf("cannot run %s: %v", quoteValue(opts.command[0]), err), code)
+	return startupFailed(stderr, opts, fmt.Errorf("command %q cannot be run: %v", opts.command[0], err), code)
 }
 
 // buildTargets resolves every reference and builds each target's checker,

@@ -555,7 +555,18 @@ func TestExec(t *testing.T) {
 		}
 		o := runPortpatrol(t, nil, target, "--", script)
 		o.mustExit(t, 127)
-		if !strings.Contains(o.stderr, "cannot run "+script) {
+		if !strings.Contains(o.stderr, fmt.Sprintf("command %q cannot be run: its interpreter (the #! line) or loader was not found", script)) {
+			t.Errorf("stderr:\n%s", o.stderr)
+		}
+	})
+	t.Run("no #! line", func(t *testing.T) {
+		script := filepath.Join(t.TempDir(), "script.sh")
+		if err := os.WriteFile(script, []byte("echo hello\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		o := runPortpatrol(t, nil, target, "--", script)
+		o.mustExit(t, 126)
+		if !strings.Contains(o.stderr, fmt.Sprintf("command %q cannot be run: not an executable format (a script needs a #! line)", script)) {
 			t.Errorf("stderr:\n%s", o.stderr)
 		}
 	})

@@ -193,7 +193,7 @@ func TestStartupErrorsJSON(t *testing.T) {
 		{"not executable", []string{"--log-format=json", ready, "--", notExec}, 126, "cannot run the command",
 			[]string{fmt.Sprintf("command %q cannot be run: permission denied", notExec)}},
 		{"exec fails", []string{"--log-format=json", ready, "--", script}, 127, "cannot run the command",
-			[]string{"cannot run " + script}},
+			[]string{fmt.Sprintf("command %q cannot be run: its interpreter (the #! line) or loader was not found", script)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := runPortpatrol(t, nil, tc.args...)
