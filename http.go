@@ -168,6 +168,9 @@ func parseHTTPAddress(s string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, errors.New("the URL has no host")
 	}
+	if err := checkHost(u.Hostname()); err != nil {
+		return nil, err
+	}
 	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
 		if err := checkPort(p); err != nil {
 			return nil, err

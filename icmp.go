@@ -102,23 +102,11 @@ func parseICMPAddress(s string) (string, error) {
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
 	}
-	if ip := net.ParseIP(host); ip != nil {
-		return host, nil
-	}
-	if strings.Contains(host, "%") {
-		// A zone names the interface a link-local address is on: fe80::1%eth0.
-		if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
-			return host, nil
-		}
-		return "", errors.New("a zone (%name) follows an IPv6 address only, as in fe80::1%eth0")
-	}
-	if strings.ContainsAny(host, "/:") {
+	// A zone names the interface a link-local address is on: fe80::1%eth0.
+	if _, err := netip.ParseAddr(host); err != nil && strings.ContainsAny(host, "/:") && !strings.Contains(host, "%") {
 		return "", errors.New("want a host alone: ICMP has no ports or paths")
 	}
-	if host == "" || len(host) > 253 || strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != "" {
-		return "", errors.New("not a valid host name or IP address")
-	}
-	return host, nil
+	return host, checkHost(host)
 }
 
 // chooseICMPSocket decides, once per process, whether echo requests go out

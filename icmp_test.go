@@ -27,16 +27,17 @@ func TestParseICMPAddress(t *testing.T) {
 		{"icmp://[fe80::1]", "fe80::1", ""},
 		{"host_name-1", "host_name-1", ""},
 		{"fe80::1%lo", "fe80::1%lo", ""},
-		{"[fe80::1%eth0]", "fe80::1%eth0", ""},
+		{"[fe80::1%lo]", "fe80::1%lo", ""},
 		{"icmp://[fe80::1%lo]", "fe80::1%lo", ""},
-		{"127.0.0.1%lo", "", "a zone (%name) follows an IPv6 address only"},
-		{"fe80::1%", "", "a zone (%name) follows an IPv6 address only"},
-		{"host%lo", "", "a zone (%name) follows an IPv6 address only"},
+		{"127.0.0.1%lo", "", "a zone, as in fe80::1%eth0, follows an IPv6 address only"},
+		{"fe80::1%", "", "a zone, as in fe80::1%eth0, follows an IPv6 address only"},
+		{"host%lo", "", "a zone, as in fe80::1%eth0, follows an IPv6 address only"},
+		{"fe80::1%nonexist0", "", "the zone after % names no network interface"},
 		{"host:80", "", "no ports or paths"},
 		{"icmp://host/path", "", "no ports or paths"},
 		{"http://host", "", "want a host name or IP address"},
-		{"bad host", "", "not a valid host name"},
-		{"icmp://", "", "not a valid host name"},
+		{"bad host", "", "the host has a space in it"},
+		{"icmp://", "", "missing host"},
 	} {
 		got, err := parseICMPAddress(tc.in)
 		switch {

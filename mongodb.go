@@ -70,6 +70,9 @@ func parseMongoAddress(s string) (mongoAddress, error) {
 	if i := strings.IndexByte(authority, '?'); i >= 0 { // mongodb://host?opts
 		authority, tail = authority[:i], authority[i:]
 	}
+	if strings.Count(authority, "@") > 1 {
+		return a, errors.New("more than one @ before the hosts: one user:password@ comes first, and an @ in a password is written %40")
+	}
 	if at := strings.LastIndex(authority, "@"); at >= 0 {
 		user, password, _ := strings.Cut(authority[:at], ":")
 		var err error
@@ -107,7 +110,7 @@ func parseMongoAddress(s string) (mongoAddress, error) {
 			return a, errors.New("mongodb+srv:// needs a host name with at least three parts, e.g. cluster0.example.com")
 		}
 		a.srv = authority
-		return a, nil
+		return a, checkHost(authority)
 	}
 	for i, item := range strings.Split(authority, ",") {
 		host, err := withDefaultPort(item, "27017")
@@ -386,7 +389,7 @@ func parseHello(doc []byte) (helloReply, error) {
 			r.replicaSet = typ == 0x08 && v[0] == 1
 		case "errmsg":
 			if typ == 0x02 {
-				r.errmsg = strings.TrimSuffix(string(v[4:]), "\x00")
+				r.errmsg = serverText(strings.TrimSuffix(string(v[4:]), "\x00"), 200)
 			}
 		case "code":
 			if typ == 0x10 {

@@ -121,6 +121,9 @@ func TestParseMongoAddress(t *testing.T) {
 		{in: "mongodb://u:p%zz@db", err: "the password is not valid percent-encoding"},
 		{in: "http://db", err: "want host[:port], mongodb://"},
 		{in: "", err: "missing host"},
+		{in: "[::1", err: "missing ] after the IPv6 address"},
+		{in: "mongodb://my%20db", err: `host 1: the host has "%" in it`},
+		{in: "mongodb://u:p@h1,v:q@127.0.0.1:1", err: "more than one @ before the hosts"},
 	} {
 		a, err := parseMongoAddress(tc.in)
 		if tc.err != "" {
@@ -459,4 +462,28 @@ func FuzzMongoReply(f *testing.F) {
 		}
 		parseHello(body)
 	})
+}
+
+// A server's errmsg is bounded and loses its control characters before it
+// becomes a reason, as every other server's text does.
+func TestParseHelloCleansErrmsg(t *testing.T) {
+	for _, tc := range []struct{ errmsg, want string }{
+		{"bad\n\x1b[2Jnews\x07", "bad\uFFFD\uFFFD[2Jnews\uFFFD"},
+		{strings.Repeat("x", 5000), strings.Repeat("x", 200) + "…"},
+	} {
+		// {ok: 0.0, errmsg: <string>, code: 2}: element type, name, value
+		// (a string is its int32 length, NUL included, then the bytes).
+		e := append([]byte{0x01}, "ok\x00\x00\x00\x00\x00\x00\x00\x00\x00"...)
+		e = append(e, 0x02)
+		e = append(e, "errmsg\x00"...)
+		e = binary.LittleEndian.AppendUint32(e, uint32(len(tc.errmsg)+1))
+		e = append(append(e, tc.errmsg...), 0)
+		e = append(append(e, 0x10), "code\x00\x02\x00\x00\x00"...)
+		doc := binary.LittleEndian.AppendUint32(nil, uint32(4+len(e)+1))
+		doc = append(append(doc, e...), 0)
+		r, err := parseHello(doc)
+		if err != nil || r.ok || r.code != 2 || r.errmsg != tc.want {
+			t.Errorf("parseHello: %+v, %v; want errmsg %q", r, err, tc.want)
+		}
+	}
 }

@@ -181,6 +181,9 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 		return mysqlAddress{}, errors.New("missing host (or ?socket=/path for a unix socket)")
 	}
 	host := u.Hostname()
+	if err := checkHost(host); err != nil {
+		return mysqlAddress{}, err
+	}
 	port := u.Port()
 	if port == "" {
 		if strings.HasSuffix(u.Host, ":") {

@@ -161,7 +161,7 @@ func parsePGAddress(s string) (pgAddress, error) {
 	case strings.Contains(s, "="):
 		return pgAddress{}, errors.New("keyword=value connection strings are not supported: want host, host:port, a postgres:// URL or a socket directory")
 	}
-	if strings.ContainsAny(s, "/?@ \t,") {
+	if strings.ContainsAny(s, "/?@,") {
 		return pgAddress{}, errors.New("want host, host:port, a postgres:// URL or a socket directory such as /run/postgresql")
 	}
 	hostport, err := withDefaultPort(s, pgDefaultPort)
@@ -243,8 +243,11 @@ func parsePGURL(s string) (pgAddress, error) {
 		return b, err
 	case host == "":
 		return pgAddress{}, errors.New("missing host: name one, or a socket directory as ?host=/run/postgresql")
-	case strings.ContainsAny(host, "/?@ \t,"):
+	case strings.ContainsAny(host, "/?@,"):
 		return pgAddress{}, errors.New("the host is not a host name, an IP address or an absolute socket directory")
+	}
+	if err := checkHost(host); err != nil {
+		return pgAddress{}, err
 	}
 	if port == "" {
 		port = pgDefaultPort

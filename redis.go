@@ -98,7 +98,7 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 	if strings.HasPrefix(s, "/") {
 		return nil, errors.New("a socket path is written unix:///path/to/redis.sock")
 	}
-	if strings.ContainsAny(s, "/@?# \t") {
+	if strings.ContainsAny(s, "/@?#") {
 		return nil, errors.New("want host[:port], redis://[[user]:password@]host[:port][/db], rediss://... or unix:///path")
 	}
 	addr, err := withDefaultPort(s, redisDefaultPort)
@@ -116,6 +116,9 @@ func parseRedisURL(s string) (*redisAddress, error) {
 	a := &redisAddress{network: "tcp", tls: u.Scheme == "rediss", db: -1, shown: u.Redacted()}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("the URL has no host (want %s://host[:port])", u.Scheme)
+	}
+	if err := checkHost(u.Hostname()); err != nil {
+		return nil, err
 	}
 	port := redisDefaultPort
 	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {

@@ -70,6 +70,9 @@ func parseTCPAddress(s string) (string, error) {
 	if host == "" {
 		return "", errors.New("missing host before the port")
 	}
+	if err := checkHost(host); err != nil {
+		return "", err
+	}
 	if err := checkPort(port); err != nil {
 		return "", err
 	}
@@ -196,26 +199,69 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 // address, and returns host:port with port defaulting to def: the address
 // forms shared by the protocol types.
 func withDefaultPort(s, def string) (string, error) {
-	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil && ip.Is6() && !strings.Contains(s, "]:") {
-		return net.JoinHostPort(strings.Trim(s, "[]"), def), nil // ::1 or [::1]
-	}
-	if !strings.Contains(s, ":") {
-		if s == "" {
-			return "", errors.New("missing host")
+	host, port := s, def
+	switch ip, err := netip.ParseAddr(s); {
+	case err == nil && ip.Is6(): // ::1
+	case len(s) > 1 && s[0] == '[' && s[len(s)-1] == ']':
+		host = s[1 : len(s)-1]
+	case strings.ContainsAny(s, ":[]"):
+		if host, port, err = net.SplitHostPort(s); err != nil {
+			if strings.HasPrefix(s, "[") && !strings.Contains(s, "]") {
+				return "", errors.New("missing ] after the IPv6 address")
+			}
+			return "", errors.New("want host or host:port (IPv6 as [::1]:port)")
 		}
-		return net.JoinHostPort(s, def), nil
+		if host == "" {
+			return "", errors.New("missing host before the port")
+		}
+		if err := checkPort(port); err != nil {
+			return "", err
+		}
 	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", errors.New("want host or host:port (IPv6 as [::1]:port)")
-	}
-	if host == "" {
-		return "", errors.New("missing host before the port")
-	}
-	if err := checkPort(port); err != nil {
+	if err := checkHost(host); err != nil {
 		return "", err
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// checkHost is the start-up check of a host, shared by every type: an IP
+// address, an IPv6 one with a zone naming an interface of this machine
+// (fe80::1%eth0, or its index), or a name of letters, digits, -, _ and dots.
+// It quotes no part of the host: the address may come from a reference.
+func checkHost(host string) error {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if zone := ip.Zone(); zone != "" {
+			if _, err := net.InterfaceByName(zone); err != nil {
+				n, nerr := strconv.Atoi(zone)
+				if _, err = net.InterfaceByIndex(n); nerr != nil || err != nil {
+					return errors.New("the zone after % names no network interface of this machine (see ip link)")
+				}
+			}
+		}
+		return nil
+	}
+	const want = ": want a DNS name or an IP address"
+	if strings.Contains(host, "%") {
+		return errors.New(`the host has "%" in it` + want + " (a zone, as in fe80::1%eth0, follows an IPv6 address only)")
+	}
+	for _, r := range host {
+		switch {
+		case r == ' ':
+			return errors.New("the host has a space in it" + want)
+		case r < ' ' || r == 0x7f || r == utf8.RuneError || r > 0x7f && !strconv.IsPrint(r):
+			return errors.New("the host has a control character or invalid UTF-8 in it" + want)
+		case r > 0x7f: // an international name: the HTTP client sends its xn-- form
+		case !strings.ContainsRune("-._", r) && !('a' <= r|0x20 && r|0x20 <= 'z') && !('0' <= r && r <= '9'):
+			return fmt.Errorf("the host has %q in it%s", string(r), want)
+		}
+	}
+	switch {
+	case host == "":
+		return errors.New("missing host")
+	case len(strings.TrimSuffix(host, ".")) > 253:
+		return errors.New("the host name is longer than 253 bytes" + want)
+	}
+	return nil
 }
 
 // exchange is one attempt of a protocol type: it dials address (a unix

@@ -137,6 +137,10 @@ func TestWithDefaultPort(t *testing.T) {
 		{"db:0", "", "the port must be a number from 1 to 65535"},
 		{"db:x", "", "the port must be a number"},
 		{"db:1:2", "", "want host or host:port"},
+		{"[::1", "", "missing ] after the IPv6 address"},
+		{"[::1:5", "", "missing ] after the IPv6 address"},
+		{"my db:5", "", "the host has a space in it"},
+		{"fe80::1%nonexist0", "", "names no network interface"},
 	} {
 		got, err := withDefaultPort(tc.in, "5432")
 		if tc.err != "" {
@@ -147,6 +151,37 @@ func TestWithDefaultPort(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("withDefaultPort(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, err string }{
+		{"db", ""},
+		{"my_db-1.Example.COM.", ""},
+		{"bücher.example", ""}, // the HTTP client sends its xn-- form
+		{"::1", ""},
+		{"fe80::1%lo", ""},
+		{"fe80::1%" + strconv.Itoa(lo.Index), ""},
+		{strings.Repeat("a.", 126) + "a", ""},
+		{strings.Repeat("a.", 126) + "ab", "longer than 253 bytes"},
+		{"", "missing host"},
+		{"fe80::1%0", "names no network interface"},
+		{"fe80::1%nonexist0", "names no network interface"},
+		{"127.0.0.1%lo", `the host has "%" in it`},
+		{"a!b", `the host has "!" in it`},
+		{"[::1", `the host has "[" in it`},
+		{"a\u2028b", "a control character or invalid UTF-8"},
+		{"a\xffb", "a control character or invalid UTF-8"},
+		{"a\tb", "a control character or invalid UTF-8"},
+	} {
+		err := checkHost(tc.in)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("checkHost(%q) = %v, want error %q", tc.in, err, tc.err)
 		}
 	}
 }
@@ -259,6 +294,59 @@ func TestServerTextBoundsWhatIsPrinted(t *testing.T) {
 		}
 		if len(strings.TrimSuffix(got, "…")) > 4 {
 			t.Errorf("serverText(%q, 4) = %q: more than 4 bytes before the ellipsis", c.in, got)
+		}
+	}
+}
+
+// Every type checks a host the same way at start-up: a space, a control
+// character, a stray % or an unclosed [ is exit 2, not a wait on "cannot
+// resolve"; so is a zone naming no interface, and a second userinfo.
+func TestStartupRejectsBadHosts(t *testing.T) {
+	t.Parallel()
+	const want = ": want a DNS name or an IP address"
+	const space, control = "the host has a space in it" + want, "the host has a control character or invalid UTF-8 in it" + want
+	const noZone = "the zone after % names no network interface of this machine (see ip link)"
+	cases := []struct{ flag, value, want string }{ // want follows "flag="
+		{"tcp.a.address", "my db:5432", `"my db:5432": ` + space},
+		{"tcp.b.address", "db\n:1", `"db\n:1": ` + control},
+		{"tcp.c.address", "d\x1bb:1", `"d\x1bb:1": ` + control},
+		{"tcp.d.address", "tcp://db\t:5432", `"tcp://db\t:5432": ` + control},
+		{"tcp.e.address", "tcp://my%20db:5432", `tcp://my%20db:5432: the host has "%" in it` + want},
+		{"mysql.a.address", "my db:3306", `"my db:3306": ` + space},
+		{"mysql.b.address", "mysql://a!b", `mysql://a!b: the host has "!" in it` + want},
+		{"amqp.a.address", "my db", `"my db": ` + space},
+		{"mongodb.a.address", "my db", `"my db": ` + space},
+		{"mongodb.b.address", "mongodb+srv://my%20db.example.com", `mongodb+srv://my%20db.example.com: the host has "%" in it` + want},
+		{"kafka.a.address", "my db,x y:1", `"my db,x y:1": bootstrap server 1: ` + space},
+		{"redis.a.address", "redis://a!b", `redis://a!b: the host has "!" in it` + want},
+		{"amqp.c.address", "amqp://a!b", `amqp://a!b: the host has "!" in it` + want},
+		{"postgres.a.address", "postgres://my%20db", `postgres://my%20db: ` + space},
+		{"http.a.address", "http://a!b/", `http://a!b/: the host has "!" in it` + want},
+		{"redis.b.address", "[::1", `[::1: missing ] after the IPv6 address`},
+		{"postgres.b.address", "[::1", `[::1: missing ] after the IPv6 address`},
+		{"mysql.c.address", "[::1:5", `[::1:5: missing ] after the IPv6 address`},
+		{"amqp.b.address", "[::1", `[::1: missing ] after the IPv6 address`},
+		{"mongodb.c.address", "[::1:5", `[::1:5: missing ] after the IPv6 address`},
+		{"kafka.b.address", "127.0.0.1:9092,[::1", `127.0.0.1:9092,[::1: bootstrap server 2: missing ] after the IPv6 address`},
+		{"mongodb.d.address", "mongodb://u:pw-SECRET@h1,v:q@127.0.0.1:1", `mongodb://u:xxxxx@127.0.0.1:1: more than one @ before the hosts`},
+		{"icmp.a.address", "fe80::1%nonexist0", "fe80::1%nonexist0: " + noZone},
+		{"tcp.f.address", "[fe80::1%nonexist0]:80", "[fe80::1%nonexist0]:80: " + noZone},
+		{"http.b.address", "http://[fe80::1%25nonexist0]/", "http://[fe80::1%25nonexist0]/: " + noZone},
+		{"dns.a.server", "my db", `"my db": ` + space},
+		{"dns.b.server", "[::1", `[::1: missing ] after the IPv6 address`},
+	}
+	args := []string{"--log-level=debug", "--timeout=2s", "--dns.a.address=example.com", "--dns.b.address=example.com"}
+	for _, tc := range cases {
+		args = append(args, "--"+tc.flag+"="+tc.value)
+	}
+	o := runPortpatrol(t, nil, args...)
+	o.mustExit(t, 2)
+	if strings.Contains(o.stderr, "SECRET") {
+		t.Errorf("the password leaked:\n%s", o.stderr)
+	}
+	for _, tc := range cases {
+		if want := "portpatrol: --" + tc.flag + "=" + tc.want; !hasLine(o, want) {
+			t.Errorf("no line starting %q in\n%s", want, o.stderr)
 		}
 	}
 }
