@@ -205,7 +205,7 @@ func TestKafkaCheckHostilePeers(t *testing.T) {
 		{"huge size", func(c net.Conn) { c.Write([]byte{0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 1}) }, "not a Kafka response (declared size 2147483647)"},
 		{"negative size", func(c net.Conn) { c.Write([]byte{0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 1}) }, "not a Kafka response (declared size -2)"},
 		{"wrong correlation id", func(c net.Conn) { c.Write([]byte{0, 0, 0, 10, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0}) }, "not a Kafka response (correlation id 7, want 1)"},
-		{"closes", func(c net.Conn) {}, "the server closed the connection before it answered"},
+		{"closes", readRequest, "the server closed the connection before it answered"},
 		{"silent", func(c net.Conn) { io.Copy(io.Discard, c) }, "no answer within 300ms"},
 		{"short body", func(c net.Conn) { c.Write([]byte{0, 0, 1, 0, 0, 0, 0, 1, 0}); io.Copy(io.Discard, c) }, "no answer within 300ms"},
 		{"endless", func(c net.Conn) {

@@ -136,6 +136,19 @@ func tcpServer(t *testing.T, handle func(net.Conn)) string {
 	return l.Addr().String()
 }
 
+// readRequest reads what a client sent, waiting for its first bytes, then
+// until it pauses: a fake that closes afterwards sends a FIN, where closing
+// with unread bytes would make the kernel send a reset instead.
+func readRequest(c net.Conn) {
+	buf := make([]byte, 4096)
+	for wait := 5 * time.Second; ; wait = 100 * time.Millisecond {
+		c.SetReadDeadline(time.Now().Add(wait))
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
 // silentServer accepts connections and never answers: every attempt against
 // it must end by its own timeout.
 func silentServer(t *testing.T) string {

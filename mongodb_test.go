@@ -202,7 +202,7 @@ func TestMongoHostilePeers(t *testing.T) {
 		{"document longer than the message", func(c net.Conn) { c.Write(withDocLength(1 << 20)) }, "malformed OP_MSG reply (no body section)"},
 		{"document length wrong", func(c net.Conn) { c.Write(withDocLength(uint32(len(standalone) - 22))) }, "malformed BSON in the reply"},
 		{"element cut short", func(c net.Conn) { c.Write(truncatedElement) }, "malformed BSON in the reply"},
-		{"closes", func(c net.Conn) {}, "the server closed the connection before it answered"},
+		{"closes", readRequest, "the server closed the connection before it answered"},
 		{"silent", func(c net.Conn) { io.Copy(io.Discard, c) }, "no answer within 300ms"},
 		{"endless", func(c net.Conn) {
 			c.Write([]byte{0, 0, 1, 0}) // 65536: allowed, then more than that

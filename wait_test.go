@@ -34,12 +34,6 @@ func drip(prefix string) func(net.Conn) {
 	}
 }
 
-func readRequest(c net.Conn) {
-	buf := make([]byte, 4096)
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	c.Read(buf)
-}
-
 // Every hostile peer fails attempts by their timeout (or at once), and a
 // signal still ends the process promptly in the middle of such an attempt.
 func TestHostilePeers(t *testing.T) {
