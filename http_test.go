@@ -126,6 +126,20 @@ func TestRedactURL(t *testing.T) {
 		{"u:p@ss/w:d@tcp(db:3306", "u:xxxxx@tcp(db:3306"},
 		{"u@unix(/run/s.sock)/", "u@unix(/run/s.sock)/"},
 		{"file:/run/a@b//k", "file:/run/a@b//k"},
+		// No @: a port that is not a number may be a password's start.
+		{"postgresql://u:S3CRET", "postgresql://u:xxxxx"},
+		{"http://u:S3/CRET?x#y", "http://u:xxxxx"},
+		{"app:S3CRET", "app:xxxxx"},
+		{"[::1]:S3CRET", "[::1]:xxxxx"},
+		{"http://[::1]:8080/a:b", "http://[::1]:8080/a:b"},
+		{"mongodb://h1:27017,h2:27018/?x=1", "mongodb://h1:27017,h2:27018/?x=1"},
+		{"tcp(db:3306)/app", "tcp(db:3306)/app"},
+		{"localhost:", "localhost:"},
+		// Keys named in README: every one holding key, credential or
+		// signature, and auth, sig, authMechanismProperties exactly.
+		{"http://h/?apikey=1&api-key=2&access_key=3&auth_key=4&X-Amz-Credential=5&X-Amz-Signature=6&sig=7&auth=8&x=9",
+			"http://h/?apikey=xxxxx&api-key=xxxxx&access_key=xxxxx&auth_key=xxxxx&X-Amz-Credential=xxxxx&X-Amz-Signature=xxxxx&sig=xxxxx&auth=xxxxx&x=9"},
+		{"mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:t&authSource=admin", "mongodb://h/?authMechanismProperties=xxxxx&authSource=admin"},
 	} {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
