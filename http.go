@@ -215,6 +215,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		// HTTP ignores white space around a value, and a value read from a
 		// Secret often ends in a newline that would make the request invalid.
 		value = strings.TrimSpace(value)
+		if value == "" {
+			problems = append(problems, fmt.Errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
+			continue
+		}
 		if strings.IndexFunc(value, isControl) >= 0 {
 			problems = append(problems, fmt.Errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
 				s.flag("header"), hd.name))
@@ -414,6 +418,13 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 	// len(via) == n: the 10th hop is still allowed.
 	if len(via) > maxRedirects {
 		return fmt.Errorf("more than %d redirects", maxRedirects)
+	}
+	// Go's client sends every header on and adds a Referer, whose query may
+	// hold a token (?api_token=): no Referer, and another scheme, host or
+	// port gets none of the headers that were set.
+	req.Header.Del("Referer")
+	if req.URL.Scheme != via[0].URL.Scheme || req.URL.Host != via[0].URL.Host {
+		req.Header = http.Header{"User-Agent": {"portpatrol/" + versionString()}}
 	}
 	return nil
 }

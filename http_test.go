@@ -815,3 +815,67 @@ func TestHTTPURLUserIsBasicAuth(t *testing.T) {
 		t.Errorf("a credential leaked:\n%s", all)
 	}
 }
+
+// End to end with two real servers: a redirect within the first host keeps
+// the headers that were set, one to another host (and port) gets none, and
+// no hop gets a Referer, which would carry the URL's ?api_token=.
+func TestHTTPRedirectToOtherHostDropsHeaders(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[string]http.Header{}
+	record := func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.URL.Path] = r.Header.Clone()
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { record(r) }))
+	defer other.Close()
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/landing"
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		if r.URL.Path == "/start" {
+			http.Redirect(w, r, "/xhost", http.StatusFound)
+			return
+		}
+		http.Redirect(w, r, otherURL, http.StatusFound)
+	}))
+	defer first.Close()
+
+	o := runPortpatrol(t, nil, "--log-level=debug", "--timeout=10s",
+		"--http.a.address="+first.URL+"/start?api_token=S3CRETzz", "--http.a.header=X-Api-Key=S3CRETzz")
+	o.mustExit(t, 0)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, tc := range []struct {
+		path, key string
+		want      bool
+	}{
+		{"/start", "X-Api-Key", true}, {"/xhost", "X-Api-Key", true}, {"/landing", "X-Api-Key", false},
+		{"/xhost", "Referer", false}, {"/landing", "Referer", false}, {"/landing", "User-Agent", true},
+	} {
+		h, ok := seen[tc.path]
+		if !ok {
+			t.Fatalf("%s was never requested; seen %v", tc.path, seen)
+		}
+		if got := h.Get(tc.key) != ""; got != tc.want {
+			t.Errorf("%s got %s %q, want it sent: %v", tc.path, tc.key, h.Get(tc.key), tc.want)
+		}
+	}
+}
+
+// An empty header value, literal or read through a reference, is a start-up
+// error naming the flag and the header.
+func TestHTTPEmptyHeaderValue(t *testing.T) {
+	t.Parallel()
+	o := runPortpatrol(t, []string{"PP_EMPTY="}, "--timeout=5s", "--http.c.address=http://127.0.0.1:1/",
+		"--http.c.header=Authorization=", "--http.c.header=X-Key=env:PP_EMPTY")
+	o.mustExit(t, 2)
+	for _, want := range []string{
+		"portpatrol: --http.c.header: the value of Authorization is empty",
+		"portpatrol: --http.c.header: the value of X-Key is empty",
+	} {
+		if !hasLine(o, want) {
+			t.Errorf("no line starting %q in\n%s", want, o.stderr)
+		}
+	}
+}
