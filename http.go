@@ -510,7 +510,7 @@ func (e *errorRecorder) Read(p []byte) (int, error) {
 // when an @ in a path or query makes this hide more than the password, that
 // is the safe side. Without an @ (user:pa ss@host split by the shell), a
 // port that is not a number may be the start of a password: it and all that
-// follows read xxxxx. A reference (env:NAME) is a name, shown as written.
+// follows read xxxxx (not in unix:path). A reference (env:NAME) is a name, shown as written.
 func redactURL(s string) string {
 	if isReference(s) {
 		return s
@@ -528,7 +528,7 @@ func redactURL(s string) string {
 			from = strings.Index(rest, "]") + 1
 		}
 		colon := strings.IndexByte(rest[from:], ':') + from
-		if colon < from {
+		if colon < from || strings.HasPrefix(s, "unix:") {
 			return s
 		}
 		port := rest[colon+1:]

@@ -135,6 +135,7 @@ func TestRedactURL(t *testing.T) {
 		{"mongodb://h1:27017,h2:27018/?x=1", "mongodb://h1:27017,h2:27018/?x=1"},
 		{"tcp(db:3306)/app", "tcp(db:3306)/app"},
 		{"localhost:", "localhost:"},
+		{"unix:run/app.sock", "unix:run/app.sock"},
 		// Keys named in README: every one holding key, credential or
 		// signature, and auth, sig, authMechanismProperties exactly.
 		{"http://h/?apikey=1&api-key=2&access_key=3&auth_key=4&X-Amz-Credential=5&X-Amz-Signature=6&sig=7&auth=8&x=9",
