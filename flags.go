@@ -203,8 +203,8 @@ func parseArgs(args []string) (*options, error) {
 	// rejectedTarget: a target-looking flag was rejected, so "no targets"
 	// would only repeat it.
 	rejectedTarget := false
-	// afterSecret names the flag whose secret value the previous argument
-	// held: a stray argument right after it is likely the rest of that value.
+	// afterSecret names the flag whose secret value (or address) the previous
+	// argument held: a stray argument right after it is likely the rest of it.
 	afterSecret := ""
 	// skipValue passes over the argument after a rejected flag written
 	// without =, when it looks like that flag's value, so that it is neither
@@ -304,7 +304,7 @@ func parseArgs(args []string) (*options, error) {
 		}
 
 		if spec != nil {
-			if prop.secret {
+			if prop.secret || prop.name == "address" { // a password may be split off
 				afterSecret = spec.flag(prop.name)
 			}
 			if spec.isGiven(prop.name) && !prop.repeatable {

@@ -161,7 +161,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"cert without key", []string{"--http.w.address=https://x", "--http.w.cert-file=c.pem"}, []string{"--http.w.cert-file and --http.w.key-file go together"}},
 		{"repeated property", []string{"--tcp.db.address=h:1", "--tcp.db.address=h:2"}, []string{"--tcp.db.address is given more than once"}},
 		{"repeated global", []string{"--tcp.db.address=h:1", "--timeout=1s", "--timeout=2s"}, []string{"--timeout is given more than once"}},
-		{"positional", []string{"--tcp.db.address=h:1", "extra"}, []string{`unexpected argument "extra"`}},
+		{"positional", []string{"extra", "--tcp.db.address=h:1"}, []string{`unexpected argument "extra"`}},
 		{"single dash", []string{"--tcp.db.address=h:1", "-timeout=1s"}, []string{`unknown flag -timeout=…: flags start with two dashes, e.g. --timeout=…`}},
 		{"unknown global", []string{"--tcp.db.address=h:1", "--timout=1s"}, []string{"unknown flag --timout (did you mean --timeout?)"}},
 		{"missing value", []string{"--tcp.db.address"}, []string{"--tcp.db.address needs a value"}},
@@ -432,6 +432,8 @@ func TestParseArgsNeverEchoesRejectedValues(t *testing.T) {
 		{[]string{"--http.a.address=http://x", "--http.a.header", "Authorization=Bearer", "SECRET"},
 			"unexpected argument after the value of --http.a.header, not shown as it may be part of that value"},
 		{[]string{"--http.a.address=http://x", "--http.a.body=Bearer", "SECRET"}, "unexpected argument after the value of --http.a.body"},
+		// An address split by the shell inside its password.
+		{[]string{"--postgres.a.address=postgresql://u:S3", "SECRET@h/x"}, "unexpected argument after the value of --postgres.a.address"},
 	} {
 		_, err := parseArgs(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -442,7 +444,7 @@ func TestParseArgsNeverEchoesRejectedValues(t *testing.T) {
 		}
 	}
 	// A stray word elsewhere is still shown: it helps, and holds no secret.
-	if _, err := parseArgs([]string{"--tcp.x.address=h:1", "extra"}); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+	if _, err := parseArgs([]string{"--log-level=info", "extra", "--tcp.x.address=h:1"}); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
 		t.Errorf("got %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -217,6 +218,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		// HTTP ignores white space around a value, and a value read from a
 		// Secret often ends in a newline that would make the request invalid.
 		value = strings.TrimSpace(value)
+		if value == "" {
+			problems = append(problems, fmt.Errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
+			continue
+		}
 		if strings.IndexFunc(value, isControl) >= 0 {
 			problems = append(problems, fmt.Errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
 				s.flag("header"), hd.name))
@@ -417,6 +422,13 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 	if len(via) > maxRedirects {
 		return fmt.Errorf("more than %d redirects", maxRedirects)
 	}
+	// Go's client sends every header on and adds a Referer, whose query may
+	// hold a token (?api_token=): no Referer, and another scheme, host or
+	// port gets none of the headers that were set.
+	req.Header.Del("Referer")
+	if req.URL.Scheme != via[0].URL.Scheme || req.URL.Host != via[0].URL.Host {
+		req.Header = http.Header{"User-Agent": {"portpatrol/" + versionString()}}
+	}
 	return nil
 }
 
@@ -499,7 +511,9 @@ func (e *errorRecorder) Read(p []byte) (int, error) {
 // carry it. A password may hold / and @ (user:pa/ss@host, user:pa@ss@host),
 // so the user information runs to the last @ and the user to the first :;
 // when an @ in a path or query makes this hide more than the password, that
-// is the safe side. A reference (env:NAME) is a name, shown as written.
+// is the safe side. Without an @ (user:pa ss@host split by the shell), a
+// port that is not a number may be the start of a password: it and all that
+// follows read xxxxx (not in unix:path). A reference (env:NAME) is a name, shown as written.
 func redactURL(s string) string {
 	if isReference(s) {
 		return s
@@ -511,7 +525,23 @@ func redactURL(s string) string {
 	}
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
-		return s
+		// The port runs from the first : after any [v6] to / ? # , or ).
+		from := 0
+		if strings.HasPrefix(rest, "[") {
+			from = strings.Index(rest, "]") + 1
+		}
+		colon := strings.IndexByte(rest[from:], ':') + from
+		if colon < from || strings.HasPrefix(s, "unix:") {
+			return s
+		}
+		port := rest[colon+1:]
+		if end := strings.IndexAny(port, "/?#,)"); end >= 0 {
+			port = port[:end]
+		}
+		if strings.Trim(port, "0123456789") == "" {
+			return s
+		}
+		return prefix + rest[:colon+1] + "xxxxx"
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
 	if !hasPassword {
@@ -521,10 +551,12 @@ func redactURL(s string) string {
 }
 
 // secretKeyWords mark a parameter whose value is a secret: a key holding
-// one of them, in any case (sslpassword, PWD, api_token, client_secret),
-// has its value hidden. A harmless key that holds one is hidden too: the
-// safe side.
-var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token"}
+// one of them, in any case (sslpassword, PWD, api_token, client_secret,
+// X-Amz-Credential), or equal to one of secretKeys (MongoDB's
+// authMechanismProperties carries AWS_SESSION_TOKEN), has its value hidden.
+// A harmless key that holds one is hidden too: the safe side.
+var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "key", "credential", "signature"}
+var secretKeys = []string{"auth", "sig", "authmechanismproperties"}
 
 // redactSecretParams hides the value of every key=VALUE parameter whose key
 // names a secret, as a connection URL's query (?sslpassword=), a DSN's
@@ -558,6 +590,9 @@ func secretKey(key string) bool {
 		key = k
 	}
 	key = strings.ToLower(key)
+	if slices.Contains(secretKeys, key) {
+		return true
+	}
 	for _, w := range secretKeyWords {
 		if strings.Contains(key, w) {
 			return true

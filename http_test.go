@@ -126,6 +126,21 @@ func TestRedactURL(t *testing.T) {
 		{"u:p@ss/w:d@tcp(db:3306", "u:xxxxx@tcp(db:3306"},
 		{"u@unix(/run/s.sock)/", "u@unix(/run/s.sock)/"},
 		{"file:/run/a@b//k", "file:/run/a@b//k"},
+		// No @: a port that is not a number may be a password's start.
+		{"postgresql://u:S3CRET", "postgresql://u:xxxxx"},
+		{"http://u:S3/CRET?x#y", "http://u:xxxxx"},
+		{"app:S3CRET", "app:xxxxx"},
+		{"[::1]:S3CRET", "[::1]:xxxxx"},
+		{"http://[::1]:8080/a:b", "http://[::1]:8080/a:b"},
+		{"mongodb://h1:27017,h2:27018/?x=1", "mongodb://h1:27017,h2:27018/?x=1"},
+		{"tcp(db:3306)/app", "tcp(db:3306)/app"},
+		{"localhost:", "localhost:"},
+		{"unix:run/app.sock", "unix:run/app.sock"},
+		// Keys named in README: every one holding key, credential or
+		// signature, and auth, sig, authMechanismProperties exactly.
+		{"http://h/?apikey=1&api-key=2&access_key=3&auth_key=4&X-Amz-Credential=5&X-Amz-Signature=6&sig=7&auth=8&x=9",
+			"http://h/?apikey=xxxxx&api-key=xxxxx&access_key=xxxxx&auth_key=xxxxx&X-Amz-Credential=xxxxx&X-Amz-Signature=xxxxx&sig=xxxxx&auth=xxxxx&x=9"},
+		{"mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:t&authSource=admin", "mongodb://h/?authMechanismProperties=xxxxx&authSource=admin"},
 	} {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
@@ -799,5 +814,69 @@ func TestHTTPURLUserIsBasicAuth(t *testing.T) {
 	encoded := strings.TrimPrefix(basic, "Basic ")
 	if all := o.stdout + o.stderr; strings.Contains(all, "SECRET") || strings.Contains(all, encoded) {
 		t.Errorf("a credential leaked:\n%s", all)
+	}
+}
+
+// End to end with two real servers: a redirect within the first host keeps
+// the headers that were set, one to another host (and port) gets none, and
+// no hop gets a Referer, which would carry the URL's ?api_token=.
+func TestHTTPRedirectToOtherHostDropsHeaders(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[string]http.Header{}
+	record := func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.URL.Path] = r.Header.Clone()
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { record(r) }))
+	defer other.Close()
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/landing"
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		if r.URL.Path == "/start" {
+			http.Redirect(w, r, "/xhost", http.StatusFound)
+			return
+		}
+		http.Redirect(w, r, otherURL, http.StatusFound)
+	}))
+	defer first.Close()
+
+	o := runPortpatrol(t, nil, "--log-level=debug", "--timeout=10s",
+		"--http.a.address="+first.URL+"/start?api_token=S3CRETzz", "--http.a.header=X-Api-Key=S3CRETzz")
+	o.mustExit(t, 0)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, tc := range []struct {
+		path, key string
+		want      bool
+	}{
+		{"/start", "X-Api-Key", true}, {"/xhost", "X-Api-Key", true}, {"/landing", "X-Api-Key", false},
+		{"/xhost", "Referer", false}, {"/landing", "Referer", false}, {"/landing", "User-Agent", true},
+	} {
+		h, ok := seen[tc.path]
+		if !ok {
+			t.Fatalf("%s was never requested; seen %v", tc.path, seen)
+		}
+		if got := h.Get(tc.key) != ""; got != tc.want {
+			t.Errorf("%s got %s %q, want it sent: %v", tc.path, tc.key, h.Get(tc.key), tc.want)
+		}
+	}
+}
+
+// An empty header value, literal or read through a reference, is a start-up
+// error naming the flag and the header.
+func TestHTTPEmptyHeaderValue(t *testing.T) {
+	t.Parallel()
+	o := runPortpatrol(t, []string{"PP_EMPTY="}, "--timeout=5s", "--http.c.address=http://127.0.0.1:1/",
+		"--http.c.header=Authorization=", "--http.c.header=X-Key=env:PP_EMPTY")
+	o.mustExit(t, 2)
+	for _, want := range []string{
+		"portpatrol: --http.c.header: the value of Authorization is empty",
+		"portpatrol: --http.c.header: the value of X-Key is empty",
+	} {
+		if !hasLine(o, want) {
+			t.Errorf("no line starting %q in\n%s", want, o.stderr)
+		}
 	}
 }

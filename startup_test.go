@@ -295,3 +295,38 @@ func TestEscapeControls(t *testing.T) {
 		}
 	}
 }
+
+// An address broken so that no @ follows the password (an unquoted space
+// split it, or the @ is missing) shows no part of it: the port that is not a
+// number reads xxxxx, and the word the shell split off is not shown.
+func TestStartupErrorsHidePasswordWithoutAt(t *testing.T) {
+	t.Parallel()
+	o := runPortpatrol(t, nil, "--log-level=debug",
+		"--postgres.a.address=postgresql://u:S3CRET", "zz@127.0.0.1:1/x",
+		"--mysql.b.address=app:S3CRET", "zz@tcp(127.0.0.1:1)/",
+		"--redis.c.address=redis://u:S3CRETzz",
+		"--amqp.d.address=amqp://u:S3CRETzz",
+		"--http.e.address=http://u:S3CRETzz/",
+		"--tcp.f.address=u:S3CRETzz",
+		"--mongodb.g.address=mongodb://u:S3CRETzz",
+	)
+	o.mustExit(t, 2)
+	if strings.Contains(o.stdout+o.stderr, "S3CRET") {
+		t.Errorf("a secret leaked:\n%s", o.stderr)
+	}
+	for _, want := range []string{
+		"portpatrol: unexpected argument after the value of --postgres.a.address, not shown",
+		"portpatrol: unexpected argument after the value of --mysql.b.address, not shown",
+		"portpatrol: --postgres.a.address=postgresql://u:xxxxx: the port must be a number from 1 to 65535",
+		"portpatrol: --mysql.b.address=app:xxxxx: the port must be",
+		"portpatrol: --redis.c.address=redis://u:xxxxx: not a valid URL",
+		"portpatrol: --amqp.d.address=amqp://u:xxxxx: not a valid URL",
+		"portpatrol: --http.e.address=http://u:xxxxx: not a valid URL",
+		"portpatrol: --tcp.f.address=u:xxxxx: the port must be",
+		"portpatrol: --mongodb.g.address=mongodb://u:xxxxx: host 1: the port must be",
+	} {
+		if !hasLine(o, want) {
+			t.Errorf("no line starting %q in\n%s", want, o.stderr)
+		}
+	}
+}
