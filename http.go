@@ -423,10 +423,12 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 		return fmt.Errorf("more than %d redirects", maxRedirects)
 	}
 	// Go's client sends every header on and adds a Referer, whose query may
-	// hold a token (?api_token=): no Referer, and another scheme, host or
-	// port gets none of the headers that were set.
+	// hold a token (?api_token=): no Referer, and another host, or plain
+	// HTTP after HTTPS, gets none of the headers that were set. The same
+	// host on https:// (the usual upgrade) or another port keeps them.
 	req.Header.Del("Referer")
-	if req.URL.Scheme != via[0].URL.Scheme || req.URL.Host != via[0].URL.Host {
+	first := via[0].URL
+	if !strings.EqualFold(req.URL.Hostname(), first.Hostname()) || first.Scheme == "https" && req.URL.Scheme != "https" {
 		req.Header = http.Header{"User-Agent": {"portpatrol/" + versionString()}}
 	}
 	return nil

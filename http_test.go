@@ -829,21 +829,36 @@ func TestHTTPRedirectToOtherHostDropsHeaders(t *testing.T) {
 		defer mu.Unlock()
 		seen[r.URL.Path] = r.Header.Clone()
 	}
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { record(r) }))
+	// other is another port of the same host, and sends on to another host:
+	// localhost by name.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		if r.URL.Path == "/otherport" {
+			_, port, _ := net.SplitHostPort(r.Host)
+			http.Redirect(w, r, "http://localhost:"+port+"/landing", http.StatusFound)
+		}
+	}))
 	defer other.Close()
-	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/landing"
 	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		record(r)
-		if r.URL.Path == "/start" {
+		switch r.URL.Path {
+		case "/start":
 			http.Redirect(w, r, "/xhost", http.StatusFound)
-			return
+		case "/xhost":
+			http.Redirect(w, r, other.URL+"/otherport", http.StatusFound)
 		}
-		http.Redirect(w, r, otherURL, http.StatusFound)
 	}))
 	defer first.Close()
+	// secure sends a request on from https:// to plain http:// of the same host.
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		http.Redirect(w, r, first.URL+"/downgraded", http.StatusFound)
+	}))
+	defer secure.Close()
 
 	o := runPortpatrol(t, nil, "--log-level=debug", "--timeout=10s",
-		"--http.a.address="+first.URL+"/start?api_token=S3CRETzz", "--http.a.header=X-Api-Key=S3CRETzz")
+		"--http.a.address="+first.URL+"/start?api_token=S3CRETzz", "--http.a.header=X-Api-Key=S3CRETzz",
+		"--http.s.address="+secure.URL+"/secure", "--http.s.skip-tls-verify", "--http.s.header=X-Api-Key=S3CRETzz")
 	o.mustExit(t, 0)
 	mu.Lock()
 	defer mu.Unlock()
@@ -851,8 +866,10 @@ func TestHTTPRedirectToOtherHostDropsHeaders(t *testing.T) {
 		path, key string
 		want      bool
 	}{
-		{"/start", "X-Api-Key", true}, {"/xhost", "X-Api-Key", true}, {"/landing", "X-Api-Key", false},
-		{"/xhost", "Referer", false}, {"/landing", "Referer", false}, {"/landing", "User-Agent", true},
+		{"/start", "X-Api-Key", true}, {"/xhost", "X-Api-Key", true}, {"/otherport", "X-Api-Key", true},
+		{"/landing", "X-Api-Key", false}, {"/xhost", "Referer", false}, {"/otherport", "Referer", false},
+		{"/landing", "Referer", false}, {"/landing", "User-Agent", true},
+		{"/secure", "X-Api-Key", true}, {"/downgraded", "X-Api-Key", false},
 	} {
 		h, ok := seen[tc.path]
 		if !ok {
