@@ -274,6 +274,12 @@ func parseArgs(args []string) (*options, error) {
 					known, isBool = true, g.arg == ""
 				}
 			}
+			if _, isType := targetTypes[name]; isType && !known {
+				fail("unknown flag --%s: a target flag names the target and a property, e.g. --%s.db.address=…", name, name)
+				rejectedTarget = true
+				i = skipValue(i, hasValue)
+				continue
+			}
 			if !known {
 				fail("unknown flag %s%s", quoteValue("--"+name), suggest(name, globalCandidates(), "--"))
 				i = skipValue(i, hasValue)

@@ -164,6 +164,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"positional", []string{"extra", "--tcp.db.address=h:1"}, []string{`unexpected argument "extra"`}},
 		{"single dash", []string{"--tcp.db.address=h:1", "-timeout=1s"}, []string{`unknown flag -timeout=…: flags start with two dashes, e.g. --timeout=…`}},
 		{"unknown global", []string{"--tcp.db.address=h:1", "--timout=1s"}, []string{"unknown flag --timout (did you mean --timeout?)"}},
+		{"type without target", []string{"--tcp=x:1"}, []string{"unknown flag --tcp: a target flag names the target and a property, e.g. --tcp.db.address=…"}},
+		{"type without target, value apart", []string{"--http", "http://x"}, []string{"unknown flag --http: a target flag names the target and a property, e.g. --http.db.address=…"}},
 		{"missing value", []string{"--tcp.db.address"}, []string{"--tcp.db.address needs a value"}},
 		{"value is a flag", []string{"--tcp.db.address", "--tcp.db.timeout=1s"}, []string{"--tcp.db.address needs a value"}},
 		{"no targets", nil, []string{"no targets"}},
@@ -563,5 +565,14 @@ func TestParseArgsOneNameAcrossTypes(t *testing.T) {
 	}
 	if len(opts.targets) != 4 {
 		t.Errorf("%d targets, want 4", len(opts.targets))
+	}
+}
+
+// --tcp=HOST:PORT is one mistake: not also "no targets", and the value,
+// which may hold a password, is not shown.
+func TestTypeWithoutTargetIsOneProblem(t *testing.T) {
+	_, err := parseArgs([]string{"--postgres=postgres://u:S3CRET@db/app"})
+	if err == nil || strings.Count(err.Error(), "\n") != 0 || strings.Contains(err.Error(), "S3CRET") {
+		t.Errorf("got %v, want one problem that shows no value", err)
 	}
 }

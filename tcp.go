@@ -199,6 +199,9 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 // address, and returns host:port with port defaulting to def: the address
 // forms shared by the protocol types.
 func withDefaultPort(s, def string) (string, error) {
+	if scheme, _, ok := strings.Cut(s, "://"); ok && !strings.ContainsAny(scheme, "@:/[") {
+		return "", errors.New("want host or host:port here, not a URL")
+	}
 	host, port := s, def
 	switch ip, err := netip.ParseAddr(s); {
 	case err == nil && ip.Is6(): // ::1

@@ -137,6 +137,7 @@ func TestWithDefaultPort(t *testing.T) {
 		{"db:0", "", "the port must be a number from 1 to 65535"},
 		{"db:x", "", "the port must be a number"},
 		{"db:1:2", "", "want host or host:port"},
+		{"udp://1.2.3.4", "", "want host or host:port here, not a URL"},
 		{"[::1", "", "missing ] after the IPv6 address"},
 		{"[::1:5", "", "missing ] after the IPv6 address"},
 		{"my db:5", "", "the host has a space in it"},
