@@ -85,7 +85,7 @@ func buildAMQP(s *targetSpec, address string) (built, []error) {
 		tlsConfig, errs = tlsOf(s).config(s, hostWithoutPort(hostport))
 		problems = append(problems, errs...)
 	} else if *tlsOf(s) != (tlsFiles{}) && err == nil {
-		problems = append(problems, fmt.Errorf("%s: TLS properties are set but the address does not ask for TLS (use amqps://)", s.flag("address")))
+		problems = append(problems, errorf("%s: TLS properties are set but the address does not ask for TLS (use amqps://)", s.flag("address")))
 	}
 	if len(problems) > 0 {
 		return built{}, problems
@@ -133,29 +133,29 @@ func readConnectionStart(r io.Reader) error {
 		if _, err := io.ReadFull(r, offered[7:]); err != nil {
 			return err
 		}
-		return fmt.Errorf("the broker does not speak AMQP 0-9-1: it offered %s", amqpVersionName(offered))
+		return errorf("the broker does not speak AMQP 0-9-1: it offered %s", amqpVersionName(offered))
 	}
 	typ, channel, size := head[0], binary.BigEndian.Uint16(head[1:]), binary.BigEndian.Uint32(head[3:])
 	if typ != amqpFrameMethod || channel != 0 {
-		return fmt.Errorf("not an AMQP broker (first frame type %d on channel %d, want a method frame on channel 0)", typ, channel)
+		return errorf("not an AMQP broker (first frame type %d on channel %d, want a method frame on channel 0)", typ, channel)
 	}
 	if size < 6 || size > maxAMQPFrame {
-		return fmt.Errorf("not an AMQP broker (frame size %d)", size)
+		return errorf("not an AMQP broker (frame size %d)", size)
 	}
 	payload := make([]byte, size+1) // and the frame-end octet
 	if _, err := io.ReadFull(r, payload); err != nil {
 		return err
 	}
 	if payload[size] != amqpFrameEnd {
-		return fmt.Errorf("not an AMQP broker (frame end 0x%02X, want 0xCE)", payload[size])
+		return errorf("not an AMQP broker (frame end 0x%02X, want 0xCE)", payload[size])
 	}
 	class, method := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
 	if class != 10 || method != 10 {
-		return fmt.Errorf("the broker's first method is %d.%d, want Connection.Start (10.10)", class, method)
+		return errorf("the broker's first method is %d.%d, want Connection.Start (10.10)", class, method)
 	}
 	// Connection.Start's first arguments: version-major, version-minor.
 	if major, minor := payload[4], payload[5]; major != 0 || minor != 9 {
-		return fmt.Errorf("Connection.Start offers version %d-%d, want 0-9", major, minor)
+		return errorf("Connection.Start offers version %d-%d, want 0-9", major, minor)
 	}
 	return nil
 }

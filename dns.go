@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -88,12 +87,12 @@ func finishDNS(s *targetSpec) []error {
 	d := dnsOf(s)
 	var problems []error
 	if d.recordType == "CNAME" && d.minRecords > 1 {
-		problems = append(problems, fmt.Errorf("%s=%d cannot hold with %s=CNAME: a name has at most one CNAME record",
+		problems = append(problems, errorf("%s=%d cannot hold with %s=CNAME: a name has at most one CNAME record",
 			s.flag("min-records"), d.minRecords, s.flag("record-type")))
 	}
 	for _, v := range d.expected {
 		if _, err := dnsValue(d.recordType, v); err != nil {
-			problems = append(problems, fmt.Errorf("%s=%s: %v", s.flag("expected"), v, err))
+			problems = append(problems, errorf("%s=%s: %v", s.flag("expected"), v, err))
 		}
 	}
 	return problems
@@ -108,7 +107,7 @@ func dnsValue(recordType, v string) (string, error) {
 		ip, err := netip.ParseAddr(v)
 		switch ip = ip.Unmap(); {
 		case err != nil:
-			return "", fmt.Errorf("not an IP address, which an %s record holds", recordType)
+			return "", errorf("not an IP address, which an %s record holds", recordType)
 		case recordType == "A" && !ip.Is4():
 			return "", errors.New("not an IPv4 address, which an A record holds")
 		case recordType == "AAAA" && !ip.Is6():
@@ -165,7 +164,7 @@ func checkDNSName(name, serverFlag string) error {
 	case strings.Contains(name, "@"):
 		return errors.New("a DNS name has no user or password")
 	case err == nil && host != "" && checkPort(port) == nil:
-		return fmt.Errorf("a DNS name has no port; the server to ask is %s=host:port", serverFlag)
+		return errorf("a DNS name has no port; the server to ask is %s=host:port", serverFlag)
 	case strings.Contains(name, "/"):
 		return errors.New("a DNS name has no path")
 	}
@@ -235,9 +234,9 @@ func (c *dnsCheck) check(ctx context.Context) error {
 func (c *dnsCheck) judge(values []string, what string) error {
 	if len(values) < c.minRecords {
 		if len(values) == 0 {
-			return fmt.Errorf("no %s records", what)
+			return errorf("no %s records", what)
 		}
-		return fmt.Errorf("%d %s records, want at least %d", len(values), what, c.minRecords)
+		return errorf("%d %s records, want at least %d", len(values), what, c.minRecords)
 	}
 	for _, want := range c.expected {
 		found := slices.ContainsFunc(values, func(v string) bool {
@@ -245,7 +244,7 @@ func (c *dnsCheck) judge(values []string, what string) error {
 			return v == want || c.recordType == "SRV" && !strings.Contains(want, ":") && strings.HasPrefix(v, want+":")
 		})
 		if !found {
-			return fmt.Errorf("%s is not among the %d %s records", want, len(values), what)
+			return errorf("%s is not among the %d %s records", want, len(values), what)
 		}
 	}
 	return nil
@@ -300,7 +299,7 @@ func (c *dnsCheck) eitherFamily(ctx context.Context) error {
 	if errs[0].Error() == errs[1].Error() {
 		return errs[0]
 	}
-	return fmt.Errorf("A: %v; AAAA: %v", errs[0], errs[1])
+	return errorf("A: %v; AAAA: %v", errs[0], errs[1])
 }
 
 // lookupSystem asks the system's resolver: search domains and ndots apply,
@@ -339,19 +338,19 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 	dnsErr, isDNS := errors.AsType[*net.DNSError](err)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return nil, fmt.Errorf("no answer within %v", c.timeout)
+		return nil, errorf("no answer within %v", c.timeout)
 	case isDNS && dnsErr.IsNotFound:
 		// The Go resolver tells NXDOMAIN and an empty answer apart in
 		// neither its flags nor its text.
-		return nil, fmt.Errorf("no such name, or no %s records (NXDOMAIN or NODATA)", c.what())
+		return nil, errorf("no such name, or no %s records (NXDOMAIN or NODATA)", c.what())
 	case isDNS && dnsErr.IsTimeout:
-		return nil, fmt.Errorf("no answer within %v", c.timeout)
+		return nil, errorf("no answer within %v", c.timeout)
 	case isDNS && dnsErr.Err == "server misbehaving" && dnsErr.IsTemporary:
 		return nil, errors.New("SERVFAIL: the server failed to answer")
 	case isDNS && dnsErr.Err == "server misbehaving":
 		return nil, errors.New("the DNS server refused to answer or sent a malformed reply")
 	case isDNS:
-		return nil, fmt.Errorf("the DNS server answered: %s", dnsErr.Err)
+		return nil, errorf("the DNS server answered: %s", dnsErr.Err)
 	}
 	return nil, describeNetError(ctx, err, c.timeout)
 }
@@ -442,7 +441,7 @@ const maxCNAMEs = 16
 // one whose TC bit is set says only that it was truncated.
 func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values []string, truncated bool, err error) {
 	if len(reply) < 12 {
-		return nil, false, fmt.Errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(reply))
+		return nil, false, errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(reply))
 	}
 	r := &dnsReader{msg: reply}
 	replyID, flags, qdcount, ancount := r.uint16(), r.uint16(), r.uint16(), r.uint16()
@@ -468,7 +467,7 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values [
 	case 5: // refused
 		return nil, false, errors.New("REFUSED: the server refuses to answer")
 	default:
-		return nil, false, fmt.Errorf("the server answered with rcode %d", rcode)
+		return nil, false, errorf("the server answered with rcode %d", rcode)
 	}
 	for i := 1; i < int(qdcount) && r.err == nil; i++ {
 		r.name()
@@ -530,7 +529,7 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values [
 		}
 	}
 	if r.err != nil {
-		return nil, false, fmt.Errorf("malformed reply: %v", r.err)
+		return nil, false, errorf("malformed reply: %v", r.err)
 	}
 	// The records of qtype belong to the end of the alias chain; a CNAME
 	// query asks for the first link alone.
@@ -561,7 +560,7 @@ type dnsReader struct {
 
 func (r *dnsReader) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf(format, args...)
+		r.err = errorf(format, args...)
 	}
 }
 

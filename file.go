@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -55,7 +54,7 @@ func finishFile(s *targetSpec) []error {
 	var problems []error
 	for _, p := range []string{"non-empty", "contains"} {
 		if s.isGiven(p) && (p == "contains" || f.nonEmpty) {
-			problems = append(problems, fmt.Errorf("%s cannot hold with %s=%s: only a file has contents (use type=file or any)",
+			problems = append(problems, errorf("%s cannot hold with %s=%s: only a file has contents (use type=file or any)",
 				s.flag(p), s.flag("type"), f.want))
 		}
 	}
@@ -118,10 +117,10 @@ func (c fileCheck) look() error {
 		return c.describe(err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is %s, want a file", c.path, kindOf(fi.Mode()))
+		return errorf("%s is %s, want a file", c.path, kindOf(fi.Mode()))
 	}
 	if c.nonEmpty && fi.Size() == 0 {
-		return fmt.Errorf("%s is empty", c.path)
+		return errorf("%s is empty", c.path)
 	}
 	if c.contains == nil {
 		return nil
@@ -134,7 +133,7 @@ func (c fileCheck) look() error {
 		return c.describe(r.err)
 	}
 	// The pattern is the user's own; what the file holds is never shown.
-	return fmt.Errorf("the first 1 MiB of %s does not match %s", c.path, c.contains)
+	return errorf("the first 1 MiB of %s does not match %s", c.path, c.contains)
 }
 
 // wantType compares what the path is with the type asked for. Contents are
@@ -158,7 +157,7 @@ func (c fileCheck) wantType(m fs.FileMode) error {
 	if ok {
 		return nil
 	}
-	return fmt.Errorf("%s is %s, want a %s", c.path, kindOf(m), want)
+	return errorf("%s is %s, want a %s", c.path, kindOf(m), want)
 }
 
 func kindOf(m fs.FileMode) string {
@@ -181,12 +180,12 @@ func kindOf(m fs.FileMode) string {
 func (c fileCheck) describe(err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return fmt.Errorf("%s does not exist", c.path)
+		return errorf("%s does not exist", c.path)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("permission denied on %s", c.path)
+		return errorf("permission denied on %s", c.path)
 	}
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
-		return fmt.Errorf("%s: %v", c.path, pe.Err)
+		return errorf("%s: %v", c.path, pe.Err)
 	}
 	return err
 }

@@ -197,7 +197,7 @@ func isWordByte(b byte) bool {
 func parseArgs(args []string) (*options, error) {
 	opts := &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: levelInfo}
 	var problems []error
-	fail := func(format string, a ...any) { problems = append(problems, fmt.Errorf(format, a...)) }
+	fail := func(format string, a ...any) { problems = append(problems, errorf(format, a...)) }
 	seenGlobal := map[string]bool{}
 	byKey := map[string]*targetSpec{}
 	// rejectedTarget: a target-looking flag was rejected, so "no targets"
@@ -428,7 +428,7 @@ func quoteValue(v string) string {
 func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) (*targetSpec, property, error) {
 	parts := strings.Split(name, ".")
 	if len(parts) != 3 {
-		return nil, property{}, fmt.Errorf("%s: target flags have the form --<type>.<identifier>.<property>, e.g. --tcp.db.address", quoteValue("--"+name))
+		return nil, property{}, errorf("%s: target flags have the form --<type>.<identifier>.<property>, e.g. --tcp.db.address", quoteValue("--"+name))
 	}
 	kind, id, propName := parts[0], parts[1], parts[2]
 	if _, ok := targetTypes[kind]; !ok {
@@ -436,11 +436,11 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 		for _, t := range typeNames() {
 			types = append(types, candidate{name: t})
 		}
-		return nil, property{}, fmt.Errorf("%s: unknown target type %q (types are %s)%s",
+		return nil, property{}, errorf("%s: unknown target type %q (types are %s)%s",
 			quoteValue("--"+name), kind, strings.Join(typeNames(), ", "), suggest(kind, types, ""))
 	}
 	if !validIdentifier(id) {
-		return nil, property{}, fmt.Errorf("%s: identifier %q may only contain letters, digits, - and _", quoteValue("--"+name), id)
+		return nil, property{}, errorf("%s: identifier %q may only contain letters, digits, - and _", quoteValue("--"+name), id)
 	}
 	prop, ok := findProperty(kind, propName)
 	if !ok {
@@ -448,7 +448,7 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 		for _, p := range propertiesOf(kind) {
 			props = append(props, candidate{p.name, p.aliases})
 		}
-		return nil, property{}, fmt.Errorf("%s: %s targets have no property %q%s", quoteValue("--"+name), kind, propName, suggest(propName, props, ""))
+		return nil, property{}, errorf("%s: %s targets have no property %q%s", quoteValue("--"+name), kind, propName, suggest(propName, props, ""))
 	}
 	key := kind + "." + id
 	spec := byKey[key]
@@ -482,7 +482,7 @@ func finishTarget(s *targetSpec, opts *options) []error {
 	}
 	problems = append(problems, finishRetry(s, opts)...)
 	if !s.isGiven("address") {
-		problems = append(problems, fmt.Errorf("%s is missing: every target needs an address", s.flag("address")))
+		problems = append(problems, errorf("%s is missing: every target needs an address", s.flag("address")))
 	}
 	if finish := targetTypes[s.kind].finish; finish != nil {
 		problems = append(problems, finish(s)...)
@@ -504,7 +504,7 @@ func finishRetry(s *targetSpec, opts *options) []error {
 		r.successThreshold = def.successThreshold
 	}
 	if s.isGiven("max-interval") && !r.exponential {
-		return []error{fmt.Errorf("%s=%v: only an exponential backoff has a cap; add %s=exponential", s.flag("max-interval"), r.maxInterval, s.flag("backoff"))}
+		return []error{errorf("%s=%v: only an exponential backoff has a cap; add %s=exponential", s.flag("max-interval"), r.maxInterval, s.flag("backoff"))}
 	}
 	if r.maxInterval >= s.interval {
 		return nil
@@ -515,13 +515,13 @@ func finishRetry(s *targetSpec, opts *options) []error {
 	}
 	switch {
 	case r.maxInterval != 0:
-		return []error{fmt.Errorf("%s=%v: below %s=%v; the cap must be at least the interval", s.flag("max-interval"), r.maxInterval, intervalFlag, s.interval)}
+		return []error{errorf("%s=%v: below %s=%v; the cap must be at least the interval", s.flag("max-interval"), r.maxInterval, intervalFlag, s.interval)}
 	case def.maxInterval == 0:
 		r.maxInterval = max(defaultMaxInterval, s.interval) // the default cap yields to a longer interval
 	case def.maxInterval >= s.interval:
 		r.maxInterval = def.maxInterval
 	case s.isGiven("interval"):
-		return []error{fmt.Errorf("--default-max-interval=%v: below %s=%v; the cap must be at least the interval (set %s)", def.maxInterval, intervalFlag, s.interval, s.flag("max-interval"))}
+		return []error{errorf("--default-max-interval=%v: below %s=%v; the cap must be at least the interval (set %s)", def.maxInterval, intervalFlag, s.interval, s.flag("max-interval"))}
 	}
 	return nil // below --default-interval: reported once, in parseArgs
 }
@@ -595,7 +595,7 @@ const minInterval = 10 * time.Millisecond
 func parseInterval(v string) (time.Duration, error) {
 	d, err := parsePositiveDuration(v)
 	if err == nil && d < minInterval {
-		return 0, fmt.Errorf("below the minimum of %v: shorter pauses would keep a processor busy", minInterval)
+		return 0, errorf("below the minimum of %v: shorter pauses would keep a processor busy", minInterval)
 	}
 	return d, err
 }
@@ -610,7 +610,7 @@ func parseDuration(v, examples string) (time.Duration, error) {
 	if durationSyntax(v) {
 		return 0, errors.New("too large: at most 2562047h (about 292 years)")
 	}
-	return 0, fmt.Errorf("not a duration (use a number with a unit: %s)", examples)
+	return 0, errorf("not a duration (use a number with a unit: %s)", examples)
 }
 
 // durationSyntax reports whether v is written as time.ParseDuration
@@ -666,7 +666,7 @@ func parseCount(v string, least int) (int, error) {
 	case n < least && least == 0:
 		return 0, errors.New("must not be negative (0: never give up)")
 	case n < least:
-		return 0, fmt.Errorf("must be at least %d", least)
+		return 0, errorf("must be at least %d", least)
 	}
 	return n, nil
 }
@@ -683,7 +683,7 @@ func compileRegex(v string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(v)
 	if se, ok := errors.AsType[*syntax.Error](err); ok {
 		// The part of the expression it names is the user's text: quoted.
-		return nil, fmt.Errorf("not a valid regular expression: %s: %s", se.Code, quoteValue(se.Expr))
+		return nil, errorf("not a valid regular expression: %s: %s", se.Code, quoteValue(se.Expr))
 	}
 	if err != nil {
 		return nil, errors.New("not a valid regular expression")

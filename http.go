@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -71,7 +70,7 @@ var httpProperties = append([]property{
 				return errors.New("want KEY=VALUE, e.g. Authorization=env:TOKEN")
 			}
 			if !isToken(name) {
-				return fmt.Errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~)", name)
+				return errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~)", name)
 			}
 			httpOf(s).headers = append(httpOf(s).headers, header{name, strings.TrimSpace(value)})
 			return nil
@@ -97,7 +96,7 @@ func finishHTTP(s *targetSpec) []error {
 		for _, hd := range h.headers {
 			key := strings.ToLower(hd.name)
 			if seen[key] {
-				problems = append(problems, fmt.Errorf("%s: header %q is given more than once; set %s=true to send every value",
+				problems = append(problems, errorf("%s: header %q is given more than once; set %s=true to send every value",
 					s.flag("header"), hd.name, s.flag("allow-duplicate-headers")))
 			}
 			seen[key] = true
@@ -105,7 +104,7 @@ func finishHTTP(s *targetSpec) []error {
 	}
 	if h.bodyRegex != nil && h.method == http.MethodHead {
 		// RFC 9110 section 9.3.2: a response to HEAD carries no content.
-		problems = append(problems, fmt.Errorf("%s with %s=HEAD can never match: a response to HEAD has no body; use GET, or drop the regex",
+		problems = append(problems, errorf("%s with %s=HEAD can never match: a response to HEAD has no body; use GET, or drop the regex",
 			s.flag("expected-body-regex"), s.flag("method")))
 	}
 	return append(problems, h.tlsFiles.finish(s)...)
@@ -219,21 +218,21 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		// Secret often ends in a newline that would make the request invalid.
 		value = strings.TrimSpace(value)
 		if value == "" {
-			problems = append(problems, fmt.Errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
+			problems = append(problems, errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
 			continue
 		}
 		if strings.IndexFunc(value, isControl) >= 0 {
-			problems = append(problems, fmt.Errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
+			problems = append(problems, errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
 				s.flag("header"), hd.name))
 			continue
 		}
 		if strings.EqualFold(hd.name, "Host") {
 			if c.host != "" {
-				problems = append(problems, fmt.Errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header")))
+				problems = append(problems, errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header")))
 				continue
 			}
 			if u, err := url.Parse("http://" + value + "/"); err != nil || u.Host != value || value == "" {
-				problems = append(problems, fmt.Errorf("%s: the Host header is not a valid host or host:port", s.flag("header")))
+				problems = append(problems, errorf("%s: the Host header is not a valid host or host:port", s.flag("header")))
 				continue
 			}
 			c.host = value
@@ -258,7 +257,7 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 				if isReference(shown) {
 					shown += " (resolved)"
 				}
-				err = fmt.Errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
+				err = errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
 			}
 		}
 		if err != nil {
@@ -327,7 +326,7 @@ func tlsProperties(of func(s *targetSpec) *tlsFiles) []property {
 
 func (f *tlsFiles) finish(s *targetSpec) []error {
 	if (f.certFile == "") != (f.keyFile == "") {
-		return []error{fmt.Errorf("%s and %s go together: mutual TLS needs both the certificate and its key",
+		return []error{errorf("%s and %s go together: mutual TLS needs both the certificate and its key",
 			s.flag("cert-file"), s.flag("key-file"))}
 	}
 	return nil
@@ -344,16 +343,16 @@ func (f *tlsFiles) config(s *targetSpec, serverName string) (*tls.Config, []erro
 			pool = x509.NewCertPool()
 		}
 		if pem, err := os.ReadFile(f.caFile); err != nil {
-			problems = append(problems, fmt.Errorf("%s: cannot read %s: %v", s.flag("ca-file"), f.caFile, unwrapPathError(err)))
+			problems = append(problems, errorf("%s: cannot read %s: %v", s.flag("ca-file"), f.caFile, unwrapPathError(err)))
 		} else if !pool.AppendCertsFromPEM(pem) {
-			problems = append(problems, fmt.Errorf("%s: %s holds no PEM certificate", s.flag("ca-file"), f.caFile))
+			problems = append(problems, errorf("%s: %s holds no PEM certificate", s.flag("ca-file"), f.caFile))
 		}
 		cfg.RootCAs = pool
 	}
 	if f.certFile != "" && f.keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), f.certFile, s.flag("key-file"), f.keyFile, unwrapPathError(err)))
+			problems = append(problems, errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), f.certFile, s.flag("key-file"), f.keyFile, unwrapPathError(err)))
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
@@ -364,7 +363,7 @@ func (f *tlsFiles) config(s *targetSpec, serverName string) (*tls.Config, []erro
 // is the bare status text ("Forbidden"), which reads like the target's.
 func refusedByProxy(_ context.Context, proxy *url.URL, _ *http.Request, resp *http.Response) error {
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("proxy %s: CONNECT answered %s", proxyName(proxy), resp.Status)
+		return errorf("proxy %s: CONNECT answered %s", proxyName(proxy), resp.Status)
 	}
 	return nil
 }
@@ -414,13 +413,13 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 	}
 	for _, prev := range via {
 		if prev.Method == req.Method && prev.URL.String() == req.URL.String() {
-			return fmt.Errorf("redirect loop: %s was already requested", redactURL(req.URL.Redacted()))
+			return errorf("redirect loop: %s was already requested", redactURL(req.URL.Redacted()))
 		}
 	}
 	// via holds the requests made so far, so following redirect n means
 	// len(via) == n: the 10th hop is still allowed.
 	if len(via) > maxRedirects {
-		return fmt.Errorf("more than %d redirects", maxRedirects)
+		return errorf("more than %d redirects", maxRedirects)
 	}
 	// Go's client sends every header on and adds a Referer, whose query may
 	// hold a token (?api_token=): no Referer, and another host, or plain
@@ -458,7 +457,7 @@ func (c *httpCheck) check(ctx context.Context) error {
 	// connection is dropped and an endless body is never read.
 	defer resp.Body.Close()
 	if !c.expected.contains(resp.StatusCode) {
-		return fmt.Errorf("status %d, want %s", resp.StatusCode, c.expected)
+		return errorf("status %d, want %s", resp.StatusCode, c.expected)
 	}
 	if c.bodyRegex == nil {
 		return nil
@@ -470,9 +469,9 @@ func (c *httpCheck) check(ctx context.Context) error {
 		return nil
 	}
 	if r.err != nil {
-		return fmt.Errorf("status %d, but reading the body failed: %v", resp.StatusCode, describeNetError(ctx, r.err, c.timeout))
+		return errorf("status %d, but reading the body failed: %v", resp.StatusCode, describeNetError(ctx, r.err, c.timeout))
 	}
-	return fmt.Errorf("status %d, but the body does not match %s", resp.StatusCode, c.bodyRegex)
+	return errorf("status %d, but the body does not match %s", resp.StatusCode, c.bodyRegex)
 }
 
 // describe drops the *url.Error wrapper: it quotes the URL (the log line
@@ -488,7 +487,7 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 	// Failing to reach the proxy is not the target refusing: say which proxy.
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "proxyconnect" {
 		if proxy, _ := http.ProxyFromEnvironment(&http.Request{URL: failed}); proxy != nil {
-			return fmt.Errorf("proxy %s: %v", proxyName(proxy), describeNetError(ctx, op.Err, c.timeout))
+			return errorf("proxy %s: %v", proxyName(proxy), describeNetError(ctx, op.Err, c.timeout))
 		}
 	}
 	return describeNetError(ctx, err, c.timeout)
@@ -639,7 +638,7 @@ func parseStatusCodes(v string) (statusCodes, error) {
 				return nil, err
 			}
 			if to < from {
-				return nil, fmt.Errorf("range %s runs backwards (want low-high, e.g. %d-%d)", item, to, from)
+				return nil, errorf("range %s runs backwards (want low-high, e.g. %d-%d)", item, to, from)
 			}
 		}
 		codes = append(codes, [2]int{from, to})
@@ -651,10 +650,10 @@ func parseStatusCode(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	n, err := strconv.Atoi(s)
 	if err != nil || len(s) != 3 {
-		return 0, fmt.Errorf("%q is not a status code (want a number from 100 to 599)", s)
+		return 0, errorf("%q is not a status code (want a number from 100 to 599)", s)
 	}
 	if n < 100 || n > 599 {
-		return 0, fmt.Errorf("%d is outside 100-599", n)
+		return 0, errorf("%d is outside 100-599", n)
 	}
 	return n, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -117,14 +116,14 @@ func chooseICMPSocket() (raw bool, err error) {
 		return true, nil
 	}
 	if !errors.Is(rawErr, syscall.EPERM) && !errors.Is(rawErr, syscall.EACCES) {
-		return false, fmt.Errorf("cannot open an ICMP socket: %v", rawErr)
+		return false, errorf("cannot open an ICMP socket: %v", rawErr)
 	}
 	dgramErr := probeICMP("udp4", "udp6")
 	if dgramErr == nil {
 		return false, nil
 	}
 	groups, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	return false, fmt.Errorf("ICMP targets need one of two permissions, and this process has neither: "+
+	return false, errorf("ICMP targets need one of two permissions, and this process has neither: "+
 		"a raw socket needs the CAP_NET_RAW capability (%v), "+
 		"and unprivileged ping needs group %d inside net.ipv4.ping_group_range, which is %q (%v). "+
 		"Either add the capability (Kubernetes: securityContext.capabilities.add: [NET_RAW]) "+
@@ -173,7 +172,7 @@ func (c icmpCheck) check(ctx context.Context) error {
 	}
 	conn, err := icmp.ListenPacket(network, local)
 	if err != nil {
-		return fmt.Errorf("cannot open an ICMP socket: %v", unwrapSyscall(err))
+		return errorf("cannot open an ICMP socket: %v", unwrapSyscall(err))
 	}
 	defer conn.Close()
 	// A cancelled wait must not sit out the read timeout.
@@ -191,7 +190,7 @@ func (c icmpCheck) check(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("cannot send echo request: %v", describeNetError(ctx, err, c.writeTimeout))
+		return errorf("cannot send echo request: %v", describeNetError(ctx, err, c.writeTimeout))
 	}
 
 	conn.SetReadDeadline(time.Now().Add(c.readTimeout))
@@ -203,9 +202,9 @@ func (c icmpCheck) check(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if os.IsTimeout(err) {
-				return fmt.Errorf("no echo reply within %v", c.readTimeout)
+				return errorf("no echo reply within %v", c.readTimeout)
 			}
-			return fmt.Errorf("reading echo reply: %v", unwrapSyscall(err))
+			return errorf("reading echo reply: %v", unwrapSyscall(err))
 		}
 		// Anything else is skipped: other processes' pings, and on a raw
 		// socket on loopback even our own request.

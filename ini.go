@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"strings"
 )
 
@@ -29,11 +28,11 @@ func parseINI(data []byte) (iniFile, error) {
 			continue
 		case line[0] == '[':
 			if line[len(line)-1] != ']' {
-				return nil, fmt.Errorf("line %d: section header is missing its closing ]", n)
+				return nil, errorf("line %d: section header is missing its closing ]", n)
 			}
 			section = strings.TrimSpace(line[1 : len(line)-1])
 			if section == "" {
-				return nil, fmt.Errorf("line %d: empty section name", n)
+				return nil, errorf("line %d: empty section name", n)
 			}
 			if ini[section] == nil {
 				ini[section] = map[string]string{}
@@ -42,11 +41,11 @@ func parseINI(data []byte) (iniFile, error) {
 		}
 		i := strings.IndexAny(line, "=:")
 		if i < 0 {
-			return nil, fmt.Errorf("line %d: want key = value, key: value or [section]", n)
+			return nil, errorf("line %d: want key = value, key: value or [section]", n)
 		}
 		key := strings.TrimSpace(line[:i])
 		if key == "" {
-			return nil, fmt.Errorf("line %d: missing key before %q", n, line[i])
+			return nil, errorf("line %d: missing key before %q", n, line[i])
 		}
 		ini[section][key] = unquote(strings.TrimSpace(line[i+1:]))
 	}
@@ -69,14 +68,14 @@ func lookupINI(data []byte, path string) (string, error) {
 	}
 	keys, ok := ini[section]
 	if !ok {
-		return "", fmt.Errorf("no section [%s]", section)
+		return "", errorf("no section [%s]", section)
 	}
 	v, ok := keys[key]
 	if !ok {
 		if section == "" {
-			return "", fmt.Errorf("no key %q before the first section (for a key in a section write Section.Key)", key)
+			return "", errorf("no key %q before the first section (for a key in a section write Section.Key)", key)
 		}
-		return "", fmt.Errorf("no key %q in section [%s]", key, section)
+		return "", errorf("no key %q in section [%s]", key, section)
 	}
 	return v, nil
 }

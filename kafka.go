@@ -60,7 +60,7 @@ func parseKafkaAddress(s string) ([]string, error) {
 		}
 		addr, err := withDefaultPort(item, "9092")
 		if err != nil {
-			return nil, fmt.Errorf("bootstrap server %d: %v", len(servers)+1, err)
+			return nil, errorf("bootstrap server %d: %v", len(servers)+1, err)
 		}
 		servers = append(servers, addr)
 	}
@@ -134,10 +134,10 @@ func readKafkaReply(r io.Reader, correlationID int32) ([]byte, error) {
 	}
 	size := int32(binary.BigEndian.Uint32(head[:4]))
 	if size < 4 || size > maxKafkaReply {
-		return nil, fmt.Errorf("not a Kafka response (declared size %d)", size)
+		return nil, errorf("not a Kafka response (declared size %d)", size)
 	}
 	if got := int32(binary.BigEndian.Uint32(head[4:])); got != correlationID {
-		return nil, fmt.Errorf("not a Kafka response (correlation id %d, want %d)", got, correlationID)
+		return nil, errorf("not a Kafka response (correlation id %d, want %d)", got, correlationID)
 	}
 	body := make([]byte, size-4)
 	if _, err := io.ReadFull(r, body); err != nil {
@@ -155,7 +155,7 @@ func parseApiVersions(b []byte) (int16, error) {
 		if r.err != nil {
 			return 0, r.err
 		}
-		return 0, fmt.Errorf("ApiVersions answered %s", kafkaErrorName(code, "ApiVersions v0 is the oldest version: a broker should always take it"))
+		return 0, errorf("ApiVersions answered %s", kafkaErrorName(code, "ApiVersions v0 is the oldest version: a broker should always take it"))
 	}
 	n := r.int32()
 	for i := int32(0); i < n && r.err == nil; i++ {
@@ -168,7 +168,7 @@ func parseApiVersions(b []byte) (int16, error) {
 				return v, nil
 			}
 		}
-		return 0, fmt.Errorf("the broker speaks Metadata versions %d to %d, portpatrol speaks 1 and 4", lo, hi)
+		return 0, errorf("the broker speaks Metadata versions %d to %d, portpatrol speaks 1 and 4", lo, hi)
 	}
 	if r.err != nil {
 		return 0, r.err
@@ -201,7 +201,7 @@ func parseMetadata(b []byte, version int16) error {
 	case brokers <= 0:
 		return errors.New("Metadata lists no broker")
 	case controller < 0:
-		return fmt.Errorf("Metadata lists %d broker(s) but no controller (controller id %d): the cluster is not formed yet", brokers, controller)
+		return errorf("Metadata lists %d broker(s) but no controller (controller id %d): the cluster is not formed yet", brokers, controller)
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func parseMongoAddress(s string) (mongoAddress, error) {
 		case "false":
 			a.tls = false
 		default:
-			return a, fmt.Errorf("option %s must be true or false", name)
+			return a, errorf("option %s must be true or false", name)
 		}
 	}
 	a.shown = redactURL(s)
@@ -115,7 +115,7 @@ func parseMongoAddress(s string) (mongoAddress, error) {
 	for i, item := range strings.Split(authority, ",") {
 		host, err := withDefaultPort(item, "27017")
 		if err != nil {
-			return a, fmt.Errorf("host %d: %v", i+1, err)
+			return a, errorf("host %d: %v", i+1, err)
 		}
 		a.hosts = append(a.hosts, host)
 	}
@@ -134,7 +134,7 @@ func buildMongo(s *targetSpec, address string) (built, []error) {
 		tlsConfig, errs = tlsOf(s).config(s, "")
 		problems = append(problems, errs...)
 	} else if *tlsOf(s) != (tlsFiles{}) {
-		problems = append(problems, fmt.Errorf("%s: TLS properties are set but the address does not ask for TLS (add ?tls=true)", s.flag("address")))
+		problems = append(problems, errorf("%s: TLS properties are set but the address does not ask for TLS (add ?tls=true)", s.flag("address")))
 	}
 	if len(problems) > 0 {
 		return built{}, problems
@@ -203,12 +203,12 @@ func (c mongoCheck) lookupSRV(ctx context.Context) ([]string, error) {
 	for _, r := range records {
 		target := strings.TrimSuffix(r.Target, ".")
 		if !strings.HasSuffix(target, "."+domain) {
-			return nil, fmt.Errorf("the SRV record for %s names %s, outside %s", c.srv, target, domain)
+			return nil, errorf("the SRV record for %s names %s, outside %s", c.srv, target, domain)
 		}
 		hosts = append(hosts, net.JoinHostPort(target, fmt.Sprint(r.Port)))
 	}
 	if len(hosts) == 0 {
-		return nil, fmt.Errorf("no SRV records for _mongodb._tcp.%s", c.srv)
+		return nil, errorf("no SRV records for _mongodb._tcp.%s", c.srv)
 	}
 	return hosts, nil
 }
@@ -225,7 +225,7 @@ func mongoHello(conn net.Conn, needPrimary bool) error {
 	}
 	switch {
 	case !r.ok:
-		return fmt.Errorf("hello failed: %s (code %d)", r.errmsg, r.code)
+		return errorf("hello failed: %s (code %d)", r.errmsg, r.code)
 	case r.writable:
 		return nil
 	case r.secondary && !needPrimary:
@@ -282,7 +282,7 @@ func readMongoMessage(r io.Reader) ([]byte, error) {
 	}
 	n := int32(binary.LittleEndian.Uint32(size[:]))
 	if n < 16+4+1+5 || n > maxMongoReply { // header, flagBits, a section with an empty document
-		return nil, fmt.Errorf("not a MongoDB reply (declared length %d)", n)
+		return nil, errorf("not a MongoDB reply (declared length %d)", n)
 	}
 	msg := make([]byte, n)
 	copy(msg, size[:])
@@ -299,10 +299,10 @@ func opMsgBody(msg []byte, requestID int32) ([]byte, error) {
 		return nil, errors.New("malformed OP_MSG reply (truncated)")
 	}
 	if op := int32(binary.LittleEndian.Uint32(msg[12:])); op != opMsg {
-		return nil, fmt.Errorf("not an OP_MSG reply (opcode %d): the server may be older than MongoDB 3.6", op)
+		return nil, errorf("not an OP_MSG reply (opcode %d): the server may be older than MongoDB 3.6", op)
 	}
 	if to := int32(binary.LittleEndian.Uint32(msg[8:])); to != requestID {
-		return nil, fmt.Errorf("not a MongoDB reply (responseTo %d, want %d)", to, requestID)
+		return nil, errorf("not a MongoDB reply (responseTo %d, want %d)", to, requestID)
 	}
 	flags := binary.LittleEndian.Uint32(msg[16:])
 	sections := msg[20:]
@@ -327,7 +327,7 @@ func opMsgBody(msg []byte, requestID int32) ([]byte, error) {
 		case 1: // a document sequence: size, identifier, documents
 			sections = sections[1+size:]
 		default:
-			return nil, fmt.Errorf("malformed OP_MSG reply (section kind %d)", kind)
+			return nil, errorf("malformed OP_MSG reply (section kind %d)", kind)
 		}
 	}
 	return nil, errors.New("malformed OP_MSG reply (no body section)")

@@ -153,7 +153,7 @@ const mysqlForms = "want host[:port], mysql://[user@]host[:port][/db], mysql:///
 func parseMySQLURL(s string) (mysqlAddress, error) {
 	scheme, _, _ := strings.Cut(s, "://")
 	if scheme != "mysql" && scheme != "mariadb" {
-		return mysqlAddress{}, fmt.Errorf("unknown scheme %s://; %s", scheme, mysqlForms)
+		return mysqlAddress{}, errorf("unknown scheme %s://; %s", scheme, mysqlForms)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -223,7 +223,7 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 	proto, inner, hasParen := strings.Cut(netaddr, "(")
 	if hasParen {
 		if !strings.HasSuffix(inner, ")") {
-			return mysqlAddress{}, fmt.Errorf("unclosed %s(: want %s(...) followed by /", proto, proto)
+			return mysqlAddress{}, errorf("unclosed %s(: want %s(...) followed by /", proto, proto)
 		}
 		inner = strings.TrimSuffix(inner, ")")
 	}
@@ -241,7 +241,7 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 		}
 		a.network, a.address = "unix", inner
 	default:
-		return mysqlAddress{}, fmt.Errorf("unknown protocol %q (want tcp(host:port) or unix(/path/to/socket))", proto)
+		return mysqlAddress{}, errorf("unknown protocol %q (want tcp(host:port) or unix(/path/to/socket))", proto)
 	}
 	if err != nil {
 		return mysqlAddress{}, err
@@ -285,7 +285,7 @@ func mysqlPing(conn io.ReadWriter, user string) error {
 		return err
 	}
 	if seq != 0 {
-		return fmt.Errorf("not a MySQL server: the first packet has sequence number %d, want 0", seq)
+		return errorf("not a MySQL server: the first packet has sequence number %d, want 0", seq)
 	}
 	hs, err := parseMySQLHandshake(payload)
 	if err != nil {
@@ -327,7 +327,7 @@ func mysqlPing(conn io.ReadWriter, user string) error {
 				return err
 			}
 		default:
-			return fmt.Errorf("not a MySQL server: unexpected reply 0x%02x to the login", payload[0])
+			return errorf("not a MySQL server: unexpected reply 0x%02x to the login", payload[0])
 		}
 	}
 }
@@ -342,7 +342,7 @@ func readMySQLPacket(r io.Reader) (seq byte, payload []byte, err error) {
 	}
 	n := int(header[0]) | int(header[1])<<8 | int(header[2])<<16
 	if n > mysqlMaxPacket {
-		return 0, nil, fmt.Errorf("not a MySQL server: a packet declares %d bytes (more than %d)", n, mysqlMaxPacket)
+		return 0, nil, errorf("not a MySQL server: a packet declares %d bytes (more than %d)", n, mysqlMaxPacket)
 	}
 	payload = make([]byte, n)
 	if _, err := io.ReadFull(r, payload); err != nil {
@@ -380,7 +380,7 @@ func parseMySQLHandshake(p []byte) (mysqlHandshake, error) {
 		return hs, parseMySQLError(p)
 	case mysqlProtocol10:
 	default:
-		return hs, fmt.Errorf("not a MySQL server: protocol version %d, want %d", p[0], mysqlProtocol10)
+		return hs, errorf("not a MySQL server: protocol version %d, want %d", p[0], mysqlProtocol10)
 	}
 	truncated := errors.New("not a MySQL server: a truncated handshake")
 	rest := p[1:]

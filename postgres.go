@@ -109,7 +109,7 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		case err != nil:
 			problems = append(problems, err)
 		case v == "" || strings.IndexByte(v, 0) >= 0:
-			problems = append(problems, fmt.Errorf("%s: must be a name without NUL bytes, not empty", s.flag(p.name)))
+			problems = append(problems, errorf("%s: must be a name without NUL bytes, not empty", s.flag(p.name)))
 		default:
 			*p.into = v
 		}
@@ -146,7 +146,7 @@ func parsePGAddress(s string) (pgAddress, error) {
 		port := q.Get("port")
 		for key := range q {
 			if key != "port" {
-				return pgAddress{}, fmt.Errorf("after the socket directory, only ?port=N may follow, not %q", key)
+				return pgAddress{}, errorf("after the socket directory, only ?port=N may follow, not %q", key)
 			}
 		}
 		// The socket file itself: /run/postgresql/.s.PGSQL.5432.
@@ -175,7 +175,7 @@ func parsePGAddress(s string) (pgAddress, error) {
 func parsePGURL(s string) (pgAddress, error) {
 	scheme, rest, _ := strings.Cut(s, "://")
 	if scheme != "postgres" && scheme != "postgresql" {
-		return pgAddress{}, fmt.Errorf("unknown scheme %q: want postgres:// or postgresql://, host:port or a socket directory", scheme)
+		return pgAddress{}, errorf("unknown scheme %q: want postgres:// or postgresql://, host:port or a socket directory", scheme)
 	}
 	authority, tail := rest, ""
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
@@ -360,7 +360,7 @@ func (r pgReply) verdict() error {
 	case len(r.sqlstate) == 5:
 		return nil
 	}
-	return fmt.Errorf("the server answered with an error without a SQLSTATE: %s", r.message)
+	return errorf("the server answered with an error without a SQLSTATE: %s", r.message)
 }
 
 // readPGReply reads the answer to a start-up message: messages, each a type
@@ -377,10 +377,10 @@ func readPGReply(r io.Reader) (pgReply, error) {
 		switch kind {
 		case pgAuthentication, pgErrorResponse, pgNoticeResponse, pgNegotiateProtocol:
 		default:
-			return pgReply{}, fmt.Errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
+			return pgReply{}, errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
 		}
 		if length < 4 || length > pgMaxMessage {
-			return pgReply{}, fmt.Errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
+			return pgReply{}, errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
 		}
 		body := make([]byte, length-4)
 		if _, err := io.ReadFull(r, body); err != nil {
@@ -400,7 +400,7 @@ func readPGReply(r io.Reader) (pgReply, error) {
 		}
 		// A notice or a protocol negotiation comes before the answer.
 	}
-	return pgReply{}, fmt.Errorf("no authentication request or error in the first %d messages of the reply", pgMaxMessages)
+	return pgReply{}, errorf("no authentication request or error in the first %d messages of the reply", pgMaxMessages)
 }
 
 // parsePGError reads an ErrorResponse body: fields, each a type byte and a

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -91,7 +90,7 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 	if scheme, _, ok := strings.Cut(s, "://"); ok {
 		scheme = strings.ToLower(scheme)
 		if scheme != "redis" && scheme != "rediss" {
-			return nil, fmt.Errorf("unknown scheme %q: want host[:port], redis://, rediss:// or unix:///path", scheme)
+			return nil, errorf("unknown scheme %q: want host[:port], redis://, rediss:// or unix:///path", scheme)
 		}
 		return parseRedisURL(s)
 	}
@@ -115,7 +114,7 @@ func parseRedisURL(s string) (*redisAddress, error) {
 	}
 	a := &redisAddress{network: "tcp", tls: u.Scheme == "rediss", db: -1, shown: u.Redacted()}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("the URL has no host (want %s://host[:port])", u.Scheme)
+		return nil, errorf("the URL has no host (want %s://host[:port])", u.Scheme)
 	}
 	if err := checkHost(u.Hostname()); err != nil {
 		return nil, err
@@ -197,21 +196,21 @@ func buildRedis(s *targetSpec, address string) (built, []error) {
 		if c.user, err = resolveProperty(s.flag("user"), r.user); err != nil {
 			problems = append(problems, err)
 		} else if c.user == "" {
-			problems = append(problems, fmt.Errorf("%s: the user is empty", s.flag("user")))
+			problems = append(problems, errorf("%s: the user is empty", s.flag("user")))
 		}
 	}
 	if r.password != "" {
 		if c.password, err = resolveProperty(s.flag("password"), r.password); err != nil {
 			problems = append(problems, err)
 		} else if c.password == "" {
-			problems = append(problems, fmt.Errorf("%s: the password is empty", s.flag("password")))
+			problems = append(problems, errorf("%s: the password is empty", s.flag("password")))
 		}
 	}
 	if c.user != "" && c.password == "" && r.password == "" {
 		// AUTH needs a password with a user; with neither given, the error
 		// names where the user came from.
 		if r.user != "" {
-			problems = append(problems, fmt.Errorf("%s: a user needs a password: set %s too", s.flag("user"), s.flag("password")))
+			problems = append(problems, errorf("%s: a user needs a password: set %s too", s.flag("user"), s.flag("password")))
 		} else {
 			problems = append(problems, addressError{errors.New("a user needs a password: write redis://user:password@host or set the password property")})
 		}
@@ -219,7 +218,7 @@ func buildRedis(s *targetSpec, address string) (built, []error) {
 	if a != nil && !a.tls {
 		for _, p := range []string{"skip-tls-verify", "ca-file", "cert-file", "key-file"} {
 			if s.isGiven(p) {
-				problems = append(problems, fmt.Errorf("%s needs a rediss:// address: TLS is only spoken there", s.flag(p)))
+				problems = append(problems, errorf("%s needs a rediss:// address: TLS is only spoken there", s.flag(p)))
 			}
 		}
 	}
@@ -277,9 +276,9 @@ func (c *redisCheck) talk(conn net.Conn) error {
 			return errors.New(reply.text)
 		case reply.kind == respError:
 			// The word alone: a message might one day echo what was sent.
-			return fmt.Errorf("authentication failed (%s)", reply.word())
+			return errorf("authentication failed (%s)", reply.word())
 		case reply.kind != respSimpleString || reply.text != "OK":
-			return fmt.Errorf("unexpected reply to AUTH: %s", reply)
+			return errorf("unexpected reply to AUTH: %s", reply)
 		}
 	}
 	if _, err := conn.Write(respCommand("PING")); err != nil {
@@ -297,7 +296,7 @@ func (c *redisCheck) talk(conn net.Conn) error {
 	case reply.kind == respError && isNotReadyWord(reply.word()):
 		return errors.New(reply.text)
 	default:
-		return fmt.Errorf("unexpected reply to PING: %s", reply)
+		return errorf("unexpected reply to PING: %s", reply)
 	}
 	// A polite goodbye; its reply is not waited for, and a failure to send
 	// it says nothing about readiness.
@@ -372,7 +371,7 @@ func readRESPReply(r *bufio.Reader) (respReply, error) {
 	line, err := r.ReadSlice('\n')
 	switch {
 	case errors.Is(err, bufio.ErrBufferFull):
-		return respReply{}, fmt.Errorf("a reply line longer than %d bytes", maxRESPLine)
+		return respReply{}, errorf("a reply line longer than %d bytes", maxRESPLine)
 	case errors.Is(err, io.EOF) && len(line) > 0:
 		return respReply{}, errors.New("the server closed the connection in the middle of a reply")
 	case err != nil:
@@ -383,7 +382,7 @@ func readRESPReply(r *bufio.Reader) (respReply, error) {
 		if _, known := respTypeNames[kind]; known {
 			return respReply{kind: kind}, nil
 		}
-		return respReply{}, fmt.Errorf("not a Redis reply (it starts with %q)", kind)
+		return respReply{}, errorf("not a Redis reply (it starts with %q)", kind)
 	}
 	text, ok := strings.CutSuffix(string(line[1:]), "\r\n")
 	if !ok {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -19,7 +18,7 @@ import (
 func resolveProperty(flag, v string) (string, error) {
 	r, err := resolve(v)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", flag, err)
+		return "", errorf("%s: %v", flag, err)
 	}
 	return r, nil
 }
@@ -52,7 +51,7 @@ func resolve(ref string) (string, error) {
 		}
 		v, ok := os.LookupEnv(rest)
 		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", quoteValue(rest))
+			return "", errorf("environment variable %s is not set", quoteValue(rest))
 		}
 		return v, nil
 	}
@@ -67,16 +66,16 @@ func resolve(ref string) (string, error) {
 		if kind == "file" {
 			example = "file:/run/secrets/token"
 		}
-		return "", fmt.Errorf("%s: needs a file path, e.g. %s", kind, example)
+		return "", errorf("%s: needs a file path, e.g. %s", kind, example)
 	}
 	// Errors name the file as a reference would, kind:path, whatever its kind.
 	source := kind + ":" + quoteValue(path)
 	if hasKey && key == "" {
-		return "", fmt.Errorf("%s: nothing after //: name the key to read", source)
+		return "", errorf("%s: nothing after //: name the key to read", source)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", source, unwrapPathError(err))
+		return "", errorf("%s: %v", source, unwrapPathError(err))
 	}
 	// A byte order mark from a Windows editor is not part of any value.
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
@@ -96,7 +95,7 @@ func resolve(ref string) (string, error) {
 		v, err = lookupINI(data, key)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", source, err)
+		return "", errorf("%s: %v", source, err)
 	}
 	return v, nil
 }
@@ -125,7 +124,7 @@ func expandPath(p string) (string, error) {
 		for i, m := range missing {
 			missing[i] = quoteValue(m)
 		}
-		return "", fmt.Errorf("path %s: environment variable %s is not set", quoteValue(p), strings.Join(missing, ", "))
+		return "", errorf("path %s: environment variable %s is not set", quoteValue(p), strings.Join(missing, ", "))
 	}
 	return out, nil
 }
@@ -150,7 +149,7 @@ func lookupKeyValue(data []byte, key string) (string, error) {
 		line = strings.TrimPrefix(line, "export ")
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
-			return "", fmt.Errorf("line %d: want KEY=VALUE", n)
+			return "", errorf("line %d: want KEY=VALUE", n)
 		}
 		if strings.TrimSpace(k) == key {
 			found, value = true, unquote(strings.TrimSpace(v))
@@ -160,7 +159,7 @@ func lookupKeyValue(data []byte, key string) (string, error) {
 		return "", err
 	}
 	if !found {
-		return "", fmt.Errorf("no key %q", key)
+		return "", errorf("no key %q", key)
 	}
 	return value, nil
 }
@@ -210,7 +209,7 @@ func jsonError(data []byte, err error) error {
 	switch {
 	case isSyntax:
 		line := 1 + bytes.Count(data[:min(max(se.Offset, 0), int64(len(data)))], []byte("\n"))
-		return fmt.Errorf("not valid JSON: syntax error at byte %d (line %d)", se.Offset, line)
+		return errorf("not valid JSON: syntax error at byte %d (line %d)", se.Offset, line)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errors.New("not valid JSON: the file ends inside a value")
 	case errors.Is(err, io.EOF):
@@ -228,10 +227,10 @@ func yamlError(what string, err error) error {
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		digits, _, _ := strings.Cut(rest, ":")
 		if n, err := strconv.Atoi(digits); err == nil {
-			return fmt.Errorf("not valid YAML: %s at line %d", what, n)
+			return errorf("not valid YAML: %s at line %d", what, n)
 		}
 	}
-	return fmt.Errorf("not valid YAML: %s", what)
+	return errorf("not valid YAML: %s", what)
 }
 
 // yamlTree gives a YAML document the shape encoding/json produces, so one
@@ -324,29 +323,29 @@ func lookupPath(doc any, path string) (string, error) {
 	for i, seg := range segments {
 		where := strings.Join(segments[:i+1], ".")
 		if seg == "" && i == 0 {
-			return "", fmt.Errorf("path %q has an empty segment at its start", path)
+			return "", errorf("path %q has an empty segment at its start", path)
 		}
 		if seg == "" {
-			return "", fmt.Errorf("path %q has an empty segment after %q", path, strings.Join(segments[:i], "."))
+			return "", errorf("path %q has an empty segment after %q", path, strings.Join(segments[:i], "."))
 		}
 		switch node := cur.(type) {
 		case map[string]any:
 			next, ok := node[seg]
 			if !ok {
-				return "", fmt.Errorf("no key %q", where)
+				return "", errorf("no key %q", where)
 			}
 			cur = next
 		case []any:
 			idx, err := strconv.Atoi(seg)
 			if err != nil || idx < 0 {
-				return "", fmt.Errorf("%q: %q is an array, index it with a number", where, strings.Join(segments[:i], "."))
+				return "", errorf("%q: %q is an array, index it with a number", where, strings.Join(segments[:i], "."))
 			}
 			if idx >= len(node) {
-				return "", fmt.Errorf("%q: index %d is out of range (the array has %d items)", where, idx, len(node))
+				return "", errorf("%q: index %d is out of range (the array has %d items)", where, idx, len(node))
 			}
 			cur = node[idx]
 		default:
-			return "", fmt.Errorf("%q: %q is a single value, it has no key %q", where, strings.Join(segments[:i], "."), seg)
+			return "", errorf("%q: %q is a single value, it has no key %q", where, strings.Join(segments[:i], "."), seg)
 		}
 	}
 	return leafText(cur, path)
@@ -355,7 +354,7 @@ func lookupPath(doc any, path string) (string, error) {
 func leafText(v any, path string) (string, error) {
 	switch v := v.(type) {
 	case nil:
-		return "", fmt.Errorf("%q is null", path)
+		return "", errorf("%q is null", path)
 	case string:
 		return v, nil
 	case yamlScalar:
@@ -367,7 +366,7 @@ func leafText(v any, path string) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return "", fmt.Errorf("%q: cannot be written as JSON", path) // the error may quote a value
+		return "", errorf("%q: cannot be written as JSON", path) // the error may quote a value
 	}
 	return string(b), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -135,7 +134,7 @@ func unixSocketPath(path string) error {
 	case !strings.HasPrefix(path, "/"):
 		return errors.New("the unix socket path must be absolute (unix:///path/to.sock)")
 	case len(path) > maxUnixPath:
-		return fmt.Errorf("the unix socket path is %d bytes long; Linux allows at most %d", len(path), maxUnixPath)
+		return errorf("the unix socket path is %d bytes long; Linux allows at most %d", len(path), maxUnixPath)
 	}
 	return nil
 }
@@ -150,15 +149,15 @@ func describeUnixError(err error, path string) error {
 		return nil
 	}
 	if fi, serr := os.Stat(path); serr == nil && fi.Mode().Type() != os.ModeSocket {
-		return fmt.Errorf("%s is not a socket", path)
+		return errorf("%s is not a socket", path)
 	}
 	switch {
 	case notFound:
-		return fmt.Errorf("no socket at %s", path)
+		return errorf("no socket at %s", path)
 	case denied:
-		return fmt.Errorf("permission denied on %s", path)
+		return errorf("permission denied on %s", path)
 	}
-	return fmt.Errorf("connection refused on %s", path)
+	return errorf("connection refused on %s", path)
 }
 
 // describeNetError shortens Go's network errors to the reason a person needs
@@ -173,11 +172,11 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 	dnsErr, isDNS := errors.AsType[*net.DNSError](err)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), os.IsTimeout(err):
-		return fmt.Errorf("no answer within %v", timeout)
+		return errorf("no answer within %v", timeout)
 	case errors.Is(err, context.Canceled):
 		return errors.New("cancelled")
 	case isDNS:
-		return fmt.Errorf("cannot resolve %s: %s", dnsErr.Name, dnsReason(dnsErr))
+		return errorf("cannot resolve %s: %s", dnsErr.Name, dnsReason(dnsErr))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return errors.New("connection refused")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -190,7 +189,7 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 		return errors.New("network unreachable")
 	}
 	if sysErr, ok := errors.AsType[*os.SyscallError](err); ok {
-		return fmt.Errorf("%s: %w", sysErr.Syscall, sysErr.Err)
+		return errorf("%s: %w", sysErr.Syscall, sysErr.Err)
 	}
 	return err
 }
@@ -255,7 +254,7 @@ func checkHost(host string) error {
 			return errors.New("the host has a control character or invalid UTF-8 in it" + want)
 		case r > 0x7f: // an international name: the HTTP client sends its xn-- form
 		case !strings.ContainsRune("-._", r) && !('a' <= r|0x20 && r|0x20 <= 'z') && !('0' <= r && r <= '9'):
-			return fmt.Errorf("the host has %q in it%s", string(r), want)
+			return errorf("the host has %q in it%s", string(r), want)
 		}
 	}
 	switch {
@@ -288,7 +287,7 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 	if tlsConfig != nil {
 		tc := tls.Client(conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("TLS handshake: %v", describeNetError(ctx, err, timeout))
+			return errorf("TLS handshake: %v", describeNetError(ctx, err, timeout))
 		}
 		conn = tc
 	}
