@@ -526,6 +526,16 @@ func redactURL(s string) string {
 	}
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
+		host := rest
+		if end := strings.IndexAny(host, "/?#,)"); end >= 0 {
+			host = host[:end]
+		}
+		// An IPv6 address without its port (::1, [::1 unclosed, fe80::1%lo)
+		// has colons but no password.
+		v6, _, _ := strings.Cut(strings.TrimPrefix(host, "["), "%")
+		if strings.Count(v6, ":") >= 2 && strings.Trim(v6, "0123456789abcdefABCDEF:.") == "" {
+			return s
+		}
 		// The port runs from the first : after any [v6] to / ? # , or ).
 		from := 0
 		if strings.HasPrefix(rest, "[") {
