@@ -424,11 +424,15 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 	// Go's client sends every header on and adds a Referer, whose query may
 	// hold a token (?api_token=): no Referer, and another host, or plain
 	// HTTP after HTTPS, gets none of the headers that were set. The same
-	// host on https:// (the usual upgrade) or another port keeps them.
+	// host on https:// (the usual upgrade) or another port keeps them, and
+	// the URL's user and password too, which Go keeps only on the same port.
 	req.Header.Del("Referer")
 	first := via[0].URL
 	if !strings.EqualFold(req.URL.Hostname(), first.Hostname()) || first.Scheme == "https" && req.URL.Scheme != "https" {
 		req.Header = http.Header{"User-Agent": {"portpatrol/" + versionString()}}
+	} else if user := first.User; user != nil && req.URL.User == nil && req.Header.Get("Authorization") == "" {
+		password, _ := user.Password()
+		req.SetBasicAuth(user.Username(), password)
 	}
 	return nil
 }

@@ -903,3 +903,28 @@ func TestHTTPEmptyHeaderValue(t *testing.T) {
 		}
 	}
 }
+
+// The URL's user and password follow a redirect to another port of the same
+// host, as the header values do; Go's client alone would drop them there.
+func TestHTTPURLUserFollowsRedirectToAnotherPort(t *testing.T) {
+	t.Parallel()
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:pw-SECRET-3"))
+	got := make(chan string, 10)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+		if r.Header.Get("Authorization") != basic {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer other.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/b", http.StatusFound)
+	}))
+	defer first.Close()
+	o := runPortpatrol(t, nil, "--timeout=5s", "--http.u.max-attempts=1",
+		"--http.u.address=http://admin:pw-SECRET-3@"+strings.TrimPrefix(first.URL, "http://")+"/u")
+	o.mustExit(t, 0)
+	if auth := <-got; auth != basic {
+		t.Errorf("the other port got Authorization %q, want %q", auth, basic)
+	}
+}
