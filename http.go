@@ -488,6 +488,14 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 			failed = u // after a redirect, another host may have another proxy
 		}
 	}
+	// Go quotes these lines of the reply whole, and a redirect's Location
+	// may carry a signed URL's secrets (X-Amz-Signature=…).
+	switch msg := err.Error(); {
+	case strings.HasPrefix(msg, "failed to parse Location header"):
+		return errors.New("the server redirected to a Location that is not a valid URL")
+	case strings.Contains(msg, "malformed MIME header"):
+		return errors.New("the server sent a malformed header line")
+	}
 	// Failing to reach the proxy is not the target refusing: say which proxy.
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "proxyconnect" {
 		if proxy, _ := http.ProxyFromEnvironment(&http.Request{URL: failed}); proxy != nil {

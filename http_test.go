@@ -928,3 +928,27 @@ func TestHTTPURLUserFollowsRedirectToAnotherPort(t *testing.T) {
 		t.Errorf("the other port got Authorization %q, want %q", auth, basic)
 	}
 }
+
+// A reply line Go quotes whole in its error never reaches the logs: a
+// redirect's Location may be a signed URL.
+func TestHTTPUnparsableReplyLinesStayHidden(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ reply, reason string }{
+		{"HTTP/1.1 302 Found\r\nLocation: https://bucket.test/obj%zz?X-Amz-Signature=LEAK1\r\nContent-Length: 0\r\n\r\n",
+			"the server redirected to a Location that is not a valid URL"},
+		{"HTTP/1.1 302 Found\r\nLocation: http://admin:LEAK2@other.test/health%\r\nContent-Length: 0\r\n\r\n",
+			"the server redirected to a Location that is not a valid URL"},
+		{"HTTP/1.1 200 OK\r\nX-Token: LEAK3\x01\r\nContent-Length: 0\r\n\r\n",
+			"the server sent a malformed header line"},
+	} {
+		addr := tcpServer(t, func(c net.Conn) {
+			readRequest(c)
+			io.WriteString(c, tc.reply)
+		})
+		o := runPortpatrol(t, nil, "--log-level=debug", "--log-format=json", "--timeout=5s", "--http.a.max-attempts=1", "--http.a.address=http://"+addr+"/")
+		o.mustExit(t, 1)
+		if !strings.Contains(o.stderr, tc.reason) || strings.Contains(o.stderr, "LEAK") {
+			t.Errorf("reply %q: want the reason %q and no LEAK in\n%s", tc.reply, tc.reason, o.stderr)
+		}
+	}
+}
