@@ -538,39 +538,45 @@ func redactURL(s string) string {
 	}
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
-		host := rest
-		if end := strings.IndexAny(host, "/?#,)"); end >= 0 {
-			host = host[:end]
-		}
-		// An IPv6 address without its port (::1, [::1 unclosed, fe80::1%lo)
-		// has colons but no password.
-		v6, _, _ := strings.Cut(strings.TrimPrefix(host, "["), "%")
-		if strings.Count(v6, ":") >= 2 && strings.Trim(v6, "0123456789abcdefABCDEF:.") == "" {
+		if strings.HasPrefix(s, "unix:") {
 			return s
 		}
-		// The port runs from the first : after any [v6] to / ? # , or ).
-		from := 0
-		if strings.HasPrefix(rest, "[") {
-			from = strings.Index(rest, "]") + 1
+		// Each host of the authority (h1:1,h2:2; a DSN's tcp(h:p)) in turn.
+		authority := rest
+		if end := strings.IndexAny(authority, "/?#"); end >= 0 {
+			authority = authority[:end]
 		}
-		colon := strings.IndexByte(rest[from:], ':') + from
-		if colon < from || strings.HasPrefix(s, "unix:") {
-			return s
+		offset := 0
+		for _, host := range strings.Split(authority, ",") {
+			if colon := doubtfulPort(host); colon >= 0 {
+				return prefix + rest[:offset+colon+1] + "xxxxx"
+			}
+			offset += len(host) + 1
 		}
-		port := rest[colon+1:]
-		if end := strings.IndexAny(port, "/?#,)"); end >= 0 {
-			port = port[:end]
-		}
-		if strings.Trim(port, "0123456789") == "" {
-			return s
-		}
-		return prefix + rest[:colon+1] + "xxxxx"
+		return s
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
 	if !hasPassword {
 		return s
 	}
 	return prefix + user + ":xxxxx" + rest[at:]
+}
+
+// doubtfulPort returns where the port of host starts when it is not a
+// number, and so may be the start of a password (u:pa ss@h split by the
+// shell), or -1. An IPv6 address without a port (::1, [::1, fe80::1%lo)
+// has colons but no port.
+func doubtfulPort(host string) int {
+	v6, _, _ := strings.Cut(strings.TrimPrefix(host, "["), "%")
+	if strings.Count(v6, ":") >= 2 && strings.Trim(v6, "0123456789abcdefABCDEF:.") == "" {
+		return -1
+	}
+	from := strings.Index(host, "]") + 1 // after a [v6], if any
+	colon := strings.IndexByte(host[from:], ':')
+	if colon < 0 || strings.Trim(strings.TrimSuffix(host[from+colon+1:], ")"), "0123456789") == "" {
+		return -1
+	}
+	return from + colon
 }
 
 // secretKeyWords mark a parameter whose value is a secret: a key holding
