@@ -341,7 +341,11 @@ func lookupPath(doc any, path string) (string, error) {
 				return "", errorf("%q: %q is an array, index it with a number", where, strings.Join(segments[:i], "."))
 			}
 			if idx >= len(node) {
-				return "", errorf("%q: index %d is out of range (the array has %d items)", where, idx, len(node))
+				last := "is empty"
+				if len(node) > 0 {
+					last = "ends at index " + strconv.Itoa(len(node)-1)
+				}
+				return "", errorf("%q: index %d is out of range (the array %s)", where, idx, last)
 			}
 			cur = node[idx]
 		default:

@@ -98,7 +98,7 @@ func TestResolveErrors(t *testing.T) {
 		{"json:" + badJSON + "//a", badJSON + ": not valid JSON"},
 		{"json:" + twoJSON + "//a", "more than one value"},
 		{"json:testdata/app.json//database.nope", `no key "database.nope"`},
-		{"json:testdata/app.json//servers.5.host", `"servers.5": index 5 is out of range (the array has 2 items)`},
+		{"json:testdata/app.json//servers.5.host", `"servers.5": index 5 is out of range (the array ends at index 1)`},
 		{"json:testdata/app.json//servers.first", `"servers" is an array, index it with a number`},
 		{"json:testdata/app.json//servers.-1", `index it with a number`},
 		{"json:testdata/app.json//database.host.x", `"database.host" is a single value, it has no key "x"`},
