@@ -113,6 +113,10 @@ func parseMongoAddress(s string) (mongoAddress, error) {
 		return a, checkHost(authority)
 	}
 	for i, item := range strings.Split(authority, ",") {
+		// A zone is %25lo in a URL, as in http://; a bare %lo is taken too.
+		if unescaped, err := url.PathUnescape(item); err == nil {
+			item = unescaped
+		}
 		host, err := withDefaultPort(item, "27017")
 		if err != nil {
 			return a, errorf("host %d: %v", i+1, err)

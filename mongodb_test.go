@@ -105,6 +105,8 @@ func TestParseMongoAddress(t *testing.T) {
 		{in: "db:27018", hosts: "db:27018", shown: "db:27018"},
 		{in: "[::1]", hosts: "[::1]:27017", shown: "[::1]:27017"},
 		{in: "mongodb://db", hosts: "db:27017", shown: "mongodb://db"},
+		{in: "mongodb://[fe80::1%25lo]", hosts: "[fe80::1%lo]:27017", shown: "mongodb://[fe80::1%25lo]"},
+		{in: "mongodb://[fe80::1%lo]", hosts: "[fe80::1%lo]:27017", shown: "mongodb://[fe80::1%lo]"},
 		{in: "mongodb://u:p%40ss@a:1,b,[::1]:3/app?replicaSet=rs0&authSource=admin", hosts: "a:1 b:27017 [::1]:3",
 			shown: "mongodb://u:xxxxx@a:1,b,[::1]:3/app?replicaSet=rs0&authSource=admin", user: "u", password: "p@ss"},
 		{in: "mongodb://u:pw@db?tls=true", hosts: "db:27017", tls: true, shown: "mongodb://u:xxxxx@db?tls=true", user: "u", password: "pw"},
@@ -122,7 +124,7 @@ func TestParseMongoAddress(t *testing.T) {
 		{in: "http://db", err: "want host[:port], mongodb://"},
 		{in: "", err: "missing host"},
 		{in: "[::1", err: "missing ] after the IPv6 address"},
-		{in: "mongodb://my%20db", err: `host 1: the host has "%" in it`},
+		{in: "mongodb://my%20db", err: "host 1: the host has a space in it"},
 		{in: "mongodb://u:p@h1,v:q@127.0.0.1:1", err: "more than one @ before the hosts"},
 	} {
 		a, err := parseMongoAddress(tc.in)
