@@ -57,7 +57,7 @@ func TestHostilePeers(t *testing.T) {
 		{"closes in the middle of the headers", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
-		})}, "malformed MIME header"},
+		})}, "the server sent a malformed header line"},
 		{"answers with garbage", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			io.WriteString(c, "\x16\x03\x01 this is not HTTP\r\n\r\n")
