@@ -526,7 +526,8 @@ func (e *errorRecorder) Read(p []byte) (int, error) {
 // when an @ in a path or query makes this hide more than the password, that
 // is the safe side. Without an @ (user:pa ss@host split by the shell), a
 // port that is not a number may be the start of a password: it and all that
-// follows read xxxxx (not in unix:path). A reference (env:NAME) is a name, shown as written.
+// follows read xxxxx (not in unix:path). A reference (env:NAME) is a name,
+// shown as written.
 func redactURL(s string) string {
 	if isReference(s) {
 		return s
