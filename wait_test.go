@@ -249,7 +249,7 @@ type failingChecker struct{}
 
 func (failingChecker) check(context.Context) error { return errors.New("no answer within 1s") }
 
-// An attempt cut short by the end of the wait is not a reason: it is neither
+// An attempt that ends after the wait did is not a reason: it is neither
 // logged nor kept as the target's last word.
 func TestAttemptAtTheDeadlineSaysNothing(t *testing.T) {
 	var logs bytes.Buffer
@@ -260,26 +260,45 @@ func TestAttemptAtTheDeadlineSaysNothing(t *testing.T) {
 		t.Fatal("wait reported ready")
 	}
 	if st.lastErr != "" || strings.Contains(logs.String(), "not ready") {
-		t.Errorf("an attempt cut short by the deadline was reported: last error %q, logs:\n%s", st.lastErr, logs.String())
+		t.Errorf("an attempt that ended at the deadline was reported: last error %q, logs:\n%s", st.lastErr, logs.String())
 	}
 }
 
-// The end of the wait cuts a pause short, however long the pause, whether
-// it ends while the target pauses or just before the pause begins.
-func TestEndOfWaitCutsPauseShort(t *testing.T) {
+// stuckChecker's attempts never end on their own: a server that accepts and
+// stays silent under a long timeout.
+type stuckChecker struct{ release <-chan struct{} }
+
+func (c stuckChecker) check(context.Context) error { <-c.release; return errors.New("released") }
+
+// The end of the wait ends it at once, however long the pause or the attempt
+// a target is in, whether it comes while the targets pause or before the
+// first pause begins. Targets are not interrupted: waitAll leaves them.
+func TestEndOfWaitDoesNotWaitForTargets(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
 	for _, after := range []time.Duration{0, time.Millisecond, 50 * time.Millisecond} {
-		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(after, cancel)
-		tg := target{name: "db", kind: "tcp", interval: time.Hour, checker: failingChecker{}}
-		done := make(chan bool)
-		go func() { done <- tg.wait(ctx, newLogger(&options{logLevel: levelError}, io.Discard), &progress{}) }()
+		ctx, cancel := context.WithCancelCause(context.Background())
+		time.AfterFunc(after, func() { cancel(errDeadline) })
+		targets := []target{
+			{name: "pausing", kind: "tcp", interval: time.Hour, checker: failingChecker{}},
+			{name: "trying", kind: "tcp", interval: time.Second, checker: stuckChecker{release}},
+		}
+		type result struct {
+			left []notReady
+			why  error
+		}
+		done := make(chan result)
+		go func() {
+			left, why := waitAll(ctx, targets, newLogger(&options{logLevel: levelError}, io.Discard))
+			done <- result{left, why}
+		}()
 		select {
-		case ready := <-done:
-			if ready {
-				t.Errorf("cancelled after %v: wait reported the target ready or given up", after)
+		case r := <-done:
+			if len(r.left) != 2 || r.why != errDeadline {
+				t.Errorf("ended after %v: %d targets left, cause %v; want both, %v", after, len(r.left), r.why, errDeadline)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("cancelled after %v: wait still pausing 10s later", after)
+			t.Fatalf("ended after %v: waitAll still waiting 10s later", after)
 		}
 	}
 }
