@@ -78,12 +78,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
+		// The log's local time zone is read from a file: here, that is
+		// off the path to the first attempt, which start-up waits on.
+		_ = time.Local.String()
 		if sig, ok := (<-signals).(syscall.Signal); ok {
 			cancel(interrupted{sig})
 		}
 	}()
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	if opts.timeout > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, opts.timeout, errDeadline)
@@ -293,7 +296,11 @@ func (l *logger) log(level logLevel, msg string, kv []any) {
 	b = o.pair(b, "msg", msg)
 	for _, pairs := range [][]any{l.attrs, kv} {
 		for i := 0; i+1 < len(pairs); i += 2 {
-			b = o.pair(b, fmt.Sprint(pairs[i]), pairs[i+1])
+			key, ok := pairs[i].(string) // always, but fmt.Sprint would cost on every line
+			if !ok {
+				key = fmt.Sprint(pairs[i])
+			}
+			b = o.pair(b, key, pairs[i+1])
 		}
 	}
 	if o.json {
