@@ -95,16 +95,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	left, why := waitAll(ctx, targets, log)
 	if len(left) > 0 {
-		if sig, ok := errors.AsType[interrupted](why); ok {
-			log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
-			return 128 + int(sig.sig)
-		}
+		sig, signalled := errors.AsType[interrupted](why)
 		_, gaveUpEarly := why.(gaveUp)
+		notReady := log.Error
+		if signalled {
+			notReady = log.Warn // a stop that was asked for, not a failed wait
+		}
 		for _, n := range left {
 			reason := n.lastErr
 			switch {
 			case reason != "":
-			case gaveUpEarly:
+			case gaveUpEarly, signalled:
 				reason = "no attempt finished before the wait ended"
 			default:
 				// The first attempt was still running: a deadline no longer
@@ -112,7 +113,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 				reason = "no attempt finished within --timeout=" + opts.timeout.String() +
 					"; give --timeout more than the target's timeout"
 			}
-			log.Error("not ready", append(n.target.logAttrs(), "attempts", n.attempts, "error", reason)...)
+			notReady("not ready", append(n.target.logAttrs(), "attempts", n.attempts, "error", reason)...)
+		}
+		if signalled {
+			log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
+			return 128 + int(sig.sig)
 		}
 		if gaveUpEarly {
 			log.Error(why.Error(), "not_ready", len(left))

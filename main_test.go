@@ -510,6 +510,16 @@ func TestSignalsEndAHangingAttempt(t *testing.T) {
 			if took > 5*time.Second {
 				t.Errorf("took %v to stop", took)
 			}
+			// Like a deadline, a signal leaves the list of what was not ready.
+			for _, want := range []string{
+				`level=WARN msg="not ready" target=hang type=http address=http://` + silent + ` attempts=0 error="no attempt finished before the wait ended"`,
+				`level=WARN msg="not ready" target=hang type=tcp address=`,
+				`attempts=1 error="connection refused"`,
+			} {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("no %s in stderr:\n%s", want, stderr.String())
+				}
+			}
 		})
 	}
 }
