@@ -296,7 +296,6 @@ func (l *logger) log(level logLevel, msg string, kv []any) {
 	}
 	o := l.out
 	b := make([]byte, 0, 256)
-	b = o.pair(b, "time", time.Now().Format("2006-01-02T15:04:05.000Z07:00"))
 	b = o.pair(b, "level", levelNames[level])
 	b = o.pair(b, "msg", msg)
 	for _, pairs := range [][]any{l.attrs, kv} {
@@ -308,16 +307,19 @@ func (l *logger) log(level logLevel, msg string, kv []any) {
 			b = o.pair(b, key, pairs[i+1])
 		}
 	}
-	if o.json {
-		b[0] = '{'
-		b = append(b, '}')
-	} else {
-		b = b[1:]
-	}
-	b = append(b, '\n')
+	// The time is read under the lock, so that lines written by targets at
+	// the same moment never show their times out of order.
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.w.Write(b)
+	line := o.pair(make([]byte, 0, len(b)+48), "time", time.Now().Format("2006-01-02T15:04:05.000Z07:00"))
+	line = append(line, b...)
+	if o.json {
+		line[0] = '{'
+		line = append(line, '}')
+	} else {
+		line = line[1:]
+	}
+	o.w.Write(append(line, '\n'))
 }
 
 // pair appends a separator (replaced by '{' or dropped before the first

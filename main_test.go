@@ -880,22 +880,28 @@ func TestLoggerConcurrentLines(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			log := root.with("target", strconv.Itoa(i))
-			for range 200 {
+			for range 2000 {
 				log.Info("attempt", "n", i)
 			}
 		}()
 	}
 	wg.Wait()
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 8*200 {
-		t.Fatalf("%d lines, want %d", len(lines), 8*200)
+	if len(lines) != 8*2000 {
+		t.Fatalf("%d lines, want %d", len(lines), 8*2000)
 	}
-	line := regexp.MustCompile(`^time=\S+ level=INFO msg=attempt run=1 target=(\d) n=(\d)$`)
+	line := regexp.MustCompile(`^time=(\S+) level=INFO msg=attempt run=1 target=(\d) n=(\d)$`)
+	var last string
 	for _, l := range lines {
 		m := line.FindStringSubmatch(l)
-		if m == nil || m[1] != m[2] {
+		if m == nil || m[2] != m[3] {
 			t.Fatalf("mixed or malformed line: %q", l)
 		}
+		// Same zone, fixed width: the text orders as the times do.
+		if m[1] < last {
+			t.Fatalf("time goes back from %s to %s", last, m[1])
+		}
+		last = m[1]
 	}
 }
 
