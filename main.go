@@ -308,19 +308,23 @@ func (l *logger) log(level logLevel, msg string, kv []any) {
 		}
 	}
 	// The time is read under the lock, so that lines written by targets at
-	// the same moment never show their times out of order.
+	// the same moment never show their times out of order. It needs no
+	// quoting in either format.
+	line := make([]byte, 0, len(b)+48)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	line := o.pair(make([]byte, 0, len(b)+48), "time", time.Now().Format("2006-01-02T15:04:05.000Z07:00"))
-	line = append(line, b...)
 	if o.json {
-		line[0] = '{'
-		line = append(line, '}')
+		line = append(time.Now().AppendFormat(append(line, `{"time":"`...), timeLayout), '"')
+		line = append(append(line, b...), '}', '\n')
 	} else {
-		line = line[1:]
+		line = time.Now().AppendFormat(append(line, "time="...), timeLayout)
+		line = append(append(line, b...), '\n')
 	}
-	o.w.Write(append(line, '\n'))
+	o.w.Write(line)
 }
+
+// timeLayout is RFC 3339 with milliseconds, as slog writes it.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // pair appends a separator (replaced by '{' or dropped before the first
 // pair), then key and value in the format of the output.
