@@ -92,8 +92,9 @@ func (g gaveUp) Error() string {
 // waitAll checks every target at once until all are ready, ctx ends or a
 // target is given up. It returns the targets that were not ready with what
 // they last reported, and why the wait ended early: the cause of ctx or a
-// gaveUp. It does not wait for attempts in flight when it ends early: they
-// are cancelled, and the caller is about to exit.
+// gaveUp. It does not wait for targets in an attempt or a pause when it ends
+// early: they are left to finish it and stop, and the caller is about to
+// exit.
 func waitAll(ctx context.Context, targets []target, log *logger) ([]notReady, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
