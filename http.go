@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -517,118 +516,6 @@ func (e *errorRecorder) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
-}
-
-// redactURL hides the password of any user:password@ in s, with or without
-// a scheme, also when s does not parse as a URL, so that no message can
-// carry it. A password may hold / and @ (user:pa/ss@host, user:pa@ss@host),
-// so the user information runs to the last @ and the user to the first :;
-// when an @ in a path or query makes this hide more than the password, that
-// is the safe side. Without an @ (user:pa ss@host split by the shell), a
-// port that is not a number may be the start of a password: it and all that
-// follows read xxxxx (not in unix:path). A reference (env:NAME) is a name,
-// shown as written.
-func redactURL(s string) string {
-	if isReference(s) {
-		return s
-	}
-	s = redactSecretParams(s)
-	prefix, rest := "", s
-	if i := strings.Index(s, "://"); i >= 0 {
-		prefix, rest = s[:i+3], s[i+3:]
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		if strings.HasPrefix(s, "unix:") {
-			return s
-		}
-		// Each host of the authority (h1:1,h2:2; a DSN's tcp(h:p)) in turn.
-		authority := rest
-		if end := strings.IndexAny(authority, "/?#"); end >= 0 {
-			authority = authority[:end]
-		}
-		offset := 0
-		for _, host := range strings.Split(authority, ",") {
-			if colon := doubtfulPort(host); colon >= 0 {
-				return prefix + rest[:offset+colon+1] + "xxxxx"
-			}
-			offset += len(host) + 1
-		}
-		return s
-	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return s
-	}
-	return prefix + user + ":xxxxx" + rest[at:]
-}
-
-// doubtfulPort returns where the port of host starts when it is not a
-// number, and so may be the start of a password (u:pa ss@h split by the
-// shell), or -1. An IPv6 address without a port (::1, [::1, fe80::1%lo)
-// has colons but no port.
-func doubtfulPort(host string) int {
-	v6, _, _ := strings.Cut(strings.TrimPrefix(host, "["), "%")
-	if strings.Count(v6, ":") >= 2 && strings.Trim(v6, "0123456789abcdefABCDEF:.") == "" {
-		return -1
-	}
-	from := strings.Index(host, "]") + 1 // after a [v6], if any
-	colon := strings.IndexByte(host[from:], ':')
-	if colon < 0 || strings.Trim(strings.TrimSuffix(host[from+colon+1:], ")"), "0123456789") == "" {
-		return -1
-	}
-	return from + colon
-}
-
-// secretKeyWords mark a parameter whose value is a secret: a key holding
-// one of them, in any case (sslpassword, PWD, api_token, client_secret,
-// X-Amz-Credential), or equal to one of secretKeys (MongoDB's
-// authMechanismProperties carries AWS_SESSION_TOKEN), has its value hidden.
-// A harmless key that holds one is hidden too: the safe side.
-var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "key", "credential", "signature"}
-var secretKeys = []string{"auth", "sig", "authmechanismproperties"}
-
-// redactSecretParams hides the value of every key=VALUE parameter whose key
-// names a secret, as a connection URL's query (?sslpassword=), a DSN's
-// parameters or a keyword=value string may carry. A key starts after ? & ;
-// white space or the start of s; a value runs to the next & or white space.
-func redactSecretParams(s string) string {
-	for from := 0; ; {
-		eq := strings.IndexByte(s[from:], '=')
-		if eq < 0 {
-			return s
-		}
-		eq += from
-		from = eq + 1
-		start := strings.LastIndexAny(s[:eq], "?&; \t") + 1
-		if !secretKey(s[start:eq]) {
-			continue
-		}
-		end := strings.IndexAny(s[from:], "& \t")
-		if end < 0 {
-			end = len(s) - from
-		}
-		s = s[:from] + "xxxxx" + s[from+end:]
-		from += len("xxxxx")
-	}
-}
-
-// secretKey reports whether a parameter's key names a secret, also when it
-// is percent-encoded (ssl%70assword).
-func secretKey(key string) bool {
-	if k, err := url.QueryUnescape(key); err == nil {
-		key = k
-	}
-	key = strings.ToLower(key)
-	if slices.Contains(secretKeys, key) {
-		return true
-	}
-	for _, w := range secretKeyWords {
-		if strings.Contains(key, w) {
-			return true
-		}
-	}
-	return false
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of header names
