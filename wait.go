@@ -16,6 +16,24 @@ type checker interface {
 	check(ctx context.Context) error
 }
 
+// waker is a checker whose target can say when it may have changed (a file
+// appeared, a watched object was written), so that the pause after a failed
+// attempt ends then rather than at the interval. The interval stays the
+// fallback: a waker that never wakes is polled as any other checker.
+type waker interface {
+	checker
+	// changes is called once per run, before the first attempt. The
+	// channel receives when the target may have changed; a send must not
+	// block (a buffer of one, sent to with select and default), so a burst
+	// of changes reads as one.
+	changes() <-chan struct{}
+}
+
+// minWakeGap is the least time from the start of one attempt to the start
+// of the next when a change cuts a pause short: a storm of events must not
+// turn the wait into a busy loop.
+const minWakeGap = 10 * time.Millisecond
+
 // target is a checker with what the wait loop and the logs need to know.
 type target struct {
 	name     string
@@ -165,7 +183,18 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 	// failures counts toward max-attempts; streak (failures in a row) sets
 	// the backoff; successes (in a row) toward success-threshold.
 	failures, streak, successes := 0, 0, 0
+	var changed <-chan struct{}
+	if w, ok := t.checker.(waker); ok {
+		changed = w.changes()
+	}
 	for attempt := 1; ; attempt++ {
+		// A change seen before the attempt starts is covered by it; one
+		// that arrives during the attempt ends the pause after it.
+		select {
+		case <-changed:
+		default:
+		}
+		began := time.Now()
 		err := t.checker.check(context.Background())
 		now := time.Now()
 		// An attempt that ends after the wait did comes too late to count.
@@ -226,10 +255,27 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 			}
 		}
 
-		time.Sleep(pause)
+		if changed == nil {
+			time.Sleep(pause)
+		} else {
+			pauseUntilChange(pause, changed, began)
+		}
 		if ctx.Err() != nil {
 			return false
 		}
+	}
+}
+
+// pauseUntilChange waits out pause, or less when changed receives, but
+// never ends before minWakeGap after the attempt began. A plain sleep is
+// cheaper, and kept for checkers that cannot wake.
+func pauseUntilChange(pause time.Duration, changed <-chan struct{}, began time.Time) {
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-changed:
+		time.Sleep(time.Until(began.Add(minWakeGap)))
 	}
 }
 

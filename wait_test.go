@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -334,5 +335,94 @@ func TestGaveUpNamesTypeAndCounts(t *testing.T) {
 		if got := (gaveUp{tg, c.failures}).Error(); got != c.want {
 			t.Errorf("got %q, want %q", got, c.want)
 		}
+	}
+}
+
+// wakingChecker fails until ready is set; its changes channel is fed by the
+// test, as inotify or a watch would feed it.
+type wakingChecker struct {
+	ready    *atomic.Bool
+	attempts *atomic.Int32
+	changed  chan struct{}
+}
+
+func (c wakingChecker) check(context.Context) error {
+	c.attempts.Add(1)
+	if c.ready.Load() {
+		return nil
+	}
+	return errors.New("not yet")
+}
+
+func (c wakingChecker) changes() <-chan struct{} { return c.changed }
+
+// A change ends the pause at once, an hour-long interval notwithstanding;
+// a checker that never wakes is still retried at its interval.
+func TestChangeEndsThePause(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		wake     bool
+	}{
+		{"woken", time.Hour, true},
+		{"never woken, polled", 20 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := wakingChecker{new(atomic.Bool), new(atomic.Int32), make(chan struct{}, 1)}
+			targets := []target{{name: "w", kind: "file", interval: tc.interval, retry: retry{successThreshold: 1}, checker: c}}
+			done := make(chan []notReady)
+			go func() {
+				left, _ := waitAll(context.Background(), targets, newLogger(&options{logLevel: levelError}, io.Discard))
+				done <- left
+			}()
+			for c.attempts.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // well into the pause
+			c.ready.Store(true)
+			if tc.wake {
+				c.changed <- struct{}{}
+			}
+			select {
+			case left := <-done:
+				if len(left) != 0 {
+					t.Errorf("left %v, want none", left)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("not ready 10s after the change (%d attempts)", c.attempts.Load())
+			}
+		})
+	}
+}
+
+// A storm of changes cannot start attempts more often than every
+// minWakeGap: the loop must not spin.
+func TestChangeStormIsBounded(t *testing.T) {
+	c := wakingChecker{new(atomic.Bool), new(atomic.Int32), make(chan struct{}, 1)}
+	targets := []target{{name: "w", kind: "file", interval: time.Hour, retry: retry{successThreshold: 1}, checker: c}}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case c.changed <- struct{}{}:
+			default:
+			}
+			runtime.Gosched()
+		}
+	}()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go waitAll(ctx, targets, newLogger(&options{logLevel: levelError}, io.Discard))
+	const span = 300 * time.Millisecond
+	time.Sleep(span)
+	n := c.attempts.Load()
+	close(stop)
+	cancel(errDeadline)
+	if limit := int32(span/minWakeGap) + 2; n > limit {
+		t.Errorf("%d attempts in %v of constant changes, want at most %d", n, span, limit)
+	}
+	if n < 2 {
+		t.Errorf("%d attempts in %v of constant changes with an hour's interval: changes did not wake the target", n, span)
 	}
 }
