@@ -236,18 +236,29 @@ func (c *dnsCheck) judge(values []string, what string) error {
 		if len(values) == 0 {
 			return errorf("no %s records", what)
 		}
-		return errorf("%d %s records, want at least %d", len(values), what, c.minRecords)
+		return errorf("%s, want at least %d", countRecords(len(values), what), c.minRecords)
 	}
 	for _, want := range c.expected {
 		found := slices.ContainsFunc(values, func(v string) bool {
 			// An SRV value written without a port matches any port.
 			return v == want || c.recordType == "SRV" && !strings.Contains(want, ":") && strings.HasPrefix(v, want+":")
 		})
+		if !found && len(values) == 1 {
+			return errorf("%s is not the one %s record", want, what)
+		}
 		if !found {
 			return errorf("%s is not among the %d %s records", want, len(values), what)
 		}
 	}
 	return nil
+}
+
+// countRecords says "1 A record" or "3 A records".
+func countRecords(n int, what string) string {
+	if n == 1 {
+		return "1 " + what + " record"
+	}
+	return strconv.Itoa(n) + " " + what + " records"
 }
 
 // eitherFamily asks c.server for the A and the AAAA records at once, so

@@ -190,17 +190,17 @@ var sharedDNSCases = []struct {
 	{[]string{"many.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=40", "--dns.d.expected=pg-39.x.test:5432"}, ""},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=4"}, "3 SRV records, want at least 4"},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.expected=pg-1.x.test:5433"}, "pg-1.x.test:5433 is not among the 3 SRV records"},
-	{[]string{"web.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not among the 1 A records"},
+	{[]string{"web.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not the one A record"},
 	{[]string{"web.x.test", "--dns.d.record-type=CNAME"}, "no CNAME records"},
-	{[]string{"txt.x.test", "--dns.d.record-type=TXT", "--dns.d.expected=V=READY"}, "V=READY is not among the 1 TXT records"},
+	{[]string{"txt.x.test", "--dns.d.record-type=TXT", "--dns.d.expected=V=READY"}, "V=READY is not the one TXT record"},
 	{[]string{"missing.x.test"}, "NXDOMAIN: no such name"},
 	{[]string{"missing.x.test", "--dns.d.record-type=SRV"}, "NXDOMAIN: no such name"},
 	// ANY-IP is A or AAAA: a refused AAAA query does not stand in the way
 	// of an A record, but is named when the A records do not suffice.
 	{[]string{"a.v4.test"}, ""},
 	{[]string{"a.v4.test", "--dns.d.expected=127.0.0.3"}, ""},
-	{[]string{"a.v4.test", "--dns.d.expected=::3"}, "A: ::3 is not among the 1 A records; AAAA: REFUSED: the server refuses to answer"},
-	{[]string{"a.v4.test", "--dns.d.min-records=2"}, "A: 1 A records, want at least 2; AAAA: REFUSED: the server refuses to answer"},
+	{[]string{"a.v4.test", "--dns.d.expected=::3"}, "A: ::3 is not the one A record; AAAA: REFUSED: the server refuses to answer"},
+	{[]string{"a.v4.test", "--dns.d.min-records=2"}, "A: 1 A record, want at least 2; AAAA: REFUSED: the server refuses to answer"},
 	{[]string{"web.x.test", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not among the 2 A or AAAA records"},
 }
 
@@ -288,7 +288,7 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		// ANY-IP: the A record suffices; AAAA's NODATA is no failure.
 		{[]string{"v4.x.test", "--dns.d.expected=10.0.0.1"}, ""},
 		{[]string{"v4.x.test", "--dns.d.record-type=AAAA"}, "no AAAA records"},
-		{[]string{"v4.x.test", "--dns.d.expected=10.0.0.2"}, "10.0.0.2 is not among the 1 A or AAAA records"},
+		{[]string{"v4.x.test", "--dns.d.expected=10.0.0.2"}, "10.0.0.2 is not the one A or AAAA record"},
 		// ANY-IP: each half's reason when they differ, one when they agree.
 		{[]string{"refused.x.test"}, "REFUSED: the server refuses to answer"},
 		{[]string{"mixed.x.test"}, "A: NXDOMAIN: no such name; AAAA: REFUSED: the server refuses to answer"},
@@ -297,9 +297,9 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		// Nor does it wait for the silent one once the AAAA records
 		// suffice: a 5s attempt would outlast the 2s wait.
 		{[]string{"slow4.x.test", "--dns.d.expected=::5", "--dns.d.timeout=5s"}, ""},
-		{[]string{"slow4.x.test", "--dns.d.expected=::6"}, "A: no answer within 1s; AAAA: ::6 is not among the 1 AAAA records"},
+		{[]string{"slow4.x.test", "--dns.d.expected=::6"}, "A: no answer within 1s; AAAA: ::6 is not the one AAAA record"},
 		// The same address as A and as IPv4-mapped AAAA is one record.
-		{[]string{"mapped.x.test", "--dns.d.min-records=2"}, "1 A or AAAA records, want at least 2"},
+		{[]string{"mapped.x.test", "--dns.d.min-records=2"}, "1 A or AAAA record, want at least 2"},
 	})
 	// A server that is not there: the kernel's refusal, not a hang.
 	o := runPortpatrol(t, nil, "--dns.d.address=x.test", "--dns.d.server="+closedPort(t), "--timeout=300ms")
@@ -356,8 +356,8 @@ func TestDNSSystemResolver(t *testing.T) {
 		// without upstream servers refuses.
 		{[]string{"missing"}, "the DNS server refused to answer or sent a malformed reply"},
 		{[]string{"web.x.test.", "--dns.d.record-type=CNAME"}, "no CNAME records"},
-		{[]string{"web", "--dns.d.record-type=A", "--dns.d.min-records=2"}, "1 A records, want at least 2"},
-		{[]string{"a.v4.test.", "--dns.d.expected=::3"}, "::3 is not among the 1 A or AAAA records"},
+		{[]string{"web", "--dns.d.record-type=A", "--dns.d.min-records=2"}, "1 A record, want at least 2"},
+		{[]string{"a.v4.test.", "--dns.d.expected=::3"}, "::3 is not the one A or AAAA record"},
 	} {
 		o := run(append([]string{"--dns.d.address=" + tc.args[0], "--timeout=1s"}, tc.args[1:]...)...)
 		if o.code != 1 || !strings.Contains(o.stderr, `error="`+tc.reason+`"`) {
