@@ -92,7 +92,7 @@ func finishDNS(s *targetSpec) []error {
 	}
 	for _, v := range d.expected {
 		if _, err := dnsValue(d.recordType, v); err != nil {
-			problems = append(problems, errorf("%s=%s: %v", s.flag("expected"), v, err))
+			problems = append(problems, errorf("%s=%s: %v", s.flag("expected"), quoteValue(v), err))
 		}
 	}
 	return problems

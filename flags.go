@@ -238,7 +238,7 @@ func parseArgs(args []string) (*options, error) {
 			case secretBefore != "":
 				fail("unexpected argument after the value of %s, not shown as it may be part of that value: quote a value that holds spaces", secretBefore)
 			default:
-				fail("unexpected argument %q: targets are flags such as --tcp.db.address=HOST:PORT, and a command to run goes after --", arg)
+				fail("unexpected argument %s: targets are flags such as --tcp.db.address=HOST:PORT, and a command to run goes after --", quoteString(arg))
 			}
 			continue
 		case !strings.HasPrefix(arg, "--"):
@@ -412,15 +412,39 @@ func targetFlagIn(command []string) string {
 // and a terminal escape code cannot act. Empty values and values with
 // spaces or quotes are quoted too, so that where a value ends is clear.
 func quoteValue(v string) string {
+	v, rest := cutValue(v)
 	if v == "" || !utf8.ValidString(v) || strings.ContainsAny(v, " \"\\") {
-		return strconv.Quote(v)
+		return strconv.Quote(v) + rest
 	}
 	for _, r := range v {
 		if !strconv.IsPrint(r) {
-			return strconv.Quote(v)
+			return strconv.Quote(v) + rest
 		}
 	}
-	return v
+	return v + rest
+}
+
+// quoteString is %q for a value given by the user, cut as quoteValue cuts.
+func quoteString(v string) string {
+	v, rest := cutValue(v)
+	return strconv.Quote(v) + rest
+}
+
+// maxShownValue bounds a value quoted in an error: a 120 KB address would
+// otherwise make a 120 KB line.
+const maxShownValue = 200
+
+// cutValue keeps the first maxShownValue bytes of a longer v, cut where a
+// character starts, and tells the rest as "… (N bytes)", N the whole length.
+func cutValue(v string) (head, rest string) {
+	if len(v) <= maxShownValue {
+		return v, ""
+	}
+	n := maxShownValue
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n], "… (" + strconv.Itoa(len(v)) + " bytes)"
 }
 
 // lookupTargetFlag splits type.id.property, checks each part, and returns the
@@ -436,11 +460,11 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 		for _, t := range typeNames() {
 			types = append(types, candidate{name: t})
 		}
-		return nil, property{}, errorf("%s: unknown target type %q (types are %s)%s",
-			quoteValue("--"+name), kind, strings.Join(typeNames(), ", "), suggest(kind, types, ""))
+		return nil, property{}, errorf("%s: unknown target type %s (types are %s)%s",
+			quoteValue("--"+name), quoteString(kind), strings.Join(typeNames(), ", "), suggest(kind, types, ""))
 	}
 	if !validIdentifier(id) {
-		return nil, property{}, errorf("%s: identifier %q may only contain letters, digits, - and _", quoteValue("--"+name), id)
+		return nil, property{}, errorf("%s: identifier %s may only contain letters, digits, - and _", quoteValue("--"+name), quoteString(id))
 	}
 	prop, ok := findProperty(kind, propName)
 	if !ok {
@@ -448,7 +472,7 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 		for _, p := range propertiesOf(kind) {
 			props = append(props, candidate{p.name, p.aliases})
 		}
-		return nil, property{}, errorf("%s: %s targets have no property %q%s", quoteValue("--"+name), kind, propName, suggest(propName, props, ""))
+		return nil, property{}, errorf("%s: %s targets have no property %s%s", quoteValue("--"+name), kind, quoteString(propName), suggest(propName, props, ""))
 	}
 	key := kind + "." + id
 	spec := byKey[key]

@@ -495,9 +495,45 @@ func TestQuoteValue(t *testing.T) {
 		{"\x1b[2J", `"\x1b[2J"`},
 		{"\u202eevil", `"\u202eevil"`},
 		{"\xff", `"\xff"`},
+		// Cut at 200 bytes, where a character starts: é is two bytes.
+		{strings.Repeat("a", 200), strings.Repeat("a", 200)},
+		{strings.Repeat("a", 201), strings.Repeat("a", 200) + "… (201 bytes)"},
+		{strings.Repeat("a", 199) + "é", strings.Repeat("a", 199) + "… (201 bytes)"},
+		{strings.Repeat(" ", 300), `"` + strings.Repeat(" ", 200) + `"… (300 bytes)`},
 	} {
 		if got := quoteValue(tc.in); got != tc.want {
 			t.Errorf("quoteValue(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A long value is cut in every error that quotes it: a 120 KB address
+// does not make a 120 KB line.
+func TestLongValuesAreCut(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 120_000)
+	for _, args := range [][]string{
+		{"--tcp.a.address=" + long},
+		{"--postgres.a.address=" + long + "://h"},
+		{"--redis.a.address=" + long + "://h"},
+		{"--mysql.a.address=" + long + "(h:1)/"},
+		{"--http.a.address=http://" + long + "/"},
+		{"--http.a.address=http://h/", "--http.a.unix-socket=" + long},
+		{"--http.a.address=http://h/", "--http.a.header=" + long + "\x01=1"},
+		{"--dns.a.address=" + long},
+		{"--dns.a.address=x.test", "--dns.a.record-type=A", "--dns.a.expected=" + long},
+		{"--tcp.a.address=h:1", "--tcp.a." + long + "=1"},
+		{long, "--tcp.a.address=h:1"},
+		{"--tcp.a.address=h:1", "--", long},
+	} {
+		o := runPortpatrol(t, nil, args...)
+		if o.code == 0 || !strings.Contains(o.stderr, "… (1200") {
+			t.Errorf("%.40q: exit %d, want a value cut with its length:\n%.2000s", args, o.code, o.stderr)
+		}
+		for _, line := range strings.Split(o.stderr, "\n") {
+			if len(line) > 1000 {
+				t.Errorf("%.40q: a line of %d bytes:\n%.2000s", args, len(line), line)
+			}
 		}
 	}
 }

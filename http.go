@@ -69,7 +69,7 @@ var httpProperties = append([]property{
 				return errors.New("want KEY=VALUE, e.g. Authorization=env:TOKEN")
 			}
 			if !isToken(name) {
-				return errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~)", name)
+				return errorf("header name %s is not valid (letters, digits and !#$%%&'*+-.^_`|~)", quoteString(name))
 			}
 			httpOf(s).headers = append(httpOf(s).headers, header{name, strings.TrimSpace(value)})
 			return nil
@@ -95,8 +95,8 @@ func finishHTTP(s *targetSpec) []error {
 		for _, hd := range h.headers {
 			key := strings.ToLower(hd.name)
 			if seen[key] {
-				problems = append(problems, errorf("%s: header %q is given more than once; set %s=true to send every value",
-					s.flag("header"), hd.name, s.flag("allow-duplicate-headers")))
+				problems = append(problems, errorf("%s: header %s is given more than once; set %s=true to send every value",
+					s.flag("header"), quoteString(hd.name), s.flag("allow-duplicate-headers")))
 			}
 			seen[key] = true
 		}
@@ -252,8 +252,8 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 			path, _ = cutUnixScheme(strings.TrimSpace(path))
 			err = unixSocketPath(path)
 			if err != nil {
-				shown := h.unixSocket
-				if isReference(shown) {
+				shown := quoteValue(h.unixSocket)
+				if isReference(h.unixSocket) {
 					shown += " (resolved)"
 				}
 				err = errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
@@ -351,7 +351,7 @@ func (f *tlsFiles) config(s *targetSpec, serverName string) (*tls.Config, []erro
 	if f.certFile != "" && f.keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
 		if err != nil {
-			problems = append(problems, errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), f.certFile, s.flag("key-file"), f.keyFile, unwrapPathError(err)))
+			problems = append(problems, errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), quoteValue(f.certFile), s.flag("key-file"), quoteValue(f.keyFile), unwrapPathError(err)))
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
@@ -566,7 +566,7 @@ func parseStatusCode(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	n, err := strconv.Atoi(s)
 	if err != nil || len(s) != 3 {
-		return 0, errorf("%q is not a status code (want a number from 100 to 599)", s)
+		return 0, errorf("%s is not a status code (want a number from 100 to 599)", quoteString(s))
 	}
 	if n < 100 || n > 599 {
 		return 0, errorf("%d is outside 100-599", n)

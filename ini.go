@@ -73,9 +73,9 @@ func lookupINI(data []byte, path string) (string, error) {
 	v, ok := keys[key]
 	if !ok {
 		if section == "" {
-			return "", errorf("no key %q before the first section (for a key in a section write Section.Key)", key)
+			return "", errorf("no key %s before the first section (for a key in a section write Section.Key)", quoteString(key))
 		}
-		return "", errorf("no key %q in section [%s]", key, section)
+		return "", errorf("no key %s in section [%s]", quoteString(key), section)
 	}
 	return v, nil
 }

@@ -144,7 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, syscall.ENOEXEC):
 		err = errors.New("not an executable format (a script needs a #! line)")
 	}
-	return startupFailed(stderr, opts, errorf("command %q cannot be run: %v", opts.command[0], err), code)
+	return startupFailed(stderr, opts, errorf("command %s cannot be run: %v", quoteString(opts.command[0]), err), code)
 }
 
 // buildTargets resolves every reference and builds each target's checker,
@@ -236,12 +236,12 @@ func findCommand(name string) (string, int, error) {
 	case err == nil:
 		return path, 0, nil
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		return "", exitNotFound, errorf("command %q not found", name)
+		return "", exitNotFound, errorf("command %s not found", quoteString(name))
 	}
 	if e, ok := errors.AsType[*exec.Error](err); ok {
 		err = e.Err
 	}
-	return "", exitNotExecutable, errorf("command %q cannot be run: %v", name, err)
+	return "", exitNotExecutable, errorf("command %s cannot be run: %v", quoteString(name), err)
 }
 
 // startupFailed prints every problem on its own line: in the log format

@@ -241,7 +241,7 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 		}
 		a.network, a.address = "unix", inner
 	default:
-		return mysqlAddress{}, errorf("unknown protocol %q (want tcp(host:port) or unix(/path/to/socket))", proto)
+		return mysqlAddress{}, errorf("unknown protocol %s (want tcp(host:port) or unix(/path/to/socket))", quoteString(proto))
 	}
 	if err != nil {
 		return mysqlAddress{}, err

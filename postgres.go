@@ -146,7 +146,7 @@ func parsePGAddress(s string) (pgAddress, error) {
 		port := q.Get("port")
 		for key := range q {
 			if key != "port" {
-				return pgAddress{}, errorf("after the socket directory, only ?port=N may follow, not %q", key)
+				return pgAddress{}, errorf("after the socket directory, only ?port=N may follow, not %s", quoteString(key))
 			}
 		}
 		// The socket file itself: /run/postgresql/.s.PGSQL.5432.
@@ -175,7 +175,7 @@ func parsePGAddress(s string) (pgAddress, error) {
 func parsePGURL(s string) (pgAddress, error) {
 	scheme, rest, _ := strings.Cut(s, "://")
 	if scheme != "postgres" && scheme != "postgresql" {
-		return pgAddress{}, errorf("unknown scheme %q: want postgres:// or postgresql://, host:port or a socket directory", scheme)
+		return pgAddress{}, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port or a socket directory", quoteString(scheme))
 	}
 	authority, tail := rest, ""
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {

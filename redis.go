@@ -90,7 +90,7 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 	if scheme, _, ok := strings.Cut(s, "://"); ok {
 		scheme = strings.ToLower(scheme)
 		if scheme != "redis" && scheme != "rediss" {
-			return nil, errorf("unknown scheme %q: want host[:port], redis://, rediss:// or unix:///path", scheme)
+			return nil, errorf("unknown scheme %s: want host[:port], redis://, rediss:// or unix:///path", quoteString(scheme))
 		}
 		return parseRedisURL(s)
 	}

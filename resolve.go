@@ -159,7 +159,7 @@ func lookupKeyValue(data []byte, key string) (string, error) {
 		return "", err
 	}
 	if !found {
-		return "", errorf("no key %q", key)
+		return "", errorf("no key %s", quoteString(key))
 	}
 	return value, nil
 }
@@ -323,33 +323,33 @@ func lookupPath(doc any, path string) (string, error) {
 	for i, seg := range segments {
 		where := strings.Join(segments[:i+1], ".")
 		if seg == "" && i == 0 {
-			return "", errorf("path %q has an empty segment at its start", path)
+			return "", errorf("path %s has an empty segment at its start", quoteString(path))
 		}
 		if seg == "" {
-			return "", errorf("path %q has an empty segment after %q", path, strings.Join(segments[:i], "."))
+			return "", errorf("path %s has an empty segment after %s", quoteString(path), quoteString(strings.Join(segments[:i], ".")))
 		}
 		switch node := cur.(type) {
 		case map[string]any:
 			next, ok := node[seg]
 			if !ok {
-				return "", errorf("no key %q", where)
+				return "", errorf("no key %s", quoteString(where))
 			}
 			cur = next
 		case []any:
 			idx, err := strconv.Atoi(seg)
 			if err != nil || idx < 0 {
-				return "", errorf("%q: %q is an array, index it with a number", where, strings.Join(segments[:i], "."))
+				return "", errorf("%s: %s is an array, index it with a number", quoteString(where), quoteString(strings.Join(segments[:i], ".")))
 			}
 			if idx >= len(node) {
 				last := "is empty"
 				if len(node) > 0 {
 					last = "ends at index " + strconv.Itoa(len(node)-1)
 				}
-				return "", errorf("%q: index %d is out of range (the array %s)", where, idx, last)
+				return "", errorf("%s: index %d is out of range (the array %s)", quoteString(where), idx, last)
 			}
 			cur = node[idx]
 		default:
-			return "", errorf("%q: %q is a single value, it has no key %q", where, strings.Join(segments[:i], "."), seg)
+			return "", errorf("%s: %s is a single value, it has no key %s", quoteString(where), quoteString(strings.Join(segments[:i], ".")), quoteString(seg))
 		}
 	}
 	return leafText(cur, path)
@@ -358,7 +358,7 @@ func lookupPath(doc any, path string) (string, error) {
 func leafText(v any, path string) (string, error) {
 	switch v := v.(type) {
 	case nil:
-		return "", errorf("%q is null", path)
+		return "", errorf("%s is null", quoteString(path))
 	case string:
 		return v, nil
 	case yamlScalar:
@@ -370,7 +370,7 @@ func leafText(v any, path string) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return "", errorf("%q: cannot be written as JSON", path) // the error may quote a value
+		return "", errorf("%s: cannot be written as JSON", quoteString(path)) // the error may quote a value
 	}
 	return string(b), nil
 }
