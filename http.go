@@ -119,7 +119,9 @@ func buildHTTP(s *targetSpec, address string) (built, []error) {
 	if problems = append(problems, errs...); len(problems) > 0 {
 		return built{}, problems
 	}
-	b := built{checker: c, address: redactURL(u.Redacted()), pieces: urlPieces(u)}
+	// Logged as written: u.String() would percent-escape a non-ASCII host
+	// and path, which the user did not write.
+	b := built{checker: c, address: redactURL(address), pieces: append(urlPieces(u), address)}
 	if c.host != "" {
 		// A Host header is a header value: it must not surface
 		// through a TLS error that names the server it expected.

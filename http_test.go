@@ -959,3 +959,21 @@ func TestHTTPUnparsableReplyLinesStayHidden(t *testing.T) {
 		}
 	}
 }
+
+// The address is logged as written: a non-ASCII host and path in Unicode,
+// not percent-escaped, and the password still hidden. Through a unix
+// socket, so that no name is looked up.
+func TestHTTPAddressLoggedAsWritten(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	o := runPortpatrol(t, nil, "--http.a.address=http://user:pw-SECRET@bücher.test/päth?q=ü&token=tok-SECRET",
+		"--http.a.unix-socket="+sock, "--timeout=300ms")
+	o.mustExit(t, 1)
+	want := `address="http://user:xxxxx@bücher.test/päth?q=ü&token=xxxxx via unix://` + sock + `"`
+	if !strings.Contains(o.stderr, want) {
+		t.Errorf("stderr lacks %s:\n%s", want, o.stderr)
+	}
+	if strings.Contains(o.stderr, "SECRET") {
+		t.Errorf("a secret leaked:\n%s", o.stderr)
+	}
+}
