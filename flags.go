@@ -334,9 +334,6 @@ func parseArgs(args []string) (*options, error) {
 		}
 	}
 
-	if m := opts.defaultRetry.maxInterval; m != 0 && m < opts.defaultInterval && len(opts.targets) > 0 {
-		fail("--default-max-interval=%v: below --default-interval=%v; the cap must be at least the interval", m, opts.defaultInterval)
-	}
 	named := map[[2]string]*targetSpec{} // a log line tells targets apart by type and name
 	for _, s := range opts.targets {
 		problems = append(problems, finishTarget(s, opts)...)
@@ -352,6 +349,19 @@ func parseArgs(args []string) (*options, error) {
 		}
 		fail("%s=%s: %s.%s is named %s too; give each target of a type its own name",
 			given.flag("name"), quoteValue(given.name), "--"+other.kind, other.id, quoteValue(other.name))
+	}
+	// As max-interval on a target, the default cap is an error where it caps
+	// nothing: no target backs off exponentially without a cap of its own.
+	usesDefaultCap := false
+	for _, s := range opts.targets {
+		usesDefaultCap = usesDefaultCap || s.retry.exponential && !s.isGiven("max-interval")
+	}
+	switch m := opts.defaultRetry.maxInterval; {
+	case m == 0 || len(opts.targets) == 0:
+	case !usesDefaultCap:
+		fail("--default-max-interval=%v: only an exponential backoff has a cap, and no target backs off exponentially without its own max-interval; add --default-backoff=exponential", m)
+	case m < opts.defaultInterval:
+		fail("--default-max-interval=%v: below --default-interval=%v; the cap must be at least the interval", m, opts.defaultInterval)
 	}
 	if len(opts.targets) == 0 && !opts.help && !opts.version && !rejectedTarget {
 		if flag := targetFlagIn(opts.command); flag != "" {
@@ -544,7 +554,7 @@ func finishRetry(s *targetSpec, opts *options) []error {
 		r.maxInterval = max(defaultMaxInterval, s.interval) // the default cap yields to a longer interval
 	case def.maxInterval >= s.interval:
 		r.maxInterval = def.maxInterval
-	case s.isGiven("interval"):
+	case s.isGiven("interval") && r.exponential: // a constant pause has no cap: reported in parseArgs
 		return []error{errorf("--default-max-interval=%v: below %s=%v; the cap must be at least the interval (set %s)", def.maxInterval, intervalFlag, s.interval, s.flag("max-interval"))}
 	}
 	return nil // below --default-interval: reported once, in parseArgs

@@ -45,7 +45,9 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseArgs(args)
-	if opts.help || opts.version {
+	// An unknown flag or a stray argument is an error even beside --help or
+	// --version: the command line is not what its writer thinks it is.
+	if (opts.help || opts.version) && err == nil {
 		text := usage()
 		if !opts.help {
 			text = "portpatrol version " + versionString() + "\n"

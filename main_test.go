@@ -186,6 +186,21 @@ func TestHelpAndVersion(t *testing.T) {
 	if o.stdout != "portpatrol version dev\n" || o.stderr != "" {
 		t.Errorf("--version printed %q / %q", o.stdout, o.stderr)
 	}
+	// An unknown flag or a stray argument is an error beside them too.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus", "--help"}, "portpatrol: unknown flag --bogus"},
+		{[]string{"-h", "--bogus"}, "portpatrol: unknown flag --bogus"},
+		{[]string{"--version", "extra"}, `portpatrol: unexpected argument "extra"`},
+		{[]string{"--tcp.x.address=127.0.0.1:1", "--tcp.x.adress=h", "--version"}, "tcp targets have no property"},
+	} {
+		o := runPortpatrol(t, nil, tc.args...)
+		if o.code != 2 || o.stdout != "" || !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and %s", tc.args, o.code, o.stdout, o.stderr, tc.want)
+		}
+	}
 }
 
 func TestVersionFromLdflags(t *testing.T) {

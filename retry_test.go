@@ -31,8 +31,8 @@ func TestParseArgsRetryDefaults(t *testing.T) {
 			retry{exponential: true, maxInterval: time.Minute, maxAttempts: 4, successThreshold: 2}},
 		{"own values beat globals",
 			[]string{"--default-backoff=exponential", "--tcp.x.backoff=constant", "--default-max-attempts=4", "--tcp.x.max-attempts=0",
-				"--default-success-threshold=2", "--tcp.x.success-threshold=1", "--default-max-interval=1m"},
-			retry{exponential: false, maxInterval: time.Minute, maxAttempts: 0, successThreshold: 1}},
+				"--default-success-threshold=2", "--tcp.x.success-threshold=1"},
+			retry{exponential: false, maxInterval: 30 * time.Second, maxAttempts: 0, successThreshold: 1}},
 		{"backoff in any case", []string{"--tcp.x.backoff=Exponential"},
 			retry{exponential: true, maxInterval: 30 * time.Second, successThreshold: 1}},
 		// The built-in cap yields to a longer interval rather than failing.
@@ -72,10 +72,17 @@ func TestParseArgsRetryErrors(t *testing.T) {
 			"--tcp.x.max-interval=1s: below --tcp.x.interval=2s; the cap must be at least the interval"},
 		{"cap below default interval", []string{"--default-backoff=exponential", "--default-interval=5s", "--tcp.x.max-interval=1s"},
 			"--tcp.x.max-interval=1s: below --default-interval=5s"},
-		{"default cap below own interval", []string{"--tcp.x.interval=5s", "--default-max-interval=2s"},
+		{"default cap below own interval", []string{"--tcp.x.backoff=exponential", "--tcp.x.interval=5s", "--default-max-interval=2s"},
 			"--default-max-interval=2s: below --tcp.x.interval=5s; the cap must be at least the interval (set --tcp.x.max-interval)"},
-		{"default cap below default interval", []string{"--default-max-interval=1s", "--default-interval=3s"},
+		{"default cap below default interval", []string{"--default-backoff=exponential", "--default-max-interval=1s", "--default-interval=3s"},
 			"--default-max-interval=1s: below --default-interval=3s"},
+		// The default cap, as a target's own, is an error where it caps nothing.
+		{"default cap with constant backoff", []string{"--default-max-interval=1m"},
+			"--default-max-interval=1m0s: only an exponential backoff has a cap, and no target backs off exponentially without its own max-interval; add --default-backoff=exponential"},
+		{"default cap below own interval with constant backoff", []string{"--tcp.x.interval=5s", "--default-max-interval=2s"},
+			"--default-max-interval=2s: only an exponential backoff has a cap"},
+		{"default cap where every target has its own", []string{"--default-backoff=exponential", "--tcp.x.max-interval=5s", "--default-max-interval=1m"},
+			"--default-max-interval=1m0s: only an exponential backoff has a cap"},
 		{"zero cap", []string{"--tcp.x.max-interval=0s"}, "--tcp.x.max-interval=0s: must be greater than zero"},
 		{"bad cap", []string{"--default-max-interval=later"}, "--default-max-interval=later: not a duration"},
 		{"negative attempts", []string{"--tcp.x.max-attempts=-1"}, "--tcp.x.max-attempts=-1: must not be negative (0: never give up)"},
@@ -103,7 +110,7 @@ func TestParseArgsRetryErrors(t *testing.T) {
 
 // A global cap below the global interval is one problem, reported once.
 func TestParseArgsDefaultCapReportedOnce(t *testing.T) {
-	_, err := parseArgs([]string{"--default-max-interval=1s", "--tcp.a.address=h:1", "--tcp.b.address=h:1"})
+	_, err := parseArgs([]string{"--default-backoff=exponential", "--default-max-interval=1s", "--tcp.a.address=h:1", "--tcp.b.address=h:1"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
