@@ -393,6 +393,7 @@ func (c *dnsCheck) query(ctx context.Context, qtype uint16) ([]string, error) {
 	if err != nil || !truncated {
 		return values, err
 	}
+	answered := false
 	err = exchange(ctx, "tcp", c.server, c.timeout, nil, func(conn net.Conn) error {
 		// Over TCP a message is preceded by its length (RFC 1035 section 4.2.2).
 		if _, err := conn.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(msg))), msg...)); err != nil {
@@ -407,12 +408,17 @@ func (c *dnsCheck) query(ctx context.Context, qtype uint16) ([]string, error) {
 		if _, err := io.ReadFull(conn, reply); err != nil {
 			return err
 		}
+		answered = true
 		values, _, err = parseDNSReply(reply, id, c.name, qtype)
 		if err == errOtherReply {
 			err = errors.New("the reply over TCP answers another query")
 		}
 		return err
 	})
+	if err != nil && !answered {
+		// A bare "connection refused" would read as a server that is down.
+		return nil, errorf("the answer over UDP was truncated and the retry over TCP failed: %v", err)
+	}
 	return values, err
 }
 

@@ -309,6 +309,47 @@ func TestDNSFakeServerFailures(t *testing.T) {
 	}
 }
 
+// A truncated answer whose retry over TCP is refused says both: a bare
+// "connection refused" would read as a server that is down.
+func TestDNSTruncatedAndTCPRefused(t *testing.T) {
+	t.Parallel()
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close() })
+	if tcp, err := net.Listen("tcp", udp.LocalAddr().String()); err == nil {
+		tcp.Close() // the port is closed for TCP either way
+	}
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := udp.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, err := p.Question()
+			if err != nil {
+				continue
+			}
+			reply, _ := (&dnsmessage.Message{Header: dnsmessage.Header{ID: h.ID, Response: true, Truncated: true},
+				Questions: []dnsmessage.Question{q}}).Pack()
+			udp.WriteTo(reply, from)
+		}
+	}()
+	runDNSCases(t, udp.LocalAddr().String(), []struct {
+		args   []string
+		reason string
+	}{
+		{[]string{"many.x.test", "--dns.d.record-type=SRV"}, "the answer over UDP was truncated and the retry over TCP failed: connection refused"},
+	})
+}
+
 // Without server, the system's resolver answers: resolv.conf's search list
 // turns a short name into a full one, as Kubernetes' does. ip netns exec
 // puts /etc/netns/NAME/resolv.conf in place of /etc/resolv.conf, and a real
