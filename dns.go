@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -220,8 +221,10 @@ func (c *dnsCheck) check(ctx context.Context) error {
 		values, err = c.lookupSystem(ctx)
 	case c.recordType == "ANY-IP":
 		return c.eitherFamily(ctx)
+	case c.recordType == "CNAME":
+		values, err = c.canonicalName(ctx, c.server, c.name)
 	default:
-		values, err = c.query(ctx, dnsTypes[c.recordType])
+		values, err = c.query(ctx, c.server, c.name, dnsTypes[c.recordType])
 	}
 	if err != nil {
 		return err
@@ -279,7 +282,7 @@ func (c *dnsCheck) eitherFamily(ctx context.Context) error {
 	answers := make(chan answer, len(families))
 	for i, family := range families {
 		go func() {
-			values, err := c.query(ctx, dnsTypes[family])
+			values, err := c.query(ctx, c.server, c.name, dnsTypes[family])
 			answers <- answer{i, values, err}
 		}()
 	}
@@ -316,6 +319,9 @@ func (c *dnsCheck) eitherFamily(ctx context.Context) error {
 // lookupSystem asks the system's resolver: search domains and ndots apply,
 // so a short Kubernetes name finds its Service.
 func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
+	if c.recordType == "CNAME" {
+		return c.systemCanonicalName(ctx)
+	}
 	var values []string
 	var err error
 	switch c.recordType {
@@ -325,14 +331,6 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 		ips, err = c.resolver.LookupNetIP(ctx, network, c.name)
 		for _, ip := range ips {
 			values = append(values, ip.Unmap().String())
-		}
-	case "CNAME":
-		// The Go resolver answers with the canonical name, which is the
-		// name itself when there is no CNAME record.
-		var cname string
-		cname, err = c.resolver.LookupCNAME(ctx, c.name)
-		if err == nil && dnsName(cname) != dnsName(c.name) {
-			values = []string{dnsName(cname)}
 		}
 	case "SRV":
 		var srvs []*net.SRV
@@ -366,14 +364,146 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 	return nil, describeNetError(ctx, err, c.timeout)
 }
 
-// query is one question to c.server: over UDP, and again over TCP when the
+// canonicalName is the end of name's chain of aliases (RFC 1034 section
+// 3.6.2), asked of server, as a CNAME record's value; none when name is no
+// alias. A CNAME query is answered with the first link alone, or with more
+// (dnsmasq's), so it is asked again from the last name known until a name
+// has no CNAME record: the same end whichever form the answers take. A name
+// a link points to that does not exist ends the chain too.
+func (c *dnsCheck) canonicalName(ctx context.Context, server, name string) ([]string, error) {
+	chain := []string{dnsName(name)}
+	for {
+		links, err := c.query(ctx, server, chain[len(chain)-1], dnsTypeCNAME)
+		if err == errNXDOMAIN && len(chain) > 1 || err == nil && len(links) == 0 {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, link := range links {
+			if slices.Contains(chain, link) {
+				return nil, errorf("the CNAME records of %s form a loop at %s", dnsName(name), link)
+			}
+			chain = append(chain, link)
+		}
+		if len(chain) > 1+maxCNAMEs {
+			return nil, errorf("more than %d CNAME records in a row from %s", maxCNAMEs, dnsName(name))
+		}
+	}
+	if len(chain) == 1 {
+		return nil, nil
+	}
+	return chain[len(chain)-1:], nil
+}
+
+// systemCanonicalName follows the chain of aliases as the system's resolver
+// would find the name: /etc/resolv.conf's servers, search list and ndots
+// apply. Go's LookupCNAME is not used: it asks for A, AAAA and CNAME records
+// at once and takes the first link or the end of a chain of two, whichever
+// answer comes first.
+func (c *dnsCheck) systemCanonicalName(ctx context.Context) ([]string, error) {
+	conf := readResolvConf("/etc/resolv.conf")
+	var firstErr error
+	for _, name := range conf.names(c.name) {
+		// The servers in turn, until one answers: a name that does not
+		// exist is an answer, and the next name of the search list is
+		// asked; a name that exists ends the search.
+		err := error(errNXDOMAIN)
+		for _, server := range conf.servers {
+			var values []string
+			values, err = c.canonicalName(ctx, server, name)
+			if err == nil {
+				return values, nil
+			}
+			if err == errNXDOMAIN || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != errNXDOMAIN && (firstErr == nil || dnsName(name) == dnsName(c.name)) {
+			firstErr = err // the name as written has the last word, as with Go's resolver
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if firstErr == nil {
+		return nil, errNXDOMAIN
+	}
+	return nil, firstErr
+}
+
+// resolvConf is what a stub resolver reads in /etc/resolv.conf
+// (resolv.conf(5)): the servers to ask in order, the search list, and ndots,
+// the dots a name needs to be asked as written before the search list.
+type resolvConf struct {
+	servers, search []string
+	ndots           int
+}
+
+// readResolvConf reads path as glibc and Go do: without a nameserver line
+// (or without the file) the server on this host is asked; the last search
+// or domain line counts.
+func readResolvConf(path string) resolvConf {
+	conf := resolvConf{ndots: 1}
+	data, _ := os.ReadFile(path)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if ip, err := netip.ParseAddr(f[1]); err == nil {
+				conf.servers = append(conf.servers, netip.AddrPortFrom(ip, 53).String())
+			}
+		case "search", "domain":
+			conf.search = f[1:]
+		case "options":
+			for _, o := range f[1:] {
+				if n, err := strconv.Atoi(strings.TrimPrefix(o, "ndots:")); err == nil && strings.HasPrefix(o, "ndots:") {
+					conf.ndots = min(max(n, 0), 15) // glibc caps it at 15
+				}
+			}
+		}
+	}
+	if len(conf.servers) == 0 {
+		conf.servers = []string{"127.0.0.1:53", "[::1]:53"}
+	}
+	return conf
+}
+
+// names lists the names to ask for name, in order: as written with a final
+// dot; otherwise with each search domain appended, and as written first when
+// it has at least ndots dots, last when it has fewer. Names longer than DNS
+// allows are left out.
+func (conf resolvConf) names(name string) []string {
+	if strings.HasSuffix(name, ".") {
+		return []string{name}
+	}
+	asWritten := strings.Count(name, ".") >= conf.ndots
+	var names []string
+	if asWritten {
+		names = append(names, name)
+	}
+	for _, domain := range conf.search {
+		if full := name + "." + strings.TrimSuffix(domain, "."); len(full) <= 253 && checkDNSName(full, "") == nil {
+			names = append(names, full)
+		}
+	}
+	if !asWritten {
+		names = append(names, name)
+	}
+	return names
+}
+
+// query is one question to server: over UDP, and again over TCP when the
 // answer did not fit (RFC 1035 section 4.2.1, RFC 7766).
-func (c *dnsCheck) query(ctx context.Context, qtype uint16) ([]string, error) {
+func (c *dnsCheck) query(ctx context.Context, server, name string, qtype uint16) ([]string, error) {
 	id := uint16(rand.N(1 << 16))
-	msg := dnsQuery(id, c.name, qtype)
+	msg := dnsQuery(id, name, qtype)
 	var values []string
 	truncated := false
-	err := exchange(ctx, "udp", c.server, c.timeout, nil, func(conn net.Conn) error {
+	err := exchange(ctx, "udp", server, c.timeout, nil, func(conn net.Conn) error {
 		if _, err := conn.Write(msg); err != nil {
 			return err
 		}
@@ -383,7 +513,7 @@ func (c *dnsCheck) query(ctx context.Context, qtype uint16) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			values, truncated, err = parseDNSReply(buf[:n], id, c.name, qtype)
+			values, truncated, err = parseDNSReply(buf[:n], id, name, qtype)
 			if err != errOtherReply {
 				return err
 			}
@@ -394,7 +524,7 @@ func (c *dnsCheck) query(ctx context.Context, qtype uint16) ([]string, error) {
 		return values, err
 	}
 	answered := false
-	err = exchange(ctx, "tcp", c.server, c.timeout, nil, func(conn net.Conn) error {
+	err = exchange(ctx, "tcp", server, c.timeout, nil, func(conn net.Conn) error {
 		// Over TCP a message is preceded by its length (RFC 1035 section 4.2.2).
 		if _, err := conn.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(msg))), msg...)); err != nil {
 			return err
@@ -409,7 +539,7 @@ func (c *dnsCheck) query(ctx context.Context, qtype uint16) ([]string, error) {
 			return err
 		}
 		answered = true
-		values, _, err = parseDNSReply(reply, id, c.name, qtype)
+		values, _, err = parseDNSReply(reply, id, name, qtype)
 		if err == errOtherReply {
 			err = errors.New("the reply over TCP answers another query")
 		}
@@ -447,15 +577,20 @@ func dnsQuery(id uint16, name string, qtype uint16) []byte {
 	return binary.BigEndian.AppendUint16(msg, dnsClassIN)
 }
 
-var errOtherReply = errors.New("a reply to another query")
+var (
+	errOtherReply = errors.New("a reply to another query")
+	errNXDOMAIN   = errors.New("NXDOMAIN: no such name")
+)
 
 // maxCNAMEs bounds how long a chain of aliases is followed.
 const maxCNAMEs = 16
 
 // parseDNSReply reads the answer to the query (id, name, qtype): the values
 // of the records of qtype that belong to name, following the CNAME records
-// in the answer. A reply that does not answer this query is errOtherReply;
-// one whose TC bit is set says only that it was truncated.
+// in the answer; for a CNAME query, the names of the chain of aliases that
+// the answer holds, in order from the first link. A reply that does not
+// answer this query is errOtherReply; one whose TC bit is set says only that
+// it was truncated.
 func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values []string, truncated bool, err error) {
 	if len(reply) < 12 {
 		return nil, false, errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(reply))
@@ -480,7 +615,7 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values [
 	case 2: // server failure
 		return nil, false, errors.New("SERVFAIL: the server failed to answer")
 	case 3: // name error
-		return nil, false, errors.New("NXDOMAIN: no such name")
+		return nil, false, errNXDOMAIN
 	case 5: // refused
 		return nil, false, errors.New("REFUSED: the server refuses to answer")
 	default:
@@ -548,15 +683,17 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values [
 	if r.err != nil {
 		return nil, false, errorf("malformed reply: %v", r.err)
 	}
-	// The records of qtype belong to the end of the alias chain; a CNAME
-	// query asks for the first link alone.
+	// The records of qtype belong to the end of the alias chain.
 	owners := []string{dnsName(name)}
-	for qtype != dnsTypeCNAME && len(owners) <= maxCNAMEs {
+	for len(owners) <= maxCNAMEs {
 		next, ok := aliases[owners[len(owners)-1]]
 		if !ok || slices.Contains(owners, next) {
 			break
 		}
 		owners = append(owners, next)
+	}
+	if qtype == dnsTypeCNAME {
+		return owners[1:], false, nil
 	}
 	for _, r := range records {
 		if slices.Contains(owners, r.owner) && !slices.Contains(values, r.value) {

@@ -147,6 +147,14 @@ var fakeZone = map[string]fakeAnswer{
 		rr("alias.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("web.x.test.")}),
 		rr("web.x.test.", &dnsmessage.AResource{A: [4]byte{127, 0, 0, 2}}),
 	}},
+	// A chain of two aliases; a CNAME query is answered with its first
+	// link alone, as a recursive server does.
+	"chain.x.test. CNAME": {records: []dnsmessage.Resource{rr("chain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("alias.x.test.")})}},
+	"chain.x.test. A": {records: []dnsmessage.Resource{
+		rr("chain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("alias.x.test.")}),
+		rr("alias.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("web.x.test.")}),
+		rr("web.x.test.", &dnsmessage.AResource{A: [4]byte{127, 0, 0, 2}}),
+	}},
 	"_pg._tcp.x.test. SRV": {records: srvRecords("_pg._tcp.x.test.", 3)},
 	"txt.x.test. TXT":      {records: []dnsmessage.Resource{rr("txt.x.test.", &dnsmessage.TXTResource{TXT: []string{"v=ready"}})}},
 	// More than a 512-byte datagram holds: truncated over UDP, whole over TCP.
@@ -161,6 +169,7 @@ var dnsmasqZone = []string{
 	"--local=/x.test/", // answer x.test alone; unknown names are NXDOMAIN
 	"--host-record=web.x.test,127.0.0.2,::2",
 	"--cname=alias.x.test,web.x.test",
+	"--cname=chain.x.test,alias.x.test",
 	"--srv-host=_pg._tcp.x.test,pg-0.x.test,5432,0,10",
 	"--srv-host=_pg._tcp.x.test,pg-1.x.test,5432,0,10",
 	"--srv-host=_pg._tcp.x.test,pg-2.x.test,5432,0,10",
@@ -185,6 +194,10 @@ var sharedDNSCases = []struct {
 	{[]string{"web.x.test.", "--dns.d.record-type=A"}, ""},
 	{[]string{"alias.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=WEB.x.test."}, ""},
 	{[]string{"alias.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.2"}, ""},
+	// The canonical name is the end of the chain, not its first link.
+	{[]string{"chain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=web.x.test"}, ""},
+	{[]string{"chain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=alias.x.test"}, "alias.x.test is not the one CNAME record"},
+	{[]string{"chain.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.2"}, ""},
 	{[]string{"_pg._tcp.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=3", "--dns.d.expected=pg-1.x.test:5432", "--dns.d.expected=pg-2.x.test"}, ""},
 	{[]string{"txt.x.test", "--dns.d.record-type=TXT", "--dns.d.expected=v=ready"}, ""},
 	{[]string{"many.x.test", "--dns.d.record-type=SRV", "--dns.d.min-records=40", "--dns.d.expected=pg-39.x.test:5432"}, ""},
@@ -273,6 +286,16 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		"slow4.x.test. AAAA":   {records: []dnsmessage.Resource{rr("slow4.x.test.", &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("::5").As16()})}},
 		"mapped.x.test. A":     {records: []dnsmessage.Resource{rr("mapped.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
 		"mapped.x.test. AAAA":  {records: []dnsmessage.Resource{rr("mapped.x.test.", &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr("::ffff:10.0.0.1").As16()})}},
+		// A CNAME answer with the whole chain, one whose end does not
+		// exist, and a loop.
+		"whole.x.test. CNAME": {records: []dnsmessage.Resource{
+			rr("whole.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("alias.x.test.")}),
+			rr("alias.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("end.x.test.")}),
+		}},
+		"end.x.test. A":          {records: []dnsmessage.Resource{rr("end.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})}},
+		"dangling.x.test. CNAME": {records: []dnsmessage.Resource{rr("dangling.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("gone.x.test.")})}},
+		"loop1.x.test. CNAME":    {records: []dnsmessage.Resource{rr("loop1.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop2.x.test.")})}},
+		"loop2.x.test. CNAME":    {records: []dnsmessage.Resource{rr("loop2.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop1.x.test.")})}},
 	})
 	runDNSCases(t, server, []struct {
 		args   []string
@@ -300,6 +323,11 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		{[]string{"slow4.x.test", "--dns.d.expected=::6"}, "A: no answer within 1s; AAAA: ::6 is not the one AAAA record"},
 		// The same address as A and as IPv4-mapped AAAA is one record.
 		{[]string{"mapped.x.test", "--dns.d.min-records=2"}, "1 A or AAAA record, want at least 2"},
+		{[]string{"whole.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=end.x.test"}, ""},
+		{[]string{"dangling.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=gone.x.test"}, ""},
+		{[]string{"loop1.x.test", "--dns.d.record-type=CNAME"}, "the CNAME records of loop1.x.test form a loop at loop1.x.test"},
+		{[]string{"end.x.test", "--dns.d.record-type=CNAME"}, "no CNAME records"},
+		{[]string{"gone.x.test", "--dns.d.record-type=CNAME"}, "NXDOMAIN: no such name"},
 	})
 	// A server that is not there: the kernel's refusal, not a hang.
 	o := runPortpatrol(t, nil, "--dns.d.address=x.test", "--dns.d.server="+closedPort(t), "--timeout=300ms")
@@ -382,10 +410,19 @@ func TestDNSSystemResolver(t *testing.T) {
 		"--dns.srv.address=_pg._tcp", "--dns.srv.record-type=SRV", "--dns.srv.min-records=3",
 		"--dns.txt.address=txt.x.test.", "--dns.txt.record-type=TXT", "--dns.txt.expected=v=ready",
 		"--dns.cname.address=alias.x.test.", "--dns.cname.record-type=CNAME", "--dns.cname.expected=web.x.test",
+		// The canonical name of a chain of two is its end; a short name
+		// finds it through the search list.
+		"--dns.chain.address=chain.x.test.", "--dns.chain.record-type=CNAME", "--dns.chain.expected=web.x.test",
+		"--dns.short-chain.address=chain", "--dns.short-chain.record-type=CNAME", "--dns.short-chain.expected=web.x.test",
 		// Go's resolver asks A and AAAA and keeps the addresses of either:
 		// the REFUSED AAAA query does not hide the A record.
 		"--dns.v4.address=a.v4.test.", "--dns.v4.expected=127.0.0.3",
 		"--timeout=20s")
+	o.mustExit(t, 0)
+	// Every time, now that dnsmasq answers: ten lookups in a row agree, and
+	// one that did not would end the run.
+	o = run("--dns.chain.address=chain.x.test.", "--dns.chain.record-type=CNAME", "--dns.chain.expected=web.x.test",
+		"--dns.chain.success-threshold=10", "--dns.chain.max-attempts=1", "--dns.chain.interval=10ms", "--timeout=20s")
 	o.mustExit(t, 0)
 	for _, tc := range []struct {
 		args   []string
@@ -397,6 +434,10 @@ func TestDNSSystemResolver(t *testing.T) {
 		// without upstream servers refuses.
 		{[]string{"missing"}, "the DNS server refused to answer or sent a malformed reply"},
 		{[]string{"web.x.test.", "--dns.d.record-type=CNAME"}, "no CNAME records"},
+		{[]string{"web", "--dns.d.record-type=CNAME"}, "no CNAME records"},
+		{[]string{"chain.x.test.", "--dns.d.record-type=CNAME", "--dns.d.expected=alias.x.test"}, "alias.x.test is not the one CNAME record"},
+		{[]string{"missing.x.test.", "--dns.d.record-type=CNAME"}, "NXDOMAIN: no such name"},
+		{[]string{"missing", "--dns.d.record-type=CNAME"}, "REFUSED: the server refuses to answer"},
 		{[]string{"web", "--dns.d.record-type=A", "--dns.d.min-records=2"}, "1 A record, want at least 2"},
 		{[]string{"a.v4.test.", "--dns.d.expected=::3"}, "::3 is not the one A or AAAA record"},
 	} {
@@ -592,6 +633,10 @@ func TestParseDNSReplyWire(t *testing.T) {
 		{"SRV cut", dnsTypeSRV, wireReply(dnsTypeSRV, 1, wireRecord("\xc0\x0c", dnsTypeSRV, "\x00\x01\x00")), "malformed reply: cut short: 4 bytes wanted at byte 40 of 43"},
 		{"CNAME chain through pointers", dnsTypeA, wireReply(dnsTypeA, 2,
 			wireRecord("\xc0\x0c", dnsTypeCNAME, "\x05alias\xc0\x10"), wireRecord("\xc0\x28", dnsTypeA, ip2)), "10.0.0.2"},
+		{"CNAME query answered with a chain", dnsTypeCNAME, wireReply(dnsTypeCNAME, 2,
+			wireRecord("\xc0\x0c", dnsTypeCNAME, "\x05alias\xc0\x10"), wireRecord("\xc0\x28", dnsTypeCNAME, "\x03end\xc0\x10")), "alias.x.test end.x.test"},
+		{"CNAME query answered with a loop", dnsTypeCNAME, wireReply(dnsTypeCNAME, 2,
+			wireRecord("\xc0\x0c", dnsTypeCNAME, "\x05alias\xc0\x10"), wireRecord("\xc0\x28", dnsTypeCNAME, "\xc0\x0c")), "alias.x.test"},
 		{"CNAME past its RDLENGTH", dnsTypeCNAME, wireReply(dnsTypeCNAME, 1, "\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x02\x01a\x00"),
 			"malformed reply: a type 5 record's data does not match its RDLENGTH of 2 bytes"},
 		{"truncated", dnsTypeA, append([]byte{0, 7, 0x83, 0x80}, wireReply(dnsTypeA, 0)[4:]...), "truncated"},
