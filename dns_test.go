@@ -748,3 +748,33 @@ func FuzzParseDNSReply(f *testing.F) {
 		}
 	})
 }
+
+// resolv.conf as a stub resolver reads it, and the names its search list
+// and ndots make of a name.
+func TestResolvConf(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(path, []byte("# a comment\nnameserver 10.96.0.10\nnameserver fe80::1%lo\nnameserver not-an-ip\n"+
+		"domain old.test\nsearch default.svc.cluster.local svc.cluster.local.\noptions rotate ndots:2 timeout:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := readResolvConf(path)
+	if got, want := fmt.Sprint(conf), "{[10.96.0.10:53 [fe80::1%lo]:53] [default.svc.cluster.local svc.cluster.local.] 2}"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	for _, tc := range []struct{ name, want string }{
+		{"db", "db.default.svc.cluster.local db.svc.cluster.local db"},
+		{"db.ns", "db.ns.default.svc.cluster.local db.ns.svc.cluster.local db.ns"},
+		{"db.ns.svc", "db.ns.svc db.ns.svc.default.svc.cluster.local db.ns.svc.svc.cluster.local"},
+		{"db.", "db."},
+		// Longer than 253 with either search domain: as written alone.
+		{strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 50),
+			strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 50)},
+	} {
+		if got := strings.Join(conf.names(tc.name), " "); got != tc.want {
+			t.Errorf("names(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got, want := fmt.Sprint(readResolvConf(filepath.Join(t.TempDir(), "none"))), "{[127.0.0.1:53 [::1]:53] [] 1}"; got != want {
+		t.Errorf("without the file: got %s, want %s", got, want)
+	}
+}
