@@ -208,7 +208,7 @@ func buildGRPC(s *targetSpec, address string) (built, []error) {
 	case useTLS:
 		shown = "grpcs://" + addr
 	}
-	return built{checker: c, address: shown, pieces: []string{address, shown, addr, hostWithoutPort(addr)}, secrets: secrets}, nil
+	return built{checker: &c, address: shown, pieces: []string{address, shown, addr, hostWithoutPort(addr)}, secrets: secrets}, nil
 }
 
 // grpcCheck is ready when Health/Check answers SERVING.
@@ -224,7 +224,7 @@ type grpcCheck struct {
 	message          []byte // the HealthCheckRequest
 }
 
-func (c grpcCheck) check(ctx context.Context) error {
+func (c *grpcCheck) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -251,7 +251,7 @@ func (c grpcCheck) check(ctx context.Context) error {
 // request is the whole call at once: the client preface, SETTINGS, HEADERS
 // and DATA. RFC 9113 section 3.4 lets a client send frames before the
 // server's SETTINGS arrive.
-func (c grpcCheck) request(left time.Duration) []byte {
+func (c *grpcCheck) request(left time.Duration) []byte {
 	b := []byte(h2Preface)
 	// SETTINGS_ENABLE_PUSH (0x2) = 0: a PUSH_PROMISE is then an error.
 	b = h2AppendFrame(b, h2Settings, 0, 0, []byte{0, 2, 0, 0, 0, 0})
@@ -339,7 +339,7 @@ func h2AppendFrame(b []byte, typ, flags byte, stream uint32, payload []byte) []b
 }
 
 // explain adds what the reasons that need the target's own settings say.
-func (c grpcCheck) explain(err error) error {
+func (c *grpcCheck) explain(err error) error {
 	se, ok := errors.AsType[grpcStatusError](err)
 	if !ok {
 		return err
