@@ -428,8 +428,13 @@ func (fr *h2Reader) next() (h2Frame, error) {
 		return h2Frame{}, errTooMuch
 	}
 	if _, err := io.ReadFull(fr.r, head[:]); err != nil {
-		if fr.frames > 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		switch {
+		case err != io.EOF && err != io.ErrUnexpectedEOF:
+		case fr.frames > 0:
 			return h2Frame{}, errors.New("the server closed the connection before the call ended")
+		case !fr.tls:
+			// What a TLS server does with the cleartext preface, as etcd's.
+			return h2Frame{}, errors.New("the server closed the connection before it answered: use grpcs:// if it wants TLS")
 		}
 		return h2Frame{}, err
 	}

@@ -413,7 +413,7 @@ func TestGRPCRealPython(t *testing.T) {
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	ready, log := startPythonGRPC(t, addr, true)
-	web := tcpServer(t, func(c net.Conn) { readRequest(c); c.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n")) })
+	web := tcpServer(t, func(c net.Conn) { readRequest(c); c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) })
 	cmd := exec.Command(ppBinary, "--grpc.orders.address=grpc://"+addr, "--grpc.orders.interval=200ms",
 		"--grpc.orders.service=shop.Orders", "--grpc.orders.header=Authorization=env:GRPC_TOKEN",
 		"--http.web.address=http://"+web+"/", "--tcp.port.address="+addr,
@@ -630,8 +630,8 @@ func TestGRPCRealEtcdTLS(t *testing.T) {
 	}
 	t.Logf("etcd over TLS without the CA: %v", err)
 	err = grpcCheckFor(t, "--grpc.etcd.address=grpc://"+addr, "--grpc.etcd.timeout=5s").check(context.Background())
-	if err == nil {
-		t.Errorf("grpc:// to etcd's TLS port was ready")
+	if err == nil || err.Error() != "the server closed the connection before it answered: use grpcs:// if it wants TLS" {
+		t.Errorf("grpc:// to etcd's TLS port: %v, want the advice to use grpcs://", err)
 	}
 	t.Logf("etcd, grpc:// to a TLS port: %v", err)
 }
