@@ -635,3 +635,57 @@ func TestGRPCRealEtcdTLS(t *testing.T) {
 	}
 	t.Logf("etcd, grpc:// to a TLS port: %v", err)
 }
+
+// The client acknowledges the server's SETTINGS and PING (RFC 9113 sections
+// 6.5.3, 6.7) and ends the connection with a GOAWAY.
+func TestGRPCAcknowledgesAndSaysGoodbye(t *testing.T) {
+	seen := make(chan string, 1)
+	addr := tcpServer(t, func(c net.Conn) {
+		c.Write(grpcAnswer(h2AppendFrame(nil, h2Settings, 0, 0, []byte{0, 3, 0, 0, 0, 100}), h2AppendFrame(nil, h2Ping, 0, 0, []byte("pingpong"))))
+		if !readGRPCRequest(c) {
+			return
+		}
+		var got []string
+		answered := false
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			var head [9]byte
+			if _, err := io.ReadFull(c, head[:]); err != nil {
+				break
+			}
+			payload := make([]byte, int(head[0])<<16|int(head[1])<<8|int(head[2]))
+			if _, err := io.ReadFull(c, payload); err != nil {
+				break
+			}
+			switch {
+			case head[3] == h2Settings && head[4] == h2FlagAck:
+				got = append(got, "SETTINGS ACK")
+			case head[3] == h2Ping && head[4] == h2FlagAck && string(payload) == "pingpong":
+				got = append(got, "PING ACK")
+			case head[3] == h2GoAway:
+				got = append(got, "GOAWAY")
+			}
+			if len(got) == 2 && !answered {
+				c.Write(grpcAnswer(fakeOK, fakeMessage([]byte{8, 1}), fakeTrailers))
+				answered = true
+			}
+		}
+		seen <- strings.Join(got, ", ")
+	})
+	if err := grpcCheckFor(t, "--grpc.f.address="+addr, "--grpc.f.timeout=5s").check(context.Background()); err != nil {
+		t.Errorf("check = %v, want ready", err)
+	}
+	if got, want := <-seen, "SETTINGS ACK, PING ACK, GOAWAY"; got != want {
+		t.Errorf("the client sent %s, want %s", got, want)
+	}
+}
+
+// A frame declared past the 64 KiB budget is refused before it is read.
+func TestGRPCReadBudget(t *testing.T) {
+	filler := h2AppendFrame(nil, 0xf0, 0, 0, make([]byte, 16384))
+	r := &countingReader{r: bytes.NewReader(grpcAnswer(h2AppendFrame(nil, h2Settings, 0, 0, nil), filler, filler, filler, filler, filler))}
+	_, err := readHealthReply(r, io.Discard, false)
+	if err != errTooMuch || r.n > grpcMaxRead {
+		t.Errorf("read %d bytes, then %v; want at most %d bytes and %q", r.n, err, grpcMaxRead, errTooMuch)
+	}
+}
