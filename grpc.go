@@ -427,7 +427,10 @@ type h2Reader struct {
 	tls    bool
 }
 
-var errTooMuch = errors.New("the server sent more than 64 KiB without ending the call")
+var (
+	errTooMuch       = errors.New("the server sent more than 64 KiB without ending the call")
+	errClosedMidCall = errors.New("the server closed the connection before the call ended")
+)
 
 func (fr *h2Reader) next() (h2Frame, error) {
 	var head [9]byte
@@ -438,7 +441,7 @@ func (fr *h2Reader) next() (h2Frame, error) {
 		switch {
 		case err != io.EOF && err != io.ErrUnexpectedEOF:
 		case fr.frames > 0:
-			return h2Frame{}, errors.New("the server closed the connection before the call ended")
+			return h2Frame{}, errClosedMidCall
 		case !fr.tls:
 			// What a TLS server does with the cleartext preface, as etcd's.
 			return h2Frame{}, errors.New("the server closed the connection before it answered: use grpcs:// if it wants TLS")
@@ -523,7 +526,7 @@ func readHealthReply(r io.Reader, w io.Writer, useTLS bool) (int, error) {
 	for {
 		f, err := fr.next()
 		if err != nil {
-			if call.goaway != "" && !errors.Is(err, errTooMuch) {
+			if call.goaway != "" && err == errClosedMidCall {
 				return 0, errorf("%v, after %s", err, call.goaway)
 			}
 			return 0, err

@@ -314,6 +314,9 @@ func TestGRPCFakeServers(t *testing.T) {
 			err: "the server closed the connection with GOAWAY ENHANCE_YOUR_CALM (too_many_pings)", python: "ERROR UNAVAILABLE"},
 		{name: "closed mid-call", answer: fakeOK, serve: func(c net.Conn) { readRequest(c); c.Close() },
 			err: "the server closed the connection before the call ended", python: "ERROR"},
+		{name: "closed after a graceful GOAWAY", answer: grpcAnswer(h2AppendFrame(nil, h2GoAway, 0, 0, []byte{0, 0, 0, 1, 0, 0, 0, 0}), fakeOK),
+			serve: func(c net.Conn) { readRequest(c); c.Close() },
+			err:   "the server closed the connection before the call ended, after GOAWAY NO_ERROR", python: "ERROR"},
 		{name: "compressed", answer: grpcAnswer(fakeOK, h2AppendFrame(nil, h2Data, 0, 1, []byte{1, 0, 0, 0, 2, 8, 1}), fakeTrailers),
 			// The C core reads a compressed flag without grpc-encoding as
 			// identity; grpc-go refuses it, as PROTOCOL-HTTP2.md asks.
