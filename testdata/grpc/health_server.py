@@ -1,0 +1,47 @@
+# A gRPC server on python3-grpcio (the C core) for grpc_test.go, without
+# generated stubs: the health method's reply is raw protobuf bytes.
+#
+#   health_server.py ADDRESS READY_FILE LOG_FILE   Health/Check answers
+#       NOT_SERVING (08 02) until READY_FILE exists, then SERVING (08 01);
+#       every call appends a JSON line to LOG_FILE: the request as hex, the
+#       metadata and the time the deadline leaves.
+#   health_server.py ADDRESS                       no health service at all
+#
+# ADDRESS is 127.0.0.1:PORT or unix:///path. It prints "listening" once it is.
+import json
+import os
+import sys
+import time
+from concurrent import futures
+
+import grpc
+
+
+def main():
+    address = sys.argv[1]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    if len(sys.argv) > 2:
+        ready_file, log_file = sys.argv[2], sys.argv[3]
+
+        def check(request, context):
+            with open(log_file, "a") as log:
+                log.write(json.dumps({
+                    "request": request.hex(),
+                    "metadata": {k: v for k, v in context.invocation_metadata()},
+                    "time_remaining": context.time_remaining(),
+                }) + "\n")
+            return b"\x08\x01" if os.path.exists(ready_file) else b"\x08\x02"
+
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(check)})])
+    else:
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "example.Echo", {"Say": grpc.unary_unary_rpc_method_handler(lambda request, context: request)})])
+    if server.add_insecure_port(address) == 0 and not address.startswith("unix:"):
+        sys.exit("cannot listen on " + address)
+    server.start()
+    print("listening", flush=True)
+    server.wait_for_termination()
+
+
+main()
