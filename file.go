@@ -119,13 +119,24 @@ func (c fileCheck) look() error {
 	if !fi.Mode().IsRegular() {
 		return errorf("%s is %s, want a file", c.path, kindOf(fi.Mode()))
 	}
+	var contents io.Reader = f
 	if c.nonEmpty && fi.Size() == 0 {
-		return errorf("%s is empty", c.path)
+		// Files of /proc and /sys say 0 and still hold something: only
+		// a read tells. The byte read is matched with the rest.
+		var first [1]byte
+		n, err := f.Read(first[:])
+		if n == 0 {
+			if err != nil && err != io.EOF {
+				return c.describe(err)
+			}
+			return errorf("%s is empty", c.path)
+		}
+		contents = io.MultiReader(strings.NewReader(string(first[:n])), f)
 	}
 	if c.contains == nil {
 		return nil
 	}
-	r := &errorRecorder{r: io.LimitReader(f, maxBodyRead)}
+	r := &errorRecorder{r: io.LimitReader(contents, maxBodyRead)}
 	if c.contains.MatchReader(bufio.NewReader(r)) {
 		return nil
 	}
