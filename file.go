@@ -18,6 +18,7 @@ func init() {
 		properties: fileProperties,
 		settings:   func() any { return &fileSettings{} },
 		finish:     finishFile,
+		prepare:    prepareWatch,
 		build:      buildFile,
 	})
 }
@@ -81,6 +82,9 @@ type fileCheck struct {
 	nonEmpty bool
 	contains *regexp.Regexp
 }
+
+// changes lets the wait see the path appear or change at once (watch.go).
+func (c fileCheck) changes() <-chan struct{} { return watchPath(c.path) }
 
 // check runs the file system calls apart, so that a stat stuck on a dead
 // network mount cannot keep a signal or the deadline waiting.
