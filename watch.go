@@ -76,7 +76,7 @@ func watchPath(path string) <-chan struct{} {
 	if path[0] != '/' {
 		// Not filepath.Abs, which would clean a/../b lexically: the
 		// walk resolves .. after the links before it, as the kernel does.
-		wd, err := os.Getwd()
+		wd, err := unix.Getwd() // os.Getwd's fallbacks cost 2 KB
 		if err != nil {
 			return nil
 		}
