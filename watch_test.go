@@ -251,39 +251,80 @@ func TestInotifyClosedBeforeExec(t *testing.T) {
 }
 
 // Where inotify cannot be had, paths are polled at the interval and one
-// debug line says why. The cause is real and the test's alone: in a user
+// debug line says why. The causes are real and the test's alone: in a user
 // namespace that an unprivileged user creates, user.max_inotify_instances
-// is that namespace's own limit; 0 makes inotify_init1 fail with EMFILE
-// there, while the machine's fs.inotify settings stay as they are.
+// and user.max_inotify_watches are that namespace's own limits; 0 makes
+// inotify_init1 fail with EMFILE, or inotify_add_watch with ENOSPC, there,
+// while the machine's fs.inotify settings stay as they are.
 func TestInotifyUnavailableFallsBackToInterval(t *testing.T) {
 	t.Parallel()
 	_, err := exec.LookPath("unshare")
 	requirePrivilege(t, err == nil, "unshare (util-linux) is not installed")
-	var base []string
+	var asUser []string
 	if os.Geteuid() == 0 {
 		requireSetpriv(t)
-		base = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+		asUser = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
 	}
-	base = append(base, "unshare", "--user", "--map-root-user", "sh", "-c",
-		`echo 0 >/proc/sys/user/max_inotify_instances && exec "$0" "$@"`, ppBinary)
-	dir := shortDir(t) // nobody may look in
-	path := filepath.Join(dir, "ready")
-	args := append(base, "--file.s.address="+path, "--default-interval=1s", "--timeout=30s", "--log-level=debug")
-	b := startBackground(t, exec.Command(args[0], args[1:]...))
+	for _, tc := range []struct{ limit, want string }{
+		{"max_inotify_instances", `level=DEBUG msg="paths are checked at the interval alone: inotify is not available" error="inotify_init1: too many open files`},
+		{"max_inotify_watches", `level=DEBUG msg="a path is checked at the interval alone: inotify cannot watch a directory on its way" error="inotify_add_watch: no space left on device`},
+	} {
+		t.Run(tc.limit, func(t *testing.T) {
+			t.Parallel()
+			dir := shortDir(t) // nobody may look in
+			path := filepath.Join(dir, "ready")
+			args := append(slices.Clone(asUser), "unshare", "--user", "--map-root-user", "sh", "-c",
+				`echo 0 >/proc/sys/user/`+tc.limit+` && exec "$0" "$@"`, ppBinary,
+				"--file.s.address="+path, "--default-interval=1s", "--timeout=30s", "--log-level=debug")
+			b := startBackground(t, exec.Command(args[0], args[1:]...))
+			b.waitFor(t, "attempt=1 error=")
+			renameInto(t, path, "")
+			o := b.wait(t)
+			if strings.Contains(o.stderr, tc.limit) {
+				t.Fatalf("the namespace's limit could not be set:\n%s", o.stderr)
+			}
+			o.mustExit(t, 0)
+			if n := strings.Count(o.stderr, tc.want); n != 1 {
+				t.Errorf("want one debug line %s, got %d:\n%s", tc.want, n, o.stderr)
+			}
+			if !strings.Contains(o.stderr, "msg=ready target=s type=file address="+path+" attempts=2") {
+				t.Errorf("want ready at the second attempt, after the interval:\n%s", o.stderr)
+			}
+		})
+	}
+}
+
+// A Kubernetes projected volume updates its files by swapping a link:
+// key -> ..data/key, ..data -> ..<timestamp>.
+func TestFileSeenAtOnceWhenLinkSwapped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, version := range []string{"..v1", "..v2"} {
+		if err := os.Mkdir(filepath.Join(dir, version), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "..v1", "key"), []byte("rev=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"..data": "..v1", "key": "..data/key"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "key")
+	b := watchFile(t, "--file.s.address="+path, "--file.s.contains=rev=2")
 	b.waitFor(t, "attempt=1 error=")
-	renameInto(t, path, "")
-	o := b.wait(t)
-	if strings.Contains(o.stderr, "max_inotify_instances") {
-		t.Fatalf("the namespace's limit could not be set:\n%s", o.stderr)
+	if err := os.WriteFile(filepath.Join(dir, "..v2", "key"), []byte("rev=2\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	o.mustExit(t, 0)
-	want := `level=DEBUG msg="paths are checked at the interval alone: inotify is not available" error="inotify_init1: too many open files`
-	if n := strings.Count(o.stderr, want); n != 1 {
-		t.Errorf("want one debug line %s, got %d:\n%s", want, n, o.stderr)
+	if err := os.Symlink("..v2", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(o.stderr, "msg=ready target=s type=file address="+path+" attempts=2") {
-		t.Errorf("want ready at the second attempt, after the interval:\n%s", o.stderr)
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
 	}
+	b.wait(t).mustExit(t, 0)
 }
 
 func TestLookouts(t *testing.T) {
