@@ -118,9 +118,9 @@ func (w *inotifyWatcher) debug(msg, call string, err error) {
 	reason := call + ": " + err.Error()
 	switch err {
 	case unix.EMFILE:
-		reason += " (inotify instances are limited by fs.inotify.max_user_instances)"
+		reason += " (fs.inotify.max_user_instances reached, or the limit of open files)"
 	case unix.ENOSPC:
-		reason += " (inotify watches are limited by fs.inotify.max_user_watches)"
+		reason += " (fs.inotify.max_user_watches reached)"
 	}
 	w.log.Debug(msg, "error", reason)
 }

@@ -265,6 +265,9 @@ func TestInotifyUnavailableFallsBackToInterval(t *testing.T) {
 		requireSetpriv(t)
 		asUser = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
 	}
+	probe := append(slices.Clone(asUser), "unshare", "--user", "--map-root-user", "true")
+	out, err := exec.Command(probe[0], probe[1:]...).CombinedOutput()
+	requirePrivilege(t, err == nil, "an unprivileged user may not create a user namespace here: "+string(out))
 	for _, tc := range []struct{ limit, want string }{
 		{"max_inotify_instances", `level=DEBUG msg="paths are checked at the interval alone: inotify is not available" error="inotify_init1: too many open files`},
 		{"max_inotify_watches", `level=DEBUG msg="a path is checked at the interval alone: inotify cannot watch a directory on its way" error="inotify_add_watch: no space left on device`},
