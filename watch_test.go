@@ -16,13 +16,13 @@ import (
 	"time"
 )
 
-// waking are the flags of a run that only a wake can make ready: the next
+// wakeOnlyFlags are the flags of a run that only a wake can make ready: the next
 // attempt by the interval would come long after the deadline.
-var waking = []string{"--default-interval=1h", "--timeout=10s", "--log-level=debug"}
+var wakeOnlyFlags = []string{"--default-interval=1h", "--timeout=10s", "--log-level=debug"}
 
-// background is portpatrol running while the test changes what it waits
+// livePortpatrol is portpatrol running while the test changes what it waits
 // for; the test follows its log to know when to make the next change.
-type background struct {
+type livePortpatrol struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
 	mu     sync.Mutex
@@ -31,9 +31,9 @@ type background struct {
 	closed chan struct{} // stderr is at its end
 }
 
-func startBackground(t *testing.T, cmd *exec.Cmd) *background {
+func startLivePortpatrol(t *testing.T, cmd *exec.Cmd) *livePortpatrol {
 	t.Helper()
-	b := &background{cmd: cmd, grew: make(chan struct{}, 1), closed: make(chan struct{})}
+	b := &livePortpatrol{cmd: cmd, grew: make(chan struct{}, 1), closed: make(chan struct{})}
 	cmd.Stdout = &b.stdout
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -59,7 +59,7 @@ func startBackground(t *testing.T, cmd *exec.Cmd) *background {
 	return b
 }
 
-func (b *background) log() string {
+func (b *livePortpatrol) log() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.stderr.String()
@@ -67,7 +67,7 @@ func (b *background) log() string {
 
 // waitFor returns once the log holds want. portpatrol's own deadline ends
 // the wait for a line that never comes.
-func (b *background) waitFor(t *testing.T, want string) {
+func (b *livePortpatrol) waitFor(t *testing.T, want string) {
 	t.Helper()
 	for !strings.Contains(b.log(), want) {
 		select {
@@ -82,21 +82,21 @@ func (b *background) waitFor(t *testing.T, want string) {
 	}
 }
 
-func (b *background) wait(t *testing.T) outcome {
+func (b *livePortpatrol) wait(t *testing.T) outcome {
 	t.Helper()
 	<-b.closed
 	b.cmd.Wait()
 	return outcome{code: b.cmd.ProcessState.ExitCode(), stdout: b.stdout.String(), stderr: b.log()}
 }
 
-func watchFile(t *testing.T, args ...string) *background {
+func startWaitingForWake(t *testing.T, args ...string) *livePortpatrol {
 	t.Helper()
-	return startBackground(t, exec.Command(ppBinary, append(slices.Clone(waking), args...)...))
+	return startLivePortpatrol(t, exec.Command(ppBinary, append(slices.Clone(wakeOnlyFlags), args...)...))
 }
 
-// renameInto writes a file beside path and renames it into place, as a
+// renameIntoPlace writes a file beside path and renames it into place, as a
 // writer that must never show a half-written file does.
-func renameInto(t *testing.T, path, data string) {
+func renameIntoPlace(t *testing.T, path, data string) {
 	t.Helper()
 	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
@@ -110,9 +110,9 @@ func renameInto(t *testing.T, path, data string) {
 func TestFileSeenAtOnceWhenRenamed(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "db.env")
-	b := watchFile(t, "--file.s.address="+path, "--", "sh", "-c", "echo started")
+	b := startWaitingForWake(t, "--file.s.address="+path, "--", "sh", "-c", "echo started")
 	b.waitFor(t, "attempt=1 error=\""+path+" does not exist\"")
-	renameInto(t, path, "PASSWORD=x\n")
+	renameIntoPlace(t, path, "PASSWORD=x\n")
 	o := b.wait(t)
 	o.mustExit(t, 0)
 	if o.stdout != "started\n" || !strings.Contains(o.stderr, "msg=ready target=s type=file address="+path+" attempts=2") {
@@ -124,7 +124,7 @@ func TestFileSeenAtOnceWhenRenamed(t *testing.T) {
 func TestFileSeenAtOnceWhenWritten(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "token")
-	b := watchFile(t, "--file.s.address="+path, "--file.s.non-empty")
+	b := startWaitingForWake(t, "--file.s.address="+path, "--file.s.non-empty")
 	b.waitFor(t, "attempt=1 error=\""+path+" does not exist\"")
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestFileSeenAtOnceInDirectoriesCreatedLater(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "secrets", "app", "db.env")
-	b := watchFile(t, "--file.s.address="+path)
+	b := startWaitingForWake(t, "--file.s.address="+path)
 	b.waitFor(t, "attempt=1 error=")
 	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o755); err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestFileSeenAtOnceInDirectoriesCreatedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitFor(t, "attempt=3 error=")
-	renameInto(t, path, "PASSWORD=x\n")
+	renameIntoPlace(t, path, "PASSWORD=x\n")
 	b.wait(t).mustExit(t, 0)
 }
 
@@ -171,7 +171,7 @@ func TestFileSeenAtOnceAfterDeletion(t *testing.T) {
 	if err := os.WriteFile(path, []byte("state: migrating\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := watchFile(t, "--file.s.address="+path, "--file.s.contains=(?m)^state: ready$")
+	b := startWaitingForWake(t, "--file.s.address="+path, "--file.s.contains=(?m)^state: ready$")
 	b.waitFor(t, "attempt=1 error=\"the first 1 MiB of "+path+" does not match")
 	if err := os.RemoveAll(sub); err != nil {
 		t.Fatal(err)
@@ -197,13 +197,13 @@ func TestFileSeenAtOnceThroughLink(t *testing.T) {
 	if err := os.Symlink("releases/v2/config", link); err != nil {
 		t.Fatal(err)
 	}
-	b := watchFile(t, "--file.s.address="+link, "--file.s.type=file")
+	b := startWaitingForWake(t, "--file.s.address="+link, "--file.s.type=file")
 	b.waitFor(t, "attempt=1 error=\""+link+" does not exist\"")
 	if err := os.Mkdir(filepath.Join(dir, "releases", "v2"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	b.waitFor(t, "attempt=2 error=")
-	renameInto(t, filepath.Join(dir, "releases", "v2", "config"), "ok\n")
+	renameIntoPlace(t, filepath.Join(dir, "releases", "v2", "config"), "ok\n")
 	b.wait(t).mustExit(t, 0)
 }
 
@@ -220,7 +220,7 @@ func TestUnixSocketSeenAtOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sock := filepath.Join(dir, tc.name+".sock")
 			args := strings.Fields(strings.ReplaceAll(tc.flags, "%s", sock))
-			b := watchFile(t, args...)
+			b := startWaitingForWake(t, args...)
 			b.waitFor(t, "attempt=1 error=\"no socket at "+sock+"\"")
 			bound := filepath.Join(dir, "."+tc.name+".sock")
 			l := unixListener(t, bound)
@@ -237,9 +237,9 @@ func TestUnixSocketSeenAtOnce(t *testing.T) {
 func TestInotifyClosedBeforeExec(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ready")
-	b := watchFile(t, "--file.s.address="+path, "--", "sh", "-c", `ls -l /proc/$$/fd`)
+	b := startWaitingForWake(t, "--file.s.address="+path, "--", "sh", "-c", `ls -l /proc/$$/fd`)
 	b.waitFor(t, "attempt=1 error=")
-	renameInto(t, path, "")
+	renameIntoPlace(t, path, "")
 	o := b.wait(t)
 	o.mustExit(t, 0) // woken, so inotify was open
 	if strings.Count(o.stdout, " -> ") < 3 {
@@ -279,9 +279,9 @@ func TestInotifyUnavailableFallsBackToInterval(t *testing.T) {
 			args := append(slices.Clone(asUser), "unshare", "--user", "--map-root-user", "sh", "-c",
 				`echo 0 >/proc/sys/user/`+tc.limit+` && exec "$0" "$@"`, ppBinary,
 				"--file.s.address="+path, "--default-interval=1s", "--timeout=30s", "--log-level=debug")
-			b := startBackground(t, exec.Command(args[0], args[1:]...))
+			b := startLivePortpatrol(t, exec.Command(args[0], args[1:]...))
 			b.waitFor(t, "attempt=1 error=")
-			renameInto(t, path, "")
+			renameIntoPlace(t, path, "")
 			o := b.wait(t)
 			if strings.Contains(o.stderr, tc.limit) {
 				t.Fatalf("the namespace's limit could not be set:\n%s", o.stderr)
@@ -316,7 +316,7 @@ func TestFileSeenAtOnceWhenLinkSwapped(t *testing.T) {
 		}
 	}
 	path := filepath.Join(dir, "key")
-	b := watchFile(t, "--file.s.address="+path, "--file.s.contains=rev=2")
+	b := startWaitingForWake(t, "--file.s.address="+path, "--file.s.contains=rev=2")
 	b.waitFor(t, "attempt=1 error=")
 	if err := os.WriteFile(filepath.Join(dir, "..v2", "key"), []byte("rev=2\n"), 0o644); err != nil {
 		t.Fatal(err)
