@@ -1,10 +1,10 @@
-package main
-
 // Event sources for paths: file targets and unix sockets offer the wait loop
 // a "may have changed" signal (waker, in wait.go) from inotify, so that a
 // file renamed into place is seen at once rather than at the next interval.
 // The interval stays the fallback: where inotify cannot be had, or on a
 // file system that sends no events (NFS, some FUSE mounts), paths are polled.
+
+package main
 
 import (
 	"bytes"
