@@ -18,6 +18,7 @@ func init() {
 		properties: fileProperties,
 		settings:   func() any { return &fileSettings{} },
 		finish:     finishFile,
+		prepare:    prepareWatch,
 		build:      buildFile,
 	})
 }
@@ -82,6 +83,9 @@ type fileCheck struct {
 	contains *regexp.Regexp
 }
 
+// changes lets the wait see the path appear or change at once (watch.go).
+func (c fileCheck) changes() <-chan struct{} { return watchPath(c.path) }
+
 // check runs the file system calls apart, so that a stat stuck on a dead
 // network mount cannot keep a signal or the deadline waiting.
 func (c fileCheck) check(ctx context.Context) error {
@@ -119,13 +123,24 @@ func (c fileCheck) look() error {
 	if !fi.Mode().IsRegular() {
 		return errorf("%s is %s, want a file", c.path, kindOf(fi.Mode()))
 	}
+	var contents io.Reader = f
 	if c.nonEmpty && fi.Size() == 0 {
-		return errorf("%s is empty", c.path)
+		// Files of /proc and /sys say 0 and still hold something: only
+		// a read tells. The byte read is matched with the rest.
+		var first [1]byte
+		n, err := f.Read(first[:])
+		if n == 0 {
+			if err != nil && err != io.EOF {
+				return c.describe(err)
+			}
+			return errorf("%s is empty", c.path)
+		}
+		contents = io.MultiReader(strings.NewReader(string(first[:n])), f)
 	}
 	if c.contains == nil {
 		return nil
 	}
-	r := &errorRecorder{r: io.LimitReader(f, maxBodyRead)}
+	r := &errorRecorder{r: io.LimitReader(contents, maxBodyRead)}
 	if c.contains.MatchReader(bufio.NewReader(r)) {
 		return nil
 	}

@@ -187,3 +187,20 @@ func TestFilePermissionDenied(t *testing.T) {
 		}
 	}
 }
+
+// /proc files say they hold 0 bytes: non-empty reads to know.
+func TestFileNonEmptyProc(t *testing.T) {
+	t.Parallel()
+	o := runPortpatrol(t, nil, "--file.p.address=/proc/version", "--file.p.non-empty", "--timeout=5s",
+		"--file.q.address=/proc/self/status", "--file.q.non-empty", "--file.q.contains=(?m)^Name:")
+	o.mustExit(t, 0)
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o = runPortpatrol(t, nil, "--file.e.address="+empty, "--file.e.non-empty", "--timeout=300ms", "--default-interval=50ms")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `error="`+empty+` is empty"`) {
+		t.Errorf("an empty file is still empty:\n%s", o.stderr)
+	}
+}

@@ -29,6 +29,7 @@ func init() {
 		properties: httpProperties,
 		settings:   func() any { return &httpSettings{} },
 		finish:     finishHTTP,
+		prepare:    prepareWatch, // for unix sockets
 		build:      buildHTTP,
 	})
 }
@@ -436,6 +437,14 @@ func (c *httpCheck) checkRedirect(req *http.Request, via []*http.Request) error 
 		req.SetBasicAuth(user.Username(), password)
 	}
 	return nil
+}
+
+// changes wakes the wait when the unix socket's file appears (watch.go).
+func (c *httpCheck) changes() <-chan struct{} {
+	if c.socket == "" {
+		return nil
+	}
+	return watchPath(c.socket)
 }
 
 func (c *httpCheck) check(ctx context.Context) error {

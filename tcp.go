@@ -19,6 +19,7 @@ func init() {
 	register("tcp", &targetType{
 		ready:      "when a connection opens (to host:port, or to a unix socket)",
 		properties: []property{timeoutProperty("how long one connection attempt may take")},
+		prepare:    prepareWatch, // for unix sockets
 		build:      buildTCP,
 	})
 }
@@ -84,6 +85,14 @@ func checkPort(port string) error {
 		return errors.New("the port must be a number from 1 to 65535")
 	}
 	return nil
+}
+
+// changes wakes the wait when a unix socket's file appears (watch.go).
+func (c tcpCheck) changes() <-chan struct{} {
+	if !c.unix {
+		return nil
+	}
+	return watchPath(c.address)
 }
 
 func (c tcpCheck) check(ctx context.Context) error {
