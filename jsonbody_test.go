@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -70,6 +71,8 @@ func TestHTTPJSONExpectations(t *testing.T) {
 		{cluster, []string{"checks=UP"}, `checks is an array, want UP`},
 		{cluster, []string{"nested=x"}, `nested is an object, want x`},
 		{cluster, []string{"nested!=x"}, ""},
+		{`{"list":[],"obj":{}}`, []string{"list=[]"}, `list is an array, want []`},
+		{`{"list":[],"obj":{}}`, []string{"obj={}"}, `obj is an object, want {}`},
 		// Keys holding a dot, an = or a backslash are escaped.
 		{cluster, []string{`labels.app\.kubernetes\.io/name=web`}, ""},
 		{cluster, []string{`labels.app.kubernetes.io/name=web`}, `no key "labels.app"`},
@@ -161,7 +164,7 @@ func TestHTTPJSONStartupErrors(t *testing.T) {
 		{[]string{"--http.j.json=status=green||yellow"}, `--http.j.json=status=green||yellow: green||yellow has an empty alternative (separate values with |, e.g. green|yellow)`},
 		{[]string{"--http.j.json=status=green", "--http.j.method=HEAD"}, `--http.j.json with --http.j.method=HEAD can never hold: a response to HEAD has no body`},
 	} {
-		o := runPortpatrol(t, nil, append([]string{"--http.j.address=http://127.0.0.1:1"}, tc.args...)...)
+		o := runPortpatrol(t, nil, append([]string{"--http.j.address=http://127.0.0.1:1", "--timeout=1s"}, tc.args...)...)
 		o.mustExit(t, 2)
 		if !strings.Contains(o.stderr, tc.want) {
 			t.Errorf("%q: stderr lacks %q:\n%s", tc.args, tc.want, o.stderr)
@@ -251,4 +254,27 @@ func FuzzJSONExpectation(f *testing.F) {
 			t.Errorf("reason of %d bytes for %q", len(err.Error()), expectation)
 		}
 	})
+}
+
+// The json: and yaml: references address keys holding a dot the same way.
+func TestReferenceEscapedKeys(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"a.json": `{"labels":{"app.kubernetes.io/name":"web","a\\b":"bs"}}`, "a.yaml": "labels:\n  app.kubernetes.io/name: web\n"}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ref, want := range map[string]string{
+		"json:" + dir + `/a.json//labels.app\.kubernetes\.io/name`: "web",
+		"json:" + dir + `/a.json//labels.a\\b`:                     "bs",
+		"yaml:" + dir + `/a.yaml//labels.app\.kubernetes\.io/name`: "web",
+	} {
+		if got, err := resolve(ref); got != want || err != nil {
+			t.Errorf("%s: %q, %v; want %q", ref, got, err, want)
+		}
+	}
+	if _, err := resolve("json:" + dir + `/a.json//labels.app.kubernetes.io/name`); err == nil || err.Error() != "json:"+dir+`/a.json: no key "labels.app"` {
+		t.Errorf("unescaped: %v", err)
+	}
 }
