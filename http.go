@@ -26,7 +26,7 @@ const maxRedirects = 10
 
 func init() {
 	register("http", &targetType{
-		ready:      "when the response has an expected status and, if asked, a matching body",
+		ready:      "when the response has an expected status and, if asked, a matching body and JSON values",
 		stillReady: "still answers as expected",
 		properties: httpProperties,
 		settings:   func() any { return &httpSettings{} },
