@@ -25,18 +25,20 @@ type jsonExpectation struct {
 func parseJSONExpectation(v string) (jsonExpectation, error) {
 	var e jsonExpectation
 	end, valueAt := len(v), -1
+	bang := false // the character before is an unescaped !
 	for i := 0; i < len(v); i++ {
 		if v[i] == '\\' {
-			i++
+			i, bang = i+1, false
 			continue
 		}
 		if v[i] == '=' {
 			end, valueAt = i, i+1
-			if i > 0 && v[i-1] == '!' && (i < 2 || v[i-2] != '\\') {
+			if bang {
 				end, e.negate = i-1, true
 			}
 			break
 		}
+		bang = v[i] == '!'
 	}
 	e.path = v[:end]
 	if e.path == "" {

@@ -78,6 +78,8 @@ func TestHTTPJSONExpectations(t *testing.T) {
 		{cluster, []string{`labels.app.kubernetes.io/name=web`}, `no key "labels.app"`},
 		{cluster, []string{`labels.a\=b=eq`}, ""},
 		{cluster, []string{`labels.back\\slash=bs`}, ""},
+		{`{"a\\":1,"b!":2}`, []string{`a\\!=2`, `b\!=2`}, ""},
+		{`{"a\\":1,"b!":2}`, []string{`a\\!=1`}, `"a\\\\" is 1, want anything but 1`},
 		// Every expectation must hold; each that fails is named.
 		{cluster, []string{"status=green", "number_of_nodes=5", "up=false"}, `number_of_nodes is 3, want 5; up is true, want false`},
 		{`[{"id":1}]`, []string{"0.id=1"}, ""},
@@ -250,7 +252,7 @@ func FuzzJSONExpectation(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := checkJSONBody(body, []jsonExpectation{e}, nil); err != nil && len(err.Error()) > 3*len(expectation)+2*maxFoundShown+200 {
+		if err := checkJSONBody(body, []jsonExpectation{e}, nil); err != nil && len(err.Error()) > 12*len(expectation)+2*maxFoundShown+200 {
 			t.Errorf("reason of %d bytes for %q", len(err.Error()), expectation)
 		}
 	})
