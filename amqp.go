@@ -32,6 +32,7 @@ const (
 func init() {
 	register("amqp", &targetType{
 		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start",
+		stillReady: "still answers as a broker",
 		properties: amqpProperties,
 		settings:   func() any { return &tlsFiles{} },
 		finish:     func(s *targetSpec) []error { return tlsOf(s).finish(s) },

@@ -203,7 +203,8 @@ func TestAMQPS(t *testing.T) {
 // ports, with its own epmd in the foreground, in a temporary directory. It
 // is not ready while it boots and ready after, through the binary, whose
 // output never shows the planted password; and what it sends is what the
-// fake replays.
+// fake replays. Its management plugin answers the alarms health check in
+// JSON, read by an http target with basic auth from a reference.
 func TestAMQPRealRabbitMQ(t *testing.T) {
 	requireRoot(t)
 	server := requireProgram(t, "/usr/lib/rabbitmq/bin/rabbitmq-server")
@@ -215,10 +216,11 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	managementPort := freePort(t)
 	files := map[string]string{
 		filepath.Join(home, ".erlang.cookie"): fmt.Sprintf("portpatrol%016x", rand.Uint64()),
-		filepath.Join(dir, "rabbitmq.conf"):   "",
-		filepath.Join(dir, "enabled_plugins"): "[].\n",
+		filepath.Join(dir, "rabbitmq.conf"):   fmt.Sprintf("management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %d\n", managementPort),
+		filepath.Join(dir, "enabled_plugins"): "[rabbitmq_management].\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(name, []byte(content), 0o400); err != nil {
@@ -282,6 +284,25 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 	}
 	if !strings.Contains(o.stderr, "amqp://guest:xxxxx@") {
 		t.Errorf("the log does not show the redacted address:\n%s", o.stderr)
+	}
+
+	// The management API: {"status":"ok"} with 200 when no alarm is in
+	// effect; 401 with a wrong password.
+	alarms := fmt.Sprintf("http://guest:%%s@127.0.0.1:%d/api/health/checks/alarms", managementPort)
+	o = runPortpatrol(t, []string{"RABBIT_URL=" + fmt.Sprintf(alarms, "guest")}, "--http.mgmt.address=env:RABBIT_URL",
+		"--http.mgmt.json=status=ok", "--timeout=60s")
+	o.mustExit(t, 0)
+	o = runPortpatrol(t, []string{"RABBIT_URL=" + fmt.Sprintf(alarms, "guest")}, "--http.mgmt.address=env:RABBIT_URL",
+		"--http.mgmt.json=status=failed", "--timeout=1s")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `error="status is \"ok\", want failed"`) {
+		t.Errorf("the alarms check's reason:\n%s", o.stderr)
+	}
+	o = runPortpatrol(t, []string{"RABBIT_URL=" + fmt.Sprintf(alarms, password)}, "--http.mgmt.address=env:RABBIT_URL",
+		"--http.mgmt.json=status=ok", "--timeout=1s")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, "status 401, want 200") || strings.Contains(o.stderr, password) {
+		t.Errorf("a wrong password:\n%s", o.stderr)
 	}
 
 	// What the real broker sends is what the fake replays: the same frame,

@@ -18,6 +18,7 @@ import (
 func init() {
 	register("dns", &targetType{
 		ready:      "when the name resolves to at least min-records records of record-type, holding every expected value",
+		stillReady: "still resolves",
 		properties: dnsProperties,
 		settings:   func() any { return &dnsSettings{} },
 		finish:     finishDNS,

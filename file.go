@@ -15,6 +15,7 @@ import (
 func init() {
 	register("file", &targetType{
 		ready:      "when the path exists (and, if asked, is of a type, non-empty, or matches)",
+		stillReady: "still exists",
 		properties: fileProperties,
 		settings:   func() any { return &fileSettings{} },
 		finish:     finishFile,

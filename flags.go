@@ -36,6 +36,7 @@ type targetSpec struct {
 	interval time.Duration
 	retry    retry         // backoff, max-interval, max-attempts, success-threshold
 	timeout  time.Duration // per attempt, for types with a timeout property
+	invert   bool          // ready when an attempt is not: waiting for the target to be gone
 	settings any           // the type's own properties, e.g. *httpSettings
 	given    uint64        // bit i: propertiesOf(kind)[i] was on the command line
 }
@@ -62,7 +63,10 @@ func (s *targetSpec) bit(name string) uint64 {
 // targetType is everything one kind of target brings. Each type's own file
 // registers it, so that nothing else has to know its name.
 type targetType struct {
-	ready      string     // what ready means, one line for --help
+	ready string // what ready means, one line for --help
+	// stillReady ends "<address> ..." in the reason an inverted target is
+	// not ready yet ("still accepts connections"); "" reads "is still ready".
+	stillReady string
 	properties []property // the common ones first, added by register
 	// settings makes a target's own settings value, which its properties
 	// fill in (nil: the type has none beyond the common ones).
@@ -129,6 +133,8 @@ var commonProperties = []property{
 		set: func(s *targetSpec, v string) (err error) { s.retry.maxAttempts, err = parseCount(v, 0); return }},
 	{name: "success-threshold", arg: "N", help: "ready after N successful attempts in a row (default: --default-success-threshold)",
 		set: func(s *targetSpec, v string) (err error) { s.retry.successThreshold, err = parseCount(v, 1); return }},
+	{name: "invert", def: "false", help: "ready when an attempt is not ready, for any reason: wait until the target is gone",
+		set: func(s *targetSpec, v string) (err error) { s.invert, err = parseBool(v); return }},
 }
 
 // timeoutProperty is the per-attempt deadline most types share.

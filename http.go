@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,14 +19,15 @@ import (
 )
 
 // maxBodyRead bounds how much of a response body one attempt reads for
-// expected-body-regex; an endless body costs no more than this.
+// expected-body-regex and json; an endless body costs no more than this.
 const maxBodyRead = 1 << 20
 
 const maxRedirects = 10
 
 func init() {
 	register("http", &targetType{
-		ready:      "when the response has an expected status and, if asked, a matching body",
+		ready:      "when the response has an expected status and, if asked, a matching body and JSON values",
+		stillReady: "still answers as expected",
 		properties: httpProperties,
 		settings:   func() any { return &httpSettings{} },
 		finish:     finishHTTP,
@@ -42,6 +44,7 @@ type httpSettings struct {
 	allowDuplicateHeaders bool
 	expectedStatus        statusCodes
 	bodyRegex             *regexp.Regexp
+	json                  []jsonExpectation
 	body                  string
 	unixSocket            string // may be a reference until built
 	tlsFiles
@@ -81,6 +84,14 @@ var httpProperties = append([]property{
 		set: func(s *targetSpec, v string) (err error) { httpOf(s).expectedStatus, err = parseStatusCodes(v); return }},
 	{name: "expected-body-regex", arg: "REGEX", help: "also require the first 1 MiB of the body to match (RE2 syntax)",
 		set: func(s *targetSpec, v string) (err error) { httpOf(s).bodyRegex, err = compileRegex(v); return }},
+	{name: "json", arg: "PATH=VALUE", repeatable: true, help: "also require the JSON body to hold VALUE at PATH (a dot path as in json:), repeatable; A|B for either, PATH!=VALUE for neither, PATH alone for any value but null",
+		set: func(s *targetSpec, v string) error {
+			e, err := parseJSONExpectation(v)
+			if err == nil {
+				httpOf(s).json = append(httpOf(s).json, e)
+			}
+			return err
+		}},
 	{name: "body", arg: "STRING", secret: true, help: "request body sent with every attempt; may be a reference",
 		set: func(s *targetSpec, v string) error { httpOf(s).body = v; return nil }},
 	{name: "unix-socket", arg: "PATH", help: "send every request to this unix socket, not the URL's host; may be a reference",
@@ -107,6 +118,10 @@ func finishHTTP(s *targetSpec) []error {
 		problems = append(problems, errorf("%s with %s=HEAD can never match: a response to HEAD has no body; use GET, or drop the regex",
 			s.flag("expected-body-regex"), s.flag("method")))
 	}
+	if len(h.json) > 0 && h.method == http.MethodHead {
+		problems = append(problems, errorf("%s with %s=HEAD can never hold: a response to HEAD has no body; use GET, or drop the json expectation",
+			s.flag("json"), s.flag("method")))
+	}
 	return append(problems, h.tlsFiles.finish(s)...)
 }
 
@@ -122,11 +137,11 @@ func buildHTTP(s *targetSpec, address string) (built, []error) {
 	}
 	// Logged as written: u.String() would percent-escape a non-ASCII host
 	// and path, which the user did not write.
-	b := built{checker: c, address: redactURL(address), pieces: append(urlPieces(u), address)}
+	b := built{checker: c, address: redactURL(address), pieces: append(urlPieces(u), address), secrets: c.secrets}
 	if c.host != "" {
 		// A Host header is a header value: it must not surface
 		// through a TLS error that names the server it expected.
-		b.secrets = []string{c.host, hostWithoutPort(c.host)}
+		b.secrets = append(b.secrets, c.host, hostWithoutPort(c.host))
 	}
 	if c.socket != "" {
 		if ref := httpOf(s).unixSocket; isReference(ref) {
@@ -149,9 +164,14 @@ type httpCheck struct {
 	body      string
 	expected  statusCodes
 	bodyRegex *regexp.Regexp
-	timeout   time.Duration
-	socket    string // a unix socket every request goes to; "" dials the URL's host
-	client    *http.Client
+	json      []jsonExpectation
+	// secrets are the values read through references, which a value
+	// found in the body may echo; hidden there before it is cut.
+	secrets []string
+	hidden  hidden
+	timeout time.Duration
+	socket  string // a unix socket every request goes to; "" dials the URL's host
+	client  *http.Client
 }
 
 // parseHTTPAddress accepts absolute http:// and https:// URLs. Its errors
@@ -207,7 +227,11 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		header:    http.Header{},
 		expected:  h.expectedStatus,
 		bodyRegex: h.bodyRegex,
+		json:      h.json,
 		timeout:   s.timeout,
+	}
+	if u != nil && isReference(s.address) {
+		c.secrets = urlPieces(u)
 	}
 	var problems []error
 	for _, hd := range h.headers {
@@ -219,6 +243,9 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		// HTTP ignores white space around a value, and a value read from a
 		// Secret often ends in a newline that would make the request invalid.
 		value = strings.TrimSpace(value)
+		if isReference(hd.value) {
+			c.secrets = append(c.secrets, value)
+		}
 		if value == "" {
 			problems = append(problems, errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
 			continue
@@ -246,6 +273,9 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		var err error
 		if c.body, err = resolveProperty(s.flag("body"), h.body); err != nil {
 			problems = append(problems, err)
+		}
+		if isReference(h.body) {
+			c.secrets = append(c.secrets, c.body)
 		}
 	}
 	if h.unixSocket != "" {
@@ -296,6 +326,7 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 			return d.DialContext(ctx, "unix", c.socket)
 		}
 	}
+	c.hidden = newHidden(c.secrets...)
 	c.client = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
 	return c, nil
 }
@@ -473,6 +504,9 @@ func (c *httpCheck) check(ctx context.Context) error {
 	if !c.expected.contains(resp.StatusCode) {
 		return errorf("status %d, want %s", resp.StatusCode, c.expected)
 	}
+	if len(c.json) > 0 {
+		return c.checkJSON(ctx, resp)
+	}
 	if c.bodyRegex == nil {
 		return nil
 	}
@@ -486,6 +520,23 @@ func (c *httpCheck) check(ctx context.Context) error {
 		return errorf("status %d, but reading the body failed: %v", resp.StatusCode, describeNetError(ctx, r.err, c.timeout))
 	}
 	return errorf("status %d, but the body does not match %s", resp.StatusCode, c.bodyRegex)
+}
+
+// checkJSON reads the body, up to maxBodyRead, once for the json
+// expectations and the body regex.
+func (c *httpCheck) checkJSON(ctx context.Context, resp *http.Response) error {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBodyRead+1))
+	body := buf.Bytes()
+	switch {
+	case err != nil:
+		return errorf("status %d, but reading the body failed: %v", resp.StatusCode, describeNetError(ctx, err, c.timeout))
+	case len(body) > maxBodyRead:
+		return errorf("status %d, but the body is longer than %d MiB, more than is read for json", resp.StatusCode, maxBodyRead>>20)
+	case c.bodyRegex != nil && !c.bodyRegex.Match(body):
+		return errorf("status %d, but the body does not match %s", resp.StatusCode, c.bodyRegex)
+	}
+	return checkJSONBody(body, c.json, c.hidden)
 }
 
 // describe drops the *url.Error wrapper: it quotes the URL (the log line

@@ -25,6 +25,7 @@ const (
 func init() {
 	register("icmp", &targetType{
 		ready:      "when the host answers an echo request (ping)",
+		stillReady: "still answers pings",
 		properties: icmpProperties,
 		settings:   func() any { return &icmpSettings{} },
 		prepare:    prepareICMP,

@@ -218,7 +218,10 @@ func buildTarget(s *targetSpec) (target, []error) {
 	if len(errs) > 0 {
 		return target{}, errs
 	}
-	t := target{name: s.name, kind: s.kind, interval: s.interval, retry: s.retry, checker: b.checker, address: b.address}
+	t := target{name: s.name, kind: s.kind, interval: s.interval, retry: s.retry, checker: b.checker, address: b.address, invert: s.invert}
+	if t.stillReady = targetTypes[s.kind].stillReady; t.stillReady == "" {
+		t.stillReady = "is still ready"
+	}
 	pieces := b.pieces
 	if referenced {
 		// Logs name the reference, and reasons lose every part of its value.

@@ -53,7 +53,8 @@ const mysqlMaxAuthRounds = 4
 
 func init() {
 	register("mysql", &targetType{
-		ready: "when the server sends its handshake (protocol 10) and answers a login without password; an error packet instead (1040 too many connections) is not ready",
+		ready:      "when the server sends its handshake (protocol 10) and answers a login without password; an error packet instead (1040 too many connections) is not ready",
+		stillReady: "still accepts connections",
 		properties: []property{
 			{name: "user", arg: "NAME", help: "user named in the login; it need not exist (default: the address's user, else " + mysqlDefaultUser + ")",
 				set: func(s *targetSpec, v string) error {

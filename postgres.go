@@ -25,6 +25,7 @@ import (
 func init() {
 	register("postgres", &targetType{
 		ready:      "when the server answers a start-up message with an authentication request or an error other than 57P03 (cannot connect now), as pg_isready",
+		stillReady: "still accepts connections",
 		properties: pgProperties,
 		settings:   func() any { return &pgSettings{} },
 		build:      buildPostgres,

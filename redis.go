@@ -28,6 +28,7 @@ const (
 func init() {
 	register("redis", &targetType{
 		ready:      "when PING is answered +PONG (after AUTH, when a password is given)",
+		stillReady: "still answers PING",
 		properties: redisProperties,
 		settings:   func() any { return &redisSettings{} },
 		finish:     func(s *targetSpec) []error { return redisOf(s).tlsFiles.finish(s) },

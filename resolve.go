@@ -173,16 +173,26 @@ func unquote(v string) string {
 }
 
 func lookupJSON(data []byte, path string) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // keep numbers as written: 1.50 stays 1.50, big ids stay exact
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return "", jsonError(data, err)
-	}
-	if dec.More() {
-		return "", errors.New("not valid JSON: more than one value in the file")
+	doc, err := decodeJSON(data, "file")
+	if err != nil {
+		return "", err
 	}
 	return lookupPath(doc, path)
+}
+
+// decodeJSON reads the one JSON value in a file or body (what), numbers
+// kept as written: 1.50 stays 1.50, big ids stay exact.
+func decodeJSON(data []byte, what string) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, jsonError(data, err, what)
+	}
+	if dec.More() {
+		return nil, errorf("not valid JSON: more than one value in the %s", what)
+	}
+	return doc, nil
 }
 
 func lookupYAML(data []byte, path string) (string, error) {
@@ -201,19 +211,19 @@ func lookupYAML(data []byte, path string) (string, error) {
 	return lookupPath(yamlTree(&doc), path)
 }
 
-// jsonError says where a file is not valid JSON, never what it holds:
-// encoding/json quotes the offending character ("invalid character 'B'"),
-// which may be the first byte of a secret.
-func jsonError(data []byte, err error) error {
+// jsonError says where a file or body (what) is not valid JSON, never what
+// it holds: encoding/json quotes the offending character ("invalid
+// character 'B'"), which may be the first byte of a secret.
+func jsonError(data []byte, err error, what string) error {
 	se, isSyntax := errors.AsType[*json.SyntaxError](err)
 	switch {
 	case isSyntax:
 		line := 1 + bytes.Count(data[:min(max(se.Offset, 0), int64(len(data)))], []byte("\n"))
 		return errorf("not valid JSON: syntax error at byte %d (line %d)", se.Offset, line)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("not valid JSON: the file ends inside a value")
+		return errorf("not valid JSON: the %s ends inside a value", what)
 	case errors.Is(err, io.EOF):
-		return errors.New("not valid JSON: the file holds no value")
+		return errorf("not valid JSON: the %s holds no value", what)
 	}
 	return errors.New("not valid JSON")
 }
@@ -318,41 +328,79 @@ func (s yamlScalar) MarshalJSON() ([]byte, error) {
 // lookupPath walks a dot path such as servers.0.host through decoded JSON or
 // YAML; numeric segments index arrays.
 func lookupPath(doc any, path string) (string, error) {
+	keys, err := splitPath(path)
+	if err != nil {
+		return "", err
+	}
+	v, err := walkPath(doc, keys)
+	if err != nil {
+		return "", err
+	}
+	return leafText(v, path)
+}
+
+// splitPath cuts a dot path into its keys. A backslash makes the character
+// after it part of the key, so that a key holding a dot can be named:
+// labels.app\.kubernetes\.io/name.
+func splitPath(path string) ([]string, error) {
+	var keys []string
+	var key []byte
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '\\' && i+1 < len(path):
+			i++
+			key = append(key, path[i])
+		case c == '\\':
+			return nil, errorf("path %s ends in a lone backslash (a backslash makes the next character part of a key: a\\.b)", quoteString(path))
+		case c == '.':
+			keys, key = append(keys, string(key)), key[:0]
+		default:
+			key = append(key, c)
+		}
+	}
+	keys = append(keys, string(key))
+	for i, k := range keys {
+		if k == "" && i == 0 {
+			return nil, errorf("path %s has an empty segment at its start", quoteString(path))
+		}
+		if k == "" {
+			return nil, errorf("path %s has an empty segment after %s", quoteString(path), quoteString(strings.Join(keys[:i], ".")))
+		}
+	}
+	return keys, nil
+}
+
+// walkPath finds the value at keys; its errors name the part of the path
+// that is missing, never a value.
+func walkPath(doc any, keys []string) (any, error) {
 	cur := doc
-	segments := strings.Split(path, ".")
-	for i, seg := range segments {
-		where := strings.Join(segments[:i+1], ".")
-		if seg == "" && i == 0 {
-			return "", errorf("path %s has an empty segment at its start", quoteString(path))
-		}
-		if seg == "" {
-			return "", errorf("path %s has an empty segment after %s", quoteString(path), quoteString(strings.Join(segments[:i], ".")))
-		}
+	for i, seg := range keys {
+		where := strings.Join(keys[:i+1], ".")
 		switch node := cur.(type) {
 		case map[string]any:
 			next, ok := node[seg]
 			if !ok {
-				return "", errorf("no key %s", quoteString(where))
+				return nil, errorf("no key %s", quoteString(where))
 			}
 			cur = next
 		case []any:
 			idx, err := strconv.Atoi(seg)
 			if err != nil || idx < 0 {
-				return "", errorf("%s: %s is an array, index it with a number", quoteString(where), quoteString(strings.Join(segments[:i], ".")))
+				return nil, errorf("%s: %s is an array, index it with a number", quoteString(where), quoteString(strings.Join(keys[:i], ".")))
 			}
 			if idx >= len(node) {
 				last := "is empty"
 				if len(node) > 0 {
 					last = "ends at index " + strconv.Itoa(len(node)-1)
 				}
-				return "", errorf("%s: index %d is out of range (the array %s)", quoteString(where), idx, last)
+				return nil, errorf("%s: index %d is out of range (the array %s)", quoteString(where), idx, last)
 			}
 			cur = node[idx]
 		default:
-			return "", errorf("%s: %s is a single value, it has no key %s", quoteString(where), quoteString(strings.Join(segments[:i], ".")), quoteString(seg))
+			return nil, errorf("%s: %s is a single value, it has no key %s", quoteString(where), quoteString(strings.Join(keys[:i], ".")), quoteString(seg))
 		}
 	}
-	return leafText(cur, path)
+	return cur, nil
 }
 
 func leafText(v any, path string) (string, error) {

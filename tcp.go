@@ -18,6 +18,7 @@ import (
 func init() {
 	register("tcp", &targetType{
 		ready:      "when a connection opens (to host:port, or to a unix socket)",
+		stillReady: "still accepts connections",
 		properties: []property{timeoutProperty("how long one connection attempt may take")},
 		prepare:    prepareWatch, // for unix sockets
 		build:      buildTCP,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -43,6 +44,10 @@ type target struct {
 	retry    retry
 	checker  checker
 	hidden   hidden // resolved values and Host headers, never quoted in a reason
+	invert   bool   // ready when an attempt is not: the target is gone
+	// stillReady ends the reason an inverted target is not ready yet:
+	// "<address> still accepts connections".
+	stillReady string
 }
 
 // retry is how a target is retried beyond its interval; one policy for
@@ -196,6 +201,14 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 		}
 		began := time.Now()
 		err := t.checker.check(context.Background())
+		// seen is why an inverted target's attempt counts as gone.
+		var seen string
+		if t.invert {
+			if err != nil {
+				seen = t.hidden.conceal(err.Error())
+			}
+			err = t.stillThere(err)
+		}
 		now := time.Now()
 		// An attempt that ends after the wait did comes too late to count.
 		// At the deadline, ctx's timer may not have fired yet: the clock
@@ -215,7 +228,11 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 				if successes > 1 {
 					msg = fmt.Sprintf("ready after %d successes", successes)
 				}
-				log.Info(msg, "attempts", attempt, "elapsed", roundDuration(elapsed))
+				attrs := []any{"attempts", attempt, "elapsed", roundDuration(elapsed)}
+				if t.invert {
+					attrs = append(attrs, "invert", "true", "seen", seen)
+				}
+				log.Info(msg, attrs...)
 				return true
 			}
 			// What the deadline report says if the target goes no further.
@@ -266,6 +283,16 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 	}
 }
 
+// stillThere turns an attempt around for an inverted target: one that
+// failed, for whatever reason, finds the target gone; one that succeeded is
+// the reason to keep waiting, in the type's words.
+func (t target) stillThere(err error) error {
+	if err != nil {
+		return nil
+	}
+	return errors.New(t.address + " " + t.stillReady)
+}
+
 // pauseUntilChange waits out pause, or less when changed receives, but
 // never ends before minWakeGap after the attempt began. A plain sleep is
 // cheaper, and kept for checkers that cannot wake.
@@ -291,6 +318,9 @@ func (t target) retryAttrs() []any {
 	}
 	if t.retry.successThreshold > 1 {
 		attrs = append(attrs, "success_threshold", t.retry.successThreshold)
+	}
+	if t.invert {
+		attrs = append(attrs, "invert", "true")
 	}
 	return attrs
 }
