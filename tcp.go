@@ -300,11 +300,17 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 		}
 		conn = tc
 	}
-	if err := talk(conn); err != nil {
+	switch err := talk(conn); err.(type) {
+	case nil, blind, finalReason:
+		return err
+	default:
 		return describeNetError(ctx, err, timeout)
 	}
-	return nil
 }
+
+// finalReason is a talk error that already reads as the reason, such as a
+// timeout that names the stage it came in: exchange passes it on as it is.
+type finalReason struct{ error }
 
 // serverText makes text that a server sent fit to quote in a reason: it is
 // cut to at most max bytes as printed (then "…"), and control characters
@@ -347,8 +353,8 @@ func anyServer(ctx context.Context, servers []string, try func(ctx context.Conte
 	errs := make([]string, len(servers))
 	for range servers {
 		res := <-results
-		if res.err == nil {
-			return nil
+		if _, ok := res.err.(blind); ok || res.err == nil {
+			return res.err
 		}
 		errs[res.i] = servers[res.i] + ": " + res.err.Error()
 	}
