@@ -51,6 +51,9 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 		hostport, err = withDefaultPort(s, "5672")
 		return hostport, false, "", err
 	}
+	if unencodedPassword(s) {
+		return "", false, "", errUnencodedPassword
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "", false, "", errors.New("not a valid URL (want amqp://[user[:password]@]host[:port][/vhost])")

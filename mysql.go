@@ -155,6 +155,9 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 	if scheme != "mysql" && scheme != "mariadb" {
 		return mysqlAddress{}, errorf("unknown scheme %s://; %s", scheme, mysqlForms)
 	}
+	if unencodedPassword(s) {
+		return mysqlAddress{}, errUnencodedPassword
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// url.Parse quotes the whole URL, password included: say less.

@@ -337,19 +337,22 @@ func TestPostgresFakeServers(t *testing.T) {
 			}
 			c.Write(pgAuthRequest(10))
 		})
-		o := runPortpatrol(t, nil, "--postgres.db.address=postgres://app:hunter2@"+f.addr+"/orders?sslmode=require",
+		// Without a password, sslmode asks for nothing: no SSLRequest.
+		o := runPortpatrol(t, nil, "--postgres.db.address=postgres://app@"+f.addr+"/orders?sslmode=require",
 			"--default-interval=50ms", "--timeout=20s", "--log-level=debug")
 		o.mustExit(t, 0)
 		want := `error="the server rejects connections: the database system is starting up (SQLSTATE 57P03)"`
-		if !strings.Contains(o.stderr, want) || !strings.Contains(o.stderr, "msg=ready target=db type=postgres address=\"postgres://app:xxxxx@"+f.addr+"/orders?sslmode=require\" attempts=3") {
+		if !strings.Contains(o.stderr, want) || !strings.Contains(o.stderr, "msg=ready target=db type=postgres address=\"postgres://app@"+f.addr+"/orders?sslmode=require\" attempts=3") {
 			t.Errorf("stderr lacks %s, or the ready line after 3 attempts:\n%s", want, o.stderr)
 		}
 		params, received := f.snapshot()
 		if params["user"] != "app" || params["database"] != "orders" || params["application_name"] != "portpatrol" || len(params) != 3 {
 			t.Errorf("start-up parameters %q", params)
 		}
-		if strings.Contains(o.stderr, "hunter2") || strings.Contains(received, "hunter2") {
-			t.Errorf("the password was shown or sent; stderr:\n%s\nsent: %q", o.stderr, received)
+		// Up on a password request, which cannot see further: said at
+		// debug level.
+		if !strings.Contains(o.stderr, `msg="up, but the check cannot see further"`) || !strings.Contains(o.stderr, "asks for a password") {
+			t.Errorf("no debug note on the password request:\n%s", o.stderr)
 		}
 		// Asked for a password, the client closes without a Terminate:
 		// the protocol allows none during start-up.
@@ -360,7 +363,7 @@ func TestPostgresFakeServers(t *testing.T) {
 
 	t.Run("AuthenticationOk ends with Terminate", func(t *testing.T) {
 		t.Parallel()
-		f := startPGFake(t, func(n int, c net.Conn) { c.Write(pgAuthRequest(0)) })
+		f := startPGFake(t, func(n int, c net.Conn) { c.Write(append(pgAuthRequest(0), pgMessage('Z', []byte("I"))...)) })
 		runPortpatrol(t, nil, "--postgres.db.address="+f.addr, "--postgres.db.user=u", "--timeout=20s").mustExit(t, 0)
 		params, received := f.snapshot()
 		if !strings.HasSuffix(received, "\x00\x00X\x00\x00\x00\x04") {
@@ -627,6 +630,12 @@ func (s *pgServer) start(t *testing.T, settings ...string) {
 	waitForPort(t, s.addr(), 60*time.Second)
 }
 
+// sql runs statements as postgres over the unix socket.
+func (s *pgServer) sql(t *testing.T, statements string) string {
+	t.Helper()
+	return s.tool(t, "psql", "-h", s.sockDir, "-p", strconv.Itoa(s.port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAtc", statements)
+}
+
 func (s *pgServer) logText(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(s.log)
@@ -649,7 +658,8 @@ func newPGServers(t *testing.T) (primary, standby *pgServer) {
 	primary.tool(t, "initdb", "-D", primary.data, "-U", "postgres", "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync")
 	// Password authentication for one role, so that the server asks for
 	// one; trust for the others, so that they get in or hear an error.
-	hba := "local all all trust\nhost all pwuser 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
+	hba := "local all all trust\nhost all pwuser 127.0.0.1/32 scram-sha-256\nhost all md5user 127.0.0.1/32 md5\n" +
+		"host all clearuser 127.0.0.1/32 password\nhost all all 127.0.0.1/32 trust\n"
 	if err := os.WriteFile(filepath.Join(primary.data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -673,6 +683,8 @@ func TestPostgresRealServer(t *testing.T) {
 	primary.start(t)
 	standby.start(t, "hot_standby=off")
 	pgIsready := filepath.Join(primary.bin, "pg_isready")
+	// The role with a password, by SCRAM (the default encryption).
+	primary.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'hunter2'")
 
 	t.Run("primary is ready", func(t *testing.T) {
 		port := strconv.Itoa(primary.port)
@@ -687,6 +699,7 @@ func TestPostgresRealServer(t *testing.T) {
 			"--postgres.norole.address="+primary.addr(), "--postgres.norole.user=nosuchrole",
 			"--postgres.nodb.address="+primary.addr(), "--postgres.nodb.database=nosuchdb",
 			"--postgres.password.address=postgres://pwuser:hunter2@"+primary.addr()+"/postgres",
+			"--postgres.askedpw.address=postgres://pwuser@"+primary.addr()+"/postgres",
 			"--timeout=30s", "--log-level=debug")
 		o.mustExit(t, 0)
 		if strings.Contains(o.stderr, "level=WARN") || strings.Contains(o.stderr, "hunter2") {
@@ -712,6 +725,73 @@ func TestPostgresRealServer(t *testing.T) {
 				t.Errorf("server log has %q:\n%s", bad, log)
 			}
 		}
+	})
+
+	t.Run("login", func(t *testing.T) {
+		primary.sql(t, "SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'Md5-S3cret'")
+		primary.sql(t, "CREATE ROLE clearuser LOGIN PASSWORD 'Cl3ar-S3cret'")
+		if got := primary.sql(t, "SELECT left(r1.rolpassword, 3) || ' ' || left(r2.rolpassword, 13) FROM pg_authid r1, pg_authid r2 WHERE r1.rolname = 'md5user' AND r2.rolname = 'pwuser'"); strings.TrimSpace(got) != "md5 SCRAM-SHA-256" {
+			t.Fatalf("stored passwords %q, want md5 and SCRAM-SHA-256", got)
+		}
+		o := runPortpatrol(t, []string{"PP_PG_PW=Cl3ar-S3cret\n"}, // as a Secret leaves it
+			"--postgres.scram.address=postgres://pwuser:hunter2@"+primary.addr()+"/postgres",
+			"--postgres.md5.address=postgres://md5user:Md5-S3cret@"+primary.addr()+"/postgres",
+			"--postgres.clear.address=postgres://clearuser@"+primary.addr()+"/postgres", "--postgres.clear.password=env:PP_PG_PW",
+			"--postgres.trust.address="+primary.addr(), "--postgres.trust.login",
+			"--timeout=30s", "--log-level=debug")
+		o.mustExit(t, 0)
+		for _, secret := range []string{"hunter2", "Md5-S3cret", "Cl3ar-S3cret"} {
+			if strings.Contains(o.stderr, secret) || strings.Contains(primary.logText(t), secret) {
+				t.Errorf("%s is shown", secret)
+			}
+		}
+		log := primary.logText(t)
+		for _, want := range []string{"user=pwuser database=postgres application_name=portpatrol", "user=md5user", "user=clearuser"} {
+			if !strings.Contains(log, "connection authorized: "+want) && !strings.Contains(log, want) {
+				t.Errorf("server log lacks %q", want)
+			}
+		}
+
+		// Refusals are the reason, with the server's code and message.
+		for _, tc := range []struct {
+			args   []string
+			reason string
+		}{
+			{[]string{"--postgres.x.address=postgres://pwuser:wrong-Pw@" + primary.addr() + "/postgres"},
+				`error="login refused: password authentication failed for user \"pwuser\" (SQLSTATE 28P01)"`},
+			{[]string{"--postgres.x.address=postgres://nosuchrole:wrong-Pw@" + primary.addr() + "/postgres"},
+				`error="login refused: role \"nosuchrole\" does not exist (SQLSTATE 28000)"`},
+			{[]string{"--postgres.x.address=" + primary.addr(), "--postgres.x.login", "--postgres.x.database=later"},
+				`error="login refused: database \"later\" does not exist (SQLSTATE 3D000)"`},
+			{[]string{"--postgres.x.address=postgres://pwuser@" + primary.addr() + "/postgres", "--postgres.x.login"},
+				`error="the server asks for a password (authentication method 10): give the password property or one in the URL"`},
+			{[]string{"--postgres.x.address=postgres://pwuser:hunter2@" + primary.addr() + "/postgres?sslmode=require"},
+				`error="the server does not accept TLS, which the URL's sslmode requires"`},
+		} {
+			o := runPortpatrol(t, nil, append(tc.args, "--default-max-attempts=1", "--timeout=30s")...)
+			o.mustExit(t, 1)
+			if !strings.Contains(o.stderr, tc.reason) || strings.Contains(o.stderr, "wrong-Pw") || strings.Contains(o.stderr, "hunter2") {
+				t.Errorf("%q: stderr lacks %s, or shows a password:\n%s", tc.args, tc.reason, o.stderr)
+			}
+		}
+
+		// A database a migration creates late: ready within an interval of
+		// CREATE DATABASE.
+		cmd := exec.Command(ppBinary, "--postgres.app.address=postgres://pwuser:hunter2@"+primary.addr()+"/created_late",
+			"--default-interval=200ms", "--timeout=60s")
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() })
+		waitFor(t, &stderr, `(SQLSTATE 3D000)`)
+		primary.sql(t, "CREATE DATABASE created_late")
+		created := time.Now()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("portpatrol: %v\n%s", err, stderr.String())
+		}
+		t.Logf("ready %v after CREATE DATABASE", time.Since(created))
 	})
 
 	t.Run("standby is not ready until promoted", func(t *testing.T) {

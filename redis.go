@@ -108,6 +108,9 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 }
 
 func parseRedisURL(s string) (*redisAddress, error) {
+	if unencodedPassword(s) {
+		return nil, errUnencodedPassword
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, errors.New("not a valid URL (want redis://[[user]:password@]host[:port][/db])")
