@@ -884,3 +884,75 @@ func TestPostgresUserAndDatabase(t *testing.T) {
 		}
 	}
 }
+
+// PgBouncer answers the start-up itself: without a password it is ready
+// while its server is down. A login makes it reach its server, so it is not
+// ready until the server starts, with a reason that names the stage.
+func TestPostgresThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	bouncer := requireProgram(t, "pgbouncer", "/usr/sbin/pgbouncer")
+	primary, _ := newPGServers(t) // initialised, not started
+	dir := nobodyDir(t)
+	port := freePort(t)
+	config := fmt.Sprintf(`[databases]
+postgres = host=127.0.0.1 port=%d dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = %s/userlist.txt
+logfile = %s/pgbouncer.log
+server_login_retry = 1
+`, primary.port, port, dir, dir)
+	for name, content := range map[string]string{"pgbouncer.ini": config, "userlist.txt": `"postgres" "B0uncer-S3cret"` + "\n"} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := asNobody(exec.Command(bouncer, filepath.Join(dir, "pgbouncer.ini")))
+	cmd.Dir = dir
+	startServer(t, cmd)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	waitForPort(t, addr, 30*time.Second)
+
+	// Without a password: the pooler's own password request, ready (the
+	// false ready this login is for), with a debug note.
+	o := runPortpatrol(t, nil, "--postgres.db.address="+addr, "--timeout=10s", "--log-level=debug")
+	o.mustExit(t, 0)
+	if !strings.Contains(o.stderr, "a pooler in front of it") {
+		t.Errorf("no debug note that the check cannot see past a pooler:\n%s", o.stderr)
+	}
+
+	url := "postgres://postgres:B0uncer-S3cret@" + addr + "/postgres"
+	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=2", "--default-interval=100ms", "--timeout=30s")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `error="no ReadyForQuery within 1s after the password was sent"`) || strings.Contains(o.stderr, "B0uncer-S3cret") {
+		t.Errorf("with its server down, stderr lacks the stage of the timeout, or shows the password:\n%s", o.stderr)
+	}
+
+	cmd2 := exec.Command(ppBinary, "--postgres.db.address="+url, "--default-interval=200ms", "--timeout=120s")
+	var stderr syncBuffer
+	cmd2.Stderr = &stderr
+	if err := cmd2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd2.Process.Kill() })
+	waitFor(t, &stderr, "no ReadyForQuery within 1s after")
+	primary.start(t)
+	started := time.Now()
+	if err := cmd2.Wait(); err != nil {
+		t.Fatalf("portpatrol: %v\n%s", err, stderr.String())
+	}
+	t.Logf("ready %v after the server started:\n%s", time.Since(started), stderr.String())
+
+	// What the README says: once the pooler has reached its server, it
+	// completes later logins itself, also with the server down again.
+	primary.tool(t, "pg_ctl", "stop", "-D", primary.data, "-m", "fast")
+	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=1", "--timeout=30s")
+	o.mustExit(t, 0)
+}
