@@ -509,7 +509,7 @@ const (
 // logIn logs in as a client would and ends the session once the server is
 // ready for queries. A timeout names the stage it came in, since a pooler
 // answers the start-up itself and waits for its server after that.
-func (c pgCheck) logIn(conn net.Conn) error {
+func (c pgCheck) logIn(conn io.ReadWriter) error {
 	if _, err := conn.Write(c.startup); err != nil {
 		return err
 	}
@@ -619,7 +619,7 @@ func pgMD5(password, user string, salt []byte) string {
 // pgTerminate ends a session as the protocol says, and reads what the
 // server still sends until it closes, so that our close is a clean one
 // rather than a reset.
-func pgTerminate(conn net.Conn) {
+func pgTerminate(conn io.ReadWriter) {
 	conn.Write([]byte{pgTerminateMessage, 0, 0, 0, 4})
 	switch c := conn.(type) {
 	case *net.TCPConn:

@@ -42,28 +42,9 @@ func (s *scram) first() string { return "n,," + s.clientFirst }
 // final reads the server-first-message (r=nonce,s=salt,i=iterations) and
 // returns the client-final-message with the proof of the password.
 func (s *scram) final(serverFirst string) (string, error) {
-	var nonce, salt64, iter string
-	for _, attr := range strings.Split(serverFirst, ",") {
-		switch {
-		case strings.HasPrefix(attr, "r="):
-			nonce = attr[2:]
-		case strings.HasPrefix(attr, "s="):
-			salt64 = attr[2:]
-		case strings.HasPrefix(attr, "i="):
-			iter = attr[2:]
-		case strings.HasPrefix(attr, "m="):
-			return "", errors.New("SCRAM: the server requires an extension portpatrol does not know")
-		}
-	}
-	salt, err := base64.StdEncoding.DecodeString(salt64)
-	iterations, ierr := strconv.Atoi(iter)
-	switch {
-	case !strings.HasPrefix(nonce, s.clientNonce) || len(nonce) == len(s.clientNonce):
-		return "", errors.New("SCRAM: the server's nonce does not extend ours")
-	case err != nil || len(salt) == 0:
-		return "", errors.New("SCRAM: the server sent no valid salt")
-	case ierr != nil || iterations < 1 || iterations > scramMaxIterations:
-		return "", errorf("SCRAM: the iteration count must be a number from 1 to %d", scramMaxIterations)
+	nonce, salt, iterations, err := s.parseServerFirst(serverFirst)
+	if err != nil {
+		return "", err
 	}
 	salted, err := pbkdf2.Key(sha256.New, s.password, salt, iterations, sha256.Size)
 	if err != nil {
@@ -79,6 +60,35 @@ func (s *scram) final(serverFirst string) (string, error) {
 	}
 	s.serverKey = scramHMAC(salted, "Server Key")
 	return withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof), nil
+}
+
+// parseServerFirst reads r=nonce,s=salt,i=iterations: the nonce must
+// extend ours, and the iterations are bounded.
+func (s *scram) parseServerFirst(serverFirst string) (nonce string, salt []byte, iterations int, err error) {
+	var salt64, iter string
+	for _, attr := range strings.Split(serverFirst, ",") {
+		switch {
+		case strings.HasPrefix(attr, "r="):
+			nonce = attr[2:]
+		case strings.HasPrefix(attr, "s="):
+			salt64 = attr[2:]
+		case strings.HasPrefix(attr, "i="):
+			iter = attr[2:]
+		case strings.HasPrefix(attr, "m="):
+			return "", nil, 0, errors.New("SCRAM: the server requires an extension portpatrol does not know")
+		}
+	}
+	salt, serr := base64.StdEncoding.DecodeString(salt64)
+	iterations, ierr := strconv.Atoi(iter)
+	switch {
+	case !strings.HasPrefix(nonce, s.clientNonce) || len(nonce) == len(s.clientNonce):
+		return "", nil, 0, errors.New("SCRAM: the server's nonce does not extend ours")
+	case serr != nil || len(salt) == 0:
+		return "", nil, 0, errors.New("SCRAM: the server sent no valid salt")
+	case ierr != nil || iterations < 1 || iterations > scramMaxIterations:
+		return "", nil, 0, errorf("SCRAM: the iteration count must be a number from 1 to %d", scramMaxIterations)
+	}
+	return nonce, salt, iterations, nil
 }
 
 // verify checks the server-final-message: the server proves that it knows
