@@ -172,7 +172,7 @@ func (l *amqpLogin) open(conn net.Conn) error {
 			amqpField("authentication_failure_close", []byte{'t', 1}),
 			amqpField("connection.blocked", []byte{'t', 1}))...)))
 	startOk := amqpMethod(amqpStartOk, props, amqpShortString("PLAIN"),
-		amqpLongString("\x00"+l.user+"\x00"+l.password)[1:], amqpShortString("en_US"))
+		amqpLongString("\x00" + l.user + "\x00" + l.password)[1:], amqpShortString("en_US"))
 	if _, err := conn.Write(startOk); err != nil {
 		return err
 	}
