@@ -517,6 +517,41 @@ func TestMySQLRealServer(t *testing.T) {
 			t.Errorf("%s: the log does not show the address as someone:xxxxx@:\n%s", address, o.stderr)
 		}
 	}
+	// With a password: the login as the app, its database selected.
+	db.sql(t, "CREATE USER native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('N4tive-pw'); GRANT ALL ON later.* TO native@'%'; "+
+		"CREATE USER native@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('N4tive-pw'); GRANT ALL ON later.* TO native@localhost")
+	for _, tc := range []struct{ address, reason string }{
+		{"native:N4tive-pw@tcp(" + addr + ")/", ""},
+		{"mysql://native:wrong-pw@" + addr + "/", "error 1045: Access denied for user 'native'@'localhost' (using password: YES)"},
+		{"native:N4tive-pw@tcp(" + addr + ")/mysql", "error 1044: Access denied for user 'native'@'localhost' to database 'mysql'"},
+		{"native:N4tive-pw@tcp(" + addr + ")/later", "error 1049: Unknown database 'later'"},
+	} {
+		o := runPortpatrol(t, nil, "--mysql.db.address="+tc.address, "--default-max-attempts=1", "--timeout=30s")
+		if tc.reason == "" {
+			o.mustExit(t, 0)
+		} else if o.mustExit(t, 1); !strings.Contains(o.stderr, tc.reason) {
+			t.Errorf("%s: stderr lacks %q:\n%s", tc.address, tc.reason, o.stderr)
+		}
+		if strings.Contains(o.stderr, "N4tive-pw") || strings.Contains(o.stderr, "wrong-pw") {
+			t.Errorf("the password is shown:\n%s", o.stderr)
+		}
+	}
+	// A database created late: ready within an interval.
+	cmd := exec.Command(ppBinary, "--mysql.db.address=mysql://native@"+addr+"/later", "--mysql.db.password=env:PP_MY_PW",
+		"--default-interval=200ms", "--timeout=60s")
+	cmd.Env = append(os.Environ(), "PP_MY_PW=N4tive-pw\n")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitFor(t, &stderr, "error 1049: Unknown database 'later'")
+	db.sql(t, "CREATE DATABASE later")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("not ready after CREATE DATABASE: %v\n%s", err, stderr.String())
+	}
+
 	// root logs in (OK), then says goodbye: no aborted client.
 	o = runPortpatrol(t, nil, "--mysql.db.address=root@unix("+db.socket+")/", "--timeout=30s")
 	o.mustExit(t, 0)
