@@ -164,16 +164,10 @@ const (
 // connection politely. The broker's Connection.Close is the reason, and so
 // is a Connection.Blocked on the way (a resource alarm blocks publishers).
 func (l *amqpLogin) open(conn net.Conn) error {
-	// client-properties: capabilities that make RabbitMQ say why a login
-	// failed (403) instead of closing the socket, and announce blocking.
-	props := amqpTable(
-		amqpField("product", amqpLongString("portpatrol")),
-		amqpField("capabilities", append([]byte{'F'}, amqpTable(
-			amqpField("authentication_failure_close", []byte{'t', 1}),
-			amqpField("connection.blocked", []byte{'t', 1}))...)))
-	startOk := amqpMethod(amqpStartOk, props, amqpShortString("PLAIN"),
-		amqpLongString("\x00" + l.user + "\x00" + l.password)[1:], amqpShortString("en_US"))
-	if _, err := conn.Write(startOk); err != nil {
+	response := "\x00" + l.user + "\x00" + l.password
+	startOk := binary.BigEndian.AppendUint32([]byte(amqpClientProperties+"\x05PLAIN"), uint32(len(response)))
+	startOk = append(append(startOk, response...), "\x05en_US"...)
+	if _, err := conn.Write(amqpMethod(amqpStartOk, startOk)); err != nil {
 		return err
 	}
 	method, args, err := readAMQPMethod(conn)
@@ -184,11 +178,11 @@ func (l *amqpLogin) open(conn net.Conn) error {
 		return amqpUnexpected(conn, "Connection.Tune", method, args)
 	}
 	// TuneOk: the broker's channel-max and frame-max, no heartbeats.
-	if _, err := conn.Write(amqpMethod(amqpTuneOk, args[:6], []byte{0, 0})); err != nil {
+	if _, err := conn.Write(amqpMethod(amqpTuneOk, append(args[:6:6], 0, 0))); err != nil {
 		return err
 	}
-	open := amqpMethod(amqpOpen, amqpShortString(l.vhost), amqpShortString(""), []byte{0})
-	if _, err := conn.Write(open); err != nil {
+	// Open: virtual-host, two reserved fields (an empty shortstr, a bit).
+	if _, err := conn.Write(amqpMethod(amqpOpen, append(append([]byte{byte(len(l.vhost))}, l.vhost...), 0, 0))); err != nil {
 		return err
 	}
 	if method, args, err = readAMQPMethod(conn); err != nil {
@@ -206,7 +200,7 @@ func (l *amqpLogin) open(conn net.Conn) error {
 	}
 	// Close, and read up to CloseOk: a Connection.Blocked sent on open
 	// comes before it.
-	if _, err := conn.Write(amqpMethod(amqpClose, []byte{0, 200}, amqpShortString("goodbye"), []byte{0, 0, 0, 0})); err != nil {
+	if _, err := conn.Write(amqpMethod(amqpClose, []byte("\x00\xc8\x07goodbye\x00\x00\x00\x00"))); err != nil { // 200, no class or method
 		return err
 	}
 	for {
@@ -241,7 +235,7 @@ func amqpUnexpected(conn net.Conn, want string, method uint16, args []byte) erro
 	if method != amqpClose {
 		return errorf("not an AMQP broker: method 10.%d where %s was due", method, want)
 	}
-	conn.Write(amqpMethod(amqpCloseOk))
+	conn.Write(amqpMethod(amqpCloseOk, nil))
 	// reply-code short, reply-text shortstr, class-id, method-id
 	if len(args) < 3 || len(args) < 3+int(args[2]) {
 		return errors.New("the broker closed the connection without a reason")
@@ -275,51 +269,48 @@ func readAMQPFrame(r io.Reader) (byte, []byte, error) {
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return 0, nil, err
 	}
-	typ, channel, size := head[0], binary.BigEndian.Uint16(head[1:]), binary.BigEndian.Uint32(head[3:])
-	if channel != 0 || size > maxAMQPFrame {
-		return 0, nil, errorf("not an AMQP broker (a frame of size %d on channel %d)", size, channel)
+	if channel := binary.BigEndian.Uint16(head[1:]); channel != 0 {
+		return 0, nil, errorf("not an AMQP broker (a frame on channel %d)", channel)
+	}
+	payload, err := readAMQPPayload(r, binary.BigEndian.Uint32(head[3:]))
+	return head[0], payload, err
+}
+
+// readAMQPPayload reads a frame's payload of size bytes, checked against
+// maxAMQPFrame before anything is allocated, and its frame-end octet.
+func readAMQPPayload(r io.Reader, size uint32) ([]byte, error) {
+	if size > maxAMQPFrame {
+		return nil, errorf("not an AMQP broker (frame size %d)", size)
 	}
 	payload := make([]byte, size+1)
 	if _, err := io.ReadFull(r, payload); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, nil, err
+		return nil, err
 	}
 	if payload[size] != amqpFrameEnd {
-		return 0, nil, errorf("not an AMQP broker (frame end 0x%02X, want 0xCE)", payload[size])
+		return nil, errorf("not an AMQP broker (frame end 0x%02X, want 0xCE)", payload[size])
 	}
-	return typ, payload[:size], nil
+	return payload[:size], nil
 }
 
 // amqpMethod is a method frame of class connection on channel 0.
-func amqpMethod(method uint16, args ...[]byte) []byte {
-	b := []byte{amqpFrameMethod, 0, 0, 0, 0, 0, 0, 0, 10, byte(method >> 8), byte(method)}
-	for _, a := range args {
-		b = append(b, a...)
-	}
-	binary.BigEndian.PutUint32(b[3:], uint32(len(b)-7))
-	return append(b, amqpFrameEnd)
+func amqpMethod(method uint16, args []byte) []byte {
+	b := binary.BigEndian.AppendUint32([]byte{amqpFrameMethod, 0, 0}, uint32(4+len(args)))
+	b = append(b, 0, 10, byte(method>>8), byte(method))
+	return append(append(b, args...), amqpFrameEnd)
 }
 
-func amqpShortString(s string) []byte { return append([]byte{byte(len(s))}, s...) }
-
-// amqpLongString is a field value of type S: 'S', a long length, the bytes.
-func amqpLongString(s string) []byte {
-	return append(binary.BigEndian.AppendUint32([]byte{'S'}, uint32(len(s))), s...)
-}
-
-func amqpField(name string, value []byte) []byte { return append(amqpShortString(name), value...) }
-
-func amqpTable(fields ...[]byte) []byte {
-	b := make([]byte, 4)
-	for _, f := range fields {
-		b = append(b, f...)
-	}
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
-}
-
+// amqpClientProperties is StartOk's client-properties field table,
+// {product: "portpatrol", capabilities: {authentication_failure_close:
+// true, connection.blocked: true}}: the capabilities make RabbitMQ say why
+// a login failed (403) instead of closing the socket, and announce that
+// publishers are blocked. A table is a long size, then per field a
+// shortstr name, a type octet (S long string, F table, t boolean) and the
+// value.
+const amqpClientProperties = "\x00\x00\x00\x5d" +
+	"\x07productS\x00\x00\x00\x0aportpatrol" +
+	"\x0ccapabilitiesF\x00\x00\x00\x34" +
+	"\x1cauthentication_failure_closet\x01" +
+	"\x12connection.blockedt\x01"
 // readConnectionStart reads the broker's first answer: a frame (type octet,
 // channel short, size long, payload, frame-end octet) holding the method
 // Connection.Start (class 10, method 10), or a protocol header.
@@ -340,15 +331,12 @@ func readConnectionStart(r io.Reader) error {
 	if typ != amqpFrameMethod || channel != 0 {
 		return errorf("not an AMQP broker (first frame type %d on channel %d, want a method frame on channel 0)", typ, channel)
 	}
-	if size < 6 || size > maxAMQPFrame {
+	if size < 6 {
 		return errorf("not an AMQP broker (frame size %d)", size)
 	}
-	payload := make([]byte, size+1) // and the frame-end octet
-	if _, err := io.ReadFull(r, payload); err != nil {
+	payload, err := readAMQPPayload(r, size)
+	if err != nil {
 		return err
-	}
-	if payload[size] != amqpFrameEnd {
-		return errorf("not an AMQP broker (frame end 0x%02X, want 0xCE)", payload[size])
 	}
 	class, method := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
 	if class != 10 || method != 10 {

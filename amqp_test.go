@@ -346,11 +346,11 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 	pub.Write(amqpHeader)
 	readConnectionStart(pub)
 	props := amqpTable(amqpField("capabilities", append([]byte{'F'}, amqpTable(amqpField("connection.blocked", []byte{'t', 1}))...)))
-	pub.Write(amqpMethod(amqpStartOk, props, amqpShortString("PLAIN"), amqpLongString("\x00guest\x00guest")[1:], amqpShortString("en_US")))
+	pub.Write(amqpMethodArgs(amqpStartOk, props, amqpShortString("PLAIN"), amqpLongString("\x00guest\x00guest")[1:], amqpShortString("en_US")))
 	if _, args, err := readAMQPMethod(pub); err == nil && len(args) >= 6 {
-		pub.Write(amqpMethod(amqpTuneOk, args[:6], []byte{0, 0}))
+		pub.Write(amqpMethodArgs(amqpTuneOk, args[:6], []byte{0, 0}))
 	}
-	pub.Write(amqpMethod(amqpOpen, amqpShortString("/"), amqpShortString(""), []byte{0}))
+	pub.Write(amqpMethodArgs(amqpOpen, amqpShortString("/"), amqpShortString(""), []byte{0}))
 	if m, _, err := readAMQPMethod(pub); m != amqpOpenOk || err != nil {
 		t.Fatalf("under a disk alarm, Open is answered with method %d, %v; want OpenOk", m, err)
 	}
@@ -362,7 +362,7 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 	// byte to the default exchange: the broker answers Connection.Blocked.
 	pub.SetDeadline(time.Now().Add(10 * time.Second))
 	onChannel1 := func(class uint16, method uint16, args ...[]byte) []byte {
-		f := amqpMethod(method, args...)
+		f := amqpMethodArgs(method, args...)
 		f[2], f[7], f[8] = 1, byte(class>>8), byte(class)
 		return f
 	}
@@ -457,7 +457,7 @@ func amqpLoginBroker(t *testing.T, openReply []byte, startOkReply []byte) (strin
 			readAMQPMethod(c) // CloseOk
 			return
 		}
-		c.Write(amqpMethod(amqpTune, []byte{0x07, 0xff, 0, 2, 0, 0, 0, 60}))
+		c.Write(amqpMethodArgs(amqpTune, []byte{0x07, 0xff, 0, 2, 0, 0, 0, 60}))
 		if method, args, err = readAMQPMethod(c); err != nil || method != amqpTuneOk || !bytes.Equal(args, []byte{0x07, 0xff, 0, 2, 0, 0, 0, 0}) {
 			t.Errorf("TuneOk: %d %q %v", method, args, err)
 			return
@@ -474,19 +474,19 @@ func amqpLoginBroker(t *testing.T, openReply []byte, startOkReply []byte) (strin
 		}
 		if method == amqpClose {
 			seen <- "close"
-			c.Write(amqpMethod(amqpCloseOk))
+			c.Write(amqpMethodArgs(amqpCloseOk))
 		}
 	})
 	return addr, seen
 }
 
 func amqpCloseFrame(code uint16, text string) []byte {
-	return amqpMethod(amqpClose, binary.BigEndian.AppendUint16(nil, code), amqpShortString(text), []byte{0, 10, 0, 40})
+	return amqpMethodArgs(amqpClose, binary.BigEndian.AppendUint16(nil, code), amqpShortString(text), []byte{0, 10, 0, 40})
 }
 
 func TestAMQPLoginAgainstFakes(t *testing.T) {
-	openOk := amqpMethod(amqpOpenOk, amqpShortString(""))
-	blocked := amqpMethod(amqpBlocked, amqpShortString("low on disk"))
+	openOk := amqpMethodArgs(amqpOpenOk, amqpShortString(""))
+	blocked := amqpMethodArgs(amqpBlocked, amqpShortString("low on disk"))
 	for _, tc := range []struct {
 		name, url       string
 		openReply       []byte
@@ -543,9 +543,9 @@ func TestAMQPLoginAgainstFakes(t *testing.T) {
 }
 
 func FuzzAMQPLogin(f *testing.F) {
-	f.Add(append(amqpMethod(amqpTune, []byte{0, 0, 0, 2, 0, 0, 0, 60}), amqpMethod(amqpOpenOk, []byte{0})...))
+	f.Add(append(amqpMethodArgs(amqpTune, []byte{0, 0, 0, 2, 0, 0, 0, 60}), amqpMethodArgs(amqpOpenOk, []byte{0})...))
 	f.Add(amqpCloseFrame(403, "ACCESS_REFUSED"))
-	f.Add(amqpMethod(amqpBlocked, []byte{200, 'x'}))
+	f.Add(amqpMethodArgs(amqpBlocked, []byte{200, 'x'}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := &countingReader{r: bytes.NewReader(b)}
 		l := &amqpLogin{user: "u", password: "p", vhost: "/"}
@@ -578,4 +578,40 @@ func readAMQPFrameAnyChannel(r io.Reader) (byte, []byte, error) {
 	payload := make([]byte, binary.BigEndian.Uint32(head[3:])+1)
 	_, err := io.ReadFull(r, payload)
 	return head[0], payload[:len(payload)-1], err
+}
+
+// amqpMethodArgs, and the field encoders below, build the frames of the
+// fakes and the tests' own conversations.
+func amqpMethodArgs(method uint16, args ...[]byte) []byte {
+	return amqpMethod(method, bytes.Join(args, nil))
+}
+
+func amqpShortString(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+
+// amqpLongString is a field value of type S: 'S', a long length, the bytes.
+func amqpLongString(s string) []byte {
+	return append(binary.BigEndian.AppendUint32([]byte{'S'}, uint32(len(s))), s...)
+}
+
+func amqpField(name string, value []byte) []byte { return append(amqpShortString(name), value...) }
+
+func amqpTable(fields ...[]byte) []byte {
+	b := make([]byte, 4)
+	for _, f := range fields {
+		b = append(b, f...)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// The hand-encoded client-properties are the table they say they are.
+func TestAMQPClientProperties(t *testing.T) {
+	want := amqpTable(
+		amqpField("product", amqpLongString("portpatrol")),
+		amqpField("capabilities", append([]byte{'F'}, amqpTable(
+			amqpField("authentication_failure_close", []byte{'t', 1}),
+			amqpField("connection.blocked", []byte{'t', 1}))...)))
+	if string(want) != amqpClientProperties {
+		t.Errorf("client-properties\n%q\nwant\n%q", amqpClientProperties, want)
+	}
 }

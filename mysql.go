@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
+	"hash"
 	"errors"
 	"fmt"
 	"io"
@@ -411,27 +412,36 @@ func (c mysqlCheck) authResponse(method string, scramble []byte) []byte {
 	}
 	switch method {
 	case "mysql_native_password":
-		// SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password)))
-		h1 := sha1.Sum([]byte(c.password))
-		h2 := sha1.Sum(h1[:])
-		h3 := sha1.Sum(append(bytes.Clone(scramble), h2[:]...))
-		for i := range h1 {
-			h1[i] ^= h3[i]
-		}
-		return h1[:]
+		return mysqlScrambled(sha1.New, c.password, scramble, true)
 	case "caching_sha2_password":
-		// SHA256(password) XOR SHA256(SHA256(SHA256(password)) + scramble)
-		h1 := sha256.Sum256([]byte(c.password))
-		h2 := sha256.Sum256(h1[:])
-		h3 := sha256.Sum256(append(h2[:], scramble...))
-		for i := range h1 {
-			h1[i] ^= h3[i]
-		}
-		return h1[:]
+		return mysqlScrambled(sha256.New, c.password, scramble, false)
 	case "mysql_clear_password":
 		return append([]byte(c.password), 0)
 	}
 	return nil
+}
+
+// mysqlScrambled is the password proven without sending it, H being SHA-1
+// for mysql_native_password and SHA-256 for caching_sha2_password:
+// H(password) XOR H(scramble + H(H(password))), or with H(H(password))
+// first for caching_sha2_password.
+func mysqlScrambled(newHash func() hash.Hash, password string, scramble []byte, scrambleFirst bool) []byte {
+	sum := func(a, b []byte) []byte {
+		h := newHash()
+		h.Write(a)
+		h.Write(b)
+		return h.Sum(nil)
+	}
+	h1 := sum([]byte(password), nil)
+	h2 := sum(h1, nil)
+	h3 := sum(h2, scramble)
+	if scrambleFirst {
+		h3 = sum(scramble, h2)
+	}
+	for i := range h1 {
+		h1[i] ^= h3[i]
+	}
+	return h1
 }
 
 // mysqlEncryptPassword is caching_sha2_password's full authentication
@@ -532,7 +542,7 @@ func parseMySQLHandshake(p []byte) (mysqlHandshake, error) {
 		return hs, truncated
 	}
 	hs.capabilities = uint32(binary.LittleEndian.Uint16(rest[13:15]))
-	hs.scramble = bytes.Clone(rest[4:12])
+	hs.scramble = append([]byte(nil), rest[4:12]...)
 	rest = rest[15:]
 	if len(rest) == 0 {
 		return hs, nil // a pre-4.1 server stops here
@@ -551,7 +561,7 @@ func parseMySQLHandshake(p []byte) (mysqlHandshake, error) {
 		if len(rest) < n {
 			return hs, truncated
 		}
-		hs.scramble = append(hs.scramble, bytes.TrimRight(rest[:n], "\x00")...)
+		hs.scramble = append(hs.scramble, rest[:n-1]...) // without its NUL
 		rest = rest[n:]
 	}
 	if hs.capabilities&clientPluginAuth != 0 {

@@ -416,25 +416,9 @@ func (r pgReply) verdict() error {
 // request or an ErrorResponse. It reads at most pgMaxMessages messages of at
 // most pgMaxMessage bytes each, and allocates no more.
 func readPGReply(r io.Reader) (pgReply, error) {
-	var header [5]byte
 	for range pgMaxMessages {
-		if _, err := io.ReadFull(r, header[:]); err != nil {
-			return pgReply{}, err
-		}
-		kind, length := header[0], binary.BigEndian.Uint32(header[1:])
-		switch kind {
-		case pgAuthentication, pgErrorResponse, pgNoticeResponse, pgNegotiateProtocol:
-		default:
-			return pgReply{}, errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
-		}
-		if length < 4 || length > pgMaxMessage {
-			return pgReply{}, errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
-		}
-		body := make([]byte, length-4)
-		if _, err := io.ReadFull(r, body); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
+		kind, body, err := readPGMessage(r, "RENv")
+		if err != nil {
 			return pgReply{}, err
 		}
 		switch kind {
@@ -558,7 +542,8 @@ func (c pgCheck) logIn(conn io.ReadWriter) error {
 				}
 				reply = append([]byte(pgMD5(c.password, c.user, data)), 0)
 			case pgAuthSASL:
-				if !slicesContains(bytes.Split(data, []byte{0}), "SCRAM-SHA-256") {
+				// A list of NUL-terminated names.
+				if !bytes.HasPrefix(data, []byte("SCRAM-SHA-256\x00")) && !bytes.Contains(data, []byte("\x00SCRAM-SHA-256\x00")) {
 					return errorf("the server offers no SASL mechanism portpatrol speaks (want SCRAM-SHA-256): %s", serverText(strings.TrimRight(string(data), "\x00"), 100))
 				}
 				sasl = newSCRAM(c.password)
@@ -599,15 +584,6 @@ func (c pgCheck) logIn(conn io.ReadWriter) error {
 	return errorf("no ReadyForQuery in the first %d messages of the login", pgMaxLoginMessages)
 }
 
-func slicesContains(list [][]byte, s string) bool {
-	for _, b := range list {
-		if string(b) == s {
-			return true
-		}
-	}
-	return false
-}
-
 // pgMD5 is the answer to AuthenticationMD5Password:
 // "md5" + md5hex(md5hex(password + user) + salt).
 func pgMD5(password, user string, salt []byte) string {
@@ -641,10 +617,10 @@ func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
 	}
 	kind, length := header[0], binary.BigEndian.Uint32(header[1:])
 	if strings.IndexByte(kinds, kind) < 0 {
-		return 0, nil, errorf("not a PostgreSQL server: a message starts with %s", describeByte(kind))
+		return 0, nil, errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
 	}
 	if length < 4 || length > pgMaxMessage {
-		return 0, nil, errorf("not a PostgreSQL server: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
+		return 0, nil, errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
 	}
 	body := make([]byte, length-4)
 	if _, err := io.ReadFull(r, body); err != nil {

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -46,10 +46,7 @@ func (s *scram) final(serverFirst string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	salted, err := pbkdf2.Key(sha256.New, s.password, salt, iterations, sha256.Size)
-	if err != nil {
-		return "", errorf("SCRAM: %v", err)
-	}
+	salted := scramSaltedPassword(s.password, salt, iterations)
 	clientKey := scramHMAC(salted, "Client Key")
 	storedKey := sha256.Sum256(clientKey)
 	withoutProof := "c=biws,r=" + nonce // biws: base64 of the gs2 header "n,,"
@@ -106,6 +103,27 @@ func (s *scram) verify(serverFinal string) error {
 		return errors.New("SCRAM: the server's signature does not match: it does not know the password")
 	}
 	return nil
+}
+
+// scramSaltedPassword is Hi() of RFC 5802, PBKDF2 with HMAC-SHA-256 for one
+// block of output: U1 = HMAC(password, salt + INT(1)), Ui = HMAC(password,
+// Ui-1), all XORed. Written out because crypto/pbkdf2 costs 4 KB of binary
+// for what these lines do.
+func scramSaltedPassword(password string, salt []byte, iterations int) []byte {
+	mac := hmac.New(sha256.New, []byte(password))
+	mac.Write(salt)
+	mac.Write([]byte{0, 0, 0, 1})
+	u := mac.Sum(nil)
+	out := bytes.Clone(u)
+	for range iterations - 1 {
+		mac.Reset()
+		mac.Write(u)
+		u = mac.Sum(u[:0])
+		for i := range out {
+			out[i] ^= u[i]
+		}
+	}
+	return out
 }
 
 func scramHMAC(key []byte, msg string) []byte {
