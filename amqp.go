@@ -311,6 +311,7 @@ const amqpClientProperties = "\x00\x00\x00\x5d" +
 	"\x0ccapabilitiesF\x00\x00\x00\x34" +
 	"\x1cauthentication_failure_closet\x01" +
 	"\x12connection.blockedt\x01"
+
 // readConnectionStart reads the broker's first answer: a frame (type octet,
 // channel short, size long, payload, frame-end octet) holding the method
 // Connection.Start (class 10, method 10), or a protocol header.
