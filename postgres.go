@@ -151,6 +151,7 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 	if c.login {
 		host, _, _ := net.SplitHostPort(a.address)
 		var err error
+		c.tlsOptional = a.sslmode == "" || a.sslmode == "prefer"
 		if c.tls, err = pgTLSConfig(a.sslmode, a.rootCert, host); err != nil {
 			return built{}, []error{addressError{err}}
 		}
@@ -335,7 +336,8 @@ type pgCheck struct {
 	timeout          time.Duration
 	login            bool // complete the login: a password is given, or login=true
 	user, password   string
-	tls              *tls.Config // sslmode require, verify-ca, verify-full: for a login
+	tls              *tls.Config // for a login, unless sslmode is disable or allow
+	tlsOptional      bool        // sslmode prefer (libpq's default): plain when the server refuses TLS
 }
 
 func (c pgCheck) check(ctx context.Context) error {
@@ -345,7 +347,7 @@ func (c pgCheck) check(ctx context.Context) error {
 		}
 		if c.tls != nil {
 			var err error
-			if conn, err = pgStartTLS(ctx, conn, c.tls); err != nil {
+			if conn, err = pgStartTLS(ctx, conn, c.tls, c.tlsOptional); err != nil {
 				return err
 			}
 		}
@@ -633,8 +635,8 @@ func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
 }
 
 // pgStartTLS asks for TLS with an SSLRequest; the server answers one byte,
-// S to go on in TLS or N to refuse.
-func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config) (net.Conn, error) {
+// S to go on in TLS or N to refuse, which is the end unless TLS is optional.
+func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config, optional bool) (net.Conn, error) {
 	if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil { // 80877103
 		return nil, err
 	}
@@ -645,6 +647,9 @@ func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config) (net.Con
 	switch answer[0] {
 	case 'S':
 	case 'N':
+		if optional {
+			return conn, nil
+		}
 		return nil, finalReason{errors.New("the server does not accept TLS, which the URL's sslmode requires")}
 	default:
 		return nil, errorf("not a PostgreSQL server: it answers an SSLRequest with %s", describeByte(answer[0]))
@@ -656,14 +661,13 @@ func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config) (net.Con
 	return tc, nil
 }
 
-// pgTLSConfig is TLS as libpq's sslmode asks for it: require encrypts
-// without checking the certificate, verify-ca checks it against
-// sslrootcert (else the system's roots), verify-full also checks the host
-// name. The other modes log in without TLS.
+// pgTLSConfig is TLS as libpq's sslmode asks for it: prefer (the default)
+// and require encrypt without checking the certificate, verify-ca checks it
+// against sslrootcert (else the system's roots), verify-full also checks
+// the host name. disable and allow log in without TLS.
 func pgTLSConfig(mode, rootCert, host string) (*tls.Config, error) {
 	switch mode {
-	case "require", "verify-ca", "verify-full":
-	default:
+	case "disable", "allow":
 		return nil, nil
 	}
 	config := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
@@ -678,7 +682,7 @@ func pgTLSConfig(mode, rootCert, host string) (*tls.Config, error) {
 		}
 	}
 	switch mode {
-	case "require":
+	case "", "prefer", "require":
 		config.InsecureSkipVerify = true
 	case "verify-ca":
 		// The chain, without the host name: Go verifies both or neither.

@@ -267,7 +267,8 @@ func FuzzPGReply(f *testing.F) {
 // that it is protocol 3.0 (no SSLRequest first), records its parameters and
 // every byte received, and lets respond answer the n-th connection.
 type pgFake struct {
-	addr     string
+	addr        string
+	sslRequests atomic.Int32 // answered N, as by a server without TLS
 	mu       sync.Mutex
 	params   map[string]string
 	received bytes.Buffer
@@ -283,6 +284,18 @@ func startPGFake(t *testing.T, respond func(n int, c net.Conn)) *pgFake {
 		var length [4]byte
 		if _, err := io.ReadFull(c, length[:]); err != nil {
 			return
+		}
+		if binary.BigEndian.Uint32(length[:]) == 8 {
+			var code [4]byte
+			if io.ReadFull(c, code[:]); binary.BigEndian.Uint32(code[:]) != 80877103 {
+				t.Errorf("an 8-byte first message that is not an SSLRequest: %q", code)
+				return
+			}
+			f.sslRequests.Add(1)
+			c.Write([]byte{'N'})
+			if _, err := io.ReadFull(c, length[:]); err != nil {
+				return
+			}
 		}
 		size := binary.BigEndian.Uint32(length[:])
 		if size < 8 || size > 10000 {
@@ -353,6 +366,9 @@ func TestPostgresFakeServers(t *testing.T) {
 		// debug level.
 		if !strings.Contains(o.stderr, `msg="up, but the check cannot see further"`) || !strings.Contains(o.stderr, "asks for a password") {
 			t.Errorf("no debug note on the password request:\n%s", o.stderr)
+		}
+		if n := f.sslRequests.Load(); n != 0 {
+			t.Errorf("%d SSLRequests without a login", n)
 		}
 		// Asked for a password, the client closes without a Terminate:
 		// the protocol allows none during start-up.
@@ -631,9 +647,21 @@ func (s *pgServer) start(t *testing.T, settings ...string) {
 }
 
 // sql runs statements as postgres over the unix socket.
+// It waits out a server that is still starting up.
 func (s *pgServer) sql(t *testing.T, statements string) string {
 	t.Helper()
-	return s.tool(t, "psql", "-h", s.sockDir, "-p", strconv.Itoa(s.port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAtc", statements)
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		cmd := asNobody(exec.Command(filepath.Join(s.bin, "psql"), "-h", s.sockDir, "-p", strconv.Itoa(s.port), "-U", "postgres", "-d", "postgres",
+			"-v", "ON_ERROR_STOP=1", "-qAtc", statements))
+		cmd.Dir = filepath.Dir(s.data)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return string(out)
+		}
+		if !strings.Contains(string(out), "the database system is starting up") || time.Now().After(end) {
+			t.Fatalf("psql %q: %v\n%s", statements, err, out)
+		}
+	}
 }
 
 func (s *pgServer) logText(t *testing.T) string {
@@ -955,4 +983,58 @@ server_login_retry = 1
 	primary.tool(t, "pg_ctl", "stop", "-D", primary.data, "-m", "fast")
 	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=1", "--timeout=30s")
 	o.mustExit(t, 0)
+}
+
+// sslmode from the URL: the login goes over TLS (the server refuses the
+// role without it), and the certificate is checked as the mode says.
+func TestPostgresLoginOverTLS(t *testing.T) {
+	t.Parallel()
+	primary, _ := newPGServers(t)
+	pki := newTestPKI(t)
+	cert, key, ca := writeServerPEM(t, pki, filepath.Dir(primary.data))
+	hba := "local all all trust\nhostssl all pwuser 127.0.0.0/8 scram-sha-256\nhostnossl all pwuser 127.0.0.0/8 reject\n"
+	if err := os.WriteFile(filepath.Join(primary.data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// 127.0.0.2 is loopback too, and not a name in the certificate.
+	primary.start(t, "listen_addresses=127.0.0.1,127.0.0.2", "ssl=on", "ssl_cert_file="+cert, "ssl_key_file="+key)
+	primary.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'Tls-S3cret'")
+	port := strconv.Itoa(primary.port)
+	url := func(host, query string) string {
+		return "postgres://pwuser:Tls-S3cret@" + host + ":" + port + "/postgres?" + query
+	}
+	for _, tc := range []struct{ address, reason string }{
+		{url("127.0.0.1", "sslmode=require"), ""},
+		{url("127.0.0.2", "sslmode=verify-ca&sslrootcert="+ca), ""},
+		{url("127.0.0.1", "sslmode=verify-full&sslrootcert="+ca), ""},
+		{url("127.0.0.2", "sslmode=verify-full&sslrootcert="+ca), "certificate is valid for 127.0.0.1, not 127.0.0.2"},
+		{url("127.0.0.1", "sslmode=verify-full"), "certificate signed by unknown authority"},
+		// prefer, as libpq and without sslmode: TLS when the server has it.
+		{url("127.0.0.1", "sslmode=prefer"), ""},
+		{url("127.0.0.1", "connect_timeout=5"), ""},
+		{url("127.0.0.1", "sslmode=allow"), `login refused: pg_hba.conf rejects connection for host \"127.0.0.1\", user \"pwuser\", database \"postgres\", no encryption (SQLSTATE 28000)`},
+	} {
+		o := runPortpatrol(t, nil, "--postgres.db.address="+tc.address, "--default-max-attempts=1", "--timeout=30s")
+		if tc.reason == "" {
+			o.mustExit(t, 0)
+		} else if o.mustExit(t, 1); !strings.Contains(o.stderr, tc.reason) {
+			t.Errorf("%s: stderr lacks %s:\n%s", tc.address, tc.reason, o.stderr)
+		}
+		if strings.Contains(o.stderr, "Tls-S3cret") {
+			t.Errorf("the password is shown:\n%s", o.stderr)
+		}
+	}
+	if log := primary.logText(t); !strings.Contains(log, "connection authorized: user=pwuser database=postgres application_name=portpatrol SSL enabled") {
+		t.Errorf("the server log shows no login over TLS:\n%s", log)
+	}
+	o := runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:pw@db/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
+	o.mustExit(t, 2)
+	if !strings.Contains(o.stderr, "sslrootcert: cannot read /nonexistent/ca.pem: no such file or directory") {
+		t.Errorf("start-up error:\n%s", o.stderr)
+	}
+	o = runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:pw@db/x?sslmode=on")
+	o.mustExit(t, 2)
+	if !strings.Contains(o.stderr, `sslmode "on": want disable, allow, prefer, require, verify-ca or verify-full`) {
+		t.Errorf("start-up error:\n%s", o.stderr)
+	}
 }
