@@ -269,10 +269,10 @@ func FuzzPGReply(f *testing.F) {
 type pgFake struct {
 	addr        string
 	sslRequests atomic.Int32 // answered N, as by a server without TLS
-	mu       sync.Mutex
-	params   map[string]string
-	received bytes.Buffer
-	conns    atomic.Int32
+	mu          sync.Mutex
+	params      map[string]string
+	received    bytes.Buffer
+	conns       atomic.Int32
 }
 
 func startPGFake(t *testing.T, respond func(n int, c net.Conn)) *pgFake {
