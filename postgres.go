@@ -148,7 +148,7 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 	}
 	c := pgCheck{network: a.network, address: a.address, timeout: s.timeout, startup: pgStartupMessage(user, database),
 		login: o.login || a.password != "", user: user, password: a.password}
-	if c.login {
+	if c.login && a.network == "tcp" { // libpq ignores sslmode on a unix socket
 		host, _, _ := net.SplitHostPort(a.address)
 		var err error
 		c.tlsOptional = a.sslmode == "" || a.sslmode == "prefer"

@@ -766,6 +766,8 @@ func TestPostgresRealServer(t *testing.T) {
 			"--postgres.md5.address=postgres://md5user:Md5-S3cret@"+primary.addr()+"/postgres",
 			"--postgres.clear.address=postgres://clearuser@"+primary.addr()+"/postgres", "--postgres.clear.password=env:PP_PG_PW",
 			"--postgres.trust.address="+primary.addr(), "--postgres.trust.login",
+			// On a unix socket, sslmode is ignored, as by libpq.
+			"--postgres.sock.address=postgresql://md5user:Md5-S3cret@"+strings.ReplaceAll(primary.sockDir, "/", "%2F")+":"+strconv.Itoa(primary.port)+"/postgres?sslmode=require",
 			"--timeout=30s", "--log-level=debug")
 		o.mustExit(t, 0)
 		for _, secret := range []string{"hunter2", "Md5-S3cret", "Cl3ar-S3cret"} {
