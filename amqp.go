@@ -31,7 +31,7 @@ const (
 
 func init() {
 	register("amqp", &targetType{
-		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start",
+		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start; with a user and password in the URL, when it opens the vhost for them",
 		stillReady: "still answers as a broker",
 		properties: amqpProperties,
 		settings:   func() any { return &tlsFiles{} },
@@ -51,6 +51,9 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 	if !strings.Contains(s, "://") {
 		hostport, err = withDefaultPort(s, "5672")
 		return hostport, false, "", err
+	}
+	if unencodedPassword(s) {
+		return "", false, "", errUnencodedPassword
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -91,7 +94,18 @@ func buildAMQP(s *targetSpec, address string) (built, []error) {
 	if len(problems) > 0 {
 		return built{}, problems
 	}
-	b := built{checker: amqpCheck{address: hostport, tls: tlsConfig, timeout: s.timeout}, address: redactURL(address),
+	c := amqpCheck{address: hostport, tls: tlsConfig, timeout: s.timeout}
+	if password != "" {
+		u, _ := url.Parse(address) // parsed above
+		c.login = &amqpLogin{user: u.User.Username(), password: password, vhost: "/"}
+		if path := u.EscapedPath(); path != "" && path != "/" {
+			c.login.vhost, _ = url.PathUnescape(path[1:])
+		}
+		if len(c.login.vhost) > 255 {
+			return built{}, []error{addressError{errors.New("the vhost is longer than 255 bytes")}}
+		}
+	}
+	b := built{checker: c, address: redactURL(address),
 		pieces: []string{address, redactURL(address), hostport, hostWithoutPort(hostport)}}
 	if u, err := url.Parse(address); err == nil && u.User != nil {
 		b.pieces = append(b.pieces, urlPieces(u)...)
@@ -103,22 +117,201 @@ func buildAMQP(s *targetSpec, address string) (built, []error) {
 }
 
 // amqpCheck is ready when the broker answers the protocol header with
-// Connection.Start. It does not log in: that comes after, and a broker that
-// starts the handshake is serving.
+// Connection.Start; with credentials, when it also opens the vhost.
 type amqpCheck struct {
 	address string
 	tls     *tls.Config
 	timeout time.Duration
+	login   *amqpLogin // nil: no credentials in the URL
 }
+
+type amqpLogin struct{ user, password, vhost string }
 
 func (c amqpCheck) check(ctx context.Context) error {
 	return exchange(ctx, "tcp", c.address, c.timeout, c.tls, func(conn net.Conn) error {
 		if _, err := conn.Write(amqpHeader); err != nil {
 			return err
 		}
-		return readConnectionStart(conn)
+		if err := readConnectionStart(conn); err != nil {
+			return err
+		}
+		if c.login == nil {
+			return errAMQPNoLogin
+		}
+		return c.login.open(conn)
 	})
 }
+
+var errAMQPNoLogin = blind{"no login without a user and password: a missing vhost, wrong credentials or blocked publishers cannot be seen; give amqp://user:password@host/vhost"}
+
+// Methods of class connection (10) after Start (the specification's
+// section 1.4.2).
+const (
+	amqpStartOk = 11
+	amqpTune    = 30
+	amqpTuneOk  = 31
+	amqpOpen    = 40
+	amqpOpenOk  = 41
+	amqpClose   = 50
+	amqpCloseOk = 51
+	amqpBlocked = 60 // RabbitMQ's extension, for clients that declare connection.blocked
+	// amqpMaxLoginFrames bounds the frames one login reads (heartbeats
+	// may come between the methods).
+	amqpMaxLoginFrames = 16
+	amqpFrameHeartbeat = 8
+)
+
+// open logs in with PLAIN, tunes, opens the vhost, and closes the
+// connection politely. The broker's Connection.Close is the reason, and so
+// is a Connection.Blocked on the way (a resource alarm blocks publishers).
+func (l *amqpLogin) open(conn net.Conn) error {
+	response := "\x00" + l.user + "\x00" + l.password
+	startOk := binary.BigEndian.AppendUint32([]byte(amqpClientProperties+"\x05PLAIN"), uint32(len(response)))
+	startOk = append(append(startOk, response...), "\x05en_US"...)
+	if _, err := conn.Write(amqpMethod(amqpStartOk, startOk)); err != nil {
+		return err
+	}
+	method, args, err := readAMQPMethod(conn)
+	if err != nil {
+		return err
+	}
+	if method != amqpTune || len(args) < 8 {
+		return amqpUnexpected(conn, "Connection.Tune", method, args)
+	}
+	// TuneOk: the broker's channel-max and frame-max, no heartbeats.
+	if _, err := conn.Write(amqpMethod(amqpTuneOk, append(args[:6:6], 0, 0))); err != nil {
+		return err
+	}
+	// Open: virtual-host, two reserved fields (an empty shortstr, a bit).
+	if _, err := conn.Write(amqpMethod(amqpOpen, append(append([]byte{byte(len(l.vhost))}, l.vhost...), 0, 0))); err != nil {
+		return err
+	}
+	if method, args, err = readAMQPMethod(conn); err != nil {
+		return err
+	}
+	var blocked error
+	if method == amqpBlocked {
+		blocked = amqpBlockedReason(args)
+		if method, args, err = readAMQPMethod(conn); err != nil {
+			return err
+		}
+	}
+	if method != amqpOpenOk {
+		return amqpUnexpected(conn, "Connection.OpenOk", method, args)
+	}
+	// Close, and read up to CloseOk: a Connection.Blocked sent on open
+	// comes before it.
+	if _, err := conn.Write(amqpMethod(amqpClose, []byte("\x00\xc8\x07goodbye\x00\x00\x00\x00"))); err != nil { // 200, no class or method
+		return err
+	}
+	for {
+		method, args, err := readAMQPMethod(conn)
+		if err != nil {
+			return err
+		}
+		switch method {
+		case amqpBlocked:
+			blocked = amqpBlockedReason(args)
+			continue
+		case amqpCloseOk, amqpClose:
+		default:
+			continue // anything else on the way out
+		}
+		return blocked
+	}
+}
+
+func amqpBlockedReason(args []byte) error {
+	reason := "no reason given"
+	if len(args) > 0 && int(args[0]) < len(args) {
+		reason = serverText(string(args[1:1+int(args[0])]), 200)
+	}
+	return errorf("publishers are blocked: %s", reason)
+}
+
+// amqpUnexpected is the reason for a method other than the one expected:
+// the broker's Connection.Close (answered with CloseOk, as the protocol
+// asks) with its code and text, or a protocol error.
+func amqpUnexpected(conn net.Conn, want string, method uint16, args []byte) error {
+	if method != amqpClose {
+		return errorf("not an AMQP broker: method 10.%d where %s was due", method, want)
+	}
+	conn.Write(amqpMethod(amqpCloseOk, nil))
+	// reply-code short, reply-text shortstr, class-id, method-id
+	if len(args) < 3 || len(args) < 3+int(args[2]) {
+		return errors.New("the broker closed the connection without a reason")
+	}
+	code := binary.BigEndian.Uint16(args)
+	return errorf("the broker closed the connection: %d %s", code, serverText(string(args[3:3+int(args[2])]), 200))
+}
+
+// readAMQPMethod reads frames until a method of class connection on channel
+// 0, skipping heartbeats, and returns its method id and arguments.
+func readAMQPMethod(r io.Reader) (uint16, []byte, error) {
+	for range amqpMaxLoginFrames {
+		typ, payload, err := readAMQPFrame(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		if typ == amqpFrameHeartbeat {
+			continue
+		}
+		if typ != amqpFrameMethod || len(payload) < 4 || binary.BigEndian.Uint16(payload) != 10 {
+			return 0, nil, errorf("not an AMQP broker: a frame of type %d where a connection method was due", typ)
+		}
+		return binary.BigEndian.Uint16(payload[2:]), payload[4:], nil
+	}
+	return 0, nil, errorf("no connection method in %d frames", amqpMaxLoginFrames)
+}
+
+// readAMQPFrame reads one frame on channel 0 of at most maxAMQPFrame bytes.
+func readAMQPFrame(r io.Reader) (byte, []byte, error) {
+	var head [7]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return 0, nil, err
+	}
+	if channel := binary.BigEndian.Uint16(head[1:]); channel != 0 {
+		return 0, nil, errorf("not an AMQP broker (a frame on channel %d)", channel)
+	}
+	payload, err := readAMQPPayload(r, binary.BigEndian.Uint32(head[3:]))
+	return head[0], payload, err
+}
+
+// readAMQPPayload reads a frame's payload of size bytes, checked against
+// maxAMQPFrame before anything is allocated, and its frame-end octet.
+func readAMQPPayload(r io.Reader, size uint32) ([]byte, error) {
+	if size > maxAMQPFrame {
+		return nil, errorf("not an AMQP broker (frame size %d)", size)
+	}
+	payload := make([]byte, size+1)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return nil, err
+	}
+	if payload[size] != amqpFrameEnd {
+		return nil, errorf("not an AMQP broker (frame end 0x%02X, want 0xCE)", payload[size])
+	}
+	return payload[:size], nil
+}
+
+// amqpMethod is a method frame of class connection on channel 0.
+func amqpMethod(method uint16, args []byte) []byte {
+	b := binary.BigEndian.AppendUint32([]byte{amqpFrameMethod, 0, 0}, uint32(4+len(args)))
+	b = append(b, 0, 10, byte(method>>8), byte(method))
+	return append(append(b, args...), amqpFrameEnd)
+}
+
+// amqpClientProperties is StartOk's client-properties field table,
+// {product: "portpatrol", capabilities: {authentication_failure_close:
+// true, connection.blocked: true}}: the capabilities make RabbitMQ say why
+// a login failed (403) instead of closing the socket, and announce that
+// publishers are blocked. A table is a long size, then per field a
+// shortstr name, a type octet (S long string, F table, t boolean) and the
+// value.
+const amqpClientProperties = "\x00\x00\x00\x5d" +
+	"\x07productS\x00\x00\x00\x0aportpatrol" +
+	"\x0ccapabilitiesF\x00\x00\x00\x34" +
+	"\x1cauthentication_failure_closet\x01" +
+	"\x12connection.blockedt\x01"
 
 // readConnectionStart reads the broker's first answer: a frame (type octet,
 // channel short, size long, payload, frame-end octet) holding the method
@@ -140,15 +333,12 @@ func readConnectionStart(r io.Reader) error {
 	if typ != amqpFrameMethod || channel != 0 {
 		return errorf("not an AMQP broker (first frame type %d on channel %d, want a method frame on channel 0)", typ, channel)
 	}
-	if size < 6 || size > maxAMQPFrame {
+	if size < 6 {
 		return errorf("not an AMQP broker (frame size %d)", size)
 	}
-	payload := make([]byte, size+1) // and the frame-end octet
-	if _, err := io.ReadFull(r, payload); err != nil {
+	payload, err := readAMQPPayload(r, size)
+	if err != nil {
 		return err
-	}
-	if payload[size] != amqpFrameEnd {
-		return errorf("not an AMQP broker (frame end 0x%02X, want 0xCE)", payload[size])
 	}
 	class, method := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
 	if class != 10 || method != 10 {

@@ -113,7 +113,7 @@ func TestAMQPCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := amqpBroker(t, tc.reply)
 			err := amqpCheck{address: addr, timeout: 5 * time.Second}.check(context.Background())
-			if tc.err == "" && err != nil || tc.err != "" && (err == nil || err.Error() != tc.err) {
+			if tc.err == "" && !isReady(err) || tc.err != "" && (isReady(err) || err.Error() != tc.err) {
 				t.Errorf("check = %v, want %q", err, tc.err)
 			}
 		})
@@ -177,7 +177,7 @@ func TestAMQPS(t *testing.T) {
 		{[]string{"--amqp.q.address=amqp://localhost:" + port}, "the server closed the connection before it answered"}, // the TLS server drops it
 	} {
 		err := checkerFor(t, tc.args...).check(context.Background())
-		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+		if tc.err == "" && !isReady(err) || tc.err != "" && (isReady(err) || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%q: check = %v, want %q", tc.args, err, tc.err)
 		}
 	}
@@ -243,8 +243,9 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 
 	rabbit := asNobody(exec.Command(server))
 	rabbit.Dir = dir
+	nodename := fmt.Sprintf("pp%d@localhost", rand.Uint32())
 	rabbit.Env = append(env,
-		fmt.Sprintf("RABBITMQ_NODENAME=pp%d@localhost", rand.Uint32()),
+		"RABBITMQ_NODENAME="+nodename,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		"RABBITMQ_NODE_PORT="+strconv.Itoa(nodePort),
 		"RABBITMQ_DIST_PORT="+distPort,
@@ -269,21 +270,44 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 	check := amqpCheck{address: addr, timeout: 5 * time.Second}
 	deadline := time.Now().Add(3 * time.Minute)
 	var err error
-	for err = check.check(context.Background()); err != nil; err = check.check(context.Background()) {
+	for err = check.check(context.Background()); !isReady(err); err = check.check(context.Background()) {
 		if time.Now().After(deadline) {
 			t.Fatalf("RabbitMQ never answered: %v\n%s", err, rabbitOut.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	const password = "Pl4ntedRabbitSecret"
-	o = runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:"+password+"@"+addr+"/%2F", "--log-level=debug", "--timeout=30s")
+	ctl := func(args ...string) string {
+		t.Helper()
+		cmd := asNobody(exec.Command(filepath.Join(filepath.Dir(server), "rabbitmqctl"), append([]string{"-n", nodename}, args...)...))
+		cmd.Env, cmd.Dir = env, dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("rabbitmqctl %q: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+
+	// Without credentials the broker is ready whatever the vhost: the
+	// check cannot see further, and says so at debug level.
+	o = runPortpatrol(t, nil, "--amqp.mq.address=amqp://"+addr+"/nosuchvhost", "--log-level=debug", "--timeout=30s")
 	o.mustExit(t, 0)
+	if !strings.Contains(o.stderr, "no login without a user and password") {
+		t.Errorf("no debug note that the check cannot see the vhost:\n%s", o.stderr)
+	}
+
+	// guest logs in from loopback; every form of the default vhost opens.
+	for _, u := range []string{"amqp://guest:guest@" + addr, "amqp://guest:guest@" + addr + "/", "amqp://guest:guest@" + addr + "/%2F"} {
+		runPortpatrol(t, nil, "--amqp.mq.address="+u, "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+	}
+	const password = "Pl4ntedRabbitSecret"
+	o = runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:"+password+"@"+addr+"/%2F", "--log-level=debug", "--default-max-attempts=1", "--timeout=30s")
+	o.mustExit(t, 1)
 	if strings.Contains(o.stdout+o.stderr, password) {
 		t.Errorf("the password is printed:\n%s", o.stderr)
 	}
-	if !strings.Contains(o.stderr, "amqp://guest:xxxxx@") {
-		t.Errorf("the log does not show the redacted address:\n%s", o.stderr)
+	if !strings.Contains(o.stderr, "amqp://guest:xxxxx@") || !strings.Contains(o.stderr, `error="the broker closed the connection: 403 ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN`) {
+		t.Errorf("a wrong password is not refused with 403, or the address is not shown redacted:\n%s", o.stderr)
 	}
 
 	// The management API: {"status":"ok"} with 200 when no alarm is in
@@ -304,6 +328,83 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 	if !strings.Contains(o.stderr, "status 401, want 200") || strings.Contains(o.stderr, password) {
 		t.Errorf("a wrong password:\n%s", o.stderr)
 	}
+
+	// A vhost that a setup job creates later.
+	cmd := exec.Command(ppBinary, "--amqp.mq.address=amqp://guest:guest@"+addr+"/orders", "--default-interval=200ms", "--timeout=60s")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitFor(t, &stderr, `error="the broker closed the connection: 530 NOT_ALLOWED - vhost orders not found"`)
+	ctl("add_vhost", "orders")
+	ctl("set_permissions", "-p", "orders", "guest", ".*", ".*", ".*")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("not ready after add_vhost: %v\n%s", err, stderr.String())
+	}
+
+	// A disk alarm: a free-space limit above what the disk has. What a
+	// new connection hears is what the README says.
+	ctl("set_disk_free_limit", "1000000GB")
+	t.Cleanup(func() { ctl("set_disk_free_limit", "50MB") })
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(ctl("eval", "rabbit_alarm:get_alarms()."), "disk"); {
+		if time.Now().After(end) {
+			t.Fatalf("no disk alarm 30s after set_disk_free_limit: %s", ctl("eval", "rabbit_alarm:get_alarms()."))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Measured with RabbitMQ 3.10.8: a new connection opens as usual and
+	// hears no Connection.Blocked, however long it waits; the broker
+	// blocks (and says so) only a connection that publishes. So the login
+	// is ready, and the README says that an alarm is not seen.
+	runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:guest@"+addr, "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+	pub, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	pub.Write(amqpHeader)
+	readConnectionStart(pub)
+	props := amqpTable(amqpField("capabilities", append([]byte{'F'}, amqpTable(amqpField("connection.blocked", []byte{'t', 1}))...)))
+	pub.Write(amqpMethodArgs(amqpStartOk, props, amqpShortString("PLAIN"), amqpLongString("\x00guest\x00guest")[1:], amqpShortString("en_US")))
+	if _, args, err := readAMQPMethod(pub); err == nil && len(args) >= 6 {
+		pub.Write(amqpMethodArgs(amqpTuneOk, args[:6], []byte{0, 0}))
+	}
+	pub.Write(amqpMethodArgs(amqpOpen, amqpShortString("/"), amqpShortString(""), []byte{0}))
+	if m, _, err := readAMQPMethod(pub); m != amqpOpenOk || err != nil {
+		t.Fatalf("under a disk alarm, Open is answered with method %d, %v; want OpenOk", m, err)
+	}
+	pub.SetDeadline(time.Now().Add(2 * time.Second))
+	if m, _, err := readAMQPMethod(pub); !os.IsTimeout(err) {
+		t.Errorf("after OpenOk under a disk alarm, without publishing: method %d, %v; want nothing", m, err)
+	}
+	// Channel.Open (20.10) on channel 1, then Basic.Publish (60.40) of one
+	// byte to the default exchange: the broker answers Connection.Blocked.
+	pub.SetDeadline(time.Now().Add(10 * time.Second))
+	onChannel1 := func(class uint16, method uint16, args ...[]byte) []byte {
+		f := amqpMethodArgs(method, args...)
+		f[2], f[7], f[8] = 1, byte(class>>8), byte(class)
+		return f
+	}
+	pub.Write(onChannel1(20, 10, []byte{0}))
+	if typ, payload, err := readAMQPFrameAnyChannel(pub); err != nil || typ != amqpFrameMethod || len(payload) < 4 || payload[1] != 20 || payload[3] != 11 {
+		t.Fatalf("Channel.Open: %d %q %v", typ, payload, err)
+	}
+	pub.Write(onChannel1(60, 40, []byte{0, 0}, amqpShortString(""), amqpShortString("nowhere"), []byte{0}))
+	pub.Write([]byte{2, 0, 1, 0, 0, 0, 14, 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0xCE}) // content header: 1 byte, no properties
+	pub.Write([]byte{3, 0, 1, 0, 0, 0, 1, 'x', 0xCE})
+	if m, args, err := readAMQPMethod(pub); m != amqpBlocked || amqpBlockedReason(args).Error() != "publishers are blocked: low on disk" {
+		t.Errorf("after a publish under a disk alarm: method %d %q %v, want Connection.Blocked, low on disk", m, args, err)
+	}
+	ctl("set_disk_free_limit", "50MB")
+	for end := time.Now().Add(30 * time.Second); strings.Contains(ctl("eval", "rabbit_alarm:get_alarms()."), "disk"); {
+		if time.Now().After(end) {
+			t.Fatal("the disk alarm did not clear")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:guest@"+addr, "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
 
 	// What the real broker sends is what the fake replays: the same frame,
 	// method and version, the same product in the server properties, and the
@@ -342,4 +443,196 @@ func FuzzAMQPReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		readConnectionStart(bytes.NewReader(b))
 	})
+}
+
+// amqpLoginBroker is a fake broker for the login: it replays RabbitMQ's
+// Connection.Start, checks StartOk, TuneOk and Open, and answers Open with
+// openReply (frames); it records the vhost opened and the PLAIN response.
+func amqpLoginBroker(t *testing.T, openReply []byte, startOkReply []byte) (string, chan string) {
+	seen := make(chan string, 100)
+	addr := tcpServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		header := make([]byte, 8)
+		if _, err := io.ReadFull(c, header); err != nil {
+			return
+		}
+		c.Write(rabbitStart(t))
+		method, args, err := readAMQPMethod(c)
+		if err != nil || method != amqpStartOk {
+			t.Errorf("StartOk: method %d, %v", method, err)
+			return
+		}
+		// client-properties table, mechanism, response
+		tableLen := binary.BigEndian.Uint32(args)
+		table := string(args[4 : 4+tableLen])
+		rest := args[4+tableLen:]
+		mech := string(rest[1 : 1+rest[0]])
+		rest = rest[1+rest[0]:]
+		response := string(rest[4 : 4+binary.BigEndian.Uint32(rest)])
+		if mech != "PLAIN" || !strings.Contains(table, "connection.blocked") || !strings.Contains(table, "authentication_failure_close") {
+			t.Errorf("StartOk mechanism %q, client-properties %q", mech, table)
+		}
+		seen <- "response " + response
+		if startOkReply != nil {
+			c.Write(startOkReply)
+			readAMQPMethod(c) // CloseOk
+			return
+		}
+		c.Write(amqpMethodArgs(amqpTune, []byte{0x07, 0xff, 0, 2, 0, 0, 0, 60}))
+		if method, args, err = readAMQPMethod(c); err != nil || method != amqpTuneOk || !bytes.Equal(args, []byte{0x07, 0xff, 0, 2, 0, 0, 0, 0}) {
+			t.Errorf("TuneOk: %d %q %v", method, args, err)
+			return
+		}
+		if method, args, err = readAMQPMethod(c); err != nil || method != amqpOpen || len(args) < 1 {
+			t.Errorf("Open: %d %v", method, err)
+			return
+		}
+		seen <- "vhost " + string(args[1:1+args[0]])
+		c.Write(openReply)
+		if method, _, err = readAMQPMethod(c); err != nil || method != amqpClose && method != amqpCloseOk {
+			t.Errorf("after OpenOk: method %d, %v; want Close (or CloseOk)", method, err)
+			return
+		}
+		if method == amqpClose {
+			seen <- "close"
+			c.Write(amqpMethodArgs(amqpCloseOk))
+		}
+	})
+	return addr, seen
+}
+
+func amqpCloseFrame(code uint16, text string) []byte {
+	return amqpMethodArgs(amqpClose, binary.BigEndian.AppendUint16(nil, code), amqpShortString(text), []byte{0, 10, 0, 40})
+}
+
+func TestAMQPLoginAgainstFakes(t *testing.T) {
+	openOk := amqpMethodArgs(amqpOpenOk, amqpShortString(""))
+	blocked := amqpMethodArgs(amqpBlocked, amqpShortString("low on disk"))
+	for _, tc := range []struct {
+		name, url       string
+		openReply       []byte
+		startOkReply    []byte
+		vhost, response string
+		reason          string // "" is ready
+	}{
+		{"default vhost, no path", "amqp://app:Amqp-S3cret@ADDR", openOk, nil, "/", "\x00app\x00Amqp-S3cret", ""},
+		{"default vhost, bare slash", "amqp://app:Amqp-S3cret@ADDR/", openOk, nil, "/", "", ""},
+		{"default vhost, %2F", "amqp://app:Amqp-S3cret@ADDR/%2F", openOk, nil, "/", "", ""},
+		{"a vhost", "amqp://app:Amqp-S3cret@ADDR/orders", openOk, nil, "orders", "", ""},
+		{"an encoded password", "amqp://app:a%2Fb%40c@ADDR/orders", openOk, nil, "", "\x00app\x00a/b@c", ""},
+		{"a missing vhost", "amqp://app:Amqp-S3cret@ADDR/nope", amqpCloseFrame(530, "NOT_ALLOWED - vhost nope not found"), nil, "nope", "",
+			"the broker closed the connection: 530 NOT_ALLOWED - vhost nope not found"},
+		{"wrong credentials", "amqp://app:Amqp-S3cret@ADDR", nil, amqpCloseFrame(403, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"), "", "",
+			"the broker closed the connection: 403 ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"},
+		{"blocked at open", "amqp://app:Amqp-S3cret@ADDR", append(bytes.Clone(blocked), openOk...), nil, "/", "", "publishers are blocked: low on disk"},
+		{"blocked after OpenOk", "amqp://app:Amqp-S3cret@ADDR", append(bytes.Clone(openOk), blocked...), nil, "/", "", "publishers are blocked: low on disk"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, seen := amqpLoginBroker(t, tc.openReply, tc.startOkReply)
+			opts, err := parseArgs([]string{"--amqp.mq.address=" + strings.Replace(tc.url, "ADDR", addr, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets, err := buildTargets(opts.targets, newLogger(opts, io.Discard))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = attempt(targets[0].checker)
+			switch {
+			case tc.reason == "" && err != nil:
+				t.Errorf("not ready: %v", err)
+			case tc.reason != "" && (err == nil || err.Error() != tc.reason):
+				t.Errorf("error %v, want %q", err, tc.reason)
+			}
+			close(seen)
+			var got []string
+			for s := range seen {
+				got = append(got, s)
+			}
+			all := strings.Join(got, "|")
+			if tc.vhost != "" && !strings.Contains(all, "vhost "+tc.vhost+"|") && !strings.HasSuffix(all, "vhost "+tc.vhost) {
+				t.Errorf("the broker saw %q, want vhost %q opened", all, tc.vhost)
+			}
+			if tc.response != "" && !strings.Contains(all, "response "+tc.response) {
+				t.Errorf("the broker saw %q, want the PLAIN response %q", all, tc.response)
+			}
+			if tc.reason == "" && !strings.HasSuffix(all, "close") {
+				t.Errorf("the broker saw %q: no Connection.Close at the end", all)
+			}
+		})
+	}
+}
+
+func FuzzAMQPLogin(f *testing.F) {
+	f.Add(append(amqpMethodArgs(amqpTune, []byte{0, 0, 0, 2, 0, 0, 0, 60}), amqpMethodArgs(amqpOpenOk, []byte{0})...))
+	f.Add(amqpCloseFrame(403, "ACCESS_REFUSED"))
+	f.Add(amqpMethodArgs(amqpBlocked, []byte{200, 'x'}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := &countingReader{r: bytes.NewReader(b)}
+		l := &amqpLogin{user: "u", password: "p", vhost: "/"}
+		l.open(fuzzNetConn{c})
+		if c.n > 3*amqpMaxLoginFrames*(8+maxAMQPFrame) {
+			t.Fatalf("read %d bytes", c.n)
+		}
+	})
+}
+
+// fuzzNetConn is a net.Conn that reads from r and swallows writes.
+type fuzzNetConn struct{ r io.Reader }
+
+func (c fuzzNetConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
+func (c fuzzNetConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c fuzzNetConn) Close() error                     { return nil }
+func (c fuzzNetConn) LocalAddr() net.Addr              { return nil }
+func (c fuzzNetConn) RemoteAddr() net.Addr             { return nil }
+func (c fuzzNetConn) SetDeadline(time.Time) error      { return nil }
+func (c fuzzNetConn) SetReadDeadline(time.Time) error  { return nil }
+func (c fuzzNetConn) SetWriteDeadline(time.Time) error { return nil }
+
+// readAMQPFrameAnyChannel reads one frame on any channel, for the tests'
+// own conversations with the broker.
+func readAMQPFrameAnyChannel(r io.Reader) (byte, []byte, error) {
+	head := make([]byte, 7)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return 0, nil, err
+	}
+	payload := make([]byte, binary.BigEndian.Uint32(head[3:])+1)
+	_, err := io.ReadFull(r, payload)
+	return head[0], payload[:len(payload)-1], err
+}
+
+// amqpMethodArgs, and the field encoders below, build the frames of the
+// fakes and the tests' own conversations.
+func amqpMethodArgs(method uint16, args ...[]byte) []byte {
+	return amqpMethod(method, bytes.Join(args, nil))
+}
+
+func amqpShortString(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+
+// amqpLongString is a field value of type S: 'S', a long length, the bytes.
+func amqpLongString(s string) []byte {
+	return append(binary.BigEndian.AppendUint32([]byte{'S'}, uint32(len(s))), s...)
+}
+
+func amqpField(name string, value []byte) []byte { return append(amqpShortString(name), value...) }
+
+func amqpTable(fields ...[]byte) []byte {
+	b := make([]byte, 4)
+	for _, f := range fields {
+		b = append(b, f...)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// The hand-encoded client-properties are the table they say they are.
+func TestAMQPClientProperties(t *testing.T) {
+	want := amqpTable(
+		amqpField("product", amqpLongString("portpatrol")),
+		amqpField("capabilities", append([]byte{'F'}, amqpTable(
+			amqpField("authentication_failure_close", []byte{'t', 1}),
+			amqpField("connection.blocked", []byte{'t', 1}))...)))
+	if string(want) != amqpClientProperties {
+		t.Errorf("client-properties\n%q\nwant\n%q", amqpClientProperties, want)
+	}
 }

@@ -178,8 +178,8 @@ type httpCheck struct {
 // never quote the URL, which may carry a password.
 func parseHTTPAddress(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
-	if err != nil && badUserinfo(s) {
-		return nil, errors.New("not a valid URL: the user information is not valid; percent-encode / @ % : in a password (/ as %2F, @ as %40, % as %25, : as %3A)")
+	if err != nil && unencodedPassword(s) {
+		return nil, errUnencodedPassword
 	}
 	if err != nil {
 		return nil, errors.New("not a valid URL (want http://host[:port]/path or https://...)")
@@ -199,20 +199,6 @@ func parseHTTPAddress(s string) (*url.URL, error) {
 		}
 	}
 	return u, nil
-}
-
-// badUserinfo reports whether the user information is what makes s fail to
-// parse: s parses once everything up to its last @ is cut. A / in a
-// password (user:pa/ss@host) ends the host early, making "pa" a bad port;
-// a % not followed by two hex digits is a bad escape.
-func badUserinfo(s string) bool {
-	scheme, rest, ok := strings.Cut(s, "://")
-	at := strings.LastIndex(rest, "@")
-	if !ok || at < 0 {
-		return false
-	}
-	_, err := url.Parse(scheme + "://" + rest[at+1:])
-	return err == nil
 }
 
 // newHTTPCheck builds the check for a target with a parsed address (or nil,

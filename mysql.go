@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/url"
@@ -28,6 +35,7 @@ const mysqlDefaultUser = "portpatrol"
 
 // Capability flags (Capabilities Flags, CLIENT_*).
 const (
+	clientConnectWithDB    = 0x00000008
 	clientProtocol41       = 0x00000200
 	clientSecureConnection = 0x00008000
 	clientPluginAuth       = 0x00080000
@@ -46,6 +54,11 @@ const (
 	// fastAuthSuccess follows AuthMoreData in caching_sha2_password: an OK
 	// packet comes next without a client packet in between.
 	fastAuthSuccess = 0x03
+	// performFullAuth follows AuthMoreData in caching_sha2_password when the
+	// server has no cached hash: it wants the password itself, over TLS or
+	// encrypted with its RSA key, which requestPublicKey asks for.
+	performFullAuth  = 0x04
+	requestPublicKey = 0x02
 )
 
 // mysqlMaxAuthRounds bounds the answers to authentication switches.
@@ -53,7 +66,7 @@ const mysqlMaxAuthRounds = 4
 
 func init() {
 	register("mysql", &targetType{
-		ready:      "when the server sends its handshake (protocol 10) and answers a login without password; an error packet instead (1040 too many connections) is not ready",
+		ready:      "when the server sends its handshake (protocol 10) and answers a login without password; an error packet instead (1040 too many connections) is not ready; with a password, when the login succeeds",
 		stillReady: "still accepts connections",
 		properties: []property{
 			{name: "user", arg: "NAME", help: "user named in the login; it need not exist (default: the address's user, else " + mysqlDefaultUser + ")",
@@ -67,6 +80,14 @@ func init() {
 					mysqlOf(s).user = v
 					return nil
 				}},
+			{name: "password", arg: "PASSWORD", secret: true, help: "log in with this password, as the app will; wins over the address's; may be a reference (file:/run/secrets/mysql)",
+				set: func(s *targetSpec, v string) error {
+					if v == "" {
+						return errors.New("must not be empty: leave the property out for no password")
+					}
+					mysqlOf(s).password = v
+					return nil
+				}},
 			timeoutProperty("one deadline for connecting and the whole exchange"),
 		},
 		settings: func() any { return &mysqlSettings{} },
@@ -75,18 +96,19 @@ func init() {
 }
 
 type mysqlSettings struct {
-	user string // from the user property; "" when not given
+	user     string // from the user property; "" when not given
+	password string // may be a reference until built
 }
 
 func mysqlOf(s *targetSpec) *mysqlSettings { return s.settings.(*mysqlSettings) }
 
-// mysqlAddress is a parsed address. The password is kept only so that it can
-// be hidden: it is never sent.
+// mysqlAddress is a parsed address.
 type mysqlAddress struct {
 	network  string // "tcp" or "unix"
 	address  string // host:port or the socket path
 	user     string
 	password string
+	database string // selected at login, when there is a password
 	shown    string // for logs, the password replaced by xxxxx
 	pieces   []string
 }
@@ -103,13 +125,26 @@ func buildMySQL(s *targetSpec, address string) (built, []error) {
 	if user == "" {
 		user = mysqlDefaultUser
 	}
+	c := mysqlCheck{network: a.network, address: a.address, user: user, password: a.password, timeout: s.timeout}
+	if p := mysqlOf(s).password; p != "" {
+		if c.password, err = resolveProperty(s.flag("password"), p); err != nil {
+			return built{}, []error{err}
+		} else if c.password == "" {
+			return built{}, []error{errorf("%s: the password is empty", s.flag("password"))}
+		}
+	}
+	if c.password != "" {
+		c.database = a.database
+	}
 	b := built{
-		checker: mysqlCheck{network: a.network, address: a.address, user: user, timeout: s.timeout},
+		checker: c,
 		address: redactURL(a.shown), // a DSN's ?params may hold a secret too
 		pieces:  append(a.pieces, address, a.shown, a.address),
 	}
-	if a.password != "" {
-		b.secrets = []string{a.password}
+	for _, p := range []string{a.password, c.password} {
+		if p != "" {
+			b.secrets = append(b.secrets, p)
+		}
 	}
 	return b, nil
 }
@@ -156,12 +191,15 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 	if scheme != "mysql" && scheme != "mariadb" {
 		return mysqlAddress{}, errorf("unknown scheme %s://; %s", scheme, mysqlForms)
 	}
+	if unencodedPassword(s) {
+		return mysqlAddress{}, errUnencodedPassword
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// url.Parse quotes the whole URL, password included: say less.
 		return mysqlAddress{}, errors.New("not a valid URL; " + mysqlForms)
 	}
-	a := mysqlAddress{shown: u.Redacted(), pieces: urlPieces(u)}
+	a := mysqlAddress{shown: u.Redacted(), pieces: urlPieces(u), database: strings.TrimPrefix(u.Path, "/")}
 	if u.User != nil {
 		a.user = u.User.Username()
 		a.password, _ = u.User.Password()
@@ -254,6 +292,7 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 	if userinfo != "" || strings.Contains(left, "@") {
 		a.shown = shownUser + "@" + a.shown
 	}
+	a.database, _, _ = strings.Cut(s[slash+1:], "?")
 	a.pieces = []string{a.user, inner, s[slash+1:], hostWithoutPort(a.address)}
 	if a.password != "" {
 		a.pieces = append(a.pieces, a.password)
@@ -262,25 +301,32 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 }
 
 // mysqlCheck is ready when the server sends its handshake and answers the
-// login that follows, whatever the answer.
+// login that follows, whatever the answer; with a password, when the login
+// succeeds.
 type mysqlCheck struct {
 	network, address string
 	user             string
+	password         string // "" logs in without one, as mysqladmin ping
+	database         string // selected at login (with a password)
 	timeout          time.Duration
 }
 
 func (c mysqlCheck) check(ctx context.Context) error {
-	return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
-		return mysqlPing(conn, c.user)
-	})
+	return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error { return c.talk(conn) })
 }
 
-// mysqlPing is the exchange of one attempt, as mysqladmin ping would judge
-// it: a handshake means the server is up. Then it logs in as user with no
-// password and waits for the answer before closing, because a server counts
-// a handshake left unanswered against max_connect_errors and blocks the host
-// (error 1129) when there are too many.
+// mysqlPing is the exchange without a password.
 func mysqlPing(conn io.ReadWriter, user string) error {
+	return mysqlCheck{user: user}.talk(conn)
+}
+
+// talk is the exchange of one attempt. Without a password, it is judged as
+// mysqladmin ping would: a handshake means the server is up. It logs in as
+// user with no password and waits for the answer before closing, because a
+// server counts a handshake left unanswered against max_connect_errors and
+// blocks the host (error 1129) when there are too many. With a password,
+// the login must succeed.
+func (c mysqlCheck) talk(conn io.ReadWriter) error {
 	seq, payload, err := readMySQLPacket(conn)
 	if err != nil {
 		return err
@@ -292,13 +338,14 @@ func mysqlPing(conn io.ReadWriter, user string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := conn.Write(mysqlLogin(hs, user)); err != nil {
+	method, scramble := hs.authPlugin, hs.scramble
+	if _, err := conn.Write(mysqlLogin(hs, c.user, c.authResponse(method, scramble), c.database)); err != nil {
 		return err
 	}
 	// The server is up now, but leaving before the login has its answer
 	// counts against max_connect_errors as well, also in the middle of an
 	// authentication method switch (seen with MariaDB 10.11). So answer
-	// each switch with an empty response, a few rounds at most.
+	// each switch, a few rounds at most.
 	for round := 1; ; round++ {
 		seq, payload, err = readMySQLPacket(conn)
 		if err != nil {
@@ -314,23 +361,123 @@ func mysqlPing(conn io.ReadWriter, user string) error {
 			_, err := conn.Write([]byte{1, 0, 0, 0, mysqlComQuit})
 			return err
 		case mysqlErr:
-			return nil // access denied, say: the server is up
+			if c.password != "" {
+				return parseMySQLError(payload)
+			}
+			// Access denied, say: the server is up.
+			return blind{fmt.Sprintf("the login without a password was refused (%v), which means the server is up; give the password property to wait until the app's account may log in", parseMySQLError(payload))}
 		case mysqlAuthSwitch, mysqlAuthMore:
 			if round == mysqlMaxAuthRounds {
+				if c.password != "" {
+					return errorf("no answer to the login after %d rounds of authentication", round)
+				}
 				return nil
 			}
 			if payload[0] == mysqlAuthMore && len(payload) == 2 && payload[1] == fastAuthSuccess {
 				continue // the server sends OK next, unasked
 			}
-			// An answer that carries no password, shaped as the method
-			// expects: a malformed one counts as a connection error too.
-			if _, err := conn.Write(mysqlAuthResponse(payload, seq+1)); err != nil {
+			var response []byte
+			switch {
+			case c.password == "":
+				// An answer that carries no password, shaped as the method
+				// expects: a malformed one counts as a connection error too.
+				response = mysqlAuthResponse(payload)
+			case payload[0] == mysqlAuthSwitch:
+				m, data, _ := bytes.Cut(payload[1:], []byte{0})
+				method, scramble = string(m), bytes.TrimSuffix(data, []byte{0})
+				response = c.authResponse(method, scramble)
+			case len(payload) == 2 && payload[1] == performFullAuth && method == "caching_sha2_password":
+				response = []byte{requestPublicKey} // no TLS: encrypt with the server's key
+			case method == "caching_sha2_password" && bytes.Contains(payload, []byte("PUBLIC KEY-----")):
+				if response, err = mysqlEncryptPassword(c.password, scramble, payload[1:]); err != nil {
+					return err
+				}
+			default:
+				return errorf("not a MySQL server: unexpected authentication data for %s", serverText(method, 64))
+			}
+			if _, err := conn.Write(mysqlPacketOf(seq+1, response)); err != nil {
 				return err
 			}
 		default:
 			return errorf("not a MySQL server: unexpected reply 0x%02x to the login", payload[0])
 		}
 	}
+}
+
+// authResponse is the login's answer to method's challenge: the password
+// scrambled as the method says, or nothing without a password or for a
+// method portpatrol does not speak (the server then switches to one).
+func (c mysqlCheck) authResponse(method string, scramble []byte) []byte {
+	if c.password == "" {
+		return nil
+	}
+	switch method {
+	case "mysql_native_password":
+		return mysqlScrambled(sha1.New, c.password, scramble, true)
+	case "caching_sha2_password":
+		return mysqlScrambled(sha256.New, c.password, scramble, false)
+	case "mysql_clear_password":
+		return append([]byte(c.password), 0)
+	}
+	return nil
+}
+
+// mysqlScrambled is the password proven without sending it, H being SHA-1
+// for mysql_native_password and SHA-256 for caching_sha2_password:
+// H(password) XOR H(scramble + H(H(password))), or with H(H(password))
+// first for caching_sha2_password.
+func mysqlScrambled(newHash func() hash.Hash, password string, scramble []byte, scrambleFirst bool) []byte {
+	sum := func(a, b []byte) []byte {
+		h := newHash()
+		h.Write(a)
+		h.Write(b)
+		return h.Sum(nil)
+	}
+	h1 := sum([]byte(password), nil)
+	h2 := sum(h1, nil)
+	h3 := sum(h2, scramble)
+	if scrambleFirst {
+		h3 = sum(scramble, h2)
+	}
+	for i := range h1 {
+		h1[i] ^= h3[i]
+	}
+	return h1
+}
+
+// mysqlEncryptPassword is caching_sha2_password's full authentication
+// without TLS: the password and a NUL, XORed with the scramble (repeated),
+// encrypted with RSA-OAEP (SHA-1) under the server's public key, as MySQL 8
+// clients do.
+func mysqlEncryptPassword(password string, scramble, keyPEM []byte) ([]byte, error) {
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, errors.New("caching_sha2_password: the server's public key is not PEM")
+	}
+	var key *rsa.PublicKey
+	if k, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+		key, _ = k.(*rsa.PublicKey)
+	} else if k, err := x509.ParsePKCS1PublicKey(block.Bytes); err == nil {
+		key = k
+	}
+	if key == nil || len(scramble) == 0 {
+		return nil, errors.New("caching_sha2_password: the server's public key is not an RSA key")
+	}
+	plain := append([]byte(password), 0)
+	for i := range plain {
+		plain[i] ^= scramble[i%len(scramble)]
+	}
+	out, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, key, plain, nil)
+	if err != nil {
+		return nil, errorf("caching_sha2_password: %v", err)
+	}
+	return out, nil
+}
+
+// mysqlPacketOf frames payload as a packet with sequence number seq.
+func mysqlPacketOf(seq byte, payload []byte) []byte {
+	n := len(payload)
+	return append([]byte{byte(n), byte(n >> 8), byte(n >> 16), seq}, payload...)
 }
 
 // readMySQLPacket reads one packet: a 3-byte little-endian payload length, a
@@ -356,6 +503,7 @@ func readMySQLPacket(r io.Reader) (seq byte, payload []byte, err error) {
 type mysqlHandshake struct {
 	capabilities uint32
 	authPlugin   string
+	scramble     []byte // auth-plugin-data, both parts, without the final NUL
 }
 
 // mysqlServerError is an ERR packet: the reason a server refused.
@@ -395,6 +543,7 @@ func parseMySQLHandshake(p []byte) (mysqlHandshake, error) {
 		return hs, truncated
 	}
 	hs.capabilities = uint32(binary.LittleEndian.Uint16(rest[13:15]))
+	hs.scramble = append([]byte(nil), rest[4:12]...)
 	rest = rest[15:]
 	if len(rest) == 0 {
 		return hs, nil // a pre-4.1 server stops here
@@ -413,6 +562,7 @@ func parseMySQLHandshake(p []byte) (mysqlHandshake, error) {
 		if len(rest) < n {
 			return hs, truncated
 		}
+		hs.scramble = append(hs.scramble, rest[:n-1]...) // without its NUL
 		rest = rest[n:]
 	}
 	if hs.capabilities&clientPluginAuth != 0 {
@@ -442,20 +592,28 @@ func parseMySQLError(p []byte) error {
 }
 
 // mysqlLogin is a Protocol::HandshakeResponse41 packet (sequence 1) for
-// user with an empty auth response: no password is ever sent.
-func mysqlLogin(hs mysqlHandshake, user string) []byte {
+// user with auth (empty without a password), selecting database when one is
+// given.
+func mysqlLogin(hs mysqlHandshake, user string, auth []byte, database string) []byte {
 	flags := uint32(clientProtocol41 | clientSecureConnection)
 	if hs.capabilities&clientPluginAuth != 0 {
 		flags |= clientPluginAuth
 	}
-	p := make([]byte, 4, 4+32+len(user)+2+len(hs.authPlugin)+1)
+	if database != "" {
+		flags |= clientConnectWithDB
+	}
+	p := make([]byte, 4, 4+32+len(user)+2+len(auth)+len(database)+len(hs.authPlugin)+2)
 	p = binary.LittleEndian.AppendUint32(p, flags)
 	p = binary.LittleEndian.AppendUint32(p, 1<<24) // max_packet_size
 	p = append(p, utf8mb4GeneralCI)
 	p = append(p, make([]byte, 23)...) // filler
 	p = append(p, user...)
 	p = append(p, 0)
-	p = append(p, 0) // auth_response_length: empty (CLIENT_SECURE_CONNECTION)
+	p = append(p, byte(len(auth))) // auth_response_length (CLIENT_SECURE_CONNECTION)
+	p = append(p, auth...)
+	if database != "" {
+		p = append(append(p, database...), 0)
+	}
 	if flags&clientPluginAuth != 0 {
 		// Name the server's own method, so that an empty response needs
 		// no AuthSwitchRequest for an account without a password.
@@ -471,15 +629,12 @@ func mysqlLogin(hs mysqlHandshake, user string) []byte {
 // NUL, its data) or AuthMoreData as a client without a password would. An
 // empty response means "no password" to most methods; client_ed25519 must
 // get a 64-byte signature, and all zeros is one that cannot verify.
-func mysqlAuthResponse(request []byte, seq byte) []byte {
-	size := 0
+func mysqlAuthResponse(request []byte) []byte {
 	if request[0] == mysqlAuthSwitch {
 		method, _, _ := bytes.Cut(request[1:], []byte{0})
 		if string(method) == "client_ed25519" {
-			size = 64
+			return make([]byte, 64)
 		}
 	}
-	p := make([]byte, 4+size)
-	p[0], p[3] = byte(size), seq
-	return p
+	return nil
 }

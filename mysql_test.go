@@ -136,7 +136,7 @@ func TestMySQLLoginPacket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := mysqlLogin(hs, "app")
+	p := mysqlLogin(hs, "app", nil, "")
 	if n := int(p[0]) | int(p[1])<<8 | int(p[2])<<16; n != len(p)-4 || p[3] != 1 {
 		t.Fatalf("header %x: want length %d and sequence 1", p[:4], len(p)-4)
 	}
@@ -150,7 +150,7 @@ func TestMySQLLoginPacket(t *testing.T) {
 		t.Errorf("after the filler %q, want %q (user, empty auth response, method)", body, want)
 	}
 	// A server without CLIENT_PLUGIN_AUTH gets neither the flag nor a method.
-	p = mysqlLogin(mysqlHandshake{capabilities: clientProtocol41 | clientSecureConnection}, "app")
+	p = mysqlLogin(mysqlHandshake{capabilities: clientProtocol41 | clientSecureConnection}, "app", nil, "")
 	if flags := binary.LittleEndian.Uint32(p[4:]); flags&clientPluginAuth != 0 || string(p[36:]) != "app\x00\x00" {
 		t.Errorf("without plugin auth: flags %#x, body %q", flags, p[36:])
 	}
@@ -192,7 +192,7 @@ func TestMySQLCheckAgainstFakes(t *testing.T) {
 	check := func(addr string) error {
 		return mysqlCheck{network: "tcp", address: addr, user: "pp", timeout: 500 * time.Millisecond}.check(context.Background())
 	}
-	login := mysqlLogin(mysqlHandshake{capabilities: clientPluginAuth, authPlugin: "mysql_native_password"}, "pp")
+	login := mysqlLogin(mysqlHandshake{capabilities: clientPluginAuth, authPlugin: "mysql_native_password"}, "pp", nil, "")
 	quit := []byte{1, 0, 0, 0, mysqlComQuit}
 	ok := mysqlPacket(2, []byte{0, 0, 0, 2, 0, 0, 0})
 	denied := mysqlPacket(2, []byte("\xff\x15\x04#28000Access denied for user 'pp'@'localhost' (using password: NO)"))
@@ -226,7 +226,7 @@ func TestMySQLCheckAgainstFakes(t *testing.T) {
 				tc.sent = append(bytes.Clone(login), quit...)
 			}
 			addr, got := fakeMySQL(t, script)
-			if err := check(addr); err != nil {
+			if err := check(addr); !isReady(err) {
 				t.Fatalf("check: %v", err)
 			}
 			if sent := <-got; !bytes.Equal(sent, tc.sent) {
@@ -242,7 +242,7 @@ func TestMySQLCheckAgainstFakes(t *testing.T) {
 	if err := check(addr); err == nil || err.Error() != "error 1040: Too many connections" {
 		t.Errorf("first attempt: %v, want error 1040: Too many connections", err)
 	}
-	if err := check(addr); err != nil {
+	if err := check(addr); !isReady(err) {
 		t.Errorf("second attempt: %v, want ready", err)
 	}
 
@@ -325,7 +325,7 @@ func TestMySQLFakeAgainstRealClient(t *testing.T) {
 	if o.code != 0 || !strings.Contains(o.stderr+o.stdout, "Too many connections") {
 		t.Errorf("mariadb-admin ping with an error after the handshake: exit %d, want 0\n%s%s", o.code, o.stdout, o.stderr)
 	}
-	if err := (mysqlCheck{network: "tcp", address: addr, user: "pp", timeout: 5 * time.Second}).check(context.Background()); err != nil {
+	if err := (mysqlCheck{network: "tcp", address: addr, user: "pp", timeout: 5 * time.Second}).check(context.Background()); !isReady(err) {
 		t.Errorf("portpatrol with an error after the handshake: %v, want ready", err)
 	}
 	if sent := <-got; len(sent) < 36 || binary.LittleEndian.Uint32(sent[4:])&clientProtocol41 == 0 || !bytes.Contains(sent, []byte("pp\x00")) {
@@ -362,7 +362,7 @@ func TestMySQLUnixSockets(t *testing.T) {
 			c.Close()
 		}
 	}()
-	if err := check(sock); err != nil {
+	if err := check(sock); !isReady(err) {
 		t.Errorf("a fake server on %s: %v", sock, err)
 	}
 	// Run unprivileged: root may open any socket.
@@ -487,6 +487,17 @@ func TestMySQLRealServer(t *testing.T) {
 	if users := db.sql(t, "SELECT count(*) FROM mysql.user WHERE user = 'portpatrol' OR user = 'someone'"); strings.TrimSpace(users) != "0" {
 		t.Fatalf("accounts portpatrol or someone: %s, want none", users)
 	}
+	// Without a password, the refusal is ready, with a debug note.
+	o := runPortpatrol(t, nil, "--mysql.db.address="+addr, "--timeout=30s", "--log-level=debug")
+	o.mustExit(t, 0)
+	if !strings.Contains(o.stderr, "the login without a password was refused (error 1045: Access denied for user 'portpatrol'@'localhost' (using password: NO))") {
+		t.Errorf("no debug note on the refused login:\n%s", o.stderr)
+	}
+	// The accounts the addresses with a password name exist, so that those
+	// log in (a password makes the login count).
+	db.sql(t, "CREATE USER someone@'%' IDENTIFIED BY 'PLANTED'; GRANT SELECT ON mysql.* TO someone@'%'; "+
+		"CREATE USER someone@localhost IDENTIFIED BY 'PLANTED'; GRANT SELECT ON mysql.* TO someone@localhost; "+
+		"CREATE DATABASE app; CREATE USER u@localhost IDENTIFIED BY 'PLANTED'; GRANT ALL ON app.* TO u@localhost")
 	preauth := db.status(t, "Aborted_connects_preauth")
 	for _, address := range []string{
 		addr,
@@ -506,8 +517,43 @@ func TestMySQLRealServer(t *testing.T) {
 			t.Errorf("%s: the log does not show the address as someone:xxxxx@:\n%s", address, o.stderr)
 		}
 	}
+	// With a password: the login as the app, its database selected.
+	db.sql(t, "CREATE USER native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('N4tive-pw'); GRANT ALL ON later.* TO native@'%'; "+
+		"CREATE USER native@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('N4tive-pw'); GRANT ALL ON later.* TO native@localhost")
+	for _, tc := range []struct{ address, reason string }{
+		{"native:N4tive-pw@tcp(" + addr + ")/", ""},
+		{"mysql://native:wrong-pw@" + addr + "/", "error 1045: Access denied for user 'native'@'localhost' (using password: YES)"},
+		{"native:N4tive-pw@tcp(" + addr + ")/mysql", "error 1044: Access denied for user 'native'@'localhost' to database 'mysql'"},
+		{"native:N4tive-pw@tcp(" + addr + ")/later", "error 1049: Unknown database 'later'"},
+	} {
+		o := runPortpatrol(t, nil, "--mysql.db.address="+tc.address, "--default-max-attempts=1", "--timeout=30s")
+		if tc.reason == "" {
+			o.mustExit(t, 0)
+		} else if o.mustExit(t, 1); !strings.Contains(o.stderr, tc.reason) {
+			t.Errorf("%s: stderr lacks %q:\n%s", tc.address, tc.reason, o.stderr)
+		}
+		if strings.Contains(o.stderr, "N4tive-pw") || strings.Contains(o.stderr, "wrong-pw") {
+			t.Errorf("the password is shown:\n%s", o.stderr)
+		}
+	}
+	// A database created late: ready within an interval.
+	cmd := exec.Command(ppBinary, "--mysql.db.address=mysql://native@"+addr+"/later", "--mysql.db.password=env:PP_MY_PW",
+		"--default-interval=200ms", "--timeout=60s")
+	cmd.Env = append(os.Environ(), "PP_MY_PW=N4tive-pw\n")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitFor(t, &stderr, "error 1049: Unknown database 'later'")
+	db.sql(t, "CREATE DATABASE later")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("not ready after CREATE DATABASE: %v\n%s", err, stderr.String())
+	}
+
 	// root logs in (OK), then says goodbye: no aborted client.
-	o := runPortpatrol(t, nil, "--mysql.db.address=root@unix("+db.socket+")/", "--timeout=30s")
+	o = runPortpatrol(t, nil, "--mysql.db.address=root@unix("+db.socket+")/", "--timeout=30s")
 	o.mustExit(t, 0)
 	if got := db.status(t, "Aborted_clients"); got != 0 {
 		t.Errorf("Aborted_clients %d after an OK login, want 0 (the client quits)", got)
@@ -529,7 +575,7 @@ func TestMySQLRealServer(t *testing.T) {
 	// administrator), the next is refused with "too many connections".
 	db.sql(t, "SET GLOBAL max_connections = 10")
 	var reason error
-	for held := 0; held < 20 && reason == nil; held++ {
+	for held := 0; held < 20 && isReady(reason); held++ {
 		c, err := net.Dial("unix", db.socket)
 		if err != nil {
 			t.Fatal(err)

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,7 +29,7 @@ import (
 
 func init() {
 	register("postgres", &targetType{
-		ready:      "when the server answers a start-up message with an authentication request or an error other than 57P03 (cannot connect now), as pg_isready",
+		ready:      "when the server answers a start-up message with an authentication request or an error other than 57P03 (cannot connect now), as pg_isready; with a password (or login), when the login succeeds and the server is ready for queries",
 		stillReady: "still accepts connections",
 		properties: pgProperties,
 		settings:   func() any { return &pgSettings{} },
@@ -55,7 +60,7 @@ const (
 	pgErrorResponse      = 'E'
 	pgNoticeResponse     = 'N'
 	pgNegotiateProtocol  = 'v' // NegotiateProtocolVersion, followed by R or E
-	pgTerminate          = 'X' // frontend: Terminate
+	pgTerminateMessage   = 'X' // frontend: Terminate
 	pgAuthenticationOK   = 0   // the Int32 after 'R': no password needed
 	pgFieldSQLSTATE      = 'C' // "Error and Notice Message Fields"
 	pgFieldMessage       = 'M'
@@ -64,7 +69,8 @@ const (
 )
 
 type pgSettings struct {
-	user, database string // may be references until built
+	user, database, password string // may be references until built
+	login                    bool
 }
 
 func pgOf(s *targetSpec) *pgSettings { return s.settings.(*pgSettings) }
@@ -74,6 +80,16 @@ var pgProperties = []property{
 		set: func(s *targetSpec, v string) error { pgOf(s).user = v; return nonEmpty(v) }},
 	{name: "database", arg: "NAME", help: "database named in the start-up message; may be a reference (default: the URL's, else the user)",
 		set: func(s *targetSpec, v string) error { pgOf(s).database = v; return nonEmpty(v) }},
+	{name: "password", arg: "PASSWORD", secret: true, help: "log in with this password, as the app will; wins over the URL's; may be a reference (file:/run/secrets/pg)",
+		set: func(s *targetSpec, v string) error {
+			if v == "" {
+				return errors.New("must not be empty: leave the property out for no password")
+			}
+			pgOf(s).password = v
+			return nil
+		}},
+	{name: "login", def: "false", help: "log in without a password (trust): ready when the role may use the database",
+		set: func(s *targetSpec, v string) (err error) { pgOf(s).login, err = parseBool(v); return }},
 	timeoutProperty("one deadline for connecting and the whole exchange"),
 }
 
@@ -82,8 +98,10 @@ type pgAddress struct {
 	network  string // "tcp" or "unix"
 	address  string // host:port, or the socket's path
 	user     string // from a URL; "" when it names none
-	password string // from a URL: never sent, never shown
+	password string // from a URL: sent only to log in, never shown
 	database string // from a URL
+	sslmode  string // from a URL; "" when it names none
+	rootCert string // sslrootcert from a URL
 	shown    string // for logs
 	pieces   []string
 }
@@ -95,13 +113,13 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		problems = append(problems, addressError{err})
 	}
 	o := pgOf(s)
-	var secrets []string
+	secrets := []string{a.password} // the URL's, even when the property wins
 	user, database := a.user, a.database
 	for _, p := range []struct {
 		name  string
 		value string
 		into  *string
-	}{{"user", o.user, &user}, {"database", o.database, &database}} {
+	}{{"user", o.user, &user}, {"database", o.database, &database}, {"password", o.password, &a.password}} {
 		if p.value == "" {
 			continue
 		}
@@ -109,6 +127,8 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		switch {
 		case err != nil:
 			problems = append(problems, err)
+		case (v == "" || strings.IndexByte(v, 0) >= 0) && p.name == "password":
+			problems = append(problems, errorf("%s: must not be empty or hold a NUL byte", s.flag(p.name)))
 		case v == "" || strings.IndexByte(v, 0) >= 0:
 			problems = append(problems, errorf("%s: must be a name without NUL bytes, not empty", s.flag(p.name)))
 		default:
@@ -127,7 +147,16 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 	if database == "" {
 		database = user
 	}
-	c := pgCheck{network: a.network, address: a.address, timeout: s.timeout, startup: pgStartupMessage(user, database)}
+	c := pgCheck{network: a.network, address: a.address, timeout: s.timeout, startup: pgStartupMessage(user, database),
+		login: o.login || a.password != "", user: user, password: a.password}
+	if c.login && a.network == "tcp" { // libpq ignores sslmode on a unix socket
+		host, _, _ := net.SplitHostPort(a.address)
+		var err error
+		c.tlsOptional = a.sslmode == "" || a.sslmode == "prefer"
+		if c.tls, err = pgTLSConfig(a.sslmode, a.rootCert, host); err != nil {
+			return built{}, []error{addressError{err}}
+		}
+	}
 	return built{checker: c, address: a.shown, pieces: append(a.pieces, user, database), secrets: append(secrets, a.password)}, nil
 }
 
@@ -177,6 +206,9 @@ func parsePGURL(s string) (pgAddress, error) {
 	scheme, rest, _ := strings.Cut(s, "://")
 	if scheme != "postgres" && scheme != "postgresql" {
 		return pgAddress{}, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port or a socket directory", quoteString(scheme))
+	}
+	if unencodedPassword(s) {
+		return pgAddress{}, errUnencodedPassword
 	}
 	authority, tail := rest, ""
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
@@ -229,7 +261,8 @@ func parsePGURL(s string) (pgAddress, error) {
 	for _, p := range [...]struct {
 		key  string
 		into *string
-	}{{"host", &host}, {"port", &port}, {"user", &a.user}, {"dbname", &a.database}, {"password", &a.password}} {
+	}{{"host", &host}, {"port", &port}, {"user", &a.user}, {"dbname", &a.database}, {"password", &a.password},
+		{"sslmode", &a.sslmode}, {"sslrootcert", &a.rootCert}} {
 		if vs := q[p.key]; len(vs) > 0 {
 			*p.into = vs[len(vs)-1]
 		}
@@ -239,7 +272,7 @@ func parsePGURL(s string) (pgAddress, error) {
 	switch {
 	case strings.HasPrefix(host, "/"):
 		b, err := pgUnix(host, port)
-		b.user, b.password, b.database = a.user, a.password, a.database
+		b.user, b.password, b.database, b.sslmode, b.rootCert = a.user, a.password, a.database, a.sslmode, a.rootCert
 		b.shown, b.pieces = shown, append(b.pieces, pieces...)
 		return b, err
 	case host == "":
@@ -249,6 +282,11 @@ func parsePGURL(s string) (pgAddress, error) {
 	}
 	if err := checkHost(host); err != nil {
 		return pgAddress{}, err
+	}
+	switch a.sslmode {
+	case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		return pgAddress{}, errorf("sslmode %q: want disable, allow, prefer, require, verify-ca or verify-full", serverText(a.sslmode, 40))
 	}
 	if port == "" {
 		port = pgDefaultPort
@@ -291,16 +329,30 @@ func pgStartupMessage(user, database string) []byte {
 }
 
 // pgCheck is ready when the server answers a start-up message with an
-// authentication request, or with an error other than 57P03.
+// authentication request, or with an error other than 57P03; with login,
+// when it logs in and the server is ready for queries.
 type pgCheck struct {
 	network, address string
 	startup          []byte
 	timeout          time.Duration
+	login            bool // complete the login: a password is given, or login=true
+	user, password   string
+	tls              *tls.Config // for a login, unless sslmode is disable or allow
+	tlsOptional      bool        // sslmode prefer (libpq's default): plain when the server refuses TLS
 }
 
 func (c pgCheck) check(ctx context.Context) error {
 	return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
-		return pgTalk(conn, c.startup)
+		if !c.login {
+			return pgTalk(conn, c.startup)
+		}
+		if c.tls != nil {
+			var err error
+			if conn, err = pgStartTLS(ctx, conn, c.tls, c.tlsOptional); err != nil {
+				return err
+			}
+		}
+		return c.logIn(conn)
 	})
 }
 
@@ -317,26 +369,24 @@ func pgTalk(conn net.Conn, startup []byte) error {
 	}
 	if reply.authentication {
 		if reply.authCode == pgAuthenticationOK {
-			// The session is being set up: end it as the protocol says,
-			// and read what the server still sends until it closes, so
-			// that our close is a clean one rather than a reset.
-			conn.Write([]byte{pgTerminate, 0, 0, 0, 4})
-			switch c := conn.(type) {
-			case *net.TCPConn:
-				c.CloseWrite()
-			case *net.UnixConn:
-				c.CloseWrite()
-			}
-			io.Copy(io.Discard, io.LimitReader(conn, pgMaxMessages*pgMaxMessage))
+			pgTerminate(conn) // the session is being set up
+			return nil
 		}
 		// Asked for a password: Terminate is not allowed during
 		// start-up, and a client that closes instead of answering is
 		// what the server expects from one that has no password (it
 		// logs nothing).
-		return nil
+		return errPGPasswordAsked
 	}
-	return reply.verdict()
+	if err := reply.verdict(); err != nil {
+		return err
+	}
+	return blind{fmt.Sprintf("the server refused the start-up (%s, SQLSTATE %s), which means it is up; %s", reply.message, reply.sqlstate, pgLoginHint)}
 }
+
+const pgLoginHint = "give a password (or login=true) to wait until the role may use the database"
+
+var errPGPasswordAsked = blind{"the server (or a pooler in front of it) asks for a password: whether the role and database exist, or a pooler reaches its server, cannot be seen; " + pgLoginHint}
 
 // pgReply is the answer to a start-up message.
 type pgReply struct {
@@ -369,25 +419,9 @@ func (r pgReply) verdict() error {
 // request or an ErrorResponse. It reads at most pgMaxMessages messages of at
 // most pgMaxMessage bytes each, and allocates no more.
 func readPGReply(r io.Reader) (pgReply, error) {
-	var header [5]byte
 	for range pgMaxMessages {
-		if _, err := io.ReadFull(r, header[:]); err != nil {
-			return pgReply{}, err
-		}
-		kind, length := header[0], binary.BigEndian.Uint32(header[1:])
-		switch kind {
-		case pgAuthentication, pgErrorResponse, pgNoticeResponse, pgNegotiateProtocol:
-		default:
-			return pgReply{}, errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
-		}
-		if length < 4 || length > pgMaxMessage {
-			return pgReply{}, errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
-		}
-		body := make([]byte, length-4)
-		if _, err := io.ReadFull(r, body); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
+		kind, body, err := readPGMessage(r, "RENv")
+		if err != nil {
 			return pgReply{}, err
 		}
 		switch kind {
@@ -439,4 +473,230 @@ func describeByte(b byte) string {
 		return fmt.Sprintf("%q", rune(b))
 	}
 	return fmt.Sprintf("byte 0x%02x", b)
+}
+
+// Login (section "Message Flow: Start-up"): the server asks for a password
+// in one of three ways, says AuthenticationOk, sends its parameters and
+// ReadyForQuery. Any ErrorResponse on the way is the reason.
+const (
+	pgAuthCleartext    = 3
+	pgAuthMD5          = 5
+	pgAuthSASL         = 10
+	pgAuthSASLContinue = 11
+	pgAuthSASLFinal    = 12
+	pgReadyForQuery    = 'Z'
+	pgPasswordMessage  = 'p' // also SASLInitialResponse and SASLResponse
+	// pgMaxLoginMessages bounds a login's messages: an authentication
+	// exchange, about 15 ParameterStatus, BackendKeyData, notices.
+	pgMaxLoginMessages = 64
+	// pgSSLRequest is the code of an SSLRequest ("Message Formats").
+	pgSSLRequest = 80877103
+)
+
+// logIn logs in as a client would and ends the session once the server is
+// ready for queries. A timeout names the stage it came in, since a pooler
+// answers the start-up itself and waits for its server after that.
+func (c pgCheck) logIn(conn io.ReadWriter) error {
+	if _, err := conn.Write(c.startup); err != nil {
+		return err
+	}
+	stage := ""
+	var sasl *scram
+	for range pgMaxLoginMessages {
+		kind, body, err := readPGMessage(conn, "RENSKvZ")
+		if err != nil {
+			if stage != "" && os.IsTimeout(err) {
+				return finalReason{errorf("no ReadyForQuery within %v %s", c.timeout, stage)}
+			}
+			return err
+		}
+		switch kind {
+		case pgErrorResponse:
+			r, err := parsePGError(body)
+			if err != nil {
+				return err
+			}
+			if err := r.verdict(); err != nil {
+				return err
+			}
+			return errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
+		case pgReadyForQuery:
+			pgTerminate(conn)
+			return nil
+		case pgAuthentication:
+			if len(body) < 4 {
+				return errors.New("not a PostgreSQL server: an authentication request without its code")
+			}
+			code, data := binary.BigEndian.Uint32(body), body[4:]
+			if code == pgAuthenticationOK {
+				stage = "after authentication"
+				continue
+			}
+			if c.password == "" && code != pgAuthSASLContinue && code != pgAuthSASLFinal {
+				return errorf("the server asks for a password (authentication method %d): give the password property or one in the URL", code)
+			}
+			var reply []byte
+			switch code {
+			case pgAuthCleartext:
+				reply = append([]byte(c.password), 0)
+			case pgAuthMD5:
+				if len(data) != 4 {
+					return errors.New("not a PostgreSQL server: an MD5 request without its 4-byte salt")
+				}
+				reply = append([]byte(pgMD5(c.password, c.user, data)), 0)
+			case pgAuthSASL:
+				// A list of NUL-terminated names.
+				if !bytes.HasPrefix(data, []byte("SCRAM-SHA-256\x00")) && !bytes.Contains(data, []byte("\x00SCRAM-SHA-256\x00")) {
+					return errorf("the server offers no SASL mechanism portpatrol speaks (want SCRAM-SHA-256): %s", serverText(strings.TrimRight(string(data), "\x00"), 100))
+				}
+				sasl = newSCRAM(c.password)
+				first := sasl.first()
+				reply = append([]byte("SCRAM-SHA-256\x00"), 0, 0, 0, 0)
+				binary.BigEndian.PutUint32(reply[len(reply)-4:], uint32(len(first)))
+				reply = append(reply, first...)
+			case pgAuthSASLContinue:
+				if sasl == nil {
+					return errors.New("not a PostgreSQL server: SASLContinue before SASL")
+				}
+				final, err := sasl.final(string(data))
+				if err != nil {
+					return err
+				}
+				reply = []byte(final)
+			case pgAuthSASLFinal:
+				if sasl == nil {
+					return errors.New("not a PostgreSQL server: SASLFinal before SASL")
+				}
+				if err := sasl.verify(string(data)); err != nil {
+					return err
+				}
+				continue
+			default:
+				return errorf("the server asks for authentication method %d, which portpatrol does not speak", code)
+			}
+			msg := make([]byte, 5, 5+len(reply))
+			msg[0] = pgPasswordMessage
+			binary.BigEndian.PutUint32(msg[1:], uint32(4+len(reply)))
+			if _, err := conn.Write(append(msg, reply...)); err != nil {
+				return err
+			}
+			stage = "after the password was sent"
+		}
+		// ParameterStatus, BackendKeyData, notices: on to ReadyForQuery.
+	}
+	return errorf("no ReadyForQuery in the first %d messages of the login", pgMaxLoginMessages)
+}
+
+// pgMD5 is the answer to AuthenticationMD5Password:
+// "md5" + md5hex(md5hex(password + user) + salt).
+func pgMD5(password, user string, salt []byte) string {
+	inner := md5.Sum([]byte(password + user))
+	outer := md5.Sum(append([]byte(hex.EncodeToString(inner[:])), salt...))
+	return "md5" + hex.EncodeToString(outer[:])
+}
+
+// pgTerminate ends a session as the protocol says, and reads what the
+// server still sends until it closes, so that our close is a clean one
+// rather than a reset.
+func pgTerminate(conn io.ReadWriter) {
+	conn.Write([]byte{pgTerminateMessage, 0, 0, 0, 4})
+	switch c := conn.(type) {
+	case *net.TCPConn:
+		c.CloseWrite()
+	case *net.UnixConn:
+		c.CloseWrite()
+	case *tls.Conn:
+		c.CloseWrite()
+	}
+	io.Copy(io.Discard, io.LimitReader(conn, pgMaxMessages*pgMaxMessage))
+}
+
+// readPGMessage reads one message whose type is in kinds: a type byte, an
+// Int32 length (itself included) of at most pgMaxMessage, then the body.
+func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
+	var header [5]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return 0, nil, err
+	}
+	kind, length := header[0], binary.BigEndian.Uint32(header[1:])
+	if strings.IndexByte(kinds, kind) < 0 {
+		return 0, nil, errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
+	}
+	if length < 4 || length > pgMaxMessage {
+		return 0, nil, errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
+	}
+	body := make([]byte, length-4)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return kind, body, nil
+}
+
+// pgStartTLS asks for TLS with an SSLRequest; the server answers one byte,
+// S to go on in TLS or N to refuse, which is the end unless TLS is optional.
+func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config, optional bool) (net.Conn, error) {
+	if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil { // 80877103
+		return nil, err
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(conn, answer[:]); err != nil {
+		return nil, err
+	}
+	switch answer[0] {
+	case 'S':
+	case 'N':
+		if optional {
+			return conn, nil
+		}
+		return nil, finalReason{errors.New("the server does not accept TLS, which the URL's sslmode requires")}
+	default:
+		return nil, errorf("not a PostgreSQL server: it answers an SSLRequest with %s", describeByte(answer[0]))
+	}
+	tc := tls.Client(conn, config)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, finalReason{errorf("TLS handshake: %v", describeNetError(ctx, err, 0))}
+	}
+	return tc, nil
+}
+
+// pgTLSConfig is TLS as libpq's sslmode asks for it: prefer (the default)
+// and require encrypt without checking the certificate, verify-ca checks it
+// against sslrootcert (else the system's roots), verify-full also checks
+// the host name. disable and allow log in without TLS.
+func pgTLSConfig(mode, rootCert, host string) (*tls.Config, error) {
+	switch mode {
+	case "disable", "allow":
+		return nil, nil
+	}
+	config := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if rootCert != "" && rootCert != "system" {
+		pem, err := os.ReadFile(rootCert)
+		if err != nil {
+			return nil, errorf("sslrootcert: cannot read %s: %v", rootCert, unwrapPathError(err))
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, errorf("sslrootcert: %s holds no PEM certificate", rootCert)
+		}
+	}
+	switch mode {
+	case "", "prefer", "require":
+		config.InsecureSkipVerify = true
+	case "verify-ca":
+		// The chain, without the host name: Go verifies both or neither.
+		config.InsecureSkipVerify = true
+		roots := config.RootCAs
+		config.VerifyConnection = func(cs tls.ConnectionState) error {
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, cert := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(cert)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}
+	}
+	return config, nil
 }

@@ -267,11 +267,12 @@ func FuzzPGReply(f *testing.F) {
 // that it is protocol 3.0 (no SSLRequest first), records its parameters and
 // every byte received, and lets respond answer the n-th connection.
 type pgFake struct {
-	addr     string
-	mu       sync.Mutex
-	params   map[string]string
-	received bytes.Buffer
-	conns    atomic.Int32
+	addr        string
+	sslRequests atomic.Int32 // answered N, as by a server without TLS
+	mu          sync.Mutex
+	params      map[string]string
+	received    bytes.Buffer
+	conns       atomic.Int32
 }
 
 func startPGFake(t *testing.T, respond func(n int, c net.Conn)) *pgFake {
@@ -283,6 +284,18 @@ func startPGFake(t *testing.T, respond func(n int, c net.Conn)) *pgFake {
 		var length [4]byte
 		if _, err := io.ReadFull(c, length[:]); err != nil {
 			return
+		}
+		if binary.BigEndian.Uint32(length[:]) == 8 {
+			var code [4]byte
+			if io.ReadFull(c, code[:]); binary.BigEndian.Uint32(code[:]) != 80877103 {
+				t.Errorf("an 8-byte first message that is not an SSLRequest: %q", code)
+				return
+			}
+			f.sslRequests.Add(1)
+			c.Write([]byte{'N'})
+			if _, err := io.ReadFull(c, length[:]); err != nil {
+				return
+			}
 		}
 		size := binary.BigEndian.Uint32(length[:])
 		if size < 8 || size > 10000 {
@@ -337,19 +350,25 @@ func TestPostgresFakeServers(t *testing.T) {
 			}
 			c.Write(pgAuthRequest(10))
 		})
-		o := runPortpatrol(t, nil, "--postgres.db.address=postgres://app:hunter2@"+f.addr+"/orders?sslmode=require",
+		// Without a password, sslmode asks for nothing: no SSLRequest.
+		o := runPortpatrol(t, nil, "--postgres.db.address=postgres://app@"+f.addr+"/orders?sslmode=require",
 			"--default-interval=50ms", "--timeout=20s", "--log-level=debug")
 		o.mustExit(t, 0)
 		want := `error="the server rejects connections: the database system is starting up (SQLSTATE 57P03)"`
-		if !strings.Contains(o.stderr, want) || !strings.Contains(o.stderr, "msg=ready target=db type=postgres address=\"postgres://app:xxxxx@"+f.addr+"/orders?sslmode=require\" attempts=3") {
+		if !strings.Contains(o.stderr, want) || !strings.Contains(o.stderr, "msg=ready target=db type=postgres address=\"postgres://app@"+f.addr+"/orders?sslmode=require\" attempts=3") {
 			t.Errorf("stderr lacks %s, or the ready line after 3 attempts:\n%s", want, o.stderr)
 		}
 		params, received := f.snapshot()
 		if params["user"] != "app" || params["database"] != "orders" || params["application_name"] != "portpatrol" || len(params) != 3 {
 			t.Errorf("start-up parameters %q", params)
 		}
-		if strings.Contains(o.stderr, "hunter2") || strings.Contains(received, "hunter2") {
-			t.Errorf("the password was shown or sent; stderr:\n%s\nsent: %q", o.stderr, received)
+		// Up on a password request, which cannot see further: said at
+		// debug level.
+		if !strings.Contains(o.stderr, `msg="up, but the check cannot see further"`) || !strings.Contains(o.stderr, "asks for a password") {
+			t.Errorf("no debug note on the password request:\n%s", o.stderr)
+		}
+		if n := f.sslRequests.Load(); n != 0 {
+			t.Errorf("%d SSLRequests without a login", n)
 		}
 		// Asked for a password, the client closes without a Terminate:
 		// the protocol allows none during start-up.
@@ -360,7 +379,7 @@ func TestPostgresFakeServers(t *testing.T) {
 
 	t.Run("AuthenticationOk ends with Terminate", func(t *testing.T) {
 		t.Parallel()
-		f := startPGFake(t, func(n int, c net.Conn) { c.Write(pgAuthRequest(0)) })
+		f := startPGFake(t, func(n int, c net.Conn) { c.Write(append(pgAuthRequest(0), pgMessage('Z', []byte("I"))...)) })
 		runPortpatrol(t, nil, "--postgres.db.address="+f.addr, "--postgres.db.user=u", "--timeout=20s").mustExit(t, 0)
 		params, received := f.snapshot()
 		if !strings.HasSuffix(received, "\x00\x00X\x00\x00\x00\x04") {
@@ -627,6 +646,24 @@ func (s *pgServer) start(t *testing.T, settings ...string) {
 	waitForPort(t, s.addr(), 60*time.Second)
 }
 
+// sql runs statements as postgres over the unix socket.
+// It waits out a server that is still starting up.
+func (s *pgServer) sql(t *testing.T, statements string) string {
+	t.Helper()
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		cmd := asNobody(exec.Command(filepath.Join(s.bin, "psql"), "-h", s.sockDir, "-p", strconv.Itoa(s.port), "-U", "postgres", "-d", "postgres",
+			"-v", "ON_ERROR_STOP=1", "-qAtc", statements))
+		cmd.Dir = filepath.Dir(s.data)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return string(out)
+		}
+		if !strings.Contains(string(out), "the database system is starting up") || time.Now().After(end) {
+			t.Fatalf("psql %q: %v\n%s", statements, err, out)
+		}
+	}
+}
+
 func (s *pgServer) logText(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(s.log)
@@ -649,7 +686,8 @@ func newPGServers(t *testing.T) (primary, standby *pgServer) {
 	primary.tool(t, "initdb", "-D", primary.data, "-U", "postgres", "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync")
 	// Password authentication for one role, so that the server asks for
 	// one; trust for the others, so that they get in or hear an error.
-	hba := "local all all trust\nhost all pwuser 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
+	hba := "local all all trust\nhost all pwuser 127.0.0.1/32 scram-sha-256\nhost all md5user 127.0.0.1/32 md5\n" +
+		"host all clearuser 127.0.0.1/32 password\nhost all all 127.0.0.1/32 trust\n"
 	if err := os.WriteFile(filepath.Join(primary.data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -673,6 +711,8 @@ func TestPostgresRealServer(t *testing.T) {
 	primary.start(t)
 	standby.start(t, "hot_standby=off")
 	pgIsready := filepath.Join(primary.bin, "pg_isready")
+	// The role with a password, by SCRAM (the default encryption).
+	primary.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'hunter2'")
 
 	t.Run("primary is ready", func(t *testing.T) {
 		port := strconv.Itoa(primary.port)
@@ -687,6 +727,7 @@ func TestPostgresRealServer(t *testing.T) {
 			"--postgres.norole.address="+primary.addr(), "--postgres.norole.user=nosuchrole",
 			"--postgres.nodb.address="+primary.addr(), "--postgres.nodb.database=nosuchdb",
 			"--postgres.password.address=postgres://pwuser:hunter2@"+primary.addr()+"/postgres",
+			"--postgres.askedpw.address=postgres://pwuser@"+primary.addr()+"/postgres",
 			"--timeout=30s", "--log-level=debug")
 		o.mustExit(t, 0)
 		if strings.Contains(o.stderr, "level=WARN") || strings.Contains(o.stderr, "hunter2") {
@@ -712,6 +753,75 @@ func TestPostgresRealServer(t *testing.T) {
 				t.Errorf("server log has %q:\n%s", bad, log)
 			}
 		}
+	})
+
+	t.Run("login", func(t *testing.T) {
+		primary.sql(t, "SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'Md5-S3cret'")
+		primary.sql(t, "CREATE ROLE clearuser LOGIN PASSWORD 'Cl3ar-S3cret'")
+		if got := primary.sql(t, "SELECT left(r1.rolpassword, 3) || ' ' || left(r2.rolpassword, 13) FROM pg_authid r1, pg_authid r2 WHERE r1.rolname = 'md5user' AND r2.rolname = 'pwuser'"); strings.TrimSpace(got) != "md5 SCRAM-SHA-256" {
+			t.Fatalf("stored passwords %q, want md5 and SCRAM-SHA-256", got)
+		}
+		o := runPortpatrol(t, []string{"PP_PG_PW=Cl3ar-S3cret\n"}, // as a Secret leaves it
+			"--postgres.scram.address=postgres://pwuser:hunter2@"+primary.addr()+"/postgres",
+			"--postgres.md5.address=postgres://md5user:Md5-S3cret@"+primary.addr()+"/postgres",
+			"--postgres.clear.address=postgres://clearuser@"+primary.addr()+"/postgres", "--postgres.clear.password=env:PP_PG_PW",
+			"--postgres.trust.address="+primary.addr(), "--postgres.trust.login",
+			// On a unix socket, sslmode is ignored, as by libpq.
+			"--postgres.sock.address=postgresql://md5user:Md5-S3cret@"+strings.ReplaceAll(primary.sockDir, "/", "%2F")+":"+strconv.Itoa(primary.port)+"/postgres?sslmode=require",
+			"--timeout=30s", "--log-level=debug")
+		o.mustExit(t, 0)
+		for _, secret := range []string{"hunter2", "Md5-S3cret", "Cl3ar-S3cret"} {
+			if strings.Contains(o.stderr, secret) || strings.Contains(primary.logText(t), secret) {
+				t.Errorf("%s is shown", secret)
+			}
+		}
+		log := primary.logText(t)
+		for _, want := range []string{"user=pwuser database=postgres application_name=portpatrol", "user=md5user", "user=clearuser"} {
+			if !strings.Contains(log, "connection authorized: "+want) && !strings.Contains(log, want) {
+				t.Errorf("server log lacks %q", want)
+			}
+		}
+
+		// Refusals are the reason, with the server's code and message.
+		for _, tc := range []struct {
+			args   []string
+			reason string
+		}{
+			{[]string{"--postgres.x.address=postgres://pwuser:wrong-Pw@" + primary.addr() + "/postgres"},
+				`error="login refused: password authentication failed for user \"pwuser\" (SQLSTATE 28P01)"`},
+			{[]string{"--postgres.x.address=postgres://nosuchrole:wrong-Pw@" + primary.addr() + "/postgres"},
+				`error="login refused: role \"nosuchrole\" does not exist (SQLSTATE 28000)"`},
+			{[]string{"--postgres.x.address=" + primary.addr(), "--postgres.x.login", "--postgres.x.database=later"},
+				`error="login refused: database \"later\" does not exist (SQLSTATE 3D000)"`},
+			{[]string{"--postgres.x.address=postgres://pwuser@" + primary.addr() + "/postgres", "--postgres.x.login"},
+				`error="the server asks for a password (authentication method 10): give the password property or one in the URL"`},
+			{[]string{"--postgres.x.address=postgres://pwuser:hunter2@" + primary.addr() + "/postgres?sslmode=require"},
+				`error="the server does not accept TLS, which the URL's sslmode requires"`},
+		} {
+			o := runPortpatrol(t, nil, append(tc.args, "--default-max-attempts=1", "--timeout=30s")...)
+			o.mustExit(t, 1)
+			if !strings.Contains(o.stderr, tc.reason) || strings.Contains(o.stderr, "wrong-Pw") || strings.Contains(o.stderr, "hunter2") {
+				t.Errorf("%q: stderr lacks %s, or shows a password:\n%s", tc.args, tc.reason, o.stderr)
+			}
+		}
+
+		// A database a migration creates late: ready within an interval of
+		// CREATE DATABASE.
+		cmd := exec.Command(ppBinary, "--postgres.app.address=postgres://pwuser:hunter2@"+primary.addr()+"/created_late",
+			"--default-interval=200ms", "--timeout=60s")
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() })
+		waitFor(t, &stderr, `(SQLSTATE 3D000)`)
+		primary.sql(t, "CREATE DATABASE created_late")
+		created := time.Now()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("portpatrol: %v\n%s", err, stderr.String())
+		}
+		t.Logf("ready %v after CREATE DATABASE", time.Since(created))
 	})
 
 	t.Run("standby is not ready until promoted", func(t *testing.T) {
@@ -802,5 +912,131 @@ func TestPostgresUserAndDatabase(t *testing.T) {
 		if want := pgStartupMessage(tc.user, tc.db); !bytes.Equal(got, want) {
 			t.Errorf("%q: start-up message %q, want %q", tc.args, got, want)
 		}
+	}
+}
+
+// PgBouncer answers the start-up itself: without a password it is ready
+// while its server is down. A login makes it reach its server, so it is not
+// ready until the server starts, with a reason that names the stage.
+func TestPostgresThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	bouncer := requireProgram(t, "pgbouncer", "/usr/sbin/pgbouncer")
+	primary, _ := newPGServers(t) // initialised, not started
+	dir := nobodyDir(t)
+	port := freePort(t)
+	config := fmt.Sprintf(`[databases]
+postgres = host=127.0.0.1 port=%d dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = %s/userlist.txt
+logfile = %s/pgbouncer.log
+server_login_retry = 1
+`, primary.port, port, dir, dir)
+	for name, content := range map[string]string{"pgbouncer.ini": config, "userlist.txt": `"postgres" "B0uncer-S3cret"` + "\n"} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := asNobody(exec.Command(bouncer, filepath.Join(dir, "pgbouncer.ini")))
+	cmd.Dir = dir
+	startServer(t, cmd)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	waitForPort(t, addr, 30*time.Second)
+
+	// Without a password: the pooler's own password request, ready (the
+	// false ready this login is for), with a debug note.
+	o := runPortpatrol(t, nil, "--postgres.db.address="+addr, "--timeout=10s", "--log-level=debug")
+	o.mustExit(t, 0)
+	if !strings.Contains(o.stderr, "a pooler in front of it") {
+		t.Errorf("no debug note that the check cannot see past a pooler:\n%s", o.stderr)
+	}
+
+	url := "postgres://postgres:B0uncer-S3cret@" + addr + "/postgres"
+	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=2", "--default-interval=100ms", "--timeout=30s")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `error="no ReadyForQuery within 1s after the password was sent"`) || strings.Contains(o.stderr, "B0uncer-S3cret") {
+		t.Errorf("with its server down, stderr lacks the stage of the timeout, or shows the password:\n%s", o.stderr)
+	}
+
+	cmd2 := exec.Command(ppBinary, "--postgres.db.address="+url, "--default-interval=200ms", "--timeout=120s")
+	var stderr syncBuffer
+	cmd2.Stderr = &stderr
+	if err := cmd2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd2.Process.Kill() })
+	waitFor(t, &stderr, "no ReadyForQuery within 1s after")
+	primary.start(t)
+	started := time.Now()
+	if err := cmd2.Wait(); err != nil {
+		t.Fatalf("portpatrol: %v\n%s", err, stderr.String())
+	}
+	t.Logf("ready %v after the server started:\n%s", time.Since(started), stderr.String())
+
+	// What the README says: once the pooler has reached its server, it
+	// completes later logins itself, also with the server down again.
+	primary.tool(t, "pg_ctl", "stop", "-D", primary.data, "-m", "fast")
+	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=1", "--timeout=30s")
+	o.mustExit(t, 0)
+}
+
+// sslmode from the URL: the login goes over TLS (the server refuses the
+// role without it), and the certificate is checked as the mode says.
+func TestPostgresLoginOverTLS(t *testing.T) {
+	t.Parallel()
+	primary, _ := newPGServers(t)
+	pki := newTestPKI(t)
+	cert, key, ca := writeServerPEM(t, pki, filepath.Dir(primary.data))
+	hba := "local all all trust\nhostssl all pwuser 127.0.0.0/8 scram-sha-256\nhostnossl all pwuser 127.0.0.0/8 reject\n"
+	if err := os.WriteFile(filepath.Join(primary.data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// 127.0.0.2 is loopback too, and not a name in the certificate.
+	primary.start(t, "listen_addresses=127.0.0.1,127.0.0.2", "ssl=on", "ssl_cert_file="+cert, "ssl_key_file="+key)
+	primary.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'Tls-S3cret'")
+	port := strconv.Itoa(primary.port)
+	url := func(host, query string) string {
+		return "postgres://pwuser:Tls-S3cret@" + host + ":" + port + "/postgres?" + query
+	}
+	for _, tc := range []struct{ address, reason string }{
+		{url("127.0.0.1", "sslmode=require"), ""},
+		{url("127.0.0.2", "sslmode=verify-ca&sslrootcert="+ca), ""},
+		{url("127.0.0.1", "sslmode=verify-full&sslrootcert="+ca), ""},
+		{url("127.0.0.2", "sslmode=verify-full&sslrootcert="+ca), "certificate is valid for 127.0.0.1, not 127.0.0.2"},
+		{url("127.0.0.1", "sslmode=verify-full"), "certificate signed by unknown authority"},
+		// prefer, as libpq and without sslmode: TLS when the server has it.
+		{url("127.0.0.1", "sslmode=prefer"), ""},
+		{url("127.0.0.1", "connect_timeout=5"), ""},
+		{url("127.0.0.1", "sslmode=allow"), `login refused: pg_hba.conf rejects connection for host \"127.0.0.1\", user \"pwuser\", database \"postgres\", no encryption (SQLSTATE 28000)`},
+	} {
+		o := runPortpatrol(t, nil, "--postgres.db.address="+tc.address, "--default-max-attempts=1", "--timeout=30s")
+		if tc.reason == "" {
+			o.mustExit(t, 0)
+		} else if o.mustExit(t, 1); !strings.Contains(o.stderr, tc.reason) {
+			t.Errorf("%s: stderr lacks %s:\n%s", tc.address, tc.reason, o.stderr)
+		}
+		if strings.Contains(o.stderr, "Tls-S3cret") {
+			t.Errorf("the password is shown:\n%s", o.stderr)
+		}
+	}
+	if log := primary.logText(t); !strings.Contains(log, "connection authorized: user=pwuser database=postgres application_name=portpatrol SSL enabled") {
+		t.Errorf("the server log shows no login over TLS:\n%s", log)
+	}
+	o := runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:pw@db/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
+	o.mustExit(t, 2)
+	if !strings.Contains(o.stderr, "sslrootcert: cannot read /nonexistent/ca.pem: no such file or directory") {
+		t.Errorf("start-up error:\n%s", o.stderr)
+	}
+	o = runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:pw@db/x?sslmode=on")
+	o.mustExit(t, 2)
+	if !strings.Contains(o.stderr, `sslmode "on": want disable, allow, prefer, require, verify-ca or verify-full`) {
+		t.Errorf("start-up error:\n%s", o.stderr)
 	}
 }

@@ -76,7 +76,7 @@ type redisAddress struct {
 	tls      bool   // rediss://
 	user     string
 	password string
-	db       int // -1: none given; accepted but not selected (see README)
+	db       int // -1: none given; selected when above 0
 	shown    string
 }
 
@@ -109,6 +109,9 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 }
 
 func parseRedisURL(s string) (*redisAddress, error) {
+	if unencodedPassword(s) {
+		return nil, errUnencodedPassword
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, errors.New("not a valid URL (want redis://[[user]:password@]host[:port][/db])")
@@ -190,7 +193,7 @@ func buildRedis(s *targetSpec, address string) (built, []error) {
 	r := redisOf(s)
 	c := &redisCheck{timeout: s.timeout}
 	if a != nil {
-		c.network, c.address, c.user, c.password = a.network, a.address, a.user, a.password
+		c.network, c.address, c.user, c.password, c.db = a.network, a.address, a.user, a.password, a.db
 	}
 	// The properties win over the address's user and password.
 	if r.user != "" {
@@ -244,6 +247,7 @@ type redisCheck struct {
 	network, address string
 	tls              *tls.Config // nil: plain
 	user, password   string
+	db               int // selected when above 0
 	timeout          time.Duration
 }
 
@@ -257,7 +261,8 @@ func (c *redisCheck) check(ctx context.Context) error {
 // the rest of these messages differently, so only the first word counts.
 var notReadyWords = []string{"LOADING", "BUSY", "MASTERDOWN", "MISCONF", "TRYAGAIN", "DENIED"}
 
-// talk is one exchange: AUTH when a password is configured, PING, QUIT.
+// talk is one exchange: AUTH when a password is configured, SELECT when the
+// address names a database other than 0, PING, QUIT.
 func (c *redisCheck) talk(conn net.Conn) error {
 	r := bufio.NewReaderSize(conn, maxRESPLine)
 	if c.password != "" {
@@ -282,6 +287,27 @@ func (c *redisCheck) talk(conn net.Conn) error {
 			return errorf("unexpected reply to AUTH: %s", reply)
 		}
 	}
+	var up error // nil, or blind: up, and no more can be known
+	if c.db > 0 {
+		// A database beyond the server's "databases" is an error the app
+		// would meet at its first command.
+		if _, err := conn.Write(respCommand("SELECT", strconv.Itoa(c.db))); err != nil {
+			return err
+		}
+		reply, err := readRESPReply(r)
+		if err != nil {
+			return err
+		}
+		switch {
+		case reply.kind == respSimpleString && reply.text == "OK":
+		case reply.kind == respError && reply.word() == "NOAUTH" && c.password == "":
+			up = errRedisNoAuth
+		case reply.kind == respError:
+			return errorf("SELECT %d: %s", c.db, reply.text)
+		default:
+			return errorf("unexpected reply to SELECT: %s", reply)
+		}
+	}
 	if _, err := conn.Write(respCommand("PING")); err != nil {
 		return err
 	}
@@ -294,6 +320,7 @@ func (c *redisCheck) talk(conn net.Conn) error {
 	case reply.kind == respError && reply.word() == "NOAUTH" && c.password == "":
 		// The server answers, but hides whether it is loading from a client
 		// that has not authenticated: up is all that can be known.
+		up = errRedisNoAuth
 	case reply.kind == respError && isNotReadyWord(reply.word()):
 		return errors.New(reply.text)
 	default:
@@ -302,8 +329,10 @@ func (c *redisCheck) talk(conn net.Conn) error {
 	// A polite goodbye; its reply is not waited for, and a failure to send
 	// it says nothing about readiness.
 	conn.Write(respCommand("QUIT"))
-	return nil
+	return up
 }
+
+var errRedisNoAuth = blind{"the server answers NOAUTH: whether it is loading, or the database exists, cannot be seen without the password property"}
 
 func isNotReadyWord(w string) bool {
 	for _, n := range notReadyWords {

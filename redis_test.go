@@ -366,10 +366,14 @@ func TestRedisAgainstFakes(t *testing.T) {
 				t.Errorf("the attempt took %v", took)
 			}
 			switch {
-			case tc.want == "" && err != nil:
+			case tc.want == "" && !isReady(err):
 				t.Errorf("not ready: %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("error %v, want %q", err, tc.want)
+			}
+			// NOAUTH, and only NOAUTH, is up but blind.
+			if _, isBlind := err.(blind); isBlind != strings.HasPrefix(tc.name, "noauth without") {
+				t.Errorf("blind: %v (%v)", isBlind, err)
 			}
 		})
 	}
@@ -385,6 +389,9 @@ func TestRedisCommandsSent(t *testing.T) {
 		{nil, "[PING] [QUIT]"},
 		{[]string{"--redis.c.password=pw"}, "[AUTH pw] [PING] [QUIT]"},
 		{[]string{"--redis.c.user=app", "--redis.c.password=pw"}, "[AUTH app pw] [PING] [QUIT]"},
+		{[]string{"--redis.c.password=pw", "--redis.c.address=redis://ADDR/2"}, "[AUTH pw] [SELECT 2] [PING] [QUIT]"},
+		{[]string{"--redis.c.address=redis://ADDR/0"}, "[PING] [QUIT]"},
+		{[]string{"--redis.c.address=redis://ADDR/15"}, "[SELECT 15] [PING] [QUIT]"},
 	} {
 		var mu sync.Mutex
 		got := map[int64][]string{} // commands by connection
@@ -395,12 +402,19 @@ func TestRedisCommandsSent(t *testing.T) {
 				mu.Unlock()
 				if cmd[0] == "PING" {
 					c.Write([]byte("+PONG\r\n"))
-				} else if cmd[0] == "AUTH" {
+				} else if cmd[0] == "AUTH" || cmd[0] == "SELECT" {
 					c.Write([]byte("+OK\r\n"))
 				}
 			}
 		})
-		c := redisCheckFor(t, append([]string{"--redis.c.address=" + addr}, tc.args...)...)
+		args := []string{"--redis.c.address=" + addr}
+		if len(tc.args) > 0 && strings.Contains(tc.args[len(tc.args)-1], "ADDR") {
+			args = nil
+		}
+		for _, a := range tc.args {
+			args = append(args, strings.Replace(a, "ADDR", addr, 1))
+		}
+		c := redisCheckFor(t, args...)
 		for range 2 {
 			if err := attempt(c); err != nil {
 				t.Fatal(err)
@@ -536,6 +550,8 @@ func TestRedisRealServer(t *testing.T) {
 	}{
 		{"no password", []string{"--redis.c.address=" + open.addr}, ""},
 		{"redis:// with a db", []string{"--redis.c.address=redis://" + open.addr + "/3"}, ""},
+		{"a db beyond databases", []string{"--redis.c.address=redis://" + open.addr + "/16"}, "SELECT 16: ERR DB index is out of range"},
+		{"a db beyond databases, with a password", []string{"--redis.c.address=redis://:pw-main@" + locked.addr + "/16"}, "SELECT 16: ERR DB index is out of range"},
 		{"unix socket", []string{"--redis.c.address=unix://" + open.socket}, ""},
 		{"unix socket with a db", []string{"--redis.c.address=unix:" + open.socket + "?db=1"}, ""},
 		{"requirepass, password by file reference", []string{"--redis.c.address=" + locked.addr, "--redis.c.password=file:" + pwFile}, ""},
@@ -553,7 +569,7 @@ func TestRedisRealServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := attempt(redisCheckFor(t, tc.args...))
 			switch {
-			case tc.want == "" && err != nil:
+			case tc.want == "" && !isReady(err):
 				t.Errorf("not ready: %v", err)
 			case tc.want != "" && (err == nil || err.Error() != tc.want):
 				t.Errorf("error %v, want %q", err, tc.want)
@@ -615,7 +631,7 @@ func TestRedisRealTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := attempt(redisCheckFor(t, tc.args...))
 			switch {
-			case tc.want == "" && err != nil:
+			case tc.want == "" && !isReady(err):
 				t.Errorf("not ready: %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("error %v, want %q", err, tc.want)
@@ -771,5 +787,14 @@ func TestRedisRealLoading(t *testing.T) {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
 		}
+	}
+}
+
+// A password from a variable that a Secret filled ends in a newline, which
+// is not part of it.
+func TestRedisPasswordDropsOneNewline(t *testing.T) {
+	t.Setenv("PP_REDIS_PW_NEWLINE", "pw-main\n")
+	if c := redisCheckFor(t, "--redis.c.address=cache", "--redis.c.password=env:PP_REDIS_PW_NEWLINE"); c.password != "pw-main" {
+		t.Errorf("password %q, want pw-main", c.password)
 	}
 }

@@ -53,6 +53,11 @@ func resolve(ref string) (string, error) {
 		if !ok {
 			return "", errorf("environment variable %s is not set", quoteValue(rest))
 		}
+		// One trailing newline is what a Secret file or echo leaves, never
+		// part of a password; more is kept, as written.
+		if v, ok := strings.CutSuffix(v, "\n"); ok {
+			return strings.TrimSuffix(v, "\r"), nil
+		}
 		return v, nil
 	}
 

@@ -11,6 +11,10 @@ func TestResolve(t *testing.T) {
 	t.Setenv("PP_TEST_HOST", "db.internal:5432")
 	t.Setenv("PP_TEST_EMPTY", "")
 	t.Setenv("PP_TESTDATA", "testdata")
+	// One trailing newline, as a Secret or echo leaves it, is not the value.
+	t.Setenv("PP_TEST_NEWLINE", "pw\n")
+	t.Setenv("PP_TEST_CRLF", "pw\r\n")
+	t.Setenv("PP_TEST_TWO_NEWLINES", " pw\n\n")
 	dir := t.TempDir()
 	whole := filepath.Join(dir, "token")
 	if err := os.WriteFile(whole, []byte("  secret-token\n"), 0o600); err != nil {
@@ -24,6 +28,9 @@ func TestResolve(t *testing.T) {
 		{"unknown:thing", "unknown:thing"},
 		{"env:PP_TEST_HOST", "db.internal:5432"},
 		{"env:PP_TEST_EMPTY", ""},
+		{"env:PP_TEST_NEWLINE", "pw"},
+		{"env:PP_TEST_CRLF", "pw"},
+		{"env:PP_TEST_TWO_NEWLINES", " pw\n"},
 		{"file:" + whole, "secret-token"},
 		{"file:testdata/app.env//DB_HOST", "db.internal"},
 		{"file:testdata/app.env//DB_PORT", "5432"},

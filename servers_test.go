@@ -121,7 +121,10 @@ func TestRealServersTogether(t *testing.T) {
 	t.Parallel()
 	primary, _ := newPGServers(t)
 	primary.start(t)
+	primary.sql(t, "CREATE ROLE app LOGIN PASSWORD 'PgS3cret'")
+	primary.sql(t, "CREATE DATABASE orders OWNER app")
 	db := startMariaDB(t, "", "127.0.0.1")
+	db.sql(t, "CREATE DATABASE shop; CREATE USER app@localhost IDENTIFIED BY 'MyS3cret'; GRANT ALL ON shop.* TO app@localhost")
 	cache := startRedis(t, "requirepass Red1sS3cret")
 	marker := filepath.Join(t.TempDir(), "migrated")
 	if err := os.WriteFile(marker, []byte("ok"), 0o644); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -310,11 +311,17 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 		}
 		conn = tc
 	}
-	if err := talk(conn); err != nil {
+	switch err := talk(conn); err.(type) {
+	case nil, blind, finalReason:
+		return err
+	default:
 		return describeNetError(ctx, err, timeout)
 	}
-	return nil
 }
+
+// finalReason is a talk error that already reads as the reason, such as a
+// timeout that names the stage it came in: exchange passes it on as it is.
+type finalReason struct{ error }
 
 // serverText makes text that a server sent fit to quote in a reason: it is
 // cut to at most max bytes as printed (then "…"), and control characters
@@ -357,8 +364,8 @@ func anyServer(ctx context.Context, servers []string, try func(ctx context.Conte
 	errs := make([]string, len(servers))
 	for range servers {
 		res := <-results
-		if res.err == nil {
-			return nil
+		if _, ok := res.err.(blind); ok || res.err == nil {
+			return res.err
 		}
 		errs[res.i] = servers[res.i] + ": " + res.err.Error()
 	}
@@ -379,4 +386,25 @@ func dnsReason(e *net.DNSError) string {
 		}
 	}
 	return e.Err
+}
+
+// errUnencodedPassword is the start-up error for a URL whose password holds
+// a character that ends the user information early.
+var errUnencodedPassword = errors.New("not a valid URL: the user information is not valid; percent-encode / @ % : in a password (/ as %2F, @ as %40, % as %25, : as %3A; # and ? too, as %23 and %3F)")
+
+// unencodedPassword reports whether the user information is what makes the
+// URL s fail to parse: s parses once everything up to its last @ is cut. A
+// / or # in a password (user:pa/ss@host) ends the host early, making "pa" a
+// bad port; a % not followed by two hex digits is a bad escape.
+func unencodedPassword(s string) bool {
+	scheme, rest, ok := strings.Cut(s, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return false
+	}
+	if _, err := url.Parse(s); err == nil {
+		return false
+	}
+	_, err := url.Parse(scheme + "://" + rest[at+1:])
+	return err == nil
 }

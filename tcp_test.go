@@ -351,3 +351,29 @@ func TestStartupRejectsBadHosts(t *testing.T) {
 		}
 	}
 }
+
+// A password with an unencoded / # % in a URL is named as the problem, for
+// every type that reads a URL, not a bad port or database name.
+func TestUnencodedPasswordInURL(t *testing.T) {
+	for _, address := range []string{
+		"--postgres.x.address=postgres://app:pa/ss@db:5432/orders",
+		"--postgres.x.address=postgres://app:pa#ss@db/orders",
+		"--postgres.x.address=postgres://app:50%off@db/orders",
+		"--mysql.x.address=mysql://app:pa/ss@db:3306/shop",
+		"--amqp.x.address=amqp://app:pa/ss@mq:5672/vh",
+		"--redis.x.address=redis://:pa#ss@cache:6379/0",
+		"--http.x.address=http://app:pa/ss@web/health",
+	} {
+		_, err := parseArgs([]string{address})
+		if err == nil {
+			opts, _ := parseArgs([]string{address})
+			_, err = buildTargets(opts.targets, newLogger(opts, io.Discard))
+		}
+		if err == nil || !strings.Contains(err.Error(), "percent-encode / @ % : in a password") {
+			t.Errorf("%s: %v, want the advice to percent-encode", address, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "ss@") {
+			t.Errorf("%s: the error shows the password: %v", address, err)
+		}
+	}
+}

@@ -30,6 +30,15 @@ type waker interface {
 	changes() <-chan struct{}
 }
 
+// blind is a success that could not see everything: a checker returns it
+// (as an error, so that it carries its note) when the server answered as a
+// ready one does but the answer hides what a login would show, such as
+// NOAUTH or a password request. The wait counts it as a success and logs
+// the note at debug level.
+type blind struct{ note string }
+
+func (b blind) Error() string { return b.note }
+
 // minWakeGap is the least time from the start of one attempt to the start
 // of the next when a change cuts a pause short: a storm of events must not
 // turn the wait into a busy loop.
@@ -218,6 +227,12 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 		}
 		elapsed := now.Sub(start)
 		pause := t.interval
+		if b, ok := err.(blind); ok {
+			if debug {
+				log.Debug("up, but the check cannot see further", "attempt", attempt, "note", t.hidden.conceal(b.note))
+			}
+			err = nil
+		}
 		if err == nil {
 			successes, streak = successes+1, 0
 			if successes >= t.retry.successThreshold {

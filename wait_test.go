@@ -426,3 +426,36 @@ func TestChangeStormIsBounded(t *testing.T) {
 		t.Errorf("%d attempts in %v of constant changes with an hour's interval: changes did not wake the target", n, span)
 	}
 }
+
+// blindChecker is up on a reply that cannot see further.
+type blindChecker struct{ note string }
+
+func (c blindChecker) check(context.Context) error { return blind{c.note} }
+
+// isReady is what the wait loop counts as a success: no error, or a blind one.
+func isReady(err error) bool {
+	_, ok := err.(blind)
+	return err == nil || ok
+}
+
+// A target up on a reply that cannot see further is ready, and says so at
+// debug level only, with its note and without a hidden value.
+func TestBlindSuccessIsReadyWithADebugNote(t *testing.T) {
+	for _, level := range []logLevel{levelDebug, levelInfo} {
+		var out bytes.Buffer
+		targets := []target{{name: "t", kind: "tcp", interval: time.Hour, retry: retry{successThreshold: 1},
+			checker: blindChecker{"asked for a password by s3cret-host"}, hidden: newHidden("s3cret-host")}}
+		left, why := waitAll(context.Background(), targets, newLogger(&options{logLevel: level}, &out))
+		if len(left) != 0 || why != nil {
+			t.Fatalf("level %v: %d targets left (%v), want ready", level, len(left), why)
+		}
+		log := out.String()
+		note := `note="asked for a password by [hidden]"`
+		if level == levelDebug && !strings.Contains(log, `msg="up, but the check cannot see further"`) || level == levelDebug != strings.Contains(log, note) {
+			t.Errorf("level %v: log\n%s\nwant the note %s at debug level only", level, log, note)
+		}
+		if strings.Contains(log, "s3cret-host") || !strings.Contains(log, "msg=ready") {
+			t.Errorf("level %v: log\n%s", level, log)
+		}
+	}
+}
