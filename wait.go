@@ -210,6 +210,12 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 		}
 		began := time.Now()
 		err := t.checker.check(context.Background())
+		if b, ok := err.(blind); ok {
+			if debug {
+				log.Debug("up, but the check cannot see further", "attempt", attempt, "note", t.hidden.conceal(b.note))
+			}
+			err = nil
+		}
 		// seen is why an inverted target's attempt counts as gone.
 		var seen string
 		if t.invert {
@@ -227,12 +233,6 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 		}
 		elapsed := now.Sub(start)
 		pause := t.interval
-		if b, ok := err.(blind); ok {
-			if debug {
-				log.Debug("up, but the check cannot see further", "attempt", attempt, "note", t.hidden.conceal(b.note))
-			}
-			err = nil
-		}
 		if err == nil {
 			successes, streak = successes+1, 0
 			if successes >= t.retry.successThreshold {

@@ -459,3 +459,14 @@ func TestBlindSuccessIsReadyWithADebugNote(t *testing.T) {
 		}
 	}
 }
+
+// A blind success is a success for an inverted target too: the server is
+// still there, so it is not gone.
+func TestInvertedBlindSuccessIsStillThere(t *testing.T) {
+	targets := []target{{name: "b", kind: "postgres", address: "db:5432", interval: 10 * time.Millisecond,
+		retry: retry{successThreshold: 1, maxAttempts: 3}, invert: true, stillReady: "still accepts connections", checker: blindChecker{"asks for a password"}}}
+	left, why := waitAll(context.Background(), targets, newLogger(&options{logLevel: levelError}, io.Discard))
+	if len(left) != 1 || left[0].lastErr != "db:5432 still accepts connections" {
+		t.Fatalf("left %+v (%v), want the target given up as still there", left, why)
+	}
+}
