@@ -332,7 +332,7 @@ func TestGaveUpNamesTypeAndCounts(t *testing.T) {
 		{1, "gave up on postgres target db after 1 failed attempt"},
 		{5, "gave up on postgres target db after 5 failed attempts"},
 	} {
-		if got := (gaveUp{tg, c.failures}).Error(); got != c.want {
+		if got := (gaveUp{tg, c.failures, ""}).Error(); got != c.want {
 			t.Errorf("got %q, want %q", got, c.want)
 		}
 	}
