@@ -95,7 +95,7 @@ func TestKubeconfigMergeFirstWins(t *testing.T) {
 func TestK8sReadinessRules(t *testing.T) {
 	for _, tc := range []struct {
 		rule, object, want string
-		final            bool
+		final              bool
 	}{
 		{"job", `{"status":{"active":1}}`, "not complete (active 1, succeeded 0, failed 0)", false},
 		{"job", `{"status":{"conditions":[{"type":"Complete","status":"True"}]}}`, "", false},
@@ -289,4 +289,3 @@ func FuzzExecCredential(f *testing.F) {
 		parseExecCredential(data)
 	})
 }
-

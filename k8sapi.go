@@ -54,15 +54,15 @@ const (
 type kubeconfig struct {
 	CurrentContext string `yaml:"current-context"`
 	Clusters       []struct {
-		Name    string      `yaml:"name"`
+		Name    string            `yaml:"name"`
 		Cluster kubeconfigCluster `yaml:"cluster"`
 	} `yaml:"clusters"`
 	Users []struct {
-		Name string   `yaml:"name"`
+		Name string         `yaml:"name"`
 		User kubeconfigUser `yaml:"user"`
 	} `yaml:"users"`
 	Contexts []struct {
-		Name    string      `yaml:"name"`
+		Name    string            `yaml:"name"`
 		Context kubeconfigContext `yaml:"context"`
 	} `yaml:"contexts"`
 }
@@ -77,15 +77,15 @@ type kubeconfigCluster struct {
 }
 
 type kubeconfigUser struct {
-	Token        string         `yaml:"token"`
-	TokenFile    string         `yaml:"tokenFile"`
-	Cert         string         `yaml:"client-certificate"`
-	CertData     string         `yaml:"client-certificate-data"`
-	Key          string         `yaml:"client-key"`
-	KeyData      string         `yaml:"client-key-data"`
-	Exec         *kubeconfigExec      `yaml:"exec"`
-	AuthProvider map[string]any `yaml:"auth-provider"`
-	Username     string         `yaml:"username"`
+	Token        string          `yaml:"token"`
+	TokenFile    string          `yaml:"tokenFile"`
+	Cert         string          `yaml:"client-certificate"`
+	CertData     string          `yaml:"client-certificate-data"`
+	Key          string          `yaml:"client-key"`
+	KeyData      string          `yaml:"client-key-data"`
+	Exec         *kubeconfigExec `yaml:"exec"`
+	AuthProvider map[string]any  `yaml:"auth-provider"`
+	Username     string          `yaml:"username"`
 	dir          string
 }
 
