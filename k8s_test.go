@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Unit tests of the k8s type: flags, kubeconfig, readiness rules, and a
@@ -152,6 +154,16 @@ type fakeKube struct {
 	status int    // answer every request with this, when not 0
 	token  string
 	seen   []string
+	watch  bool          // answer watches, sending an event on changed
+	change chan struct{} // a watcher is told of a change
+}
+
+// set changes the Job and tells a watcher.
+func (f *fakeKube) set(job string) {
+	f.mu.Lock()
+	f.job = job
+	f.mu.Unlock()
+	f.change <- struct{}{}
 }
 
 func (f *fakeKube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +180,26 @@ func (f *fakeKube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("watch") != "" {
-		w.WriteHeader(500) // no watch: the interval is the fallback
+		if !f.watch {
+			w.WriteHeader(500) // no watch: the interval is the fallback
+			return
+		}
+		if r.URL.Query().Get("resourceVersion") != "7" || r.URL.Query().Get("allowWatchBookmarks") != "true" {
+			w.WriteHeader(400)
+			return
+		}
+		f.mu.Unlock()
+		defer f.mu.Lock()
+		w.WriteHeader(200)
+		fmt.Fprint(w, "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"7\"}}}\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-f.change:
+			fmt.Fprint(w, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"resourceVersion\":\"8\"}}}\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case <-r.Context().Done():
+		}
 		return
 	}
 	items := ""
@@ -288,4 +319,18 @@ func FuzzExecCredential(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parseExecCredential(data)
 	})
+}
+
+// A watch event ends the pause at once: ready well before the 10 s interval.
+func TestK8sWatchWakes(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{watch: true, change: make(chan struct{}, 1)}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, "token: x")
+	cmd := exec.Command(ppBinary, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=30s")
+	p := startPortpatrol(t, cmd)
+	waitFor(t, p.stderr, "job/m: not found yet")
+	fake.set(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`)
+	p.exit(t, 0, 5*time.Second)
 }
