@@ -541,6 +541,10 @@ func (c *k8sCheck) endpointsReady(ctx context.Context, service string) error {
 		return c.explain(ctx, err, endpointSlices)
 	}
 	c.listed(path, slices.Metadata.ResourceVersion)
+	want := c.min
+	if c.name == "" {
+		want = 1 // with a selector, min counts Services
+	}
 	ready := 0
 	for _, s := range slices.Items {
 		for _, e := range s.Endpoints {
@@ -550,8 +554,8 @@ func (c *k8sCheck) endpointsReady(ctx context.Context, service string) error {
 			}
 		}
 	}
-	if ready < c.min {
-		return errorf("%d ready endpoints, want %d", ready, c.min)
+	if ready < want {
+		return errorf("%d ready endpoints, want %d", ready, want)
 	}
 	return nil
 }
