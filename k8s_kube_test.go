@@ -302,8 +302,11 @@ func TestKubeKubeconfigCredentials(t *testing.T) {
 	os.WriteFile(script, []byte(`#!/bin/sh
 echo run >> `+runs+`
 [ "$MODE" = broken ] && { echo "leaky-output-`+k.AdminToken+`"; exit 3; }
+token=$1
+# A token the server refuses the first time: revoked before it expired.
+[ "$MODE" = revoked ] && [ "$(wc -l < `+runs+`)" -eq 1 ] && token=revoked-token
 cat <<EOF
-{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"$1","expirationTimestamp":"2099-01-01T00:00:00Z"}}
+{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"$token","expirationTimestamp":"2099-01-01T00:00:00Z"}}
 EOF
 `), 0o755)
 	// The first attempt is refused (no such configmap yet); the plugin
@@ -317,7 +320,21 @@ EOF
 		t.Errorf("the plugin ran %d times, want once (its token had not expired)", strings.Count(string(b), "run"))
 	}
 
-	user := execUser(script, "unused")
+	// After a 401 the plugin runs again, and its new token is taken.
+	os.Remove(runs)
+	user := execUser(script, k.AdminToken)
+	user["exec"].(map[string]any)["env"] = []any{map[string]any{"name": "MODE", "value": "revoked"}}
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+k.kubeconfig(t, ns, user), "--k8s.c.interval=100ms", "--timeout=20s")
+	p.exit(t, 0, 20*time.Second)
+	if !strings.Contains(p.stderr.String(), "the API server refused the credentials") {
+		t.Errorf("the first token was not refused:\n%s", p.stderr.String())
+	}
+	if b, _ := os.ReadFile(runs); strings.Count(string(b), "run") != 2 {
+		t.Errorf("the plugin ran %d times, want twice (again after the 401)", strings.Count(string(b), "run"))
+	}
+	p.noSecrets(t, k.AdminToken, "revoked-token")
+
+	user = execUser(script, "unused")
 	user["exec"].(map[string]any)["env"] = []any{map[string]any{"name": "MODE", "value": "broken"}}
 	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+k.kubeconfig(t, ns, user), "--timeout=1s")
 	p.exit(t, 1, 10*time.Second)
