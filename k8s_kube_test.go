@@ -104,13 +104,14 @@ func TestKubeJobCreatedLater(t *testing.T) {
 	p.noSecrets(t, k.AdminToken)
 }
 
-// A failed Job ends the wait at once with exit 1 and its message.
+// A failed Job ends the wait at once with exit 1 and its message. As
+// RESOURCE.GROUP, found through discovery, a Job keeps its rules.
 func TestKubeJobFailed(t *testing.T) {
 	k := startKube(t)
 	ns := k.namespace(t)
 	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
 	job := k.create(t, ns, testJob)
-	p := runK8s(t, nil, "--k8s.m.address=jobs/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=60s")
+	p := runK8s(t, nil, "--k8s.m.address=jobs.batch/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=60s")
 	waitFor(t, p.stderr, "not complete")
 	k.failJob(t, job, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
 	p.exit(t, 1, 5*time.Second)
@@ -126,7 +127,7 @@ func TestKubeJobIfMissing(t *testing.T) {
 	k := startKube(t)
 	ns := k.namespace(t)
 	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
-	p := runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.if-missing=ready")
+	p := runK8s(t, nil, "--k8s.m.address=Jobs/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.if-missing=ready")
 	p.exit(t, 0, 10*time.Second)
 	p = runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.kubeconfig="+kc, "--timeout=1s")
 	p.exit(t, 1, 10*time.Second)
