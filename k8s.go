@@ -304,7 +304,7 @@ func (c *k8sCheck) check(ctx context.Context) error {
 	defer cancel()
 	res, err := c.resource(ctx)
 	if err != nil {
-		return c.explain(ctx, err, endpointSlices)
+		return c.explain(ctx, err, k8sResource{})
 	}
 	query := "labelSelector=" + url.QueryEscape(c.selector)
 	if c.name != "" {

@@ -263,7 +263,7 @@ func newKubeAPI(s *targetSpec, kubeconfigProperty, contextName string) (*kubeAPI
 func kubeconfigAPI(where string, cluster *kubeconfigCluster, user *kubeconfigUser) (*kubeAPI, error) {
 	u, err := url.Parse(cluster.Server)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errorf("%s: the cluster's server %q is not an https:// URL", where, cluster.Server)
+		return nil, errorf("%s: the cluster's server %q is not an https:// (or http://) URL", where, cluster.Server)
 	}
 	api := &kubeAPI{server: strings.TrimSuffix(cluster.Server, "/")}
 	cfg := &tls.Config{InsecureSkipVerify: cluster.Insecure, ServerName: cluster.ServerName}
