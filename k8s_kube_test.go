@@ -94,11 +94,17 @@ func TestKubeJobCreatedLater(t *testing.T) {
 	waitFor(t, p.stderr, "job/migrate: not found yet")
 	job := k.create(t, ns, testJob)
 	waitFor(t, p.stderr, "job/migrate: not complete (active 0, succeeded 0, failed 0)")
-	k.runJob(t, job)
+	// The status a Job controller writes, with one startTime throughout:
+	// the API refuses to change it once set.
+	start := time.Now().UTC().Format(time.RFC3339)
+	k.patchStatus(t, job, `{"status":{"startTime":"`+start+`","active":1,"ready":0}}`)
 	waitFor(t, p.stderr, "job/migrate: not complete (active 1, succeeded 0, failed 0)")
 	time.Sleep(200 * time.Millisecond) // the watch is idle again
 	written := time.Now()
-	k.completeJob(t, job)
+	k.patchStatus(t, job, `{"status":{"startTime":"`+start+`","completionTime":"`+time.Now().UTC().Format(time.RFC3339)+`","active":0,"ready":0,"succeeded":1,
+		"conditions":[
+			{"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached","lastTransitionTime":"`+start+`"},
+			{"type":"Complete","status":"True","reason":"CompletionsReached","lastTransitionTime":"`+start+`"}]}}`)
 	p.exit(t, 0, 5*time.Second)
 	t.Logf("ready %v after the status write (interval 10s)", p.ended.Sub(written))
 	p.noSecrets(t, k.AdminToken)
