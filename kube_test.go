@@ -597,6 +597,23 @@ func (k *kubeCluster) delete(t *testing.T, path string) {
 	k.mustDo(t, "DELETE", path, "")
 }
 
+// grant lets user (a user name; a service account's is
+// system:serviceaccount:NS:NAME) get, list and watch resource ("jobs.batch",
+// "pods") in ns, through a Role and a RoleBinding named after both. The
+// server's authorizer sees them a moment later, not at once.
+func (k *kubeCluster) grant(t *testing.T, ns, user, resource string) {
+	t.Helper()
+	name := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9.]+`).ReplaceAllString(user+"-"+resource, "-"))
+	plural, group, _ := strings.Cut(resource, ".")
+	rules, _ := json.Marshal([]any{map[string]any{
+		"apiGroups": []string{group}, "resources": []string{plural}, "verbs": []string{"get", "list", "watch"}}})
+	subjects, _ := json.Marshal([]any{map[string]any{
+		"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}})
+	k.create(t, ns, `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"`+name+`"},"rules":`+string(rules)+`}`)
+	k.create(t, ns, `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"`+name+`"},
+		"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"`+name+`"},"subjects":`+string(subjects)+`}`)
+}
+
 // clientCert mints a client certificate of the test CA for user in groups,
 // which the API server takes as that user.
 func (k *kubeCluster) clientCert(t *testing.T, user string, groups ...string) (certPEM, keyPEM []byte) {
@@ -752,7 +769,18 @@ func linkOrCopy(src, dst string) error {
 // starts.
 func (k *kubeCluster) runJob(t *testing.T, path string) {
 	t.Helper()
-	k.patchStatus(t, path, `{"status":{"startTime":"`+time.Now().UTC().Format(time.RFC3339)+`","active":1,"ready":0}}`)
+	k.patchStatus(t, path, `{"status":{"startTime":"`+k.jobStartTime(t, path)+`","active":1,"ready":0}}`)
+}
+
+// jobStartTime is the Job's status.startTime, or now when it has none: once
+// set, the API refuses to change it.
+func (k *kubeCluster) jobStartTime(t *testing.T, path string) string {
+	t.Helper()
+	status, _ := k.get(t, path)["status"].(map[string]any)
+	if start, ok := status["startTime"].(string); ok {
+		return start
+	}
+	return time.Now().UTC().Format(time.RFC3339)
 }
 
 // completeJob writes the status of a Job whose one pod succeeded, as the
@@ -760,8 +788,8 @@ func (k *kubeCluster) runJob(t *testing.T, path string) {
 // Complete=True together with SuccessCriteriaMet=True.
 func (k *kubeCluster) completeJob(t *testing.T, path string) {
 	t.Helper()
-	now := time.Now().UTC().Format(time.RFC3339)
-	k.patchStatus(t, path, `{"status":{"startTime":"`+now+`","completionTime":"`+now+`","active":0,"ready":0,"succeeded":1,
+	start, now := k.jobStartTime(t, path), time.Now().UTC().Format(time.RFC3339)
+	k.patchStatus(t, path, `{"status":{"startTime":"`+start+`","completionTime":"`+now+`","active":0,"ready":0,"succeeded":1,
 		"conditions":[
 			{"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached","lastTransitionTime":"`+now+`"},
 			{"type":"Complete","status":"True","reason":"CompletionsReached","lastTransitionTime":"`+now+`"}]}}`)
@@ -776,7 +804,7 @@ func (k *kubeCluster) failJob(t *testing.T, path, reason, message string) {
 		return map[string]any{"type": kind, "status": "True", "reason": reason, "message": message, "lastTransitionTime": now}
 	}
 	patch, _ := json.Marshal(map[string]any{"status": map[string]any{
-		"startTime": now, "active": 0, "ready": 0, "failed": 1,
+		"startTime": k.jobStartTime(t, path), "active": 0, "ready": 0, "failed": 1,
 		"conditions": []any{condition("FailureTarget"), condition("Failed")},
 	}})
 	k.patchStatus(t, path, string(patch))
@@ -879,6 +907,17 @@ spec:
 	if status != http.StatusForbidden || !strings.Contains(string(body), `User \"limited\" cannot get resource \"jobs\"`) {
 		t.Errorf("the limited token reading a Job: status %d: %s, want 403", status, body)
 	}
+	k.grant(t, ns, "limited", "jobs.batch")
+	// The authorizer learns of the grant through its informer, not at once.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		status, body := k.request(t, k.LimitedToken, "GET", job, "")
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the limited token reading a Job once granted: status %d: %s, want 200", status, body)
+		}
+	}
 	if status, body := k.request(t, "not-a-token", "GET", job, ""); status != http.StatusUnauthorized {
 		t.Errorf("an unknown token: status %d: %s, want 401", status, body)
 	}
@@ -918,5 +957,51 @@ spec:
 		if !strings.Contains(string(config), want) {
 			t.Errorf("the kubeconfig lacks %q:\n%s", want, config)
 		}
+	}
+}
+
+// Every manifest under examples/kubernetes/ passes the real API server's
+// strict validation (unknown or duplicate fields are errors, not warnings),
+// so the README's recipes are known to apply. Nothing is stored: the
+// server runs its validation and admission and stops there.
+func TestKubernetesExamplesApplyStrictly(t *testing.T) {
+	files, err := filepath.Glob("examples/kubernetes/*.y*ml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests in examples/kubernetes (%v)", err)
+	}
+	k := startKube(t)
+	ns := k.namespace(t)
+	const strict = "dryRun=All&fieldValidation=Strict"
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objects := manifestObjects(t, string(b))
+			if len(objects) == 0 {
+				t.Fatal("no objects in the manifest")
+			}
+			for _, object := range objects {
+				k.post(t, ns, object, strict)
+			}
+		})
+	}
+
+	// The check itself: a misspelt field is refused, not dropped.
+	status, body := k.do(t, "POST", "/apis/apps/v1/namespaces/"+ns+"/deployments?"+strict, toJSON(t, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: typo}
+spec:
+  selector: {matchLabels: {app: typo}}
+  template:
+    metadata: {labels: {app: typo}}
+    spec:
+      initContainers: [{name: wait, image: portpatrol, arg: ["--k8s.x.address=job/x"]}]
+      containers: [{name: app, image: app}]
+`))
+	if status != http.StatusBadRequest || !strings.Contains(string(body), `unknown field \"spec.template.spec.initContainers[0].arg\"`) {
+		t.Errorf("a Deployment with the unknown field arg: status %d: %s, want 400 naming the field", status, body)
 	}
 }
