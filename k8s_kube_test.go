@@ -166,6 +166,45 @@ spec:
 	waitFor(t, p.stderr, "deployment/api: 2 of 3 updated replicas available")
 	k.patchStatus(t, d, `{"status":{"observedGeneration":1,"replicas":3,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3}}`)
 	p.exit(t, 0, 5*time.Second)
+
+	// A new spec not yet observed is not rolled out; a rollout past its
+	// progress deadline ends the run with exit 1.
+	k.patch(t, d, `{"spec":{"template":{"spec":{"containers":[{"name":"api","image":"api:3"}]}}}}`)
+	p = runK8s(t, nil, "--k8s.api.address=deploy/api", "--k8s.api.kubeconfig="+kc, "--k8s.api.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "deployment/api: waiting for the new spec to be observed")
+	now := time.Now().UTC().Format(time.RFC3339)
+	k.patchStatus(t, d, `{"status":{"observedGeneration":2,"replicas":4,"updatedReplicas":1,"readyReplicas":3,"availableReplicas":3,
+		"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded","message":"ReplicaSet \"api-2\" has timed out progressing.","lastUpdateTime":"`+now+`","lastTransitionTime":"`+now+`"}]}}`)
+	p.exit(t, 1, 5*time.Second)
+	want := `gave up on k8s target api: deployment/api: rollout exceeded its progress deadline: ProgressDeadlineExceeded: ReplicaSet "api-2" has timed out progressing.`
+	if !strings.Contains(p.stderr.String(), strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Errorf("stderr lacks %q:\n%s", want, p.stderr.String())
+	}
+}
+
+// A StatefulSet is ready when its replicas are ready and updated and its
+// rolling update has finished.
+func TestKubeStatefulSet(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	sts := k.create(t, ns, `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: db:1}]}
+`)
+	k.patchStatus(t, sts, `{"status":{"observedGeneration":1,"replicas":2,"readyReplicas":2,"updatedReplicas":2,"currentRevision":"db-1","updateRevision":"db-2"}}`)
+	p := runK8s(t, nil, "--k8s.db.address=sts/db", "--k8s.db.kubeconfig="+kc, "--k8s.db.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "statefulset/db: rolling update from revision db-1 to db-2 not finished")
+	k.patchStatus(t, sts, `{"status":{"observedGeneration":1,"replicas":2,"readyReplicas":2,"updatedReplicas":2,"currentRevision":"db-2","updateRevision":"db-2"}}`)
+	p.exit(t, 0, 5*time.Second)
 }
 
 func testPod(name string) string {
