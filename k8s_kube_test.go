@@ -342,7 +342,38 @@ func TestKubeKubeconfigCredentials(t *testing.T) {
 	p.exit(t, 0, 20*time.Second)
 	p.noSecrets(t, string(key), string(keyPEM))
 
+	// The CA inline, a token file, and the name the certificate holds
+	// asked for although the server is dialled by address.
 	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "token"), []byte(k.AdminToken+"\n"), 0o600)
+	kc := filepath.Join(dir, "inline")
+	os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+current-context: inline
+clusters:
+- name: c
+  cluster:
+    server: `+k.URL+`
+    certificate-authority-data: `+base64.StdEncoding.EncodeToString(k.CAPEM)+`
+    tls-server-name: localhost
+users:
+- name: u
+  user: {tokenFile: token}
+contexts:
+- name: inline
+  context: {cluster: c, user: u, namespace: `+ns+`}
+`), 0o600)
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=20s")
+	p.exit(t, 0, 20*time.Second)
+	p.noSecrets(t, k.AdminToken)
+	os.WriteFile(kc+"-wrong-name", []byte(strings.Replace(mustRead(t, kc), "tls-server-name: localhost", "tls-server-name: elsewhere.example", 1)), 0o600)
+	os.Rename(kc+"-wrong-name", kc)
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "elsewhere.example") {
+		t.Errorf("a certificate for another name was accepted, or not named:\n%s", p.stderr.String())
+	}
+
 	runs := filepath.Join(dir, "runs")
 	script := filepath.Join(dir, "creds.sh")
 	os.WriteFile(script, []byte(`#!/bin/sh
@@ -467,4 +498,13 @@ exec "$PP" "$@"`
 	os.Rename(filepath.Join(sa, "token.new"), filepath.Join(sa, "token"))
 	p.exit(t, 0, 10*time.Second)
 	p.noSecrets(t, token)
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
