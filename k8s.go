@@ -692,36 +692,29 @@ func (c *k8sCheck) listed(path, rv string) {
 	}
 }
 
-// follow watches w's collection for as long as the process runs. A watch
-// the server ends resumes from its last resourceVersion; after 410 Gone the
-// target is woken for a fresh list; after any other failure the watch waits
-// for the next attempt's list, so the interval stays the fallback.
+// follow watches w's collection for as long as the process runs. When the
+// server ends a watch, or reports 410 Gone, the target is woken for a fresh
+// list and the watch starts again from it; after any other failure (or a
+// watch that ends at once) it waits for the next attempt's list, so the
+// interval stays the fallback. Watches start at most once a second, so one
+// that keeps failing is not a busy loop.
 func (c *k8sCheck) follow(w *k8sWatch) {
-	rv := ""
-	var lastFailure time.Time
+	var started time.Time
 	for {
-		if rv == "" {
-			<-w.fresh
-			w.mu.Lock()
-			rv = w.rv
-			w.mu.Unlock()
-		}
-		if d := time.Until(lastFailure.Add(time.Second)); d > 0 {
-			time.Sleep(d) // a watch that keeps failing must not become a busy loop
-		}
-		next, err := c.api.watch(context.Background(), w.path, rv, c.timeout, c.signal)
-		switch {
-		case err == nil:
-			rv = next
-		case errors.Is(err, errGone):
-			lastFailure, rv = time.Now(), ""
+		<-w.fresh
+		w.mu.Lock()
+		rv := w.rv
+		w.mu.Unlock()
+		time.Sleep(time.Until(started.Add(time.Second)))
+		started = time.Now()
+		err := c.api.watch(context.Background(), w.path, rv, c.timeout, c.signal)
+		if err == nil && time.Since(started) >= time.Second || errors.Is(err, errGone) {
 			c.signal()
+			continue
+		}
+		select { // a list made before this failure is no fresh start
+		case <-w.fresh:
 		default:
-			lastFailure, rv = time.Now(), ""
-			select { // wait for a list made after this failure
-			case <-w.fresh:
-			default:
-			}
 		}
 	}
 }

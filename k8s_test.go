@@ -155,6 +155,8 @@ type fakeKube struct {
 	token  string
 	seen   []string
 	watch  bool          // answer watches, sending an event on changed
+	gone   int           // answer this many watches with 410 Gone first
+	lists  int           // list requests so far
 	change chan struct{} // a watcher is told of a change
 }
 
@@ -188,6 +190,12 @@ func (f *fakeKube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(400)
 			return
 		}
+		if f.gone > 0 {
+			f.gone--
+			w.WriteHeader(200)
+			fmt.Fprint(w, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n")
+			return
+		}
 		f.mu.Unlock()
 		defer f.mu.Lock()
 		w.WriteHeader(200)
@@ -202,6 +210,7 @@ func (f *fakeKube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	f.lists++
 	items := ""
 	if f.job != "" {
 		items = f.job
@@ -331,6 +340,28 @@ func TestK8sWatchWakes(t *testing.T) {
 	cmd := exec.Command(ppBinary, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=30s")
 	p := startPortpatrol(t, cmd)
 	waitFor(t, p.stderr, "job/m: not found yet")
+	fake.set(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`)
+	p.exit(t, 0, 5*time.Second)
+}
+
+// A watch whose resourceVersion expired (410 Gone) starts again from a
+// fresh list, at once rather than at the interval, and then wakes the
+// target as before.
+func TestK8sWatchGoneStartsAgain(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{watch: true, gone: 1, change: make(chan struct{}, 1)}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, "token: x")
+	cmd := exec.Command(ppBinary, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=30s", "--log-level=debug")
+	p := startPortpatrol(t, cmd)
+	waitFor(t, p.stderr, "attempt=2 ")
+	fake.mu.Lock()
+	lists := fake.lists
+	fake.mu.Unlock()
+	if lists < 2 {
+		t.Fatalf("%d lists, want a second one after the 410", lists)
+	}
 	fake.set(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`)
 	p.exit(t, 0, 5*time.Second)
 }

@@ -507,14 +507,11 @@ func readBounded(r io.Reader, declared int64, max int) ([]byte, error) {
 	return b, nil
 }
 
-// watchEvent is one line of a watch stream: its type and, of its object,
-// the resourceVersion or (for ERROR) the Status code.
+// watchEvent is one line of a watch stream: its type and, for ERROR, the
+// Status code of its object.
 type watchEvent struct {
 	Type   string `json:"type"`
 	Object struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
 		Code int `json:"code"`
 	} `json:"object"`
 }
@@ -523,10 +520,9 @@ type watchEvent struct {
 var errGone = errors.New("watch expired (410 gone)")
 
 // watch follows the collection at path (with its selector) from rv, calling
-// changed for every added, modified or deleted object. It returns the last
-// resourceVersion seen and nil when the server ended the watch as asked,
-// errGone when rv expired, or another error.
-func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time.Duration, changed func()) (string, error) {
+// changed for every added, modified or deleted object. It returns nil when
+// the server ended the watch, errGone when rv expired, or another error.
+func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time.Duration, changed func()) error {
 	ctx, cancel := context.WithTimeout(ctx, (k8sWatchSeconds+30)*time.Second)
 	defer cancel()
 	sep := "?"
@@ -538,40 +534,37 @@ func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time
 	resp, err := a.request(ctx, path)
 	if !timer.Stop() && err == nil {
 		resp.Body.Close()
-		return rv, errors.New("no answer in time")
+		return errors.New("no answer in time")
 	}
 	if err != nil {
 		if st, ok := errors.AsType[*apiStatus](err); ok && st.code == http.StatusGone {
-			return rv, errGone
+			return errGone
 		}
-		return rv, err
+		return err
 	}
 	defer resp.Body.Close()
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
 		line, err := readLine(r, k8sMaxEvent)
 		if err == io.EOF {
-			return rv, nil
+			return nil
 		}
 		if err != nil {
-			return rv, err
+			return err
 		}
 		ev, err := parseWatchEvent(line)
 		if err != nil {
-			return rv, err
+			return err
 		}
 		switch ev.Type {
 		case "ERROR":
 			if ev.Object.Code == http.StatusGone {
-				return rv, errGone
+				return errGone
 			}
-			return rv, errorf("the watch reported error %d", ev.Object.Code)
+			return errorf("the watch reported error %d", ev.Object.Code)
 		case "BOOKMARK":
 		default:
 			changed()
-		}
-		if v := ev.Object.Metadata.ResourceVersion; v != "" {
-			rv = v
 		}
 	}
 }
