@@ -624,7 +624,7 @@ func (c *k8sCheck) resource(ctx context.Context) (*k8sResource, error) {
 func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) error {
 	st, ok := errors.AsType[*apiStatus](err)
 	if !ok {
-		if ctx.Err() != nil && !errors.Is(err, errUnauthorized) {
+		if errors.Is(err, errNoAnswer) || ctx.Err() != nil && strings.HasPrefix(err.Error(), "API server ") {
 			return errorf("no answer from the API server %s within %v", c.api.server, c.timeout)
 		}
 		return err

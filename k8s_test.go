@@ -365,3 +365,21 @@ func TestK8sWatchGoneStartsAgain(t *testing.T) {
 	fake.set(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`)
 	p.exit(t, 0, 5*time.Second)
 }
+
+// An exec plugin that hangs, holding its output or not, ends with the
+// attempt's timeout and is killed; a bare command name is found in $PATH.
+func TestK8sExecPluginHangs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, script := range []string{"sleep 30", "exec >&-; sleep 30"} {
+		path := filepath.Join(dir, "hang")
+		os.WriteFile(path+".new", []byte("#!/bin/sh\n"+script+"\n"), 0o755)
+		os.Rename(path+".new", path)
+		kc := writeTestKubeconfig(t, dir, "https://127.0.0.1:1", "exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: hang}")
+		o := runPortpatrol(t, []string{"PATH=" + dir + ":" + os.Getenv("PATH")}, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.timeout=300ms", "--timeout=2s")
+		o.mustExit(t, 1)
+		if !strings.Contains(o.stderr, "the exec plugin hang did not finish within the target's timeout") || o.elapsed > 10*time.Second {
+			t.Errorf("%s: after %v:\n%s", script, o.elapsed, o.stderr)
+		}
+	}
+}
