@@ -50,7 +50,8 @@ type kubeCluster struct {
 	ca     *x509.Certificate
 	caKey  *ecdsa.PrivateKey
 	client *http.Client
-	procs  []*exec.Cmd // in start order
+	procs  []*exec.Cmd   // in start order
+	took   time.Duration // from starting etcd to kube-apiserver's /readyz
 }
 
 var (
@@ -148,6 +149,7 @@ func newKubeCluster(bin string) (*kubeCluster, error) {
 		}
 	}
 
+	start := time.Now()
 	etcdPort, peerPort, apiPort := freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort()
 	etcdURL := "http://127.0.0.1:" + etcdPort
 	peerURL := "http://127.0.0.1:" + peerPort
@@ -198,7 +200,9 @@ func newKubeCluster(bin string) (*kubeCluster, error) {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 		Timeout:   30 * time.Second,
 	}
-	return k, k.waitReady(120 * time.Second)
+	err = k.waitReady(120 * time.Second)
+	k.took = time.Since(start)
+	return k, err
 }
 
 // writeCredentials makes the CA, the serving certificate, the tokens and the
@@ -846,6 +850,15 @@ func (k *kubeCluster) whoami(t *testing.T, client *http.Client, token string) (u
 // without RBAC.
 func TestKubeHarness(t *testing.T) {
 	k := startKube(t)
+	t.Logf("etcd and kube-apiserver were ready %v after they started", k.took.Round(time.Millisecond))
+	if os.Geteuid() == 0 {
+		for _, cmd := range k.procs {
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+			if want := fmt.Sprintf("\nUid:\t%d\t%d\t", nobody, nobody); err != nil || !strings.Contains(string(status), want) {
+				t.Errorf("%s does not run as nobody (%v):\n%s", cmd.Path, err, status)
+			}
+		}
+	}
 	ns := k.namespace(t)
 
 	job := k.create(t, ns, `
