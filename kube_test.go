@@ -79,24 +79,12 @@ func kubeBinDir() string {
 // use. Without the binaries it skips the test, or fails it when CI=true.
 func startKube(t *testing.T) *kubeCluster {
 	t.Helper()
-	kubeOnce.Do(func() {
-		bin := kubeBinDir()
-		for _, name := range []string{"kube-apiserver", "etcd"} {
-			if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
-				kubeSkip = fmt.Sprintf("%s is not built in %s (run scripts/kube/build.sh; PORTPATROL_KUBE_BIN names another directory)", name, bin)
-				return
-			}
-		}
-		k, err := newKubeCluster(bin)
-		if err != nil {
-			kubeFailure = err.Error()
-			if k != nil {
-				k.stop()
-			}
-			return
-		}
-		kubeShared = k
-	})
+	// Started from a goroutine of its own: the servers die with the thread
+	// that started them (Pdeathsig), and a test's goroutine may be locked to
+	// a thread, in namespaces of its own, that ends with the test.
+	started := make(chan struct{})
+	go func() { defer close(started); kubeOnce.Do(startKubeOnce) }()
+	<-started
 	if kubeSkip != "" {
 		requirePrivilege(t, false, kubeSkip)
 	}
@@ -104,6 +92,25 @@ func startKube(t *testing.T) *kubeCluster {
 		t.Fatalf("starting the API server: %s", kubeFailure)
 	}
 	return kubeShared
+}
+
+func startKubeOnce() {
+	bin := kubeBinDir()
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			kubeSkip = fmt.Sprintf("%s is not built in %s (run scripts/kube/build.sh; PORTPATROL_KUBE_BIN names another directory)", name, bin)
+			return
+		}
+	}
+	k, err := newKubeCluster(bin)
+	if err != nil {
+		kubeFailure = err.Error()
+		if k != nil {
+			k.stop()
+		}
+		return
+	}
+	kubeShared = k
 }
 
 // stopKube stops the shared cluster; TestMain calls it after every test.
