@@ -857,7 +857,9 @@ func (k *kubeCluster) whoami(t *testing.T, client *http.Client, token string) (u
 // without RBAC.
 func TestKubeHarness(t *testing.T) {
 	k := startKube(t)
-	t.Logf("etcd and kube-apiserver were ready %v after they started", k.took.Round(time.Millisecond))
+	var version struct{ GitVersion string }
+	json.Unmarshal(k.mustDo(t, "GET", "/version", ""), &version)
+	t.Logf("kube-apiserver %s and etcd were ready %v after they started", version.GitVersion, k.took.Round(time.Millisecond))
 	if os.Geteuid() == 0 {
 		for _, cmd := range k.procs {
 			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
