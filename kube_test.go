@@ -50,8 +50,14 @@ type kubeCluster struct {
 	ca     *x509.Certificate
 	caKey  *ecdsa.PrivateKey
 	client *http.Client
-	procs  []*exec.Cmd   // in start order
+	procs  []kubeProcess // in start order
 	took   time.Duration // from starting etcd to kube-apiserver's /readyz
+}
+
+// kubeProcess is a running server; done closes when it has exited.
+type kubeProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 var (
@@ -323,7 +329,9 @@ func (k *kubeCluster) run(name string, args ...string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %v", name, err)
 	}
-	k.procs = append(k.procs, cmd)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	k.procs = append(k.procs, kubeProcess{cmd, done})
 	return nil
 }
 
@@ -341,10 +349,11 @@ func (k *kubeCluster) waitReady(within time.Duration) error {
 		} else {
 			last = fmt.Sprintf("status %d: %s", status, body)
 		}
-		if exited := k.procs[len(k.procs)-1].ProcessState; exited != nil {
-			break
+		select {
+		case <-k.procs[len(k.procs)-1].done:
+			return fmt.Errorf("kube-apiserver exited (%s)\n%s", last, k.logTail("kube-apiserver"))
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("kube-apiserver not ready within %v (%s)\n%s", within, last, k.logTail("kube-apiserver"))
 }
@@ -360,15 +369,13 @@ func (k *kubeCluster) logTail(name string) string {
 // stop ends the servers, newest first, and removes their files.
 func (k *kubeCluster) stop() {
 	for i := len(k.procs) - 1; i >= 0; i-- {
-		cmd := k.procs[i]
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		p := k.procs[i]
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
 		}
 	}
 	os.RemoveAll(k.dir)
@@ -861,10 +868,10 @@ func TestKubeHarness(t *testing.T) {
 	json.Unmarshal(k.mustDo(t, "GET", "/version", ""), &version)
 	t.Logf("kube-apiserver %s and etcd were ready %v after they started", version.GitVersion, k.took.Round(time.Millisecond))
 	if os.Geteuid() == 0 {
-		for _, cmd := range k.procs {
-			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		for _, p := range k.procs {
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 			if want := fmt.Sprintf("\nUid:\t%d\t%d\t", nobody, nobody); err != nil || !strings.Contains(string(status), want) {
-				t.Errorf("%s does not run as nobody (%v):\n%s", cmd.Path, err, status)
+				t.Errorf("%s does not run as nobody (%v):\n%s", p.cmd.Path, err, status)
 			}
 		}
 	}
