@@ -50,7 +50,14 @@ type kubeCluster struct {
 	ca     *x509.Certificate
 	caKey  *ecdsa.PrivateKey
 	client *http.Client
-	procs  []*exec.Cmd // in start order
+	procs  []kubeProcess // in start order
+	took   time.Duration // from starting etcd to kube-apiserver's /readyz
+}
+
+// kubeProcess is a running server; done closes when it has exited.
+type kubeProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 var (
@@ -78,24 +85,12 @@ func kubeBinDir() string {
 // use. Without the binaries it skips the test, or fails it when CI=true.
 func startKube(t *testing.T) *kubeCluster {
 	t.Helper()
-	kubeOnce.Do(func() {
-		bin := kubeBinDir()
-		for _, name := range []string{"kube-apiserver", "etcd"} {
-			if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
-				kubeSkip = fmt.Sprintf("%s is not built in %s (run scripts/kube/build.sh; PORTPATROL_KUBE_BIN names another directory)", name, bin)
-				return
-			}
-		}
-		k, err := newKubeCluster(bin)
-		if err != nil {
-			kubeFailure = err.Error()
-			if k != nil {
-				k.stop()
-			}
-			return
-		}
-		kubeShared = k
-	})
+	// Started from a goroutine of its own: the servers die with the thread
+	// that started them (Pdeathsig), and a test's goroutine may be locked to
+	// a thread, in namespaces of its own, that ends with the test.
+	started := make(chan struct{})
+	go func() { defer close(started); kubeOnce.Do(startKubeOnce) }()
+	<-started
 	if kubeSkip != "" {
 		requirePrivilege(t, false, kubeSkip)
 	}
@@ -103,6 +98,25 @@ func startKube(t *testing.T) *kubeCluster {
 		t.Fatalf("starting the API server: %s", kubeFailure)
 	}
 	return kubeShared
+}
+
+func startKubeOnce() {
+	bin := kubeBinDir()
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			kubeSkip = fmt.Sprintf("%s is not built in %s (run scripts/kube/build.sh; PORTPATROL_KUBE_BIN names another directory)", name, bin)
+			return
+		}
+	}
+	k, err := newKubeCluster(bin)
+	if err != nil {
+		kubeFailure = err.Error()
+		if k != nil {
+			k.stop()
+		}
+		return
+	}
+	kubeShared = k
 }
 
 // stopKube stops the shared cluster; TestMain calls it after every test.
@@ -148,6 +162,7 @@ func newKubeCluster(bin string) (*kubeCluster, error) {
 		}
 	}
 
+	start := time.Now()
 	etcdPort, peerPort, apiPort := freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort()
 	etcdURL := "http://127.0.0.1:" + etcdPort
 	peerURL := "http://127.0.0.1:" + peerPort
@@ -198,7 +213,9 @@ func newKubeCluster(bin string) (*kubeCluster, error) {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 		Timeout:   30 * time.Second,
 	}
-	return k, k.waitReady(120 * time.Second)
+	err = k.waitReady(120 * time.Second)
+	k.took = time.Since(start)
+	return k, err
 }
 
 // writeCredentials makes the CA, the serving certificate, the tokens and the
@@ -312,7 +329,9 @@ func (k *kubeCluster) run(name string, args ...string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %v", name, err)
 	}
-	k.procs = append(k.procs, cmd)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	k.procs = append(k.procs, kubeProcess{cmd, done})
 	return nil
 }
 
@@ -330,10 +349,11 @@ func (k *kubeCluster) waitReady(within time.Duration) error {
 		} else {
 			last = fmt.Sprintf("status %d: %s", status, body)
 		}
-		if exited := k.procs[len(k.procs)-1].ProcessState; exited != nil {
-			break
+		select {
+		case <-k.procs[len(k.procs)-1].done:
+			return fmt.Errorf("kube-apiserver exited (%s)\n%s", last, k.logTail("kube-apiserver"))
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("kube-apiserver not ready within %v (%s)\n%s", within, last, k.logTail("kube-apiserver"))
 }
@@ -349,15 +369,13 @@ func (k *kubeCluster) logTail(name string) string {
 // stop ends the servers, newest first, and removes their files.
 func (k *kubeCluster) stop() {
 	for i := len(k.procs) - 1; i >= 0; i-- {
-		cmd := k.procs[i]
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		p := k.procs[i]
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
 		}
 	}
 	os.RemoveAll(k.dir)
@@ -846,6 +864,17 @@ func (k *kubeCluster) whoami(t *testing.T, client *http.Client, token string) (u
 // without RBAC.
 func TestKubeHarness(t *testing.T) {
 	k := startKube(t)
+	var version struct{ GitVersion string }
+	json.Unmarshal(k.mustDo(t, "GET", "/version", ""), &version)
+	t.Logf("kube-apiserver %s and etcd were ready %v after they started", version.GitVersion, k.took.Round(time.Millisecond))
+	if os.Geteuid() == 0 {
+		for _, p := range k.procs {
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+			if want := fmt.Sprintf("\nUid:\t%d\t%d\t", nobody, nobody); err != nil || !strings.Contains(string(status), want) {
+				t.Errorf("%s does not run as nobody (%v):\n%s", p.cmd.Path, err, status)
+			}
+		}
+	}
 	ns := k.namespace(t)
 
 	job := k.create(t, ns, `
