@@ -102,16 +102,28 @@ type progress struct {
 	ready    bool
 	attempts int
 	lastErr  string
+	final    bool // lastErr came from a finalError
 }
 
-// gaveUp ends the wait when a target used up its max-attempts: every
-// target must be ready, so waiting for the others is pointless.
+// finalError is a reason a checker gives when its target reached a state it
+// will not leave (a Job that failed): the target is given up at once, as if
+// its max-attempts were used up.
+type finalError struct{ error }
+
+func (e finalError) Unwrap() error { return e.error }
+
+// gaveUp ends the wait when a target used up its max-attempts or failed for
+// good: every target must be ready, so waiting for the others is pointless.
 type gaveUp struct {
 	target   target
 	failures int
+	final    string // the reason of a finalError; "" when max-attempts ran out
 }
 
 func (g gaveUp) Error() string {
+	if g.final != "" {
+		return fmt.Sprintf("gave up on %s target %s: %s", g.target.kind, g.target.name, g.final)
+	}
 	attempts := "attempts"
 	if g.failures == 1 {
 		attempts = "attempt"
@@ -154,10 +166,13 @@ func waitAll(ctx context.Context, targets []target, log *logger) ([]notReady, er
 		case i := <-ended:
 			st := states[i]
 			st.mu.Lock()
-			ready := st.ready
+			ready, final, reason := st.ready, st.final, st.lastErr
 			st.mu.Unlock()
+			if final {
+				return left(), gaveUp{targets[i], 0, reason}
+			}
 			if !ready {
-				return left(), gaveUp{targets[i], targets[i].retry.maxAttempts}
+				return left(), gaveUp{targets[i], targets[i].retry.maxAttempts, ""}
 			}
 		case <-ctx.Done():
 			return left(), context.Cause(ctx)
@@ -261,10 +276,11 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 		} else {
 			successes, streak, failures = 0, streak+1, failures+1
 			reason := t.hidden.conceal(err.Error())
+			_, final := errors.AsType[finalError](err)
 			st.mu.Lock()
-			st.attempts, st.lastErr = attempt, reason
+			st.attempts, st.lastErr, st.final = attempt, reason, final
 			st.mu.Unlock()
-			giveUp := t.retry.maxAttempts > 0 && failures >= t.retry.maxAttempts
+			giveUp := final || t.retry.maxAttempts > 0 && failures >= t.retry.maxAttempts
 			var next []any // the pause, at debug level
 			if !giveUp {
 				pause = t.pause(streak)

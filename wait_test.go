@@ -332,7 +332,7 @@ func TestGaveUpNamesTypeAndCounts(t *testing.T) {
 		{1, "gave up on postgres target db after 1 failed attempt"},
 		{5, "gave up on postgres target db after 5 failed attempts"},
 	} {
-		if got := (gaveUp{tg, c.failures}).Error(); got != c.want {
+		if got := (gaveUp{tg, c.failures, ""}).Error(); got != c.want {
 			t.Errorf("got %q, want %q", got, c.want)
 		}
 	}
@@ -468,5 +468,35 @@ func TestInvertedBlindSuccessIsStillThere(t *testing.T) {
 	left, why := waitAll(context.Background(), targets, newLogger(&options{logLevel: levelError}, io.Discard))
 	if len(left) != 1 || left[0].lastErr != "db:5432 still accepts connections" {
 		t.Fatalf("left %+v (%v), want the target given up as still there", left, why)
+	}
+}
+
+// finalChecker's target reached a state it will not leave.
+type finalChecker struct{}
+
+func (finalChecker) check(context.Context) error {
+	return finalError{errors.New("job/migrate: failed: BackoffLimitExceeded")}
+}
+
+// A target that failed for good is given up at its first failure, whatever
+// its max-attempts, and the others are not waited for.
+func TestFinalErrorGivesUpAtOnce(t *testing.T) {
+	targets := []target{
+		{name: "migrate", kind: "k8s", interval: time.Hour, checker: finalChecker{}},
+		{name: "other", kind: "tcp", interval: time.Hour, checker: failingChecker{}},
+	}
+	done := make(chan error)
+	go func() {
+		_, why := waitAll(context.Background(), targets, newLogger(&options{logLevel: levelError}, io.Discard))
+		done <- why
+	}()
+	select {
+	case why := <-done:
+		want := "gave up on k8s target migrate: job/migrate: failed: BackoffLimitExceeded"
+		if g, ok := why.(gaveUp); !ok || why.Error() != want || g.final == "" {
+			t.Errorf("why = %v, want %q", why, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting after 10s: the failed target was retried")
 	}
 }

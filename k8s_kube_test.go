@@ -1,0 +1,510 @@
+package main
+
+import (
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The k8s type against a real kube-apiserver (kube_test.go). The tests play
+// the controllers by writing status.
+
+// ppProcess is portpatrol running in the background while a test changes
+// the cluster.
+type ppProcess struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	ended  time.Time
+}
+
+func startPortpatrol(t *testing.T, cmd *exec.Cmd) *ppProcess {
+	t.Helper()
+	p := &ppProcess{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cmd.Wait()
+		p.ended = time.Now()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func runK8s(t *testing.T, env []string, args ...string) *ppProcess {
+	t.Helper()
+	cmd := exec.Command(ppBinary, args...)
+	cmd.Env = append(os.Environ(), append([]string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, env...)...)
+	return startPortpatrol(t, cmd)
+}
+
+// exit waits for the process to end (at most within) and checks its code.
+func (p *ppProcess) exit(t *testing.T, code int, within time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		t.Fatalf("still running after %v; stderr:\n%s", within, p.stderr.String())
+	}
+	if got := p.cmd.ProcessState.ExitCode(); got != code {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", got, code, p.stderr.String())
+	}
+}
+
+// noSecrets fails the test when any secret appears in the output.
+func (p *ppProcess) noSecrets(t *testing.T, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(p.stderr.String(), s) {
+			t.Errorf("a secret (%.4s...) is in the output:\n%s", s, p.stderr.String())
+		}
+	}
+}
+
+const testJob = `
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: m, image: migrate:1}]
+`
+
+// A Job created after portpatrol started is not found, then not complete,
+// then ready as soon as its status says Complete, with a 10 s interval: the
+// watch, not the interval, brings the change.
+func TestKubeJobCreatedLater(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	p := runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "job/migrate: not found yet")
+	job := k.create(t, ns, testJob)
+	waitFor(t, p.stderr, "job/migrate: not complete (active 0, succeeded 0, failed 0)")
+	// The status a Job controller writes, with one startTime throughout:
+	// the API refuses to change it once set.
+	start := time.Now().UTC().Format(time.RFC3339)
+	k.patchStatus(t, job, `{"status":{"startTime":"`+start+`","active":1,"ready":0}}`)
+	waitFor(t, p.stderr, "job/migrate: not complete (active 1, succeeded 0, failed 0)")
+	time.Sleep(200 * time.Millisecond) // the watch is idle again
+	written := time.Now()
+	k.patchStatus(t, job, `{"status":{"startTime":"`+start+`","completionTime":"`+time.Now().UTC().Format(time.RFC3339)+`","active":0,"ready":0,"succeeded":1,
+		"conditions":[
+			{"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached","lastTransitionTime":"`+start+`"},
+			{"type":"Complete","status":"True","reason":"CompletionsReached","lastTransitionTime":"`+start+`"}]}}`)
+	p.exit(t, 0, 5*time.Second)
+	t.Logf("ready %v after the status write (interval 10s)", p.ended.Sub(written))
+	p.noSecrets(t, k.AdminToken)
+}
+
+// A failed Job ends the wait at once with exit 1 and its message. As
+// RESOURCE.GROUP, found through discovery, a Job keeps its rules.
+func TestKubeJobFailed(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	job := k.create(t, ns, testJob)
+	p := runK8s(t, nil, "--k8s.m.address=jobs.batch/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "not complete")
+	k.failJob(t, job, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+	p.exit(t, 1, 5*time.Second)
+	want := "gave up on k8s target m: job/migrate: failed: BackoffLimitExceeded: Job has reached the specified backoff limit"
+	if !strings.Contains(p.stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, p.stderr.String())
+	}
+}
+
+// A Job cleaned up by its TTL counts as complete with if-missing=ready; by
+// default it is waited for.
+func TestKubeJobIfMissing(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	p := runK8s(t, nil, "--k8s.m.address=Jobs/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.if-missing=ready")
+	p.exit(t, 0, 10*time.Second)
+	p = runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.kubeconfig="+kc, "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "job/migrate: not found yet") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+}
+
+// A Deployment with old replicas left is not rolled out; it is once its
+// status says so.
+func TestKubeDeploymentRollout(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	d := k.create(t, ns, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: api:2}]}
+`)
+	k.patchStatus(t, d, `{"status":{"observedGeneration":1,"replicas":4,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3}}`)
+	p := runK8s(t, nil, "--k8s.api.address=deploy/api", "--k8s.api.kubeconfig="+kc, "--k8s.api.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "deployment/api: 1 old replicas are pending termination")
+	k.patchStatus(t, d, `{"status":{"observedGeneration":1,"replicas":3,"updatedReplicas":3,"readyReplicas":2,"availableReplicas":2}}`)
+	waitFor(t, p.stderr, "deployment/api: 2 of 3 updated replicas available")
+	k.patchStatus(t, d, `{"status":{"observedGeneration":1,"replicas":3,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3}}`)
+	p.exit(t, 0, 5*time.Second)
+
+	// A new spec not yet observed is not rolled out; a rollout past its
+	// progress deadline ends the run with exit 1.
+	k.patch(t, d, `{"spec":{"template":{"spec":{"containers":[{"name":"api","image":"api:3"}]}}}}`)
+	p = runK8s(t, nil, "--k8s.api.address=deploy/api", "--k8s.api.kubeconfig="+kc, "--k8s.api.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "deployment/api: waiting for the new spec to be observed")
+	now := time.Now().UTC().Format(time.RFC3339)
+	k.patchStatus(t, d, `{"status":{"observedGeneration":2,"replicas":4,"updatedReplicas":1,"readyReplicas":3,"availableReplicas":3,
+		"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded","message":"ReplicaSet \"api-2\" has timed out progressing.","lastUpdateTime":"`+now+`","lastTransitionTime":"`+now+`"}]}}`)
+	p.exit(t, 1, 5*time.Second)
+	want := `gave up on k8s target api: deployment/api: rollout exceeded its progress deadline: ProgressDeadlineExceeded: ReplicaSet "api-2" has timed out progressing.`
+	if !strings.Contains(p.stderr.String(), strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Errorf("stderr lacks %q:\n%s", want, p.stderr.String())
+	}
+}
+
+// A StatefulSet is ready when its replicas are ready and updated and its
+// rolling update has finished.
+func TestKubeStatefulSet(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	sts := k.create(t, ns, `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: db:1}]}
+`)
+	k.patchStatus(t, sts, `{"status":{"observedGeneration":1,"replicas":2,"readyReplicas":2,"updatedReplicas":2,"currentRevision":"db-1","updateRevision":"db-2"}}`)
+	p := runK8s(t, nil, "--k8s.db.address=sts/db", "--k8s.db.kubeconfig="+kc, "--k8s.db.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "statefulset/db: rolling update from revision db-1 to db-2 not finished")
+	k.patchStatus(t, sts, `{"status":{"observedGeneration":1,"replicas":2,"readyReplicas":2,"updatedReplicas":2,"currentRevision":"db-2","updateRevision":"db-2"}}`)
+	p.exit(t, 0, 5*time.Second)
+}
+
+func testPod(name string) string {
+	return `
+apiVersion: v1
+kind: Pod
+metadata: {name: ` + name + `, labels: {app: web}}
+spec: {containers: [{name: web, image: web:1}]}
+`
+}
+
+func podReady(status string) string {
+	now := time.Now().UTC().Format(time.RFC3339)
+	return `{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"` + status + `","lastTransitionTime":"` + now + `"}]}}`
+}
+
+// Pods by selector: at least min must match, and every one be ready.
+func TestKubePodsBySelector(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	a := k.create(t, ns, testPod("a"))
+	k.patchStatus(t, a, podReady("True"))
+	p := runK8s(t, nil, "--k8s.web.address=po", "--k8s.web.selector=app=web,tier!=canary", "--k8s.web.min=2", "--k8s.web.kubeconfig="+kc, "--k8s.web.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "1 pods match app=web,tier!=canary, want at least 2")
+	b := k.create(t, ns, testPod("b"))
+	k.patchStatus(t, b, podReady("False"))
+	waitFor(t, p.stderr, "pod/b: phase Running, condition Ready is False, want True")
+	k.patchStatus(t, b, podReady("True"))
+	p.exit(t, 0, 5*time.Second)
+}
+
+// A Service is ready once its EndpointSlices hold min ready endpoints.
+func TestKubeServiceEndpoints(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	k.create(t, ns, `
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec: {selector: {app: db}, ports: [{port: 5432}]}
+`)
+	p := runK8s(t, nil, "--k8s.db.address=svc/db", "--k8s.db.min=2", "--k8s.db.kubeconfig="+kc, "--k8s.db.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "service/db: 0 ready endpoints, want 2")
+	slice := k.create(t, ns, `
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: db-1, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+ports: [{port: 5432}]
+endpoints:
+- addresses: [10.0.0.1]
+  conditions: {ready: false}
+- addresses: [10.0.0.2]
+`)
+	waitFor(t, p.stderr, "service/db: 1 ready endpoints, want 2")
+	k.patch(t, slice, `{"endpoints":[{"addresses":["10.0.0.1"],"conditions":{"ready":true}},{"addresses":["10.0.0.2"]}]}`)
+	p.exit(t, 0, 5*time.Second)
+}
+
+// A custom resource is found through discovery once its CRD is installed,
+// and is ready on condition Ready=True; a CRD is ready when Established.
+func TestKubeCustomResource(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	group := strings.ReplaceAll(ns, "-", "") + ".example.com"
+	p := runK8s(t, nil, "--k8s.w.address=widgets."+group+"/w1", "--k8s.w.kubeconfig="+kc, "--k8s.w.interval=200ms", "--timeout=60s")
+	waitFor(t, p.stderr, "the API server has no resource widgets."+group+" (is its CRD installed?)")
+	k.create(t, "", `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.`+group+`}
+spec:
+  group: `+group+`
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`)
+	crd := runK8s(t, nil, "--k8s.crd.address=crd/widgets."+group, "--k8s.crd.kubeconfig="+kc, "--timeout=30s")
+	crd.exit(t, 0, 30*time.Second)
+	waitFor(t, p.stderr, "widget/w1: not found yet")
+	w := k.create(t, ns, `{"apiVersion":"`+group+`/v1","kind":"Widget","metadata":{"name":"w1","generation":1}}`)
+	waitFor(t, p.stderr, "widget/w1: no current condition Ready yet")
+	k.patchStatus(t, w, `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Done"}]}}`)
+	p.exit(t, 0, 5*time.Second)
+}
+
+// for=field compares a value at a dot path; for=deleted waits for the
+// object to go.
+func TestKubeForFieldAndDeleted(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	cm := k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"mode":"warming"}}`)
+	p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.for=field=data.mode=serving", "--k8s.c.kubeconfig="+kc, "--k8s.c.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "configmap/cfg: data.mode is warming, want serving")
+	k.patch(t, cm, `{"data":{"mode":"serving"}}`)
+	p.exit(t, 0, 5*time.Second)
+
+	p = runK8s(t, nil, "--k8s.c.address=configmap/cfg", "--k8s.c.for=deleted", "--k8s.c.kubeconfig="+kc, "--k8s.c.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, "configmap/cfg: still exists")
+	k.delete(t, cm)
+	p.exit(t, 0, 5*time.Second)
+
+	p = runK8s(t, nil, "--k8s.c.address=configmap/cfg", "--k8s.c.for=condition=Ready", "--k8s.c.kubeconfig="+kc, "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+}
+
+// Credentials from kubeconfig files: a client certificate, and an exec
+// plugin (a shell script), whose token is reused until it expires.
+func TestKubeKubeconfigCredentials(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"}}`)
+
+	certUser := k.certUser(t, "cert-admin", "system:masters")
+	key, _ := os.ReadFile(certUser["client-key"].(string))
+	p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+k.kubeconfig(t, ns, certUser), "--timeout=20s")
+	p.exit(t, 0, 20*time.Second)
+
+	// The same certificate inline, as -data; and a wrong token refused.
+	certPEM, keyPEM := k.clientCert(t, "cert-admin", "system:masters")
+	inline := map[string]any{"client-certificate-data": base64.StdEncoding.EncodeToString(certPEM), "client-key-data": base64.StdEncoding.EncodeToString(keyPEM)}
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+k.kubeconfig(t, ns, inline), "--timeout=20s")
+	p.exit(t, 0, 20*time.Second)
+	p.noSecrets(t, string(key), string(keyPEM))
+
+	// The CA inline, a token file, and the name the certificate holds
+	// asked for although the server is dialled by address.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "token"), []byte(k.AdminToken+"\n"), 0o600)
+	kc := filepath.Join(dir, "inline")
+	os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+current-context: inline
+clusters:
+- name: c
+  cluster:
+    server: `+k.URL+`
+    certificate-authority-data: `+base64.StdEncoding.EncodeToString(k.CAPEM)+`
+    tls-server-name: localhost
+users:
+- name: u
+  user: {tokenFile: token}
+contexts:
+- name: inline
+  context: {cluster: c, user: u, namespace: `+ns+`}
+`), 0o600)
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=20s")
+	p.exit(t, 0, 20*time.Second)
+	p.noSecrets(t, k.AdminToken)
+	os.WriteFile(kc+"-wrong-name", []byte(strings.Replace(mustRead(t, kc), "tls-server-name: localhost", "tls-server-name: elsewhere.example", 1)), 0o600)
+	os.Rename(kc+"-wrong-name", kc)
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "elsewhere.example") {
+		t.Errorf("a certificate for another name was accepted, or not named:\n%s", p.stderr.String())
+	}
+
+	runs := filepath.Join(dir, "runs")
+	script := filepath.Join(dir, "creds.sh")
+	os.WriteFile(script, []byte(`#!/bin/sh
+echo run >> `+runs+`
+[ "$MODE" = broken ] && { echo "leaky-output-`+k.AdminToken+`"; exit 3; }
+token=$1
+# A token the server refuses the first time: revoked before it expired.
+[ "$MODE" = revoked ] && [ "$(wc -l < `+runs+`)" -eq 1 ] && token=revoked-token
+cat <<EOF
+{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"$token","expirationTimestamp":"2099-01-01T00:00:00Z"}}
+EOF
+`), 0o755)
+	// The first attempt is refused (no such configmap yet); the plugin
+	// still runs once.
+	p = runK8s(t, nil, "--k8s.c.address=cm/later", "--k8s.c.kubeconfig="+k.kubeconfig(t, ns, execUser(script, k.AdminToken)), "--k8s.c.interval=100ms", "--timeout=30s")
+	waitFor(t, p.stderr, "configmap/later: not found yet")
+	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"later"}}`)
+	p.exit(t, 0, 10*time.Second)
+	p.noSecrets(t, k.AdminToken)
+	if b, _ := os.ReadFile(runs); strings.Count(string(b), "run") != 1 {
+		t.Errorf("the plugin ran %d times, want once (its token had not expired)", strings.Count(string(b), "run"))
+	}
+
+	// After a 401 the plugin runs again, and its new token is taken.
+	os.Remove(runs)
+	user := execUser(script, k.AdminToken)
+	user["exec"].(map[string]any)["env"] = []any{map[string]any{"name": "MODE", "value": "revoked"}}
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+k.kubeconfig(t, ns, user), "--k8s.c.interval=100ms", "--timeout=20s")
+	p.exit(t, 0, 20*time.Second)
+	if !strings.Contains(p.stderr.String(), "the API server refused the credentials") {
+		t.Errorf("the first token was not refused:\n%s", p.stderr.String())
+	}
+	if b, _ := os.ReadFile(runs); strings.Count(string(b), "run") != 2 {
+		t.Errorf("the plugin ran %d times, want twice (again after the 401)", strings.Count(string(b), "run"))
+	}
+	p.noSecrets(t, k.AdminToken, "revoked-token")
+
+	user = execUser(script, "unused")
+	user["exec"].(map[string]any)["env"] = []any{map[string]any{"name": "MODE", "value": "broken"}}
+	p = runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+k.kubeconfig(t, ns, user), "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "the exec plugin "+script+" failed: exit status 3") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+	p.noSecrets(t, k.AdminToken)
+}
+
+// A user without RBAC grants is told what to grant, and waits until it is.
+func TestKubeForbiddenThenGranted(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.create(t, ns, testJob)
+	job := "/apis/batch/v1/namespaces/" + ns + "/jobs/migrate"
+	k.completeJob(t, job)
+	kc := k.kubeconfig(t, ns, tokenUser(k.LimitedToken))
+	p := runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=100ms", "--timeout=60s")
+	waitFor(t, p.stderr, `cannot list resource \"jobs\" in API group \"batch\" in the namespace \"`+ns+`\"; needs get, list and watch on jobs.batch in namespace `+ns)
+	k.createAll(t, ns, `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: wait-for-jobs}
+rules: [{apiGroups: [batch], resources: [jobs], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: wait-for-jobs}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: wait-for-jobs}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
+`)
+	p.exit(t, 0, 10*time.Second)
+	p.noSecrets(t, k.LimitedToken)
+
+	p = runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.kubeconfig="+k.kubeconfig(t, ns, tokenUser("not-a-valid-token")), "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "the API server refused the credentials") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+	p.noSecrets(t, "not-a-valid-token")
+}
+
+// In a pod: the service account's files at their standard paths (made in
+// a mount namespace of the test's own), the token read again for every
+// attempt, and the namespace taken from the namespace file.
+func TestKubeInCluster(t *testing.T) {
+	requireRoot(t)
+	requireProgram(t, "unshare")
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"}}`)
+	token := k.serviceAccountToken(t, ns, "waiter")
+	k.createAll(t, ns, `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read-configmaps}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: read-configmaps}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-configmaps}
+subjects: [{kind: ServiceAccount, name: waiter, namespace: `+ns+`}]
+`)
+	sa := t.TempDir()
+	os.WriteFile(filepath.Join(sa, "ca.crt"), k.CAPEM, 0o644)
+	os.WriteFile(filepath.Join(sa, "namespace"), []byte(ns), 0o644)
+	os.WriteFile(filepath.Join(sa, "token"), []byte("expired-or-rotated"), 0o600)
+	// A tmpfs over /run in the new mount namespace only: nothing outside
+	// it changes.
+	script := `set -e
+mount --make-rprivate /
+mount -t tmpfs tmpfs /run
+mkdir -p ` + serviceAccountDir + `
+mount --bind "$SA" ` + serviceAccountDir + `
+exec "$PP" "$@"`
+	cmd := exec.Command("unshare", "-m", "sh", "-c", script, "sh", "--k8s.c.address=cm/cfg", "--k8s.c.interval=100ms", "--timeout=30s")
+	cmd.Env = append(os.Environ(), "SA="+sa, "PP="+ppBinary, "KUBECONFIG=", "HOME="+t.TempDir(),
+		"KUBERNETES_SERVICE_HOST="+k.Host, "KUBERNETES_SERVICE_PORT="+k.Port)
+	p := startPortpatrol(t, cmd)
+	waitFor(t, p.stderr, "the API server refused the credentials")
+	// The kubelet rotates the token: the next attempt reads the new one.
+	os.WriteFile(filepath.Join(sa, "token.new"), []byte(token), 0o600)
+	os.Rename(filepath.Join(sa, "token.new"), filepath.Join(sa, "token"))
+	p.exit(t, 0, 10*time.Second)
+	p.noSecrets(t, token)
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Unit tests of the k8s type: flags, kubeconfig, readiness rules, and a
+// fake API server over TLS for states hard to make on the real one. The
+// acceptance tests against a real kube-apiserver are in k8s_kube_test.go.
+
+func TestK8sStartupErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := writeTestKubeconfig(t, dir, "https://127.0.0.1:1", "token: s3cr3t-token")
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(bad, []byte("clusters: [\n"), 0o600)
+	noCtx := filepath.Join(dir, "noctx")
+	os.WriteFile(noCtx, []byte("clusters: []\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--k8s.a.address=job"}, "--k8s.a.address=job: want KIND/NAME, or KIND alone with --k8s.a.selector"},
+		{[]string{"--k8s.a.address=gizmo/x"}, `--k8s.a.address=gizmo/x: unknown kind "gizmo"`},
+		{[]string{"--k8s.a.address=job/"}, "--k8s.a.address=job/: want KIND/NAME"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.selector=app=x"}, "--k8s.a.selector goes with an address of KIND alone"},
+		{[]string{"--k8s.a.address=job", "--k8s.a.selector=app=-x"}, `--k8s.a.selector=app=-x: "-x" is not a label value`},
+		{[]string{"--k8s.a.address=job", "--k8s.a.selector=app in a,b"}, `--k8s.a.selector="app in a,b": "in" needs its values in parentheses`},
+		{[]string{"--k8s.a.address=job", "--k8s.a.selector=a b=c"}, `--k8s.a.selector="a b=c": "a b" is not a label key`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field=status.phase"}, "--k8s.a.for=field=status.phase: field needs a path and a value"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field=status..phase=x"}, `--k8s.a.for=field=status..phase=x: the path "status..phase" has an empty segment`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=condition"}, "--k8s.a.for=condition: condition needs a type"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=done"}, "--k8s.a.for=done: want ready, exists, deleted"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.if-missing=maybe"}, "--k8s.a.if-missing=maybe: want wait or ready"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.namespace=Shop"}, "--k8s.a.namespace=Shop: not a namespace name"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + filepath.Join(dir, "missing")}, "--k8s.a.kubeconfig=" + filepath.Join(dir, "missing") + ": cannot read"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + bad}, "is not a valid kubeconfig"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + noCtx}, "sets no current-context: give --k8s.a.context"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + good, "--k8s.a.context=other"}, `has no context "other" (it has: test)`},
+	} {
+		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, tc.args...)
+		o.mustExit(t, 2)
+		if !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("%v: stderr lacks %q:\n%s", tc.args, tc.want, o.stderr)
+		}
+		if strings.Contains(o.stderr, "s3cr3t-token") {
+			t.Errorf("%v: the token is in the output:\n%s", tc.args, o.stderr)
+		}
+	}
+	// Without any credentials at all.
+	o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST=", "HOME=" + dir}, "--k8s.a.address=job/x")
+	o.mustExit(t, 2)
+	if !strings.Contains(o.stderr, "no credentials for the API server: give --k8s.a.kubeconfig") {
+		t.Errorf("stderr: %s", o.stderr)
+	}
+}
+
+func writeTestKubeconfig(t *testing.T, dir, server, user string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "kubeconfig-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: c\n  cluster:\n    server: %s\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    %s\ncontexts:\n- name: test\n  context: {cluster: c, user: u, namespace: shop}\n", server, user)
+	f.Close()
+	return f.Name()
+}
+
+func TestKubeconfigMergeFirstWins(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	b := filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("contexts:\n- name: x\n  context: {cluster: one, namespace: first}\nclusters:\n- name: one\n  cluster: {server: 'https://one:1'}\n"), 0o600)
+	os.WriteFile(b, []byte("current-context: x\ncontexts:\n- name: x\n  context: {cluster: two, namespace: second}\nclusters:\n- name: one\n  cluster: {server: 'https://ignored:1'}\n- name: two\n  cluster: {server: 'https://two:1'}\n"), 0o600)
+	t.Setenv("KUBECONFIG", a+":"+filepath.Join(dir, "missing")+":"+b)
+	s := &targetSpec{kind: "k8s", id: "t"}
+	api, err := newKubeAPI(s, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api.server != "https://one:1" || api.namespace != "first" {
+		t.Errorf("server %s namespace %s, want https://one:1 and first (the first file's)", api.server, api.namespace)
+	}
+}
+
+func TestK8sReadinessRules(t *testing.T) {
+	for _, tc := range []struct {
+		rule, object, want string
+		final              bool
+	}{
+		{"job", `{"status":{"active":1}}`, "not complete (active 1, succeeded 0, failed 0)", false},
+		{"job", `{"status":{"conditions":[{"type":"Complete","status":"True"}]}}`, "", false},
+		{"job", `{"status":{"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}]}}`, "failed: BackoffLimitExceeded: Job has reached the specified backoff limit", true},
+		{"deployment", `{"metadata":{"generation":2},"spec":{"replicas":3},"status":{"observedGeneration":1}}`, "waiting for the new spec to be observed", false},
+		{"deployment", `{"metadata":{"generation":2},"spec":{"replicas":3},"status":{"observedGeneration":2,"updatedReplicas":1,"replicas":3}}`, "1 of 3 replicas updated", false},
+		{"deployment", `{"metadata":{"generation":2},"spec":{"replicas":3},"status":{"observedGeneration":2,"updatedReplicas":3,"replicas":4}}`, "1 old replicas are pending termination", false},
+		{"deployment", `{"metadata":{"generation":2},"spec":{"replicas":3},"status":{"observedGeneration":2,"updatedReplicas":3,"replicas":3,"availableReplicas":2}}`, "2 of 3 updated replicas available", false},
+		{"deployment", `{"metadata":{"generation":2},"spec":{"replicas":3},"status":{"observedGeneration":2,"updatedReplicas":3,"replicas":3,"availableReplicas":3}}`, "", false},
+		{"deployment", `{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded","message":"ReplicaSet \"api-1\" has timed out progressing."}]}}`, `rollout exceeded its progress deadline: ProgressDeadlineExceeded: ReplicaSet "api-1" has timed out progressing.`, true},
+		{"statefulset", `{"spec":{"replicas":2},"status":{"readyReplicas":2,"updatedReplicas":2,"currentRevision":"a","updateRevision":"b"}}`, "rolling update from revision a to b not finished", false},
+		{"statefulset", `{"spec":{"replicas":2},"status":{"readyReplicas":2,"updatedReplicas":2,"currentRevision":"b","updateRevision":"b"}}`, "", false},
+		{"daemonset", `{"status":{"desiredNumberScheduled":3,"updatedNumberScheduled":3,"numberAvailable":1}}`, "1 of 3 pods available", false},
+		{"pod", `{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"False","reason":"ContainersNotReady"}]}}`, "phase Running, condition Ready is False, want True (ContainersNotReady)", false},
+		{"pod", `{"status":{"phase":"Succeeded"}}`, "", false},
+		{"pvc", `{"status":{"phase":"Pending"}}`, "phase Pending, want Bound", false},
+		{"crd", `{"status":{"conditions":[{"type":"Established","status":"True"}]}}`, "", false},
+		{"", `{"metadata":{"generation":3},"status":{"conditions":[{"type":"Ready","status":"True","observedGeneration":2}]}}`, "no current condition Ready yet", false},
+		{"", `{"metadata":{"generation":3},"status":{"conditions":[{"type":"Ready","status":"True","observedGeneration":3}]}}`, "", false},
+		{"", `{"status":{"phase":{"odd":"shape"},"conditions":[{"type":"Ready","status":"True"}]}}`, "", false},
+		{"namespace", `{"status":{"phase":"Terminating"}}`, "phase Terminating, want Active", false},
+	} {
+		var o k8sObject
+		decodeLoosely([]byte(tc.object), &o)
+		err := objectReady(tc.rule, &o)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		_, final := err.(finalError)
+		if got != tc.want || final != tc.final {
+			t.Errorf("%s %s: got %q (final %v), want %q (final %v)", tc.rule, tc.object, got, final, tc.want, tc.final)
+		}
+	}
+}
+
+func TestK8sWantField(t *testing.T) {
+	obj := json.RawMessage(`{"status":{"phase":"Pending","loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}},"data":{"password":"hunter2"}}`)
+	if err := wantField(obj, "status.loadBalancer.ingress.0.ip", "10.0.0.1", false); err != nil {
+		t.Error(err)
+	}
+	if err := wantField(obj, "status.phase", "Succeeded", false); err == nil || err.Error() != "status.phase is Pending, want Succeeded" {
+		t.Errorf("got %v", err)
+	}
+	if err := wantField(obj, "data.password", "other", true); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a Secret's value must not be quoted: %v", err)
+	}
+}
+
+// fakeKube is a fake API server for one Job: tests set its state.
+type fakeKube struct {
+	mu     sync.Mutex
+	job    string // the object's JSON; "" when missing
+	status int    // answer every request with this, when not 0
+	token  string
+	seen   []string
+	watch  bool          // answer watches, sending an event on changed
+	gone   int           // answer this many watches with 410 Gone first
+	lists  int           // list requests so far
+	change chan struct{} // a watcher is told of a change
+}
+
+// set changes the Job and tells a watcher.
+func (f *fakeKube) set(job string) {
+	f.mu.Lock()
+	f.job = job
+	f.mu.Unlock()
+	f.change <- struct{}{}
+}
+
+func (f *fakeKube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen = append(f.seen, r.URL.RequestURI())
+	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
+		w.WriteHeader(401)
+		return
+	}
+	if f.status != 0 {
+		w.WriteHeader(f.status)
+		fmt.Fprint(w, `{"kind":"Status","reason":"Forbidden","message":"jobs.batch \"m\" is forbidden: User \"x\" cannot list resource \"jobs\""}`)
+		return
+	}
+	if r.URL.Query().Get("watch") != "" {
+		if !f.watch {
+			w.WriteHeader(500) // no watch: the interval is the fallback
+			return
+		}
+		if r.URL.Query().Get("resourceVersion") != "7" || r.URL.Query().Get("allowWatchBookmarks") != "true" {
+			w.WriteHeader(400)
+			return
+		}
+		if f.gone > 0 {
+			f.gone--
+			w.WriteHeader(200)
+			fmt.Fprint(w, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n")
+			return
+		}
+		f.mu.Unlock()
+		defer f.mu.Lock()
+		w.WriteHeader(200)
+		fmt.Fprint(w, "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"7\"}}}\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-f.change:
+			fmt.Fprint(w, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"resourceVersion\":\"8\"}}}\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case <-r.Context().Done():
+		}
+		return
+	}
+	f.lists++
+	items := ""
+	if f.job != "" {
+		items = f.job
+	}
+	fmt.Fprintf(w, `{"kind":"JobList","metadata":{"resourceVersion":"7"},"items":[%s]}`, items)
+}
+
+func TestK8sFakeAPI(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{token: "tok-123secret"}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	kc := writeTestKubeconfig(t, dir, srv.URL, "token: tok-123secret")
+	base := []string{"--k8s.m.address=job/m", "--k8s.m.kubeconfig=" + kc, "--k8s.m.interval=10ms", "--timeout=2s"}
+
+	fake.job = `{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"too many retries"}]}}`
+	o := runPortpatrol(t, nil, base...)
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, "gave up on k8s target m: job/m: failed: BackoffLimitExceeded: too many retries") || o.elapsed > 1500*1e6 {
+		t.Errorf("a failed Job must end the wait at once, with its reason (%v):\n%s", o.elapsed, o.stderr)
+	}
+
+	fake.job = ""
+	o = runPortpatrol(t, nil, append(base, "--k8s.m.if-missing=ready")...)
+	o.mustExit(t, 0)
+	o = runPortpatrol(t, nil, append(base, "--k8s.m.for=deleted")...)
+	o.mustExit(t, 0)
+	o = runPortpatrol(t, nil, base...)
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, "job/m: not found yet") {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
+	if !strings.Contains(strings.Join(fake.seen, " "), "/apis/batch/v1/namespaces/shop/jobs?fieldSelector=metadata.name%3Dm") {
+		t.Errorf("requests %v: want the Job listed by name in the context's namespace", fake.seen)
+	}
+
+	fake.mu.Lock()
+	fake.status = 403
+	fake.mu.Unlock()
+	o = runPortpatrol(t, nil, base...)
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `cannot list resource \"jobs\"; needs get, list and watch on jobs.batch in namespace shop`) {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
+	fake.mu.Lock()
+	fake.status, fake.token = 0, "another"
+	fake.mu.Unlock()
+	o = runPortpatrol(t, nil, base...)
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, "the API server refused the credentials") {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
+	if strings.Contains(o.stderr, "tok-123secret") {
+		t.Errorf("the token is in the output:\n%s", o.stderr)
+	}
+}
+
+func TestK8sLabelSelectors(t *testing.T) {
+	for _, ok := range []string{"app=api", "app==api,tier!=canary", "env in (a, b),!legacy", "example.com/team notin (x)", "app", "app="} {
+		if err := checkLabelSelector(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "app=api,", "=x", "a=b c", "in (x)", "app in (x", "-a=b", "a/b/c=d"} {
+		if err := checkLabelSelector(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
+
+func TestParseExecCredential(t *testing.T) {
+	c, err := parseExecCredential([]byte(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"abc","expirationTimestamp":"2030-01-02T03:04:05Z"}}`))
+	if err != nil || c.token != "abc" || c.expires.Year() != 2030 {
+		t.Errorf("got %+v, %v", c, err)
+	}
+	if _, err := parseExecCredential([]byte(`{"kind":"ExecCredential","status":{"token":"leak-me","expirationTimestamp":"soon"}}`)); err == nil || strings.Contains(err.Error(), "leak-me") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func FuzzK8sObject(f *testing.F) {
+	f.Add([]byte(`{"metadata":{"generation":2},"spec":{"replicas":3},"status":{"observedGeneration":2,"conditions":[{"type":"Ready","status":"True"}]}}`), "status.conditions.0.type")
+	f.Fuzz(func(t *testing.T, data []byte, path string) {
+		var o k8sObject
+		decodeLoosely(data, &o)
+		for _, rule := range []string{"job", "deployment", "statefulset", "daemonset", "pod", "pvc", "crd", "namespace", "exists", ""} {
+			objectReady(rule, &o)
+		}
+		if !strings.Contains(path, "..") && path != "" && !strings.HasPrefix(path, ".") && !strings.HasSuffix(path, ".") {
+			wantField(data, path, "x", false)
+		}
+	})
+}
+
+func FuzzK8sWatchEvent(f *testing.F) {
+	f.Add([]byte("{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"resourceVersion\":\"12\"}}}\n\n{\"type\":\"ERROR\",\"object\":{\"code\":410}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReaderSize(strings.NewReader(string(data)), 16)
+		for {
+			line, err := readLine(r, 64)
+			if err != nil {
+				return
+			}
+			if len(line) > 64 {
+				t.Fatalf("line of %d bytes", len(line))
+			}
+			parseWatchEvent(line)
+		}
+	})
+}
+
+func FuzzExecCredential(f *testing.F) {
+	f.Add([]byte(`{"kind":"ExecCredential","status":{"token":"abc"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parseExecCredential(data)
+	})
+}
+
+// A watch event ends the pause at once: ready well before the 10 s interval.
+func TestK8sWatchWakes(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{watch: true, change: make(chan struct{}, 1)}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, "token: x")
+	cmd := exec.Command(ppBinary, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=30s")
+	p := startPortpatrol(t, cmd)
+	waitFor(t, p.stderr, "job/m: not found yet")
+	fake.set(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`)
+	p.exit(t, 0, 5*time.Second)
+}
+
+// A watch whose resourceVersion expired (410 Gone) starts again from a
+// fresh list, at once rather than at the interval, and then wakes the
+// target as before.
+func TestK8sWatchGoneStartsAgain(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{watch: true, gone: 1, change: make(chan struct{}, 1)}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, "token: x")
+	cmd := exec.Command(ppBinary, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=30s", "--log-level=debug")
+	p := startPortpatrol(t, cmd)
+	waitFor(t, p.stderr, "attempt=2 ")
+	fake.mu.Lock()
+	lists := fake.lists
+	fake.mu.Unlock()
+	if lists < 2 {
+		t.Fatalf("%d lists, want a second one after the 410", lists)
+	}
+	fake.set(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`)
+	p.exit(t, 0, 5*time.Second)
+}
+
+// An exec plugin that hangs, holding its output or not, ends with the
+// attempt's timeout and is killed; a bare command name is found in $PATH.
+func TestK8sExecPluginHangs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, script := range []string{"sleep 30", "exec >&-; sleep 30"} {
+		path := filepath.Join(dir, "hang")
+		os.WriteFile(path+".new", []byte("#!/bin/sh\n"+script+"\n"), 0o755)
+		os.Rename(path+".new", path)
+		kc := writeTestKubeconfig(t, dir, "https://127.0.0.1:1", "exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: hang}")
+		o := runPortpatrol(t, []string{"PATH=" + dir + ":" + os.Getenv("PATH")}, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.timeout=300ms", "--timeout=2s")
+		o.mustExit(t, 1)
+		if !strings.Contains(o.stderr, "the exec plugin hang did not finish within the target's timeout") || o.elapsed > 10*time.Second {
+			t.Errorf("%s: after %v:\n%s", script, o.elapsed, o.stderr)
+		}
+	}
+}
