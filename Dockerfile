@@ -10,7 +10,7 @@ ARG VERSION=dev
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 # Keep in lockstep with the release command in README.md and ko.yaml.
-RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -buildvcs=auto -tags nethttpomithttp2 -ldflags="-s -w -X main.version=${VERSION}" -o portpatrol .
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -buildvcs=auto -tags nethttpomithttp2 -gcflags=crypto/tls=-l -gcflags=crypto/x509=-l -gcflags=math/big=-l -gcflags=regexp/syntax=-l -gcflags=gopkg.in/yaml.v3=-l -ldflags="-s -w -X main.version=${VERSION}" -o portpatrol .
 
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
