@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // jsonServer answers every request with whatever body holds.
@@ -198,7 +194,7 @@ func TestHTTPJSONSecretsStayHidden(t *testing.T) {
 // which health=true accepts.
 func TestHTTPJSONRealEtcd(t *testing.T) {
 	t.Parallel()
-	addr := startEtcdForHTTP(t)
+	addr := startEtcd(t, "", "")
 	o := runPortpatrol(t, nil, "--http.etcd.address=http://"+addr+"/health", "--http.etcd.json=health=true", "--timeout=60s")
 	o.mustExit(t, 0)
 	o = runPortpatrol(t, nil, "--http.etcd.address=http://"+addr+"/health", "--http.etcd.json=health=false", "--timeout=1s")
@@ -206,37 +202,6 @@ func TestHTTPJSONRealEtcd(t *testing.T) {
 	if !strings.Contains(o.stderr, `error="health is \"true\", want false"`) {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
-}
-
-// startEtcdForHTTP runs Debian's etcd as nobody on free loopback ports with
-// a temporary data directory, and returns its client address once it
-// accepts connections.
-func startEtcdForHTTP(t *testing.T) string {
-	t.Helper()
-	requireRoot(t)
-	etcd := requireProgram(t, "etcd", "/usr/bin/etcd")
-	dir := nobodyDir(t)
-	client := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
-	peer := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := asNobody(exec.Command(etcd, "--name=pp", "--data-dir="+filepath.Join(dir, "data"),
-		"--listen-client-urls="+client, "--advertise-client-urls="+client,
-		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer, "--initial-cluster=pp="+peer))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Dir = dir
-	startServer(t, cmd)
-	addr := strings.TrimPrefix(client, "http://")
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(client + "/health")
-		if err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("etcd never answered on %s", addr)
-	return ""
 }
 
 // FuzzJSONExpectation: whatever the expectation and the body, a check ends
