@@ -23,6 +23,7 @@ func init() {
 		settings:   func() any { return &k8sSettings{min: 1} },
 		finish:     finishK8s,
 		build:      buildK8s,
+		stop:       stopPlugins,
 	})
 }
 

@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -380,6 +382,107 @@ func TestK8sExecPluginHangs(t *testing.T) {
 		o.mustExit(t, 1)
 		if !strings.Contains(o.stderr, "the exec plugin hang did not finish within the target's timeout") || o.elapsed > 10*time.Second {
 			t.Errorf("%s: after %v:\n%s", script, o.elapsed, o.stderr)
+		}
+	}
+}
+
+// An exec plugin still running when portpatrol ends is killed with what it
+// started, whether the run ends at the deadline, on SIGTERM, or by running
+// the command after every target was ready (here the plugin runs a second
+// time for the watch, its first token having expired).
+func TestK8sExecPluginEndsWithPortpatrol(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{token: "tok", job: `{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	for _, end := range []string{"deadline", "SIGTERM", "command"} {
+		t.Run(end, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "plugin"), []byte(`#!/bin/sh
+if [ ! -e "$DIR/ran" ]; then
+	: > "$DIR/ran"
+	echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok","expirationTimestamp":"2000-01-01T00:00:00Z"}}'
+	exit 0
+fi
+sleep 300 &
+echo $! > "$DIR/child"
+echo $$ > "$DIR/pid.new"
+mv "$DIR/pid.new" "$DIR/pid"
+wait
+`), 0o755)
+			user := "exec: {apiVersion: client.authentication.k8s.io/v1, command: ./plugin, env: [{name: DIR, value: '" + dir + "'}]}"
+			server := "https://127.0.0.1:1"
+			if end == "command" {
+				server = srv.URL
+			} else {
+				os.WriteFile(filepath.Join(dir, "ran"), nil, 0o644) // the first run hangs
+			}
+			kc := writeTestKubeconfig(t, dir, server, user)
+			os.Rename(kc, filepath.Join(dir, "kubeconfig")) // next to ./plugin
+			args := []string{"--k8s.m.address=job/m", "--k8s.m.kubeconfig=" + filepath.Join(dir, "kubeconfig"), "--k8s.m.timeout=60s"}
+			var pids []int
+			readPids := func() {
+				t.Helper()
+				for _, f := range []string{"pid", "child"} {
+					b, err := os.ReadFile(filepath.Join(dir, f))
+					pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+					if err != nil || pid <= 0 {
+						t.Fatalf("the plugin wrote no %s file: %v", f, err)
+					}
+					pids = append(pids, pid)
+					t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+				}
+			}
+			switch end {
+			case "deadline":
+				o := runPortpatrol(t, nil, append(args, "--timeout=1s")...)
+				o.mustExit(t, 1)
+				readPids()
+			case "SIGTERM":
+				p := startPortpatrol(t, exec.Command(ppBinary, append(args, "--timeout=60s")...))
+				waitForFile(t, filepath.Join(dir, "pid"))
+				readPids()
+				p.cmd.Process.Signal(syscall.SIGTERM)
+				p.exit(t, 128+int(syscall.SIGTERM), 10*time.Second)
+			case "command":
+				// A second target holds the run until the plugin hangs.
+				p := startPortpatrol(t, exec.Command(ppBinary, append(args, "--file.go.address="+filepath.Join(dir, "go"), "--timeout=60s", "--", "true")...))
+				waitForFile(t, filepath.Join(dir, "pid"))
+				readPids()
+				os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+				p.exit(t, 0, 10*time.Second)
+			}
+			for _, pid := range pids {
+				if !processGone(pid, 2*time.Second) {
+					t.Errorf("process %d of the plugin still runs after portpatrol ended", pid)
+				}
+			}
+		})
+	}
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+	t.Fatalf("no %s after 10s", path)
+}
+
+// processGone waits up to within for pid to end; a zombie has ended.
+func processGone(pid int, within time.Duration) bool {
+	for deadline := time.Now().Add(within); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		if _, state, _ := strings.Cut(string(b), ") "); strings.HasPrefix(state, "Z") || strings.HasPrefix(state, "X") {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 	}
 }

@@ -738,6 +738,37 @@ func (p *execPlugin) clientCertificate(static []tls.Certificate) func(*tls.Certi
 	}
 }
 
+// runningPlugins are the exec plugins running now, by pid (each leads a
+// process group of its own). An attempt does not end with the run (see
+// target.wait), and a watch asks for credentials in the background: without
+// stopPlugins, a plugin still running when portpatrol exits or execs the
+// command would be left behind, with what it started.
+var runningPlugins struct {
+	sync.Mutex
+	pids    map[int]bool
+	stopped bool // no plugin starts any more
+}
+
+// stopPlugins kills every running plugin's process group and lets their
+// goroutines reap them (for at most a second), so that no zombie passes to
+// the command portpatrol execs. It is the k8s type's stop.
+func stopPlugins() {
+	runningPlugins.Lock()
+	runningPlugins.stopped = true
+	for pid := range runningPlugins.pids {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	runningPlugins.Unlock()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		runningPlugins.Lock()
+		left := len(runningPlugins.pids)
+		runningPlugins.Unlock()
+		if left == 0 {
+			return
+		}
+	}
+}
+
 // run starts the plugin with stdin and stderr on /dev/null (it is never
 // interactive, and what it says is never shown) and reads its bounded
 // output. syscall.ForkExec rather than os/exec or os.StartProcess, which
@@ -761,15 +792,30 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	}
 	defer r.Close()
 	// In a process group of its own, so that a timeout kills what it
-	// started too.
+	// started too. Started and recorded under the lock, so that
+	// stopPlugins either sees it or stops it from starting.
+	runningPlugins.Lock()
+	if runningPlugins.stopped {
+		runningPlugins.Unlock()
+		w.Close()
+		return nil, errors.New("was not run: portpatrol is ending")
+	}
 	pid, err := syscall.ForkExec(path, append([]string{p.command}, p.args...), &syscall.ProcAttr{Env: env,
 		Files: []uintptr{null.Fd(), w.Fd(), null.Fd()}, Sys: &syscall.SysProcAttr{Setpgid: true}})
+	if err == nil {
+		if runningPlugins.pids == nil {
+			runningPlugins.pids = map[int]bool{}
+		}
+		runningPlugins.pids[pid] = true
+	}
+	runningPlugins.Unlock()
 	w.Close()
 	if err != nil {
 		return nil, errorf("cannot be run: %v", err)
 	}
 	// Killing is safe until the plugin is reaped, which only this
-	// goroutine does, after stopping the kill at the deadline.
+	// goroutine does, after stopping the kill at the deadline, and under
+	// the lock stopPlugins kills under.
 	kill := func() { syscall.Kill(-pid, syscall.SIGKILL) }
 	stop := context.AfterFunc(ctx, func() {
 		kill()
@@ -782,8 +828,14 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	}
 	var status syscall.WaitStatus
 	for {
+		runningPlugins.Lock()
 		done, err := syscall.Wait4(pid, &status, syscall.WNOHANG, nil)
-		if done == pid || err != nil && err != syscall.EINTR {
+		reaped := done == pid || err != nil && err != syscall.EINTR
+		if reaped {
+			delete(runningPlugins.pids, pid)
+		}
+		runningPlugins.Unlock()
+		if reaped {
 			break
 		}
 		if ctx.Err() != nil { // it closed its output but runs on
