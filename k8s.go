@@ -626,7 +626,7 @@ func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) erro
 	st, ok := errors.AsType[*apiStatus](err)
 	if !ok {
 		if errors.Is(err, errNoAnswer) || ctx.Err() != nil && strings.HasPrefix(err.Error(), "API server ") {
-			return errorf("no answer from the API server %s within %v", c.api.server, c.timeout)
+			return errorf("no answer from the API server %s within %v", c.api.shown, c.timeout)
 		}
 		return err
 	}

@@ -486,3 +486,44 @@ func processGone(pid int, within time.Duration) bool {
 		}
 	}
 }
+
+// A password or a secret parameter in the cluster's server URL never
+// appears in the output: not in a start-up error, not in a reason (a
+// refused dial, no answer, a reply that is not JSON), not in the last
+// report. The requests go to the server all the same.
+func TestK8sServerURLSecrets(t *testing.T) {
+	t.Parallel()
+	const password, token = "pw-Sekr1t", "tk-Sekr2t"
+	garbage := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/prefix/apis/batch/v1/namespaces/shop/jobs" {
+			w.WriteHeader(404)
+			return
+		}
+		fmt.Fprint(w, "not json")
+	}))
+	defer garbage.Close()
+	secretURL := func(hostPort string) string {
+		return "https://admin:" + password + "@" + hostPort + "/prefix?token=" + token
+	}
+	for _, tc := range []struct {
+		server, want string
+		code         int
+	}{
+		{secretURL(closedPort(t)), "https://admin:xxxxx@127.0.0.1:", 1},
+		{secretURL(silentServer(t)), "no answer from the API server https://admin:xxxxx@", 1},
+		{secretURL(strings.TrimPrefix(garbage.URL, "https://")), "the reply is not valid JSON", 1},
+		{"ftp://admin:" + password + "@example.com/?token=" + token, `the cluster's server "ftp://admin:xxxxx@example.com/?token=xxxxx" is not`, 2},
+	} {
+		kc := writeTestKubeconfig(t, t.TempDir(), tc.server, "token: x")
+		o := runPortpatrol(t, nil, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.timeout=300ms", "--k8s.m.interval=100ms", "--timeout=1s")
+		o.mustExit(t, tc.code)
+		if !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("%s: stderr lacks %q:\n%s", tc.server, tc.want, o.stderr)
+		}
+		for _, secret := range []string{password, token} {
+			if strings.Contains(o.stdout+o.stderr, secret) {
+				t.Errorf("%s: %s is in the output:\n%s%s", tc.server, secret, o.stdout, o.stderr)
+			}
+		}
+	}
+}

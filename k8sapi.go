@@ -110,6 +110,7 @@ type kubeconfigContext struct {
 // kubeAPI is one API server with the credentials to use on it.
 type kubeAPI struct {
 	server    string // https://host:port, no trailing slash
+	shown     string // server as messages show it: a password redacted
 	client    *http.Client
 	token     string // static bearer token
 	tokenFile string // read again for every request: bound tokens rotate
@@ -264,9 +265,15 @@ func newKubeAPI(s *targetSpec, kubeconfigProperty, contextName string) (*kubeAPI
 func kubeconfigAPI(where string, cluster *kubeconfigCluster, user *kubeconfigUser) (*kubeAPI, error) {
 	u, err := url.Parse(cluster.Server)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errorf("%s: the cluster's server %q is not an https:// (or http://) URL", where, cluster.Server)
+		return nil, errorf("%s: the cluster's server %q is not an https:// (or http://) URL", where, redactURL(cluster.Server))
 	}
-	api := &kubeAPI{server: strings.TrimSuffix(cluster.Server, "/")}
+	// As kubectl: a request carries its own query only, not the server's.
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	api := &kubeAPI{server: strings.TrimSuffix(u.String(), "/")}
+	api.shown = redactURL(api.server)
+	if password, ok := u.User.Password(); ok {
+		api.secrets = append(api.secrets, password)
+	}
 	cfg := &tls.Config{InsecureSkipVerify: cluster.Insecure, ServerName: cluster.ServerName}
 	var problems []error
 	read := func(field, file, data, dir string) []byte {
@@ -355,8 +362,10 @@ func inClusterAPI() (*kubeAPI, error) {
 	if !cfg.RootCAs.AppendCertsFromPEM(ca) {
 		return nil, errorf("in a pod: %s holds no PEM certificate", filepath.Join(serviceAccountDir, "ca.crt"))
 	}
+	server := "https://" + net.JoinHostPort(host, port)
 	return &kubeAPI{
-		server:    "https://" + net.JoinHostPort(host, port),
+		server:    server,
+		shown:     server,
 		client:    kubeHTTPClient(cfg),
 		tokenFile: filepath.Join(serviceAccountDir, "token"),
 	}, nil
@@ -433,7 +442,7 @@ func (a *kubeAPI) authorize(ctx context.Context, req *http.Request) error {
 func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.server+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, errorf("API server %s: %v", a.shown, withoutURL(err))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "portpatrol/"+versionString())
@@ -445,10 +454,7 @@ func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, err
 		if ctx.Err() != nil {
 			return nil, errNoAnswer
 		}
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err
-		}
-		return nil, errorf("API server %s: %v", a.server, describeNetError(ctx, err, 0))
+		return nil, errorf("API server %s: %v", a.shown, describeNetError(ctx, withoutURL(err), 0))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -472,6 +478,15 @@ func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, err
 	return nil, st
 }
 
+// withoutURL is err without the request's URL, which a *url.Error quotes,
+// password and all.
+func withoutURL(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
 // get reads one JSON reply into v.
 func (a *kubeAPI) get(ctx context.Context, path string, v any) error {
 	resp, err := a.request(ctx, path)
@@ -481,10 +496,10 @@ func (a *kubeAPI) get(ctx context.Context, path string, v any) error {
 	defer resp.Body.Close()
 	body, err := readBounded(resp.Body, resp.ContentLength, k8sMaxBody)
 	if err != nil {
-		return errorf("API server %s: %v", a.server, err)
+		return errorf("API server %s: %v", a.shown, err)
 	}
 	if !decodeLoosely(body, v) {
-		return errorf("API server %s: the reply is not valid JSON", a.server)
+		return errorf("API server %s: the reply is not valid JSON", a.shown)
 	}
 	return nil
 }
