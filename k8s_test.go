@@ -29,6 +29,8 @@ func TestK8sStartupErrors(t *testing.T) {
 	os.WriteFile(bad, []byte("clusters: [\n"), 0o600)
 	noCtx := filepath.Join(dir, "noctx")
 	os.WriteFile(noCtx, []byte("clusters: []\n"), 0o600)
+	badNS := filepath.Join(dir, "badns")
+	os.WriteFile(badNS, []byte(strings.Replace(mustRead(t, good), "namespace: shop", "namespace: Shop_1", 1)), 0o600)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -50,6 +52,14 @@ func TestK8sStartupErrors(t *testing.T) {
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + bad}, "is not a valid kubeconfig"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + noCtx}, "sets no current-context: give --k8s.a.context"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + good, "--k8s.a.context=other"}, `has no context "other" (it has: test)`},
+		{[]string{"--k8s.a.address=job/Bad_Name", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `--k8s.a.address=job/Bad_Name: "Bad_Name" is not a valid job name (lower-case letters, digits, - and ., at most 253, starting and ending with a letter or digit)`},
+		{[]string{"--k8s.a.address=deploy/api.", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"api." is not a valid deployment name`},
+		{[]string{"--k8s.a.address=pod/" + strings.Repeat("a", 254), "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `is not a valid pod name`},
+		{[]string{"--k8s.a.address=svc/1db", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"1db" is not a valid service name (lower-case letters, digits and -, at most 63, starting with a letter and ending with a letter or digit)`},
+		{[]string{"--k8s.a.address=ns/a.b", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"a.b" is not a valid namespace name (lower-case letters, digits and -, at most 63, starting and ending with a letter or digit)`},
+		{[]string{"--k8s.a.address=certificates.cert-manager.io/Web", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"Web" is not a valid certificates.cert-manager.io name`},
+		{[]string{"--k8s.a.address=clusterroles.rbac.authorization.k8s.io/..", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `want KIND/NAME with a name`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + badNS, "--timeout=1s"}, `context "test": its namespace "Shop_1" is not a namespace name`},
 	} {
 		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, tc.args...)
 		o.mustExit(t, 2)
@@ -65,6 +75,20 @@ func TestK8sStartupErrors(t *testing.T) {
 	o.mustExit(t, 2)
 	if !strings.Contains(o.stderr, "no credentials for the API server: give --k8s.a.kubeconfig") {
 		t.Errorf("stderr: %s", o.stderr)
+	}
+}
+
+// Names the API accepts are accepted: Kubernetes' own groups, reached as
+// RESOURCE.GROUP, name some objects with colons.
+func TestK8sValidNames(t *testing.T) {
+	t.Parallel()
+	kc := writeTestKubeconfig(t, t.TempDir(), "https://127.0.0.1:1", "token: x")
+	for _, address := range []string{"job/migrate-2", "deploy/api.v2", "crd/certificates.cert-manager.io", "node/ip-10-0-0-1.ec2.internal",
+		"svc/db", "ns/shop", "clusterroles.rbac.authorization.k8s.io/system:aggregate-to-view", "pod/" + strings.Repeat("a", 253)} {
+		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, "--k8s.a.address="+address, "--k8s.a.kubeconfig="+kc, "--k8s.a.timeout=50ms", "--timeout=100ms")
+		if o.code != 1 {
+			t.Errorf("%s: exit %d, want 1 (not ready):\n%s", address, o.code, o.stderr)
+		}
 	}
 }
 

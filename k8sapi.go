@@ -116,6 +116,7 @@ type kubeAPI struct {
 	tokenFile string // read again for every request: bound tokens rotate
 	exec      *execPlugin
 	namespace string   // of the kubeconfig context, or the pod's own
+	where     string   // where the credentials are from, for messages
 	secrets   []string // tokens and keys known at start-up
 }
 
@@ -258,7 +259,7 @@ func newKubeAPI(s *targetSpec, kubeconfigProperty, contextName string) (*kubeAPI
 	if err != nil {
 		return nil, err
 	}
-	api.namespace = ctx.Namespace
+	api.namespace, api.where = ctx.Namespace, where
 	return api, nil
 }
 
