@@ -215,6 +215,16 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 			problems = append(problems, addressError{err})
 		}
 	}
+	// min with a name means a Service's endpoints (deleted is refused in
+	// finishK8s already).
+	service := c.res != nil && c.res.ready == "service"
+	switch {
+	case !named || !s.isGiven("min") || k.want.what == "deleted":
+	case !service:
+		problems = append(problems, addressError{errorf("%s does not go with a name: it counts the objects %s matches, or a Service's ready endpoints", s.flag("min"), s.flag("selector"))})
+	case k.want.what != "ready":
+		problems = append(problems, errorf("%s counts a Service's ready endpoints, which only %s=ready looks at, not %s=%s", s.flag("min"), s.flag("for"), s.flag("for"), k.want.config))
+	}
 	api, err := newKubeAPI(s, k.kubeconfig, k.context)
 	if err != nil {
 		problems = append(problems, err)

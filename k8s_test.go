@@ -59,6 +59,9 @@ func TestK8sStartupErrors(t *testing.T) {
 		{[]string{"--k8s.a.address=ns/a.b", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"a.b" is not a valid namespace name (lower-case letters, digits and -, at most 63, starting and ending with a letter or digit)`},
 		{[]string{"--k8s.a.address=certificates.cert-manager.io/Web", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"Web" is not a valid certificates.cert-manager.io name`},
 		{[]string{"--k8s.a.address=clusterroles.rbac.authorization.k8s.io/..", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `want KIND/NAME with a name`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.min=2", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, "--k8s.a.address=job/x: --k8s.a.min does not go with a name: it counts the objects --k8s.a.selector matches, or a Service's ready endpoints"},
+		{[]string{"--k8s.a.address=certificates.cert-manager.io/web", "--k8s.a.min=2", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, "--k8s.a.min does not go with a name"},
+		{[]string{"--k8s.a.address=svc/db", "--k8s.a.min=2", "--k8s.a.for=exists", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, "--k8s.a.min counts a Service's ready endpoints, which only --k8s.a.for=ready looks at, not --k8s.a.for=exists"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + badNS, "--timeout=1s"}, `context "test": its namespace "Shop_1" is not a namespace name`},
 	} {
 		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, tc.args...)
@@ -79,15 +82,18 @@ func TestK8sStartupErrors(t *testing.T) {
 }
 
 // Names the API accepts are accepted: Kubernetes' own groups, reached as
-// RESOURCE.GROUP, name some objects with colons.
+// RESOURCE.GROUP, name some objects with colons. min goes with a selector
+// and with a Service.
 func TestK8sValidNames(t *testing.T) {
 	t.Parallel()
 	kc := writeTestKubeconfig(t, t.TempDir(), "https://127.0.0.1:1", "token: x")
-	for _, address := range []string{"job/migrate-2", "deploy/api.v2", "crd/certificates.cert-manager.io", "node/ip-10-0-0-1.ec2.internal",
-		"svc/db", "ns/shop", "clusterroles.rbac.authorization.k8s.io/system:aggregate-to-view", "pod/" + strings.Repeat("a", 253)} {
-		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, "--k8s.a.address="+address, "--k8s.a.kubeconfig="+kc, "--k8s.a.timeout=50ms", "--timeout=100ms")
+	for _, args := range [][]string{{"--k8s.a.address=job/migrate-2"}, {"--k8s.a.address=deploy/api.v2"}, {"--k8s.a.address=crd/certificates.cert-manager.io"},
+		{"--k8s.a.address=node/ip-10-0-0-1.ec2.internal"}, {"--k8s.a.address=svc/db"}, {"--k8s.a.address=ns/shop"},
+		{"--k8s.a.address=clusterroles.rbac.authorization.k8s.io/system:aggregate-to-view"}, {"--k8s.a.address=pod/" + strings.Repeat("a", 253)},
+		{"--k8s.a.address=svc/db", "--k8s.a.min=2"}, {"--k8s.a.address=pods", "--k8s.a.selector=app=x", "--k8s.a.min=2"}} {
+		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, append(args, "--k8s.a.kubeconfig="+kc, "--k8s.a.timeout=50ms", "--timeout=100ms")...)
 		if o.code != 1 {
-			t.Errorf("%s: exit %d, want 1 (not ready):\n%s", address, o.code, o.stderr)
+			t.Errorf("%s: exit %d, want 1 (not ready):\n%s", args, o.code, o.stderr)
 		}
 	}
 }
