@@ -27,6 +27,8 @@ func TestK8sStartupErrors(t *testing.T) {
 	good := writeTestKubeconfig(t, dir, "https://127.0.0.1:1", "token: s3cr3t-token")
 	bad := filepath.Join(dir, "bad")
 	os.WriteFile(bad, []byte("clusters: [\n"), 0o600)
+	wrongType := filepath.Join(dir, "wrongtype")
+	os.WriteFile(wrongType, []byte("apiVersion: v1\nclusters: 5\n"), 0o600)
 	noCtx := filepath.Join(dir, "noctx")
 	os.WriteFile(noCtx, []byte("clusters: []\n"), 0o600)
 	badNS := filepath.Join(dir, "badns")
@@ -49,7 +51,8 @@ func TestK8sStartupErrors(t *testing.T) {
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.if-missing=maybe"}, "--k8s.a.if-missing=maybe: want wait or ready"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.namespace=Shop"}, "--k8s.a.namespace=Shop: not a namespace name"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + filepath.Join(dir, "missing")}, "--k8s.a.kubeconfig=" + filepath.Join(dir, "missing") + ": cannot read"},
-		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + bad}, "is not a valid kubeconfig"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + bad}, "portpatrol: --k8s.a.kubeconfig=" + bad + ": not a valid kubeconfig: not valid YAML: syntax error at line 1\n"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + wrongType}, "portpatrol: --k8s.a.kubeconfig=" + wrongType + ": not a valid kubeconfig: a value of the wrong type, or a repeated key, at line 2\n"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + noCtx}, "sets no current-context: give --k8s.a.context"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + good, "--k8s.a.context=other"}, `has no context "other" (it has: test)`},
 		{[]string{"--k8s.a.address=job/Bad_Name", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `--k8s.a.address=job/Bad_Name: "Bad_Name" is not a valid job name (lower-case letters, digits, - and ., at most 253, starting and ending with a letter or digit)`},

@@ -162,13 +162,21 @@ func loadKubeconfig(src kubeSource) (*kubeconfig, error) {
 	merged := &kubeconfig{}
 	seen := map[string]bool{}
 	for _, f := range src.files {
+		where := src.what
+		if !strings.Contains(where, f) { // one of $KUBECONFIG's files
+			where += ": " + f
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, errorf("%s: cannot read %s: %v", src.what, f, unwrapPathError(err))
+			return nil, errorf("%s: cannot read it: %v", where, unwrapPathError(err))
 		}
 		var kc kubeconfig
 		if err := yaml.Unmarshal(data, &kc); err != nil {
-			return nil, errorf("%s: %s is not a valid kubeconfig: %v", src.what, f, yamlError("kubeconfig", err))
+			// yaml.v3 reports a repeated key as a type error too.
+			if _, ok := errors.AsType[*yaml.TypeError](err); ok {
+				return nil, errorf("%s: not a valid kubeconfig: a value of the wrong type, or a repeated key,%s", where, yamlAtLine(err))
+			}
+			return nil, errorf("%s: not a valid kubeconfig: %v", where, yamlError("syntax error", err))
 		}
 		dir := filepath.Dir(f)
 		if merged.CurrentContext == "" {
