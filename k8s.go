@@ -427,10 +427,7 @@ func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, raw json.Ra
 	if err == nil {
 		return nil
 	}
-	if f, ok := errors.AsType[finalError](err); ok {
-		return finalError{errorf("%s: %v", what, f.error)}
-	}
-	return errorf("%s: %v", what, err)
+	return errorf("%s: %w", what, err) // still a finalError, or unseen
 }
 
 // objectReady applies the readiness rule of a kind (see the README).
@@ -677,12 +674,16 @@ func (c *k8sCheck) resource(ctx context.Context) (*k8sResource, error) {
 	return nil, missing
 }
 
-// explain turns a refused request into a reason that says what to do.
+// explain turns a refused request into a reason that says what to do. A
+// refusal (401, 403) is unseen: no sign that the object is gone.
 func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) error {
 	st, ok := errors.AsType[*apiStatus](err)
 	if !ok {
 		if errors.Is(err, errNoAnswer) || ctx.Err() != nil && strings.HasPrefix(err.Error(), "API server ") {
 			return errorf("no answer from the API server %s within %v", c.api.shown, c.timeout)
+		}
+		if errors.Is(err, errUnauthorized) {
+			return unseen{err}
 		}
 		return err
 	}
@@ -692,9 +693,9 @@ func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) erro
 			where = "cluster-wide"
 		}
 		if res.resource == "" { // discovery
-			return errorf("%s; needs get on the API's discovery (the system:discovery ClusterRole)", st.message)
+			return unseen{errorf("%s; needs get on the API's discovery (the system:discovery ClusterRole)", serverText(st.message, 300))}
 		}
-		return errorf("%s; needs get, list and watch on %s %s", serverText(st.message, 300), res.rbacName(), where)
+		return unseen{errorf("%s; needs get, list and watch on %s %s", serverText(st.message, 300), res.rbacName(), where)}
 	}
 	return err
 }

@@ -291,6 +291,12 @@ func TestK8sFakeAPI(t *testing.T) {
 	if !strings.Contains(o.stderr, `cannot list resource \"jobs\"; needs get, list and watch on jobs.batch in namespace shop`) {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
+	// Inverted, a 403 is no sign the Job is gone.
+	o = runPortpatrol(t, nil, append(base, "--k8s.m.invert")...)
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `level=ERROR msg="not ready" target=m type=k8s address=job/m attempts=`) {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
 	fake.mu.Lock()
 	fake.status, fake.token = 0, "another"
 	fake.mu.Unlock()

@@ -456,7 +456,7 @@ func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, err
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "portpatrol/"+versionString())
 	if err := a.authorize(ctx, req); err != nil {
-		return nil, err
+		return nil, unseen{err} // without credentials, nothing was asked
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
