@@ -76,6 +76,10 @@ type targetType struct {
 	// prepare runs once per run, before building, when a target of the type
 	// exists: decisions that belong to the process rather than a target.
 	prepare func(log *logger) error
+	// stop runs once the wait is over, before portpatrol exits or runs the
+	// command: it ends what the type started that would outlive the process
+	// (a credential plugin still running), and refuses to start more.
+	stop func()
 	// build turns a target, its address resolved, into a checker. Address
 	// problems are returned as addressError; others name their own flag.
 	build func(s *targetSpec, address string) (built, []error)

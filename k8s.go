@@ -23,6 +23,7 @@ func init() {
 		settings:   func() any { return &k8sSettings{min: 1} },
 		finish:     finishK8s,
 		build:      buildK8s,
+		stop:       stopPlugins,
 	})
 }
 
@@ -58,7 +59,7 @@ var k8sProperties = []property{
 	{name: "namespace", arg: "NAME", help: "the objects' namespace (default: the pod's own, else the kubeconfig context's, else default)",
 		set: func(s *targetSpec, v string) error {
 			if !isDNSLabel(v) {
-				return errors.New("not a namespace name (lower-case letters, digits and -, at most 63)")
+				return errors.New("not a namespace name " + dnsLabelRule)
 			}
 			k8sOf(s).namespace = v
 			return nil
@@ -203,12 +204,26 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 		problems = append(problems, addressError{errorf("unknown kind %q: want a kind such as job, deployment, sts, svc, pvc, crd, or RESOURCE.GROUP (certificates.cert-manager.io) for others", kind)})
 	}
 	switch {
-	case named && (name == "" || strings.ContainsAny(name, "/ \t\n?#%")):
+	case named && (name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/ \t\n?#%")):
 		problems = append(problems, addressError{errors.New("want KIND/NAME with a name of letters, digits, -, . and :")})
 	case named && k.selector != "":
 		problems = append(problems, errorf("%s goes with an address of KIND alone, not KIND/NAME", s.flag("selector")))
 	case !named && !s.isGiven("selector"):
 		problems = append(problems, addressError{errorf("want KIND/NAME, or KIND alone with %s", s.flag("selector"))})
+	case named:
+		if err := c.nameError(); err != nil {
+			problems = append(problems, addressError{err})
+		}
+	}
+	// min with a name means a Service's endpoints (deleted is refused in
+	// finishK8s already).
+	service := c.res != nil && c.res.ready == "service"
+	switch {
+	case !named || !s.isGiven("min") || k.want.what == "deleted":
+	case !service:
+		problems = append(problems, addressError{errorf("%s does not go with a name: it counts the objects %s matches, or a Service's ready endpoints", s.flag("min"), s.flag("selector"))})
+	case k.want.what != "ready":
+		problems = append(problems, errorf("%s counts a Service's ready endpoints, which only %s=ready looks at, not %s=%s", s.flag("min"), s.flag("for"), s.flag("for"), k.want.config))
 	}
 	api, err := newKubeAPI(s, k.kubeconfig, k.context)
 	if err != nil {
@@ -222,13 +237,55 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 	if c.namespace == "" {
 		c.namespace = podNamespace()
 	}
-	if c.namespace == "" {
+	if c.namespace == "" && api.namespace != "" {
+		if !isDNSLabel(api.namespace) {
+			return built{}, []error{errorf("%s: its namespace %q is not a namespace name %s", api.where, api.namespace, dnsLabelRule)}
+		}
 		c.namespace = api.namespace
 	}
 	if c.namespace == "" {
 		c.namespace = "default"
 	}
 	return built{checker: c, address: address, secrets: api.secrets}, nil
+}
+
+// The API's rules for names, as messages state them.
+const (
+	dnsSubdomainRule = "(lower-case letters, digits, - and ., at most 253, starting and ending with a letter or digit)"
+	dnsLabelRule     = "(lower-case letters, digits and -, at most 63, starting and ending with a letter or digit)"
+	dns1035LabelRule = "(lower-case letters, digits and -, at most 63, starting with a letter and ending with a letter or digit)"
+)
+
+// nameError says why the target's name cannot name an object of its kind:
+// the API wants an RFC 1123 subdomain for most kinds (custom resources
+// included), a label for a Namespace and an RFC 1035 label for a Service.
+// Kubernetes' own groups, reached as RESOURCE.GROUP, have kinds with other
+// names (clusterroles.rbac.authorization.k8s.io/system:aggregate-to-view):
+// for them, only what cannot be in a path is refused, by the caller.
+func (c *k8sCheck) nameError() error {
+	kind, rule, ok := "", dnsSubdomainRule, isDNSSubdomain(c.name)
+	switch {
+	case c.res != nil:
+		kind = c.res.singular
+		switch c.res.resource {
+		case "namespaces":
+			rule, ok = dnsLabelRule, isDNSLabel(c.name)
+		case "services":
+			rule, ok = dns1035LabelRule, isDNSLabel(c.name) && 'a' <= c.name[0] && c.name[0] <= 'z'
+		}
+	case c.discover[1] != "":
+		group := c.discover[1]
+		if !strings.Contains(group, ".") || group == "k8s.io" || strings.HasSuffix(group, ".k8s.io") {
+			return nil
+		}
+		kind = c.discover[0] + "." + group
+	default:
+		return nil // the kind is unknown, and said so
+	}
+	if ok {
+		return nil
+	}
+	return errorf("%q is not a valid %s name %s", c.name, kind, rule)
 }
 
 // k8sCheck is ready when the named object, or every object matching the
@@ -370,10 +427,7 @@ func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, raw json.Ra
 	if err == nil {
 		return nil
 	}
-	if f, ok := errors.AsType[finalError](err); ok {
-		return finalError{errorf("%s: %v", what, f.error)}
-	}
-	return errorf("%s: %v", what, err)
+	return errorf("%s: %w", what, err) // still a finalError, or unseen
 }
 
 // objectReady applies the readiness rule of a kind (see the README).
@@ -620,12 +674,16 @@ func (c *k8sCheck) resource(ctx context.Context) (*k8sResource, error) {
 	return nil, missing
 }
 
-// explain turns a refused request into a reason that says what to do.
+// explain turns a refused request into a reason that says what to do. A
+// refusal (401, 403) is unseen: no sign that the object is gone.
 func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) error {
 	st, ok := errors.AsType[*apiStatus](err)
 	if !ok {
 		if errors.Is(err, errNoAnswer) || ctx.Err() != nil && strings.HasPrefix(err.Error(), "API server ") {
-			return errorf("no answer from the API server %s within %v", c.api.server, c.timeout)
+			return errorf("no answer from the API server %s within %v", c.api.shown, c.timeout)
+		}
+		if errors.Is(err, errUnauthorized) {
+			return unseen{err}
 		}
 		return err
 	}
@@ -635,9 +693,9 @@ func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) erro
 			where = "cluster-wide"
 		}
 		if res.resource == "" { // discovery
-			return errorf("%s; needs get on the API's discovery (the system:discovery ClusterRole)", st.message)
+			return unseen{errorf("%s; needs get on the API's discovery (the system:discovery ClusterRole)", serverText(st.message, 300))}
 		}
-		return errorf("%s; needs get, list and watch on %s %s", serverText(st.message, 300), res.rbacName(), where)
+		return unseen{errorf("%s; needs get, list and watch on %s %s", serverText(st.message, 300), res.rbacName(), where)}
 	}
 	return err
 }
@@ -821,23 +879,31 @@ func isLabelName(s string) bool {
 
 // isDNSLabel is RFC 1123's label, as namespaces are named.
 func isDNSLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+	return len(s) <= 63 && isAlnumDashes(s)
+}
+
+// isDNSSubdomain is the API's DNS-1123 subdomain: such labels joined by
+// dots, at most 253 in all; the API does not limit one label to 63.
+func isDNSSubdomain(s string) bool {
+	if len(s) > 253 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; !('a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '-') {
+	for _, l := range strings.Split(s, ".") {
+		if !isAlnumDashes(l) {
 			return false
 		}
 	}
 	return true
 }
 
-func isDNSSubdomain(s string) bool {
-	if s == "" || len(s) > 253 {
+// isAlnumDashes: lower-case letters, digits and -, a letter or digit at
+// both ends.
+func isAlnumDashes(s string) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
-	for _, l := range strings.Split(s, ".") {
-		if !isDNSLabel(l) {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !('a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '-') {
 			return false
 		}
 	}

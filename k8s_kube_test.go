@@ -454,6 +454,36 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
 	p.noSecrets(t, "not-a-valid-token")
 }
 
+// An inverted target is not gone when the API server will not say: a
+// user without RBAC grants keeps waiting with the reason to grant, and so
+// does one whose token is refused; once granted, the ConfigMap is still
+// there, and gone when it is deleted.
+func TestKubeInvertForbiddenIsNotGone(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	cm := k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"lock"}}`)
+	args := []string{"--k8s.m.address=cm/lock", "--k8s.m.for=exists", "--k8s.m.invert", "--k8s.m.interval=100ms"}
+	p := runK8s(t, nil, append(args, "--k8s.m.kubeconfig="+k.kubeconfig(t, ns, tokenUser(k.LimitedToken)), "--timeout=60s")...)
+	waitFor(t, p.stderr, `cannot list resource \"configmaps\" in API group \"\" in the namespace \"`+ns+`\"; needs get, list and watch on configmaps in namespace `+ns)
+	select {
+	case <-p.done:
+		t.Fatalf("a 403 was taken for gone:\n%s", p.stderr.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	k.grant(t, ns, "limited", "configmaps")
+	waitFor(t, p.stderr, "cm/lock is still ready")
+	k.delete(t, cm)
+	p.exit(t, 0, 10*time.Second)
+	p.noSecrets(t, k.LimitedToken)
+
+	p = runK8s(t, nil, append(args, "--k8s.m.kubeconfig="+k.kubeconfig(t, ns, tokenUser("not-a-valid-token")), "--timeout=1s")...)
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), `level=ERROR msg="not ready" target=m type=k8s address=cm/lock`) ||
+		!strings.Contains(p.stderr.String(), `error="the API server refused the credentials"`) {
+		t.Errorf("a 401 was taken for gone, or not given as the reason:\n%s", p.stderr.String())
+	}
+}
+
 // In a pod: the service account's files at their standard paths (made in
 // a mount namespace of the test's own), the token read again for every
 // attempt, and the namespace taken from the namespace file.

@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -25,8 +27,12 @@ func TestK8sStartupErrors(t *testing.T) {
 	good := writeTestKubeconfig(t, dir, "https://127.0.0.1:1", "token: s3cr3t-token")
 	bad := filepath.Join(dir, "bad")
 	os.WriteFile(bad, []byte("clusters: [\n"), 0o600)
+	wrongType := filepath.Join(dir, "wrongtype")
+	os.WriteFile(wrongType, []byte("apiVersion: v1\nclusters: 5\n"), 0o600)
 	noCtx := filepath.Join(dir, "noctx")
 	os.WriteFile(noCtx, []byte("clusters: []\n"), 0o600)
+	badNS := filepath.Join(dir, "badns")
+	os.WriteFile(badNS, []byte(strings.Replace(mustRead(t, good), "namespace: shop", "namespace: Shop_1", 1)), 0o600)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -45,9 +51,21 @@ func TestK8sStartupErrors(t *testing.T) {
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.if-missing=maybe"}, "--k8s.a.if-missing=maybe: want wait or ready"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.namespace=Shop"}, "--k8s.a.namespace=Shop: not a namespace name"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + filepath.Join(dir, "missing")}, "--k8s.a.kubeconfig=" + filepath.Join(dir, "missing") + ": cannot read"},
-		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + bad}, "is not a valid kubeconfig"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + bad}, "portpatrol: --k8s.a.kubeconfig=" + bad + ": not a valid kubeconfig: not valid YAML: syntax error at line 1\n"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + wrongType}, "portpatrol: --k8s.a.kubeconfig=" + wrongType + ": not a valid kubeconfig: a value of the wrong type, or a repeated key, at line 2\n"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + noCtx}, "sets no current-context: give --k8s.a.context"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + good, "--k8s.a.context=other"}, `has no context "other" (it has: test)`},
+		{[]string{"--k8s.a.address=job/Bad_Name", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `--k8s.a.address=job/Bad_Name: "Bad_Name" is not a valid job name (lower-case letters, digits, - and ., at most 253, starting and ending with a letter or digit)`},
+		{[]string{"--k8s.a.address=deploy/api.", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"api." is not a valid deployment name`},
+		{[]string{"--k8s.a.address=pod/" + strings.Repeat("a", 254), "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `is not a valid pod name`},
+		{[]string{"--k8s.a.address=svc/1db", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"1db" is not a valid service name (lower-case letters, digits and -, at most 63, starting with a letter and ending with a letter or digit)`},
+		{[]string{"--k8s.a.address=ns/a.b", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"a.b" is not a valid namespace name (lower-case letters, digits and -, at most 63, starting and ending with a letter or digit)`},
+		{[]string{"--k8s.a.address=certificates.cert-manager.io/Web", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `"Web" is not a valid certificates.cert-manager.io name`},
+		{[]string{"--k8s.a.address=clusterroles.rbac.authorization.k8s.io/..", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, `want KIND/NAME with a name`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.min=2", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, "--k8s.a.address=job/x: --k8s.a.min does not go with a name: it counts the objects --k8s.a.selector matches, or a Service's ready endpoints"},
+		{[]string{"--k8s.a.address=certificates.cert-manager.io/web", "--k8s.a.min=2", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, "--k8s.a.min does not go with a name"},
+		{[]string{"--k8s.a.address=svc/db", "--k8s.a.min=2", "--k8s.a.for=exists", "--k8s.a.kubeconfig=" + good, "--timeout=1s"}, "--k8s.a.min counts a Service's ready endpoints, which only --k8s.a.for=ready looks at, not --k8s.a.for=exists"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + badNS, "--timeout=1s"}, `context "test": its namespace "Shop_1" is not a namespace name`},
 	} {
 		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, tc.args...)
 		o.mustExit(t, 2)
@@ -63,6 +81,23 @@ func TestK8sStartupErrors(t *testing.T) {
 	o.mustExit(t, 2)
 	if !strings.Contains(o.stderr, "no credentials for the API server: give --k8s.a.kubeconfig") {
 		t.Errorf("stderr: %s", o.stderr)
+	}
+}
+
+// Names the API accepts are accepted: Kubernetes' own groups, reached as
+// RESOURCE.GROUP, name some objects with colons. min goes with a selector
+// and with a Service.
+func TestK8sValidNames(t *testing.T) {
+	t.Parallel()
+	kc := writeTestKubeconfig(t, t.TempDir(), "https://127.0.0.1:1", "token: x")
+	for _, args := range [][]string{{"--k8s.a.address=job/migrate-2"}, {"--k8s.a.address=deploy/api.v2"}, {"--k8s.a.address=crd/certificates.cert-manager.io"},
+		{"--k8s.a.address=node/ip-10-0-0-1.ec2.internal"}, {"--k8s.a.address=svc/db"}, {"--k8s.a.address=ns/shop"},
+		{"--k8s.a.address=clusterroles.rbac.authorization.k8s.io/system:aggregate-to-view"}, {"--k8s.a.address=pod/" + strings.Repeat("a", 253)},
+		{"--k8s.a.address=svc/db", "--k8s.a.min=2"}, {"--k8s.a.address=pods", "--k8s.a.selector=app=x", "--k8s.a.min=2"}} {
+		o := runPortpatrol(t, []string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, append(args, "--k8s.a.kubeconfig="+kc, "--k8s.a.timeout=50ms", "--timeout=100ms")...)
+		if o.code != 1 {
+			t.Errorf("%s: exit %d, want 1 (not ready):\n%s", args, o.code, o.stderr)
+		}
 	}
 }
 
@@ -256,6 +291,12 @@ func TestK8sFakeAPI(t *testing.T) {
 	if !strings.Contains(o.stderr, `cannot list resource \"jobs\"; needs get, list and watch on jobs.batch in namespace shop`) {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
+	// Inverted, a 403 is no sign the Job is gone.
+	o = runPortpatrol(t, nil, append(base, "--k8s.m.invert")...)
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `level=ERROR msg="not ready" target=m type=k8s address=job/m attempts=`) {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
 	fake.mu.Lock()
 	fake.status, fake.token = 0, "another"
 	fake.mu.Unlock()
@@ -380,6 +421,148 @@ func TestK8sExecPluginHangs(t *testing.T) {
 		o.mustExit(t, 1)
 		if !strings.Contains(o.stderr, "the exec plugin hang did not finish within the target's timeout") || o.elapsed > 10*time.Second {
 			t.Errorf("%s: after %v:\n%s", script, o.elapsed, o.stderr)
+		}
+	}
+}
+
+// An exec plugin still running when portpatrol ends is killed with what it
+// started, whether the run ends at the deadline, on SIGTERM, or by running
+// the command after every target was ready (here the plugin runs a second
+// time for the watch, its first token having expired).
+func TestK8sExecPluginEndsWithPortpatrol(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{token: "tok", job: `{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	for _, end := range []string{"deadline", "SIGTERM", "command"} {
+		t.Run(end, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "plugin"), []byte(`#!/bin/sh
+if [ ! -e "$DIR/ran" ]; then
+	: > "$DIR/ran"
+	echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok","expirationTimestamp":"2000-01-01T00:00:00Z"}}'
+	exit 0
+fi
+sleep 300 &
+echo $! > "$DIR/child"
+echo $$ > "$DIR/pid.new"
+mv "$DIR/pid.new" "$DIR/pid"
+wait
+`), 0o755)
+			user := "exec: {apiVersion: client.authentication.k8s.io/v1, command: ./plugin, env: [{name: DIR, value: '" + dir + "'}]}"
+			server := "https://127.0.0.1:1"
+			if end == "command" {
+				server = srv.URL
+			} else {
+				os.WriteFile(filepath.Join(dir, "ran"), nil, 0o644) // the first run hangs
+			}
+			kc := writeTestKubeconfig(t, dir, server, user)
+			os.Rename(kc, filepath.Join(dir, "kubeconfig")) // next to ./plugin
+			args := []string{"--k8s.m.address=job/m", "--k8s.m.kubeconfig=" + filepath.Join(dir, "kubeconfig"), "--k8s.m.timeout=60s"}
+			var pids []int
+			readPids := func() {
+				t.Helper()
+				for _, f := range []string{"pid", "child"} {
+					b, err := os.ReadFile(filepath.Join(dir, f))
+					pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+					if err != nil || pid <= 0 {
+						t.Fatalf("the plugin wrote no %s file: %v", f, err)
+					}
+					pids = append(pids, pid)
+					t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+				}
+			}
+			switch end {
+			case "deadline":
+				o := runPortpatrol(t, nil, append(args, "--timeout=1s")...)
+				o.mustExit(t, 1)
+				readPids()
+			case "SIGTERM":
+				p := startPortpatrol(t, exec.Command(ppBinary, append(args, "--timeout=60s")...))
+				waitForFile(t, filepath.Join(dir, "pid"))
+				readPids()
+				p.cmd.Process.Signal(syscall.SIGTERM)
+				p.exit(t, 128+int(syscall.SIGTERM), 10*time.Second)
+			case "command":
+				// A second target holds the run until the plugin hangs.
+				p := startPortpatrol(t, exec.Command(ppBinary, append(args, "--file.go.address="+filepath.Join(dir, "go"), "--timeout=60s", "--", "true")...))
+				waitForFile(t, filepath.Join(dir, "pid"))
+				readPids()
+				os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+				p.exit(t, 0, 10*time.Second)
+			}
+			for _, pid := range pids {
+				if !processGone(pid, 2*time.Second) {
+					t.Errorf("process %d of the plugin still runs after portpatrol ended", pid)
+				}
+			}
+		})
+	}
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+	t.Fatalf("no %s after 10s", path)
+}
+
+// processGone waits up to within for pid to end; a zombie has ended.
+func processGone(pid int, within time.Duration) bool {
+	for deadline := time.Now().Add(within); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		if _, state, _ := strings.Cut(string(b), ") "); strings.HasPrefix(state, "Z") || strings.HasPrefix(state, "X") {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// A password or a secret parameter in the cluster's server URL never
+// appears in the output: not in a start-up error, not in a reason (a
+// refused dial, no answer, a reply that is not JSON), not in the last
+// report. The requests go to the server all the same.
+func TestK8sServerURLSecrets(t *testing.T) {
+	t.Parallel()
+	const password, token = "pw-Sekr1t", "tk-Sekr2t"
+	garbage := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/prefix/apis/batch/v1/namespaces/shop/jobs" {
+			w.WriteHeader(404)
+			return
+		}
+		fmt.Fprint(w, "not json")
+	}))
+	defer garbage.Close()
+	secretURL := func(hostPort string) string {
+		return "https://admin:" + password + "@" + hostPort + "/prefix?token=" + token
+	}
+	for _, tc := range []struct {
+		server, want string
+		code         int
+	}{
+		{secretURL(closedPort(t)), "https://admin:xxxxx@127.0.0.1:", 1},
+		{secretURL(silentServer(t)), "no answer from the API server https://admin:xxxxx@", 1},
+		{secretURL(strings.TrimPrefix(garbage.URL, "https://")), "the reply is not valid JSON", 1},
+		{"ftp://admin:" + password + "@example.com/?token=" + token, `the cluster's server "ftp://admin:xxxxx@example.com/?token=xxxxx" is not`, 2},
+	} {
+		kc := writeTestKubeconfig(t, t.TempDir(), tc.server, "token: x")
+		o := runPortpatrol(t, nil, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.timeout=300ms", "--k8s.m.interval=100ms", "--timeout=1s")
+		o.mustExit(t, tc.code)
+		if !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("%s: stderr lacks %q:\n%s", tc.server, tc.want, o.stderr)
+		}
+		for _, secret := range []string{password, token} {
+			if strings.Contains(o.stdout+o.stderr, secret) {
+				t.Errorf("%s: %s is in the output:\n%s%s", tc.server, secret, o.stdout, o.stderr)
+			}
 		}
 	}
 }

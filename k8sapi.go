@@ -110,11 +110,13 @@ type kubeconfigContext struct {
 // kubeAPI is one API server with the credentials to use on it.
 type kubeAPI struct {
 	server    string // https://host:port, no trailing slash
+	shown     string // server as messages show it: a password redacted
 	client    *http.Client
 	token     string // static bearer token
 	tokenFile string // read again for every request: bound tokens rotate
 	exec      *execPlugin
 	namespace string   // of the kubeconfig context, or the pod's own
+	where     string   // where the credentials are from, for messages
 	secrets   []string // tokens and keys known at start-up
 }
 
@@ -160,13 +162,21 @@ func loadKubeconfig(src kubeSource) (*kubeconfig, error) {
 	merged := &kubeconfig{}
 	seen := map[string]bool{}
 	for _, f := range src.files {
+		where := src.what
+		if !strings.Contains(where, f) { // one of $KUBECONFIG's files
+			where += ": " + f
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, errorf("%s: cannot read %s: %v", src.what, f, unwrapPathError(err))
+			return nil, errorf("%s: cannot read it: %v", where, unwrapPathError(err))
 		}
 		var kc kubeconfig
 		if err := yaml.Unmarshal(data, &kc); err != nil {
-			return nil, errorf("%s: %s is not a valid kubeconfig: %v", src.what, f, yamlError("kubeconfig", err))
+			// yaml.v3 reports a repeated key as a type error too.
+			if _, ok := errors.AsType[*yaml.TypeError](err); ok {
+				return nil, errorf("%s: not a valid kubeconfig: a value of the wrong type, or a repeated key,%s", where, yamlAtLine(err))
+			}
+			return nil, errorf("%s: not a valid kubeconfig: %v", where, yamlError("syntax error", err))
 		}
 		dir := filepath.Dir(f)
 		if merged.CurrentContext == "" {
@@ -257,16 +267,22 @@ func newKubeAPI(s *targetSpec, kubeconfigProperty, contextName string) (*kubeAPI
 	if err != nil {
 		return nil, err
 	}
-	api.namespace = ctx.Namespace
+	api.namespace, api.where = ctx.Namespace, where
 	return api, nil
 }
 
 func kubeconfigAPI(where string, cluster *kubeconfigCluster, user *kubeconfigUser) (*kubeAPI, error) {
 	u, err := url.Parse(cluster.Server)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errorf("%s: the cluster's server %q is not an https:// (or http://) URL", where, cluster.Server)
+		return nil, errorf("%s: the cluster's server %q is not an https:// (or http://) URL", where, redactURL(cluster.Server))
 	}
-	api := &kubeAPI{server: strings.TrimSuffix(cluster.Server, "/")}
+	// As kubectl: a request carries its own query only, not the server's.
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	api := &kubeAPI{server: strings.TrimSuffix(u.String(), "/")}
+	api.shown = redactURL(api.server)
+	if password, ok := u.User.Password(); ok {
+		api.secrets = append(api.secrets, password)
+	}
 	cfg := &tls.Config{InsecureSkipVerify: cluster.Insecure, ServerName: cluster.ServerName}
 	var problems []error
 	read := func(field, file, data, dir string) []byte {
@@ -355,8 +371,10 @@ func inClusterAPI() (*kubeAPI, error) {
 	if !cfg.RootCAs.AppendCertsFromPEM(ca) {
 		return nil, errorf("in a pod: %s holds no PEM certificate", filepath.Join(serviceAccountDir, "ca.crt"))
 	}
+	server := "https://" + net.JoinHostPort(host, port)
 	return &kubeAPI{
-		server:    "https://" + net.JoinHostPort(host, port),
+		server:    server,
+		shown:     server,
 		client:    kubeHTTPClient(cfg),
 		tokenFile: filepath.Join(serviceAccountDir, "token"),
 	}, nil
@@ -433,22 +451,19 @@ func (a *kubeAPI) authorize(ctx context.Context, req *http.Request) error {
 func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.server+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, errorf("API server %s: %v", a.shown, withoutURL(err))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "portpatrol/"+versionString())
 	if err := a.authorize(ctx, req); err != nil {
-		return nil, err
+		return nil, unseen{err} // without credentials, nothing was asked
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, errNoAnswer
 		}
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err
-		}
-		return nil, errorf("API server %s: %v", a.server, describeNetError(ctx, err, 0))
+		return nil, errorf("API server %s: %v", a.shown, describeNetError(ctx, withoutURL(err), 0))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -472,6 +487,15 @@ func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, err
 	return nil, st
 }
 
+// withoutURL is err without the request's URL, which a *url.Error quotes,
+// password and all.
+func withoutURL(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
 // get reads one JSON reply into v.
 func (a *kubeAPI) get(ctx context.Context, path string, v any) error {
 	resp, err := a.request(ctx, path)
@@ -481,10 +505,10 @@ func (a *kubeAPI) get(ctx context.Context, path string, v any) error {
 	defer resp.Body.Close()
 	body, err := readBounded(resp.Body, resp.ContentLength, k8sMaxBody)
 	if err != nil {
-		return errorf("API server %s: %v", a.server, err)
+		return errorf("API server %s: %v", a.shown, err)
 	}
 	if !decodeLoosely(body, v) {
-		return errorf("API server %s: the reply is not valid JSON", a.server)
+		return errorf("API server %s: the reply is not valid JSON", a.shown)
 	}
 	return nil
 }
@@ -738,6 +762,37 @@ func (p *execPlugin) clientCertificate(static []tls.Certificate) func(*tls.Certi
 	}
 }
 
+// runningPlugins are the exec plugins running now, by pid (each leads a
+// process group of its own). An attempt does not end with the run (see
+// target.wait), and a watch asks for credentials in the background: without
+// stopPlugins, a plugin still running when portpatrol exits or execs the
+// command would be left behind, with what it started.
+var runningPlugins struct {
+	sync.Mutex
+	pids    map[int]bool
+	stopped bool // no plugin starts any more
+}
+
+// stopPlugins kills every running plugin's process group and lets their
+// goroutines reap them (for at most a second), so that no zombie passes to
+// the command portpatrol execs. It is the k8s type's stop.
+func stopPlugins() {
+	runningPlugins.Lock()
+	runningPlugins.stopped = true
+	for pid := range runningPlugins.pids {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	runningPlugins.Unlock()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		runningPlugins.Lock()
+		left := len(runningPlugins.pids)
+		runningPlugins.Unlock()
+		if left == 0 {
+			return
+		}
+	}
+}
+
 // run starts the plugin with stdin and stderr on /dev/null (it is never
 // interactive, and what it says is never shown) and reads its bounded
 // output. syscall.ForkExec rather than os/exec or os.StartProcess, which
@@ -761,15 +816,30 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	}
 	defer r.Close()
 	// In a process group of its own, so that a timeout kills what it
-	// started too.
+	// started too. Started and recorded under the lock, so that
+	// stopPlugins either sees it or stops it from starting.
+	runningPlugins.Lock()
+	if runningPlugins.stopped {
+		runningPlugins.Unlock()
+		w.Close()
+		return nil, errors.New("was not run: portpatrol is ending")
+	}
 	pid, err := syscall.ForkExec(path, append([]string{p.command}, p.args...), &syscall.ProcAttr{Env: env,
 		Files: []uintptr{null.Fd(), w.Fd(), null.Fd()}, Sys: &syscall.SysProcAttr{Setpgid: true}})
+	if err == nil {
+		if runningPlugins.pids == nil {
+			runningPlugins.pids = map[int]bool{}
+		}
+		runningPlugins.pids[pid] = true
+	}
+	runningPlugins.Unlock()
 	w.Close()
 	if err != nil {
 		return nil, errorf("cannot be run: %v", err)
 	}
 	// Killing is safe until the plugin is reaped, which only this
-	// goroutine does, after stopping the kill at the deadline.
+	// goroutine does, after stopping the kill at the deadline, and under
+	// the lock stopPlugins kills under.
 	kill := func() { syscall.Kill(-pid, syscall.SIGKILL) }
 	stop := context.AfterFunc(ctx, func() {
 		kill()
@@ -782,8 +852,14 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	}
 	var status syscall.WaitStatus
 	for {
+		runningPlugins.Lock()
 		done, err := syscall.Wait4(pid, &status, syscall.WNOHANG, nil)
-		if done == pid || err != nil && err != syscall.EINTR {
+		reaped := done == pid || err != nil && err != syscall.EINTR
+		if reaped {
+			delete(runningPlugins.pids, pid)
+		}
+		runningPlugins.Unlock()
+		if reaped {
 			break
 		}
 		if ctx.Err() != nil { // it closed its output but runs on

@@ -95,6 +95,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	left, why := waitAll(ctx, targets, log)
+	// Whatever ended the wait, the process ends next: by exit or by exec.
+	for _, tt := range targetTypes {
+		if tt.stop != nil {
+			tt.stop()
+		}
+	}
 	if len(left) > 0 {
 		sig, signalled := errors.AsType[interrupted](why)
 		_, gaveUpEarly := why.(gaveUp)

@@ -237,15 +237,21 @@ func jsonError(data []byte, err error, what string) error {
 // yaml.v3 quotes keys, anchors and values in some messages. Only the line
 // number it puts first ("yaml: line 3: ...") is kept.
 func yamlError(what string, err error) error {
+	return errorf("not valid YAML: %s%s", what, yamlAtLine(err))
+}
+
+// yamlAtLine is " at line N" for an error of yaml.v3 that starts with its
+// line, else "".
+func yamlAtLine(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ") // a *yaml.TypeError's first entry
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		digits, _, _ := strings.Cut(rest, ":")
 		if n, err := strconv.Atoi(digits); err == nil {
-			return errorf("not valid YAML: %s at line %d", what, n)
+			return " at line " + strconv.Itoa(n)
 		}
 	}
-	return errorf("not valid YAML: %s", what)
+	return ""
 }
 
 // yamlTree gives a YAML document the shape encoding/json produces, so one

@@ -39,6 +39,15 @@ type blind struct{ note string }
 
 func (b blind) Error() string { return b.note }
 
+// unseen is a failed attempt that saw nothing of the target: the server
+// would not say (the credentials were refused, or lacked a permission). A
+// checker wraps its reason in it; the target is not ready, and for an
+// inverted target that is no sign it is gone either: it keeps waiting, with
+// that reason.
+type unseen struct{ error }
+
+func (e unseen) Unwrap() error { return e.error }
+
 // minWakeGap is the least time from the start of one attempt to the start
 // of the next when a change cuts a pause short: a storm of events must not
 // turn the wait into a busy loop.
@@ -315,9 +324,12 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 }
 
 // stillThere turns an attempt around for an inverted target: one that
-// failed, for whatever reason, finds the target gone; one that succeeded is
-// the reason to keep waiting, in the type's words.
+// failed finds the target gone, unless it saw nothing of it (unseen); one
+// that succeeded is the reason to keep waiting, in the type's words.
 func (t target) stillThere(err error) error {
+	if _, ok := errors.AsType[unseen](err); ok {
+		return err
+	}
 	if err != nil {
 		return nil
 	}
