@@ -201,14 +201,8 @@ func buildGRPC(s *targetSpec, address string) (built, []error) {
 	if len(problems) > 0 {
 		return built{}, problems
 	}
-	shown := "grpc://" + addr
-	switch {
-	case network == "unix":
-		shown = "unix://" + addr
-	case useTLS:
-		shown = "grpcs://" + addr
-	}
-	return built{checker: &c, address: shown, pieces: []string{address, shown, addr, hostWithoutPort(addr)}, secrets: secrets}, nil
+	// Logged as written: an address holds no password (it is refused).
+	return built{checker: &c, address: address, pieces: []string{address, addr, hostWithoutPort(addr)}, secrets: secrets}, nil
 }
 
 // grpcCheck is ready when Health/Check answers SERVING.

@@ -370,6 +370,20 @@ func TestGRPCFakeServers(t *testing.T) {
 	}
 }
 
+// The address is logged as written, as every type's is, not in the form
+// it was read into.
+func TestGRPCLogsTheAddressAsWritten(t *testing.T) {
+	t.Parallel()
+	addr := closedPort(t)
+	o := runPortpatrol(t, nil, "--grpc.a.address="+addr, "--grpc.b.address=grpc://"+addr+"/", "--grpc.c.address=unix:///nonexistent.sock", "--timeout=300ms")
+	o.mustExit(t, 1)
+	for _, want := range []string{"target=a type=grpc address=" + addr + " ", "target=b type=grpc address=grpc://" + addr + "/ ", "target=c type=grpc address=unix:///nonexistent.sock "} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
+		}
+	}
+}
+
 // The frame reader and the message decoder take anything a server sends:
 // a reason or a status, never a panic, never more than 64 KiB read.
 func FuzzGRPCReply(f *testing.F) {
