@@ -368,14 +368,19 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 // canonicalName is the end of name's chain of aliases (RFC 1034 section
 // 3.6.2), asked of server, as a CNAME record's value; none when name is no
 // alias. A CNAME query is answered with the first link alone, or with more
-// (dnsmasq's), so it is asked again from the last name known until a name
-// has no CNAME record: the same end whichever form the answers take. A name
-// a link points to that does not exist ends the chain too.
+// (bind9's, dnsmasq's), so it is asked again from the last name known until
+// a name has no CNAME record: the same end whichever form the answers take.
+// Only the first query's failure is a reason: once name is known to be an
+// alias, a later query that fails in any way ends the chain at the name it
+// asked about, as one without a CNAME record does. dnsmasq without upstream
+// servers refuses the CNAME query for a name it holds only an address of;
+// a target that does not exist (NXDOMAIN) is still the name a link points
+// to, and dig +short shows it as the end.
 func (c *dnsCheck) canonicalName(ctx context.Context, server, name string) ([]string, error) {
 	chain := []string{dnsName(name)}
 	for {
 		links, err := c.query(ctx, server, chain[len(chain)-1], dnsTypeCNAME)
-		if err == errNXDOMAIN && len(chain) > 1 || err == nil && len(links) == 0 {
+		if len(chain) > 1 && err != nil || err == nil && len(links) == 0 {
 			break
 		}
 		if err != nil {

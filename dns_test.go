@@ -163,6 +163,11 @@ var fakeZone = map[string]fakeAnswer{
 	// of --address=/v4.test/127.0.0.3 without upstream servers.
 	"a.v4.test. A":    {records: []dnsmessage.Resource{rr("a.v4.test.", &dnsmessage.AResource{A: [4]byte{127, 0, 0, 3}})}},
 	"a.v4.test. AAAA": {rcode: dnsmessage.RCodeRefused},
+	// A chain whose end is such a name: dnsmasq refuses the CNAME query
+	// for a.v4.test, the last link's target, as it does the AAAA one.
+	"refchain.x.test. CNAME": {records: []dnsmessage.Resource{rr("refchain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("refalias.x.test.")})}},
+	"refalias.x.test. CNAME": {records: []dnsmessage.Resource{rr("refalias.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("a.v4.test.")})}},
+	"a.v4.test. CNAME":       {rcode: dnsmessage.RCodeRefused},
 }
 
 var dnsmasqZone = []string{
@@ -175,6 +180,8 @@ var dnsmasqZone = []string{
 	"--srv-host=_pg._tcp.x.test,pg-2.x.test,5432,0,10",
 	"--txt-record=txt.x.test,v=ready",
 	"--address=/v4.test/127.0.0.3",
+	"--cname=refalias.x.test,a.v4.test",
+	"--cname=refchain.x.test,refalias.x.test",
 }
 
 func init() {
@@ -215,6 +222,13 @@ var sharedDNSCases = []struct {
 	{[]string{"a.v4.test", "--dns.d.expected=::3"}, "A: ::3 is not the one A record; AAAA: REFUSED: the server refuses to answer"},
 	{[]string{"a.v4.test", "--dns.d.min-records=2"}, "A: 1 A record, want at least 2; AAAA: REFUSED: the server refuses to answer"},
 	{[]string{"web.x.test", "--dns.d.expected=127.0.0.9"}, "127.0.0.9 is not among the 2 A or AAAA records"},
+	// A refused query for a link's target ends the chain there: that
+	// target is the canonical name. Refused for the name asked, it is the
+	// reason.
+	{[]string{"refchain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=a.v4.test"}, ""},
+	{[]string{"refalias.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=a.v4.test"}, ""},
+	{[]string{"refchain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=refalias.x.test"}, "refalias.x.test is not the one CNAME record"},
+	{[]string{"a.v4.test", "--dns.d.record-type=CNAME"}, "REFUSED: the server refuses to answer"},
 }
 
 func runDNSCases(t *testing.T, server string, cases []struct {
@@ -296,6 +310,11 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		"dangling.x.test. CNAME": {records: []dnsmessage.Resource{rr("dangling.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("gone.x.test.")})}},
 		"loop1.x.test. CNAME":    {records: []dnsmessage.Resource{rr("loop1.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop2.x.test.")})}},
 		"loop2.x.test. CNAME":    {records: []dnsmessage.Resource{rr("loop2.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop1.x.test.")})}},
+		// A link's target whose CNAME query fails or goes unanswered.
+		"sfchain.x.test. CNAME":   {records: []dnsmessage.Resource{rr("sfchain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("fail.x.test.")})}},
+		"fail.x.test. CNAME":      {rcode: dnsmessage.RCodeServerFailure},
+		"slowchain.x.test. CNAME": {records: []dnsmessage.Resource{rr("slowchain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("silent.x.test.")})}},
+		"silent.x.test. CNAME":    {silent: true},
 	})
 	runDNSCases(t, server, []struct {
 		args   []string
@@ -328,6 +347,12 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		{[]string{"loop1.x.test", "--dns.d.record-type=CNAME"}, "the CNAME records of loop1.x.test form a loop at loop1.x.test"},
 		{[]string{"end.x.test", "--dns.d.record-type=CNAME"}, "no CNAME records"},
 		{[]string{"gone.x.test", "--dns.d.record-type=CNAME"}, "NXDOMAIN: no such name"},
+		// A failed query after the first ends the chain at the name it
+		// asked about; the first query's failure is the reason.
+		{[]string{"sfchain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=fail.x.test"}, ""},
+		{[]string{"slowchain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=silent.x.test"}, ""},
+		{[]string{"fail.x.test", "--dns.d.record-type=CNAME"}, "SERVFAIL: the server failed to answer"},
+		{[]string{"silent.x.test", "--dns.d.record-type=CNAME"}, "no answer within 1s"},
 	})
 	// A server that is not there: the kernel's refusal, not a hang.
 	o := runPortpatrol(t, nil, "--dns.d.address=x.test", "--dns.d.server="+closedPort(t), "--timeout=300ms")
@@ -414,6 +439,8 @@ func TestDNSSystemResolver(t *testing.T) {
 		// finds it through the search list.
 		"--dns.chain.address=chain.x.test.", "--dns.chain.record-type=CNAME", "--dns.chain.expected=web.x.test",
 		"--dns.short-chain.address=chain", "--dns.short-chain.record-type=CNAME", "--dns.short-chain.expected=web.x.test",
+		// dnsmasq refuses the CNAME query for the end, a.v4.test.
+		"--dns.refused-end.address=refchain", "--dns.refused-end.record-type=CNAME", "--dns.refused-end.expected=a.v4.test",
 		// Go's resolver asks A and AAAA and keeps the addresses of either:
 		// the REFUSED AAAA query does not hide the A record.
 		"--dns.v4.address=a.v4.test.", "--dns.v4.expected=127.0.0.3",

@@ -201,14 +201,8 @@ func buildGRPC(s *targetSpec, address string) (built, []error) {
 	if len(problems) > 0 {
 		return built{}, problems
 	}
-	shown := "grpc://" + addr
-	switch {
-	case network == "unix":
-		shown = "unix://" + addr
-	case useTLS:
-		shown = "grpcs://" + addr
-	}
-	return built{checker: &c, address: shown, pieces: []string{address, shown, addr, hostWithoutPort(addr)}, secrets: secrets}, nil
+	// Logged as written: an address holds no password (it is refused).
+	return built{checker: &c, address: address, pieces: []string{address, addr, hostWithoutPort(addr)}, secrets: secrets}, nil
 }
 
 // grpcCheck is ready when Health/Check answers SERVING.
@@ -437,7 +431,15 @@ func (fr *h2Reader) next() (h2Frame, error) {
 	if fr.left < len(head) {
 		return h2Frame{}, errTooMuch
 	}
-	if _, err := io.ReadFull(fr.r, head[:]); err != nil {
+	got, err := io.ReadFull(fr.r, head[:])
+	if fr.frames == 0 && got > 0 {
+		// Whatever came before a close or a reset tells what the
+		// server speaks.
+		if err := notHTTP2(head[:got], fr.tls); err != nil {
+			return h2Frame{}, err
+		}
+	}
+	if err != nil {
 		switch {
 		case err != io.EOF && err != io.ErrUnexpectedEOF:
 		case fr.frames > 0:
@@ -449,19 +451,6 @@ func (fr *h2Reader) next() (h2Frame, error) {
 		return h2Frame{}, err
 	}
 	fr.left -= len(head)
-	if fr.frames == 0 {
-		switch {
-		case bytes.HasPrefix(head[:], []byte("HTTP/1.")):
-			if fr.tls {
-				return h2Frame{}, errorf("the server spoke HTTP/1.%c, not gRPC: it did not agree to HTTP/2 over TLS", head[7])
-			}
-			return h2Frame{}, errorf("the server spoke HTTP/1.%c, not gRPC: use grpcs:// if it wants TLS", head[7])
-		case !fr.tls && head[0] == 0x15 && head[1] == 3:
-			return h2Frame{}, errors.New("the server answered with a TLS alert, not HTTP/2: use grpcs://")
-		case head[3] != h2Settings:
-			return h2Frame{}, errorf("not an HTTP/2 server: its first frame is of type %d, want SETTINGS", head[3])
-		}
-	}
 	fr.frames++
 	f := h2Frame{typ: head[3], flags: head[4], stream: binary.BigEndian.Uint32(head[5:]) & (1<<31 - 1)}
 	n := int(head[0])<<16 | int(head[1])<<8 | int(head[2])
@@ -480,6 +469,32 @@ func (fr *h2Reader) next() (h2Frame, error) {
 	}
 	fr.left -= n
 	return f, nil
+}
+
+// notHTTP2 judges the first bytes the server sent, up to the nine of a frame
+// header, with which an HTTP/2 server's SETTINGS frame starts (RFC 9113
+// section 3.4): nil when they can be that, else a reason that says what the
+// server speaks instead. They are quoted with Go's escapes, so that no reply
+// can forge a log line or steer a terminal.
+func notHTTP2(b []byte, useTLS bool) error {
+	switch {
+	case bytes.HasPrefix(b, []byte("HTTP/1.")):
+		version := "HTTP/1"
+		if len(b) > 7 && '0' <= b[7] && b[7] <= '9' {
+			version += "." + string(b[7])
+		}
+		if useTLS {
+			return errorf("the server spoke %s, not gRPC: it did not agree to HTTP/2 over TLS", version)
+		}
+		return errorf("the server spoke %s, not gRPC: use grpcs:// if it wants TLS", version)
+	case !useTLS && len(b) >= 2 && b[0] == 0x15 && b[1] == 3:
+		return errors.New("the server answered with a TLS alert, not HTTP/2: use grpcs://")
+	case len(b) < 9:
+		return errorf("the server did not speak HTTP/2, as a gRPC server does: it sent %q", b)
+	case b[3] != h2Settings:
+		return errorf("the server did not speak HTTP/2, as a gRPC server does: it sent %q…", b)
+	}
+	return nil
 }
 
 // unpad strips the padding of a DATA or HEADERS frame (RFC 9113 sections

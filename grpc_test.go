@@ -330,6 +330,21 @@ func TestGRPCFakeServers(t *testing.T) {
 			readRequest(c)
 			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 		}, err: "the server spoke HTTP/1.1, not gRPC: use grpcs:// if it wants TLS", python: "ERROR UNAVAILABLE"},
+		// Fewer bytes than a frame header, then the close.
+		{name: "HTTP/1.0 cut short", raw: func(c net.Conn) { readRequest(c); c.Write([]byte("HTTP/1.0")) },
+			err: "the server spoke HTTP/1.0, not gRPC: use grpcs:// if it wants TLS", python: "ERROR UNAVAILABLE"},
+		{name: "a TLS alert", raw: func(c net.Conn) { readRequest(c); c.Write([]byte{0x15, 3, 3, 0, 2, 2, 0x28}) },
+			err: "the server answered with a TLS alert, not HTTP/2: use grpcs://", python: "ERROR UNAVAILABLE"},
+		{name: "not HTTP", raw: func(c net.Conn) { readRequest(c); c.Write([]byte("Oops")) },
+			err: `the server did not speak HTTP/2, as a gRPC server does: it sent "Oops"`, python: "ERROR UNAVAILABLE"},
+		// A server that reads no more than a line closes with a reset:
+		// what it wrote before still counts.
+		{name: "not HTTP, then a reset", raw: func(c net.Conn) { c.Read(make([]byte, 16)); c.Write([]byte("Oops")) },
+			err: `the server did not speak HTTP/2, as a gRPC server does: it sent "Oops"`, python: "ERROR UNAVAILABLE"},
+		{name: "SSH", raw: func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2p1\r\n")); readRequest(c) },
+			err: `the server did not speak HTTP/2, as a gRPC server does: it sent "SSH-2.0-O"…`, python: "ERROR UNAVAILABLE"},
+		{name: "binary", raw: func(c net.Conn) { c.Write([]byte("J\x00\x00\x00\n5.7.44\x00")); readRequest(c) },
+			err: `the server did not speak HTTP/2, as a gRPC server does: it sent "J\x00\x00\x00\n5.7."…`, python: "ERROR UNAVAILABLE"},
 		{name: "silent", raw: func(c net.Conn) { io.Copy(io.Discard, c) },
 			err: "no answer within 2s", python: "ERROR DEADLINE_EXCEEDED"},
 	} {
@@ -355,6 +370,20 @@ func TestGRPCFakeServers(t *testing.T) {
 	}
 }
 
+// The address is logged as written, as every type's is, not in the form
+// it was read into.
+func TestGRPCLogsTheAddressAsWritten(t *testing.T) {
+	t.Parallel()
+	addr := closedPort(t)
+	o := runPortpatrol(t, nil, "--grpc.a.address="+addr, "--grpc.b.address=grpc://"+addr+"/", "--grpc.c.address=unix:///nonexistent.sock", "--timeout=300ms")
+	o.mustExit(t, 1)
+	for _, want := range []string{"target=a type=grpc address=" + addr + " ", "target=b type=grpc address=grpc://" + addr + "/ ", "target=c type=grpc address=unix:///nonexistent.sock "} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
+		}
+	}
+}
+
 // The frame reader and the message decoder take anything a server sends:
 // a reason or a status, never a panic, never more than 64 KiB read.
 func FuzzGRPCReply(f *testing.F) {
@@ -362,6 +391,9 @@ func FuzzGRPCReply(f *testing.F) {
 	f.Add(grpcAnswer(h2AppendFrame(nil, h2Settings, 0, 0, nil), h2AppendFrame(nil, h2GoAway, 0, 0, []byte{0, 0, 0, 1, 0, 0, 0, 0}),
 		fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "5")))
 	f.Add([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+	f.Add([]byte("HTTP/1."))
+	f.Add([]byte("SSH-2.0-OpenSSH\r\n"))
+	f.Add([]byte{0x15, 3, 3, 0, 2, 2, 0x28})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &countingReader{r: bytes.NewReader(data)}
 		readHealthReply(r, io.Discard, false)
