@@ -52,8 +52,8 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 		hostport, err = withDefaultPort(s, "5672")
 		return hostport, false, "", err
 	}
-	if unencodedPassword(s) {
-		return "", false, "", errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return "", false, "", err
 	}
 	u, err := url.Parse(s)
 	if err != nil {

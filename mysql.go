@@ -191,8 +191,8 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 	if scheme != "mysql" && scheme != "mariadb" {
 		return mysqlAddress{}, errorf("unknown scheme %s://; %s", scheme, mysqlForms)
 	}
-	if unencodedPassword(s) {
-		return mysqlAddress{}, errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return mysqlAddress{}, err
 	}
 	u, err := url.Parse(s)
 	if err != nil {

@@ -207,8 +207,8 @@ func parsePGURL(s string) (pgAddress, error) {
 	if scheme != "postgres" && scheme != "postgresql" {
 		return pgAddress{}, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port or a socket directory", quoteString(scheme))
 	}
-	if unencodedPassword(s) {
-		return pgAddress{}, errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return pgAddress{}, err
 	}
 	authority, tail := rest, ""
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {

@@ -109,8 +109,8 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 }
 
 func parseRedisURL(s string) (*redisAddress, error) {
-	if unencodedPassword(s) {
-		return nil, errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return nil, err
 	}
 	u, err := url.Parse(s)
 	if err != nil {
