@@ -109,14 +109,20 @@ type mysqlAddress struct {
 	user     string
 	password string
 	database string // selected at login, when there is a password
-	shown    string // for logs, the password replaced by xxxxx
-	pieces   []string
+	// emptyPassword: user:@host, an error unless the password property
+	// gives one.
+	emptyPassword bool
+	shown         string // for logs, the password replaced by xxxxx
+	pieces        []string
 }
 
 func buildMySQL(s *targetSpec, address string) (built, []error) {
 	a, err := parseMySQLAddress(address)
 	if err != nil {
 		return built{}, []error{addressError{err}}
+	}
+	if a.emptyPassword && mysqlOf(s).password == "" {
+		return built{}, []error{addressError{errEmptyPassword}}
 	}
 	user := mysqlOf(s).user
 	if user == "" {
@@ -201,8 +207,10 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 	}
 	a := mysqlAddress{shown: u.Redacted(), pieces: urlPieces(u), database: strings.TrimPrefix(u.Path, "/")}
 	if u.User != nil {
+		var hasPassword bool
 		a.user = u.User.Username()
-		a.password, _ = u.User.Password()
+		a.password, hasPassword = u.User.Password()
+		a.emptyPassword = hasPassword && a.password == ""
 	}
 	query, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -255,6 +263,7 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 	}
 	var hasPassword bool
 	a.user, a.password, hasPassword = strings.Cut(userinfo, ":")
+	a.emptyPassword = hasPassword && a.password == ""
 	shownUser := userinfo
 	if hasPassword {
 		shownUser = a.user + ":xxxxx"

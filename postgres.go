@@ -102,8 +102,11 @@ type pgAddress struct {
 	database string // from a URL
 	sslmode  string // from a URL; "" when it names none
 	rootCert string // sslrootcert from a URL
-	shown    string // for logs
-	pieces   []string
+	// emptyPassword is the start-up error for an empty password in the URL
+	// (user:@host, ?password=), unless the password property gives one.
+	emptyPassword error
+	shown         string // for logs
+	pieces        []string
 }
 
 func buildPostgres(s *targetSpec, address string) (built, []error) {
@@ -137,6 +140,9 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		if isReference(p.value) {
 			secrets = append(secrets, v)
 		}
+	}
+	if a.emptyPassword != nil && o.password == "" {
+		problems = append(problems, addressError{a.emptyPassword})
 	}
 	if len(problems) > 0 {
 		return built{}, problems
@@ -218,7 +224,10 @@ func parsePGURL(s string) (pgAddress, error) {
 	var a pgAddress
 	var err error
 	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		user, password, _ := strings.Cut(authority[:at], ":")
+		user, password, hasPassword := strings.Cut(authority[:at], ":")
+		if hasPassword && password == "" {
+			a.emptyPassword = errEmptyPassword
+		}
 		if a.user, err = url.PathUnescape(user); err != nil {
 			return pgAddress{}, errors.New("the user name has a bad percent-encoding")
 		}
@@ -267,12 +276,18 @@ func parsePGURL(s string) (pgAddress, error) {
 			*p.into = vs[len(vs)-1]
 		}
 	}
+	if vs := q["password"]; len(vs) > 0 {
+		a.emptyPassword = nil // the parameter wins over the URL's password
+		if a.password == "" {
+			a.emptyPassword = errors.New("the password parameter must not be empty: leave it out for no password")
+		}
+	}
 	shown := redactURL(s)
 	pieces := []string{s, shown, authority, rawQuery, a.user, a.database, host}
 	switch {
 	case strings.HasPrefix(host, "/"):
 		b, err := pgUnix(host, port)
-		b.user, b.password, b.database, b.sslmode, b.rootCert = a.user, a.password, a.database, a.sslmode, a.rootCert
+		b.user, b.password, b.database, b.sslmode, b.rootCert, b.emptyPassword = a.user, a.password, a.database, a.sslmode, a.rootCert, a.emptyPassword
 		b.shown, b.pieces = shown, append(b.pieces, pieces...)
 		return b, err
 	case host == "":

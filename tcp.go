@@ -399,6 +399,10 @@ var (
 	// errAmbiguousPassword: the URL parses, but with the host taken from
 	// inside the password.
 	errAmbiguousPassword = errors.New("not a valid URL: an @ after the first /, ? or # leaves unclear where the password ends and the host begins; " + passwordAdvice)
+	// errEmptyPassword: user:@host. A template filled from an unset
+	// variable writes it, and it would quietly mean no login, as an empty
+	// password property would.
+	errEmptyPassword = errors.New("the password must not be empty: leave out the : after the user for no password")
 )
 
 // unencodedPassword returns the start-up error for a URL s whose password
