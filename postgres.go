@@ -353,23 +353,64 @@ type pgCheck struct {
 	login            bool // complete the login: a password is given, or login=true
 	user, password   string
 	tls              *tls.Config // for a login, unless sslmode is disable or allow
-	tlsOptional      bool        // sslmode prefer (libpq's default): plain when the server refuses TLS
+	// tlsOptional is sslmode prefer (libpq's default): plain when the
+	// server refuses TLS, or refuses the login over TLS.
+	tlsOptional bool
 }
 
 func (c pgCheck) check(ctx context.Context) error {
-	return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
-		if !c.login {
-			return pgTalk(conn, c.startup)
-		}
-		if c.tls != nil {
-			var err error
-			if conn, err = pgStartTLS(ctx, conn, c.tls, c.tlsOptional); err != nil {
-				return err
+	if !c.login || c.tls == nil {
+		return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
+			if !c.login {
+				return pgTalk(conn, c.startup)
 			}
+			return c.logIn(conn)
+		})
+	}
+	// Under prefer, libpq (fe-connect.c) connects once more without TLS
+	// when the TLS handshake fails or the server answers the start-up over
+	// TLS with an ErrorResponse (a pg_hba.conf with hostnossl lines only,
+	// say); both connections share the attempt's deadline.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var tryPlain bool
+	tlsErr := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
+		accepted, err := pgAskTLS(conn)
+		switch {
+		case err != nil:
+			return err
+		case !accepted && c.tlsOptional:
+			return c.logIn(conn) // a server without TLS
+		case !accepted:
+			return finalReason{errors.New("the server does not accept TLS, which the URL's sslmode requires")}
 		}
-		return c.logIn(conn)
+		tc := tls.Client(conn, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			tryPlain = c.tlsOptional && ctx.Err() == nil
+			return finalReason{errorf("TLS handshake: %v", describeNetError(ctx, err, 0))}
+		}
+		err = c.logIn(tc)
+		_, refused := err.(pgStartupRefusal)
+		tryPlain = c.tlsOptional && refused
+		return err
 	})
+	if !tryPlain {
+		return tlsErr
+	}
+	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error { return c.logIn(conn) })
+	switch {
+	case err == nil:
+		return nil
+	case err.Error() == tlsErr.Error():
+		return errorf("%v (over TLS first as well)", err)
+	}
+	return errorf("%v; over TLS first: %v", err, tlsErr)
 }
+
+// pgStartupRefusal is an ErrorResponse to the start-up before
+// AuthenticationOk: the server refuses the connection as it came
+// (pg_hba.conf, the password), which under prefer is tried again without TLS.
+type pgStartupRefusal struct{ error }
 
 // pgTalk is one start-up exchange: the start-up message, one reply, and a
 // graceful end. No SSLRequest: readiness needs no TLS, and no password is
@@ -531,10 +572,14 @@ func (c pgCheck) logIn(conn io.ReadWriter) error {
 			if err != nil {
 				return err
 			}
-			if err := r.verdict(); err != nil {
-				return err
+			err = r.verdict()
+			if err == nil {
+				err = errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
 			}
-			return errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
+			if stage != "after authentication" {
+				return pgStartupRefusal{err}
+			}
+			return err
 		case pgReadyForQuery:
 			pgTerminate(conn)
 			return nil
@@ -650,31 +695,23 @@ func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
 	return kind, body, nil
 }
 
-// pgStartTLS asks for TLS with an SSLRequest; the server answers one byte,
-// S to go on in TLS or N to refuse, which is the end unless TLS is optional.
-func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config, optional bool) (net.Conn, error) {
+// pgAskTLS asks for TLS with an SSLRequest; the server answers one
+// byte, S to go on in TLS or N to refuse.
+func pgAskTLS(conn net.Conn) (accepted bool, err error) {
 	if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil { // 80877103
-		return nil, err
+		return false, err
 	}
 	var answer [1]byte
 	if _, err := io.ReadFull(conn, answer[:]); err != nil {
-		return nil, err
+		return false, err
 	}
 	switch answer[0] {
 	case 'S':
+		return true, nil
 	case 'N':
-		if optional {
-			return conn, nil
-		}
-		return nil, finalReason{errors.New("the server does not accept TLS, which the URL's sslmode requires")}
-	default:
-		return nil, errorf("not a PostgreSQL server: it answers an SSLRequest with %s", describeByte(answer[0]))
+		return false, nil
 	}
-	tc := tls.Client(conn, config)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, finalReason{errorf("TLS handshake: %v", describeNetError(ctx, err, 0))}
-	}
-	return tc, nil
+	return false, errorf("not a PostgreSQL server: it answers an SSLRequest with %s", describeByte(answer[0]))
 }
 
 // pgTLSConfig is TLS as libpq's sslmode asks for it: prefer (the default)
