@@ -370,6 +370,10 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 			_, err := conn.Write([]byte{1, 0, 0, 0, mysqlComQuit})
 			return err
 		case mysqlErr:
+			if c.password != "" && method != "" && !mysqlSpeaks(method) {
+				// The refusal would read like a wrong password.
+				return errMySQLMethod(method)
+			}
 			if c.password != "" {
 				return parseMySQLError(payload)
 			}
@@ -395,12 +399,19 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 				m, data, _ := bytes.Cut(payload[1:], []byte{0})
 				method, scramble = string(m), bytes.TrimSuffix(data, []byte{0})
 				response = c.authResponse(method, scramble)
+				if !mysqlSpeaks(method) {
+					// Well-formed, so that the server answers rather than
+					// count a connection error; it cannot succeed.
+					response = mysqlAuthResponse(payload)
+				}
 			case len(payload) == 2 && payload[1] == performFullAuth && method == "caching_sha2_password":
 				response = []byte{requestPublicKey} // no TLS: encrypt with the server's key
 			case method == "caching_sha2_password" && bytes.Contains(payload, []byte("PUBLIC KEY-----")):
 				if response, err = mysqlEncryptPassword(c.password, scramble, payload[1:]); err != nil {
 					return err
 				}
+			case method != "" && !mysqlSpeaks(method):
+				return errMySQLMethod(method)
 			default:
 				return errorf("not a MySQL server: unexpected authentication data for %s", serverText(method, 64))
 			}
@@ -411,6 +422,21 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 			return errorf("not a MySQL server: unexpected reply 0x%02x to the login", payload[0])
 		}
 	}
+}
+
+// mysqlMethods are the authentication plugins authResponse speaks.
+const mysqlMethods = "mysql_native_password, caching_sha2_password and mysql_clear_password"
+
+func errMySQLMethod(method string) error {
+	return errorf("the server asks for the authentication plugin %s, which portpatrol does not support (it supports %s)", serverText(method, 64), mysqlMethods)
+}
+
+func mysqlSpeaks(method string) bool {
+	switch method {
+	case "mysql_native_password", "caching_sha2_password", "mysql_clear_password":
+		return true
+	}
+	return false
 }
 
 // authResponse is the login's answer to method's challenge: the password
