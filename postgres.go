@@ -409,7 +409,8 @@ func (c pgCheck) check(ctx context.Context) error {
 
 // pgStartupRefusal is an ErrorResponse to the start-up before
 // AuthenticationOk: the server refuses the connection as it came
-// (pg_hba.conf, the password), which under prefer is tried again without TLS.
+// (pg_hba.conf, the password), which under prefer is tried again without
+// TLS. libpq tries again after 57P03 too, which only tells the same.
 type pgStartupRefusal struct{ error }
 
 // pgTalk is one start-up exchange: the start-up message, one reply, and a
@@ -572,10 +573,10 @@ func (c pgCheck) logIn(conn io.ReadWriter) error {
 			if err != nil {
 				return err
 			}
-			err = r.verdict()
-			if err == nil {
-				err = errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
+			if err := r.verdict(); err != nil {
+				return err // 57P03: not up, over TLS or not
 			}
+			err = errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
 			if stage != "after authentication" {
 				return pgStartupRefusal{err}
 			}
