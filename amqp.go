@@ -52,8 +52,8 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 		hostport, err = withDefaultPort(s, "5672")
 		return hostport, false, "", err
 	}
-	if unencodedPassword(s) {
-		return "", false, "", errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return "", false, "", err
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -68,7 +68,10 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 		return "", false, "", errors.New("want host[:port], amqp://host[:port][/vhost] or amqps://...")
 	}
 	if u.User != nil {
-		password, _ = u.User.Password()
+		var hasPassword bool
+		if password, hasPassword = u.User.Password(); hasPassword && password == "" {
+			return "", false, "", errEmptyPassword
+		}
 	}
 	if u.Hostname() == "" {
 		return "", false, password, errors.New("the URL has no host")

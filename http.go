@@ -177,10 +177,10 @@ type httpCheck struct {
 // parseHTTPAddress accepts absolute http:// and https:// URLs. Its errors
 // never quote the URL, which may carry a password.
 func parseHTTPAddress(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil && unencodedPassword(s) {
-		return nil, errUnencodedPassword
+	if err := unencodedPassword(s, true); err != nil {
+		return nil, err
 	}
+	u, err := url.Parse(s)
 	if err != nil {
 		return nil, errors.New("not a valid URL (want http://host[:port]/path or https://...)")
 	}

@@ -67,7 +67,7 @@ func TestParseHTTPAddress(t *testing.T) {
 		{"http://host:abc/", "not a valid URL (want http://host[:port]/path"},
 		// A / in the password ends the host early (port "Hunt"), a bad %
 		// is a bad escape: the message says it is the user information.
-		{"http://admin:Hunt/er@22@127.0.0.1:42851/ok", "not a valid URL: the user information is not valid; percent-encode / @ % :"},
+		{"http://admin:Hunt/er@22@127.0.0.1:42851/ok", "not a valid URL: the user information is not valid; percent-encode special characters in the password"},
 		{"http://admin:Hunt/er@host/", "the user information is not valid"},
 		{"https://admin:50%zzHunt@host/", "the user information is not valid"},
 		{"http://admin:Hunt%2Fer%4022@host/", ""},
@@ -730,7 +730,7 @@ func TestHTTPBadUserinfoStartupError(t *testing.T) {
 		"--http.c.address=http://admin:50%zzHunt@host/")
 	o.mustExit(t, 2)
 	for _, want := range []string{
-		"--http.a.address=http://admin:xxxxx@127.0.0.1:42851/ok: not a valid URL: the user information is not valid; percent-encode / @ % : in a password (/ as %2F, @ as %40",
+		"--http.a.address=http://admin:xxxxx@127.0.0.1:42851/ok: not a valid URL: the user information is not valid; percent-encode special characters in the password (@ as %40, / as %2F",
 		"--http.b.address=http://admin:xxxxx@host/: not a valid URL: the user information is not valid",
 		"--http.c.address=http://admin:xxxxx@host/: not a valid URL: the user information is not valid",
 	} {

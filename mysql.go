@@ -109,14 +109,20 @@ type mysqlAddress struct {
 	user     string
 	password string
 	database string // selected at login, when there is a password
-	shown    string // for logs, the password replaced by xxxxx
-	pieces   []string
+	// emptyPassword: user:@host, an error unless the password property
+	// gives one.
+	emptyPassword bool
+	shown         string // for logs, the password replaced by xxxxx
+	pieces        []string
 }
 
 func buildMySQL(s *targetSpec, address string) (built, []error) {
 	a, err := parseMySQLAddress(address)
 	if err != nil {
 		return built{}, []error{addressError{err}}
+	}
+	if a.emptyPassword && mysqlOf(s).password == "" {
+		return built{}, []error{addressError{errEmptyPassword}}
 	}
 	user := mysqlOf(s).user
 	if user == "" {
@@ -191,8 +197,8 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 	if scheme != "mysql" && scheme != "mariadb" {
 		return mysqlAddress{}, errorf("unknown scheme %s://; %s", scheme, mysqlForms)
 	}
-	if unencodedPassword(s) {
-		return mysqlAddress{}, errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return mysqlAddress{}, err
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -201,8 +207,10 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 	}
 	a := mysqlAddress{shown: u.Redacted(), pieces: urlPieces(u), database: strings.TrimPrefix(u.Path, "/")}
 	if u.User != nil {
+		var hasPassword bool
 		a.user = u.User.Username()
-		a.password, _ = u.User.Password()
+		a.password, hasPassword = u.User.Password()
+		a.emptyPassword = hasPassword && a.password == ""
 	}
 	query, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -255,6 +263,7 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 	}
 	var hasPassword bool
 	a.user, a.password, hasPassword = strings.Cut(userinfo, ":")
+	a.emptyPassword = hasPassword && a.password == ""
 	shownUser := userinfo
 	if hasPassword {
 		shownUser = a.user + ":xxxxx"
@@ -361,6 +370,10 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 			_, err := conn.Write([]byte{1, 0, 0, 0, mysqlComQuit})
 			return err
 		case mysqlErr:
+			if c.password != "" && method != "" && !mysqlSpeaks(method) {
+				// The refusal would read like a wrong password.
+				return errMySQLMethod(method)
+			}
 			if c.password != "" {
 				return parseMySQLError(payload)
 			}
@@ -386,12 +399,19 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 				m, data, _ := bytes.Cut(payload[1:], []byte{0})
 				method, scramble = string(m), bytes.TrimSuffix(data, []byte{0})
 				response = c.authResponse(method, scramble)
+				if !mysqlSpeaks(method) {
+					// Well-formed, so that the server answers rather than
+					// count a connection error; it cannot succeed.
+					response = mysqlAuthResponse(payload)
+				}
 			case len(payload) == 2 && payload[1] == performFullAuth && method == "caching_sha2_password":
 				response = []byte{requestPublicKey} // no TLS: encrypt with the server's key
 			case method == "caching_sha2_password" && bytes.Contains(payload, []byte("PUBLIC KEY-----")):
 				if response, err = mysqlEncryptPassword(c.password, scramble, payload[1:]); err != nil {
 					return err
 				}
+			case method != "" && !mysqlSpeaks(method):
+				return errMySQLMethod(method)
 			default:
 				return errorf("not a MySQL server: unexpected authentication data for %s", serverText(method, 64))
 			}
@@ -402,6 +422,21 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 			return errorf("not a MySQL server: unexpected reply 0x%02x to the login", payload[0])
 		}
 	}
+}
+
+// mysqlMethods are the authentication plugins authResponse speaks.
+const mysqlMethods = "mysql_native_password, caching_sha2_password and mysql_clear_password"
+
+func errMySQLMethod(method string) error {
+	return errorf("the server asks for the authentication plugin %s, which portpatrol does not support (it supports %s)", serverText(method, 64), mysqlMethods)
+}
+
+func mysqlSpeaks(method string) bool {
+	switch method {
+	case "mysql_native_password", "caching_sha2_password", "mysql_clear_password":
+		return true
+	}
+	return false
 }
 
 // authResponse is the login's answer to method's challenge: the password

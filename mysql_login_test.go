@@ -212,3 +212,27 @@ func FuzzMySQLLogin(f *testing.F) {
 		_ = io.EOF
 	})
 }
+
+// A server that asks for an authentication method portpatrol does not
+// speak (MariaDB's ed25519 plugin) gets a well-formed answer, so that the
+// login is not counted as a connection error, and the reason names the
+// method rather than reading like a wrong password.
+func TestMySQLUnsupportedAuthMethod(t *testing.T) {
+	t.Parallel()
+	const want = "the server asks for the authentication plugin client_ed25519, which portpatrol does not support (it supports mysql_native_password, caching_sha2_password and mysql_clear_password)"
+	switchTo := mysqlPacket(2, append([]byte("\xfeclient_ed25519\x00"), "0123456789abcdefghijABCDEFGHIJ01\x00"...))
+	denied := mysqlErrPacket(4, 1045, "#28000Access denied for user 'signer'@'localhost' (using password: YES)")
+	addr, got := fakeMySQL(t, serveLogin(switchTo, denied))
+	c := mysqlCheck{network: "tcp", address: addr, user: "signer", password: "Ed-S3cret", timeout: 5 * time.Second}
+	err := c.check(context.Background())
+	if err == nil || err.Error() != want {
+		t.Errorf("reason %v, want %q", err, want)
+	}
+	sent := <-got
+	if !bytes.HasSuffix(sent, append([]byte{64, 0, 0, 3}, make([]byte, 64)...)) {
+		t.Errorf("the switch was not answered with a 64-byte signature: %q", sent)
+	}
+	if bytes.Contains(sent, []byte("Ed-S3cret")) {
+		t.Errorf("the password was sent: %q", sent)
+	}
+}

@@ -520,7 +520,12 @@ func TestMySQLRealServer(t *testing.T) {
 	// With a password: the login as the app, its database selected.
 	db.sql(t, "CREATE USER native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('N4tive-pw'); GRANT ALL ON later.* TO native@'%'; "+
 		"CREATE USER native@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('N4tive-pw'); GRANT ALL ON later.* TO native@localhost")
+	// MariaDB's ed25519 plugin, which portpatrol does not speak: the
+	// reason says so rather than reading like a wrong password.
+	db.sql(t, "INSTALL SONAME 'auth_ed25519'; CREATE USER signer@'%' IDENTIFIED VIA ed25519 USING PASSWORD('N4tive-pw'); "+
+		"CREATE USER signer@localhost IDENTIFIED VIA ed25519 USING PASSWORD('N4tive-pw')")
 	for _, tc := range []struct{ address, reason string }{
+		{"signer:N4tive-pw@tcp(" + addr + ")/", "the server asks for the authentication plugin client_ed25519, which portpatrol does not support (it supports mysql_native_password, caching_sha2_password and mysql_clear_password)"},
 		{"native:N4tive-pw@tcp(" + addr + ")/", ""},
 		{"mysql://native:wrong-pw@" + addr + "/", "error 1045: Access denied for user 'native'@'localhost' (using password: YES)"},
 		{"native:N4tive-pw@tcp(" + addr + ")/mysql", "error 1044: Access denied for user 'native'@'localhost' to database 'mysql'"},

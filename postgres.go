@@ -102,8 +102,11 @@ type pgAddress struct {
 	database string // from a URL
 	sslmode  string // from a URL; "" when it names none
 	rootCert string // sslrootcert from a URL
-	shown    string // for logs
-	pieces   []string
+	// emptyPassword is the start-up error for an empty password in the URL
+	// (user:@host, ?password=), unless the password property gives one.
+	emptyPassword error
+	shown         string // for logs
+	pieces        []string
 }
 
 func buildPostgres(s *targetSpec, address string) (built, []error) {
@@ -137,6 +140,9 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		if isReference(p.value) {
 			secrets = append(secrets, v)
 		}
+	}
+	if a.emptyPassword != nil && o.password == "" {
+		problems = append(problems, addressError{a.emptyPassword})
 	}
 	if len(problems) > 0 {
 		return built{}, problems
@@ -207,8 +213,8 @@ func parsePGURL(s string) (pgAddress, error) {
 	if scheme != "postgres" && scheme != "postgresql" {
 		return pgAddress{}, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port or a socket directory", quoteString(scheme))
 	}
-	if unencodedPassword(s) {
-		return pgAddress{}, errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return pgAddress{}, err
 	}
 	authority, tail := rest, ""
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
@@ -218,7 +224,10 @@ func parsePGURL(s string) (pgAddress, error) {
 	var a pgAddress
 	var err error
 	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		user, password, _ := strings.Cut(authority[:at], ":")
+		user, password, hasPassword := strings.Cut(authority[:at], ":")
+		if hasPassword && password == "" {
+			a.emptyPassword = errEmptyPassword
+		}
 		if a.user, err = url.PathUnescape(user); err != nil {
 			return pgAddress{}, errors.New("the user name has a bad percent-encoding")
 		}
@@ -267,12 +276,18 @@ func parsePGURL(s string) (pgAddress, error) {
 			*p.into = vs[len(vs)-1]
 		}
 	}
+	if vs := q["password"]; len(vs) > 0 {
+		a.emptyPassword = nil // the parameter wins over the URL's password
+		if a.password == "" {
+			a.emptyPassword = errors.New("the password parameter must not be empty: leave it out for no password")
+		}
+	}
 	shown := redactURL(s)
 	pieces := []string{s, shown, authority, rawQuery, a.user, a.database, host}
 	switch {
 	case strings.HasPrefix(host, "/"):
 		b, err := pgUnix(host, port)
-		b.user, b.password, b.database, b.sslmode, b.rootCert = a.user, a.password, a.database, a.sslmode, a.rootCert
+		b.user, b.password, b.database, b.sslmode, b.rootCert, b.emptyPassword = a.user, a.password, a.database, a.sslmode, a.rootCert, a.emptyPassword
 		b.shown, b.pieces = shown, append(b.pieces, pieces...)
 		return b, err
 	case host == "":
@@ -338,23 +353,65 @@ type pgCheck struct {
 	login            bool // complete the login: a password is given, or login=true
 	user, password   string
 	tls              *tls.Config // for a login, unless sslmode is disable or allow
-	tlsOptional      bool        // sslmode prefer (libpq's default): plain when the server refuses TLS
+	// tlsOptional is sslmode prefer (libpq's default): plain when the
+	// server refuses TLS, or refuses the login over TLS.
+	tlsOptional bool
 }
 
 func (c pgCheck) check(ctx context.Context) error {
-	return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
-		if !c.login {
-			return pgTalk(conn, c.startup)
-		}
-		if c.tls != nil {
-			var err error
-			if conn, err = pgStartTLS(ctx, conn, c.tls, c.tlsOptional); err != nil {
-				return err
+	if !c.login || c.tls == nil {
+		return exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
+			if !c.login {
+				return pgTalk(conn, c.startup)
 			}
+			return c.logIn(conn)
+		})
+	}
+	// Under prefer, libpq (fe-connect.c) connects once more without TLS
+	// when the TLS handshake fails or the server answers the start-up over
+	// TLS with an ErrorResponse (a pg_hba.conf with hostnossl lines only,
+	// say); both connections share the attempt's deadline.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var tryPlain bool
+	tlsErr := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error {
+		accepted, err := pgAskTLS(conn)
+		switch {
+		case err != nil:
+			return err
+		case !accepted && c.tlsOptional:
+			return c.logIn(conn) // a server without TLS
+		case !accepted:
+			return finalReason{errors.New("the server does not accept TLS, which the URL's sslmode requires")}
 		}
-		return c.logIn(conn)
+		tc := tls.Client(conn, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			tryPlain = c.tlsOptional && ctx.Err() == nil
+			return finalReason{errorf("TLS handshake: %v", describeNetError(ctx, err, 0))}
+		}
+		err = c.logIn(tc)
+		_, refused := err.(pgStartupRefusal)
+		tryPlain = c.tlsOptional && refused
+		return err
 	})
+	if !tryPlain {
+		return tlsErr
+	}
+	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error { return c.logIn(conn) })
+	switch {
+	case err == nil:
+		return nil
+	case err.Error() == tlsErr.Error():
+		return errorf("%v (over TLS first as well)", err)
+	}
+	return errorf("%v; over TLS first: %v", err, tlsErr)
 }
+
+// pgStartupRefusal is an ErrorResponse to the start-up before
+// AuthenticationOk: the server refuses the connection as it came
+// (pg_hba.conf, the password), which under prefer is tried again without
+// TLS. libpq tries again after 57P03 too, which only tells the same.
+type pgStartupRefusal struct{ error }
 
 // pgTalk is one start-up exchange: the start-up message, one reply, and a
 // graceful end. No SSLRequest: readiness needs no TLS, and no password is
@@ -517,9 +574,13 @@ func (c pgCheck) logIn(conn io.ReadWriter) error {
 				return err
 			}
 			if err := r.verdict(); err != nil {
-				return err
+				return err // 57P03: not up, over TLS or not
 			}
-			return errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
+			err = errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
+			if stage != "after authentication" {
+				return pgStartupRefusal{err}
+			}
+			return err
 		case pgReadyForQuery:
 			pgTerminate(conn)
 			return nil
@@ -635,31 +696,23 @@ func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
 	return kind, body, nil
 }
 
-// pgStartTLS asks for TLS with an SSLRequest; the server answers one byte,
-// S to go on in TLS or N to refuse, which is the end unless TLS is optional.
-func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config, optional bool) (net.Conn, error) {
+// pgAskTLS asks for TLS with an SSLRequest; the server answers one
+// byte, S to go on in TLS or N to refuse.
+func pgAskTLS(conn net.Conn) (accepted bool, err error) {
 	if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil { // 80877103
-		return nil, err
+		return false, err
 	}
 	var answer [1]byte
 	if _, err := io.ReadFull(conn, answer[:]); err != nil {
-		return nil, err
+		return false, err
 	}
 	switch answer[0] {
 	case 'S':
+		return true, nil
 	case 'N':
-		if optional {
-			return conn, nil
-		}
-		return nil, finalReason{errors.New("the server does not accept TLS, which the URL's sslmode requires")}
-	default:
-		return nil, errorf("not a PostgreSQL server: it answers an SSLRequest with %s", describeByte(answer[0]))
+		return false, nil
 	}
-	tc := tls.Client(conn, config)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, finalReason{errorf("TLS handshake: %v", describeNetError(ctx, err, 0))}
-	}
-	return tc, nil
+	return false, errorf("not a PostgreSQL server: it answers an SSLRequest with %s", describeByte(answer[0]))
 }
 
 // pgTLSConfig is TLS as libpq's sslmode asks for it: prefer (the default)

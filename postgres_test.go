@@ -988,22 +988,29 @@ server_login_retry = 1
 }
 
 // sslmode from the URL: the login goes over TLS (the server refuses the
-// role without it), and the certificate is checked as the mode says.
+// role without it), and the certificate is checked as the mode says. Under
+// prefer, as libpq, a login refused over TLS is tried again without: the
+// role plainuser may only log in without TLS (hostnossl), which a server
+// with TLS refuses over TLS with 28000.
 func TestPostgresLoginOverTLS(t *testing.T) {
 	t.Parallel()
 	primary, _ := newPGServers(t)
 	pki := newTestPKI(t)
 	cert, key, ca := writeServerPEM(t, pki, filepath.Dir(primary.data))
-	hba := "local all all trust\nhostssl all pwuser 127.0.0.0/8 scram-sha-256\nhostnossl all pwuser 127.0.0.0/8 reject\n"
+	hba := "local all all trust\nhostssl all pwuser 127.0.0.0/8 scram-sha-256\nhostnossl all pwuser 127.0.0.0/8 reject\n" +
+		"hostnossl all plainuser 127.0.0.0/8 scram-sha-256\n"
 	if err := os.WriteFile(filepath.Join(primary.data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// 127.0.0.2 is loopback too, and not a name in the certificate.
 	primary.start(t, "listen_addresses=127.0.0.1,127.0.0.2", "ssl=on", "ssl_cert_file="+cert, "ssl_key_file="+key)
-	primary.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'Tls-S3cret'")
+	primary.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'Tls-S3cret'; CREATE ROLE plainuser LOGIN PASSWORD 'Tls-S3cret'")
 	port := strconv.Itoa(primary.port)
 	url := func(host, query string) string {
 		return "postgres://pwuser:Tls-S3cret@" + host + ":" + port + "/postgres?" + query
+	}
+	plain := func(password, query string) string {
+		return "postgres://plainuser:" + password + "@127.0.0.1:" + port + "/postgres?" + query
 	}
 	for _, tc := range []struct{ address, reason string }{
 		{url("127.0.0.1", "sslmode=require"), ""},
@@ -1015,6 +1022,11 @@ func TestPostgresLoginOverTLS(t *testing.T) {
 		{url("127.0.0.1", "sslmode=prefer"), ""},
 		{url("127.0.0.1", "connect_timeout=5"), ""},
 		{url("127.0.0.1", "sslmode=allow"), `login refused: pg_hba.conf rejects connection for host \"127.0.0.1\", user \"pwuser\", database \"postgres\", no encryption (SQLSTATE 28000)`},
+		// Refused over TLS: prefer tries again without, require does not.
+		{plain("Tls-S3cret", "sslmode=prefer"), ""},
+		{plain("Tls-S3cret", "connect_timeout=5"), ""},
+		{plain("Tls-S3cret", "sslmode=require"), `login refused: no pg_hba.conf entry for host \"127.0.0.1\", user \"plainuser\", database \"postgres\", SSL encryption (SQLSTATE 28000)`},
+		{plain("Wrong-pw", "sslmode=prefer"), `error="login refused: password authentication failed for user \"plainuser\" (SQLSTATE 28P01); over TLS first: login refused: no pg_hba.conf entry for host \"127.0.0.1\", user \"plainuser\", database \"postgres\", SSL encryption (SQLSTATE 28000)"`},
 	} {
 		o := runPortpatrol(t, nil, "--postgres.db.address="+tc.address, "--default-max-attempts=1", "--timeout=30s")
 		if tc.reason == "" {
@@ -1022,12 +1034,16 @@ func TestPostgresLoginOverTLS(t *testing.T) {
 		} else if o.mustExit(t, 1); !strings.Contains(o.stderr, tc.reason) {
 			t.Errorf("%s: stderr lacks %s:\n%s", tc.address, tc.reason, o.stderr)
 		}
-		if strings.Contains(o.stderr, "Tls-S3cret") {
+		if strings.Contains(o.stderr, "Tls-S3cret") || strings.Contains(o.stderr, "Wrong-pw") {
 			t.Errorf("the password is shown:\n%s", o.stderr)
 		}
 	}
-	if log := primary.logText(t); !strings.Contains(log, "connection authorized: user=pwuser database=postgres application_name=portpatrol SSL enabled") {
+	log := primary.logText(t)
+	if !strings.Contains(log, "connection authorized: user=pwuser database=postgres application_name=portpatrol SSL enabled") {
 		t.Errorf("the server log shows no login over TLS:\n%s", log)
+	}
+	if !strings.Contains(log, "connection authorized: user=plainuser database=postgres application_name=portpatrol\n") {
+		t.Errorf("the server log shows no login without TLS:\n%s", log)
 	}
 	o := runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:pw@db/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
 	o.mustExit(t, 2)
@@ -1038,5 +1054,52 @@ func TestPostgresLoginOverTLS(t *testing.T) {
 	o.mustExit(t, 2)
 	if !strings.Contains(o.stderr, `sslmode "on": want disable, allow, prefer, require, verify-ca or verify-full`) {
 		t.Errorf("start-up error:\n%s", o.stderr)
+	}
+}
+
+// Under prefer, a TLS handshake that fails is followed, as in libpq, by
+// one more connection without TLS within the same attempt; under require
+// the failed handshake is the reason.
+func TestPostgresPreferAfterFailedHandshake(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	addr := tcpServer(t, func(c net.Conn) {
+		conns.Add(1)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		var first [8]byte
+		if _, err := io.ReadFull(c, first[:]); err != nil {
+			return
+		}
+		if binary.BigEndian.Uint32(first[4:]) == 80877103 { // SSLRequest
+			c.Write([]byte("Snot a TLS server hello\n"))
+			return
+		}
+		rest := make([]byte, binary.BigEndian.Uint32(first[:4])-8)
+		if _, err := io.ReadFull(c, rest); err != nil {
+			return
+		}
+		c.Write(append(pgAuthRequest(0), pgMessage('Z', []byte("I"))...))
+		io.Copy(io.Discard, c)
+	})
+	for _, tc := range []struct {
+		query  string
+		code   int
+		reason string
+		conns  int32
+	}{
+		{"", 0, "", 2},
+		{"?sslmode=prefer", 0, "", 2},
+		{"?sslmode=require", 1, `error="TLS handshake: `, 1},
+	} {
+		conns.Store(0)
+		o := runPortpatrol(t, nil, "--postgres.db.address=postgres://app@"+addr+"/orders"+tc.query, "--postgres.db.login=true",
+			"--default-max-attempts=1", "--timeout=20s")
+		o.mustExit(t, tc.code)
+		if !strings.Contains(o.stderr, tc.reason) {
+			t.Errorf("%q: stderr lacks %s:\n%s", tc.query, tc.reason, o.stderr)
+		}
+		if n := conns.Load(); n != tc.conns {
+			t.Errorf("%q: %d connections, want %d", tc.query, n, tc.conns)
+		}
 	}
 }

@@ -76,8 +76,11 @@ type redisAddress struct {
 	tls      bool   // rediss://
 	user     string
 	password string
-	db       int // -1: none given; selected when above 0
-	shown    string
+	// emptyPassword: redis://user:@host, an error unless the password
+	// property gives one.
+	emptyPassword bool
+	db            int // -1: none given; selected when above 0
+	shown         string
 }
 
 // parseRedisAddress accepts host, host:port, [v6]:port,
@@ -109,8 +112,8 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 }
 
 func parseRedisURL(s string) (*redisAddress, error) {
-	if unencodedPassword(s) {
-		return nil, errUnencodedPassword
+	if err := unencodedPassword(s, false); err != nil {
+		return nil, err
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -140,8 +143,10 @@ func parseRedisURL(s string) (*redisAddress, error) {
 		}
 	}
 	if u.User != nil {
+		var hasPassword bool
 		a.user = u.User.Username()
-		a.password, _ = u.User.Password()
+		a.password, hasPassword = u.User.Password()
+		a.emptyPassword = hasPassword && a.password == ""
 	}
 	return a, nil
 }
@@ -210,7 +215,9 @@ func buildRedis(s *targetSpec, address string) (built, []error) {
 			problems = append(problems, errorf("%s: the password is empty", s.flag("password")))
 		}
 	}
-	if c.user != "" && c.password == "" && r.password == "" {
+	if a != nil && a.emptyPassword && r.password == "" {
+		problems = append(problems, addressError{errEmptyPassword})
+	} else if c.user != "" && c.password == "" && r.password == "" {
 		// AUTH needs a password with a user; with neither given, the error
 		// names where the user came from.
 		if r.user != "" {

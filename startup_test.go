@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -327,6 +328,54 @@ func TestStartupErrorsHidePasswordWithoutAt(t *testing.T) {
 	} {
 		if !hasLine(o, want) {
 			t.Errorf("no line starting %q in\n%s", want, o.stderr)
+		}
+	}
+}
+
+// An empty password in an address (user:@host), as a template filled from
+// an unset variable gives, would silently mean no login: it is a start-up
+// error for every type that logs in, as an empty password property is. A
+// user with no colon stays a user without a password, and a password
+// property makes the address's empty one irrelevant. The address shows
+// xxxxx all the same: whether a password is there is not told apart.
+func TestEmptyPasswordInAddress(t *testing.T) {
+	t.Parallel()
+	const want = "the password must not be empty: leave out the : after the user for no password"
+	cases := []struct{ flag, value, want string }{ // want follows "flag="
+		{"postgres.a.address", "postgresql://app:@127.0.0.1/orders", "postgresql://app:xxxxx@127.0.0.1/orders: " + want},
+		{"postgres.b.address", "postgresql://app@127.0.0.1/orders?password=", "postgresql://app@127.0.0.1/orders?password=xxxxx: the password parameter must not be empty: leave it out for no password"},
+		{"mysql.a.address", "app:@tcp(127.0.0.1:3306)/shop", "app:xxxxx@tcp(127.0.0.1:3306)/shop: " + want},
+		{"mysql.b.address", "mysql://app:@127.0.0.1/shop", "mysql://app:xxxxx@127.0.0.1/shop: " + want},
+		{"redis.a.address", "redis://:@127.0.0.1", "redis://:xxxxx@127.0.0.1: " + want},
+		{"amqp.a.address", "amqp://guest:@127.0.0.1/", "amqp://guest:xxxxx@127.0.0.1/: " + want},
+	}
+	args := []string{"--timeout=2s"}
+	for _, tc := range cases {
+		args = append(args, "--"+tc.flag+"="+tc.value)
+	}
+	o := runPortpatrol(t, nil, args...)
+	o.mustExit(t, 2)
+	for _, tc := range cases {
+		if w := "portpatrol: --" + tc.flag + "=" + tc.want; !hasLine(o, w) {
+			t.Errorf("no line starting %q in\n%s", w, o.stderr)
+		}
+	}
+
+	for _, args := range [][]string{
+		{"--postgres.a.address=postgresql://app@127.0.0.1/orders"},
+		{"--postgres.a.address=postgresql://app:@127.0.0.1/orders", "--postgres.a.password=s3cret"},
+		{"--mysql.a.address=app@tcp(127.0.0.1:3306)/shop"},
+		{"--mysql.a.address=mysql://app:@127.0.0.1/shop", "--mysql.a.password=s3cret"},
+		{"--redis.a.address=redis://:@127.0.0.1", "--redis.a.password=s3cret"},
+		{"--amqp.a.address=amqp://guest@127.0.0.1/"},
+		{"--http.a.address=http://token:@127.0.0.1/"}, // Basic with an empty password is common for API tokens
+	} {
+		opts, err := parseArgs(args)
+		if err == nil {
+			_, err = buildTargets(opts.targets, newLogger(opts, io.Discard))
+		}
+		if err != nil {
+			t.Errorf("%q: %v, want it accepted", args, err)
 		}
 	}
 }

@@ -388,23 +388,66 @@ func dnsReason(e *net.DNSError) string {
 	return e.Err
 }
 
-// errUnencodedPassword is the start-up error for a URL whose password holds
-// a character that ends the user information early.
-var errUnencodedPassword = errors.New("not a valid URL: the user information is not valid; percent-encode / @ % : in a password (/ as %2F, @ as %40, % as %25, : as %3A; # and ? too, as %23 and %3F)")
+// passwordAdvice ends every start-up error about a password that was not
+// percent-encoded in a URL.
+const passwordAdvice = "percent-encode special characters in the password (@ as %40, / as %2F, # as %23, ? as %3F, % as %25, : as %3A)"
 
-// unencodedPassword reports whether the user information is what makes the
-// URL s fail to parse: s parses once everything up to its last @ is cut. A
-// / or # in a password (user:pa/ss@host) ends the host early, making "pa" a
-// bad port; a % not followed by two hex digits is a bad escape.
-func unencodedPassword(s string) bool {
+var (
+	// errUnencodedPassword: a character of the password ends the user
+	// information early, and what follows does not parse.
+	errUnencodedPassword = errors.New("not a valid URL: the user information is not valid; " + passwordAdvice)
+	// errAmbiguousPassword: the URL parses, but with the host taken from
+	// inside the password.
+	errAmbiguousPassword = errors.New("not a valid URL: an @ after the first /, ? or # leaves unclear where the password ends and the host begins; " + passwordAdvice)
+	// errEmptyPassword: user:@host. A template filled from an unset
+	// variable writes it, and it would quietly mean no login, as an empty
+	// password property would.
+	errEmptyPassword = errors.New("the password must not be empty: leave out the : after the user for no password")
+)
+
+// unencodedPassword returns the start-up error for a URL s whose password
+// was written without percent-encoding, or nil. Two shapes give it away:
+//
+//   - s does not parse, but does with everything up to its last @ cut: a /
+//     or # in the password (user:pa/ss@host) ends the host early and makes
+//     "pa" a bad port; a % not followed by two hex digits is a bad escape.
+//   - an @ comes after the first /, ? or #, where the host ends: in
+//     user:zz@h:1/w#1@h2 the URL's host is h:1 and its password zz, while
+//     the password meant is zz@h:1/w#1 and the host h2 — a check would
+//     reach another server than the one the app means. Such an @ is taken
+//     as written only where URLs legitimately carry one: in a query value
+//     (?user=a@b) when the host has no user information before it (with
+//     one, user:a@b?c=d@h is as likely a password), and with web (http)
+//     in the path and query too, which every HTTP client reads the same
+//     way. A fragment is never sent, so an @ in one is always a password's.
+func unencodedPassword(s string, web bool) error {
 	scheme, rest, ok := strings.Cut(s, "://")
 	at := strings.LastIndex(rest, "@")
 	if !ok || at < 0 {
-		return false
+		return nil
+	}
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 && end < at {
+		authority, after := rest[:end], rest[end:]
+		path, fragment, _ := strings.Cut(after, "#")
+		path, query, _ := strings.Cut(path, "?")
+		ambiguous := strings.Contains(fragment, "@")
+		if !web {
+			ambiguous = ambiguous || strings.Contains(authority, "@") || strings.Contains(path, "@")
+			for _, param := range strings.Split(query, "&") {
+				if i := strings.IndexByte(param, '@'); i >= 0 && !strings.Contains(param[:i], "=") {
+					ambiguous = true
+				}
+			}
+		}
+		if ambiguous {
+			return errAmbiguousPassword
+		}
 	}
 	if _, err := url.Parse(s); err == nil {
-		return false
+		return nil
 	}
-	_, err := url.Parse(scheme + "://" + rest[at+1:])
-	return err == nil
+	if _, err := url.Parse(scheme + "://" + rest[at+1:]); err == nil {
+		return errUnencodedPassword
+	}
+	return nil
 }

@@ -369,11 +369,75 @@ func TestUnencodedPasswordInURL(t *testing.T) {
 			opts, _ := parseArgs([]string{address})
 			_, err = buildTargets(opts.targets, newLogger(opts, io.Discard))
 		}
-		if err == nil || !strings.Contains(err.Error(), "percent-encode / @ % : in a password") {
+		if err == nil || !strings.Contains(err.Error(), passwordAdvice) {
 			t.Errorf("%s: %v, want the advice to percent-encode", address, err)
 		}
 		if err != nil && strings.Contains(err.Error(), "ss@") {
 			t.Errorf("%s: the error shows the password: %v", address, err)
+		}
+	}
+}
+
+// A password written unencoded with an @ and then a /, ? or # parses, but
+// not as meant: the host is read from inside the password, and the rest
+// becomes path, query or fragment. Each type that takes credentials from a
+// URL refuses it at start-up, names the flag, shows no part of the password
+// and says to percent-encode it; the redis type says so too, rather than
+// that its URL takes no ?query or #fragment.
+func TestAmbiguousPasswordStartupError(t *testing.T) {
+	t.Parallel()
+	const advice = "percent-encode special characters in the password (@ as %40, / as %2F, # as %23, ? as %3F"
+	flags := []string{
+		"--postgres.a.address=postgresql://postgres:Zq@127.0.0.1:53121/w:rd#1@127.0.0.9:1/",
+		"--mysql.a.address=mysql://root:Zq@127.0.0.1:53121/w:rd#1@127.0.0.9:1/",
+		"--amqp.a.address=amqp://guest:Zq@127.0.0.1:53121/w:rd#1@127.0.0.9:1/",
+		"--redis.a.address=redis://:Zq@127.0.0.1:53121/w:rd#1@127.0.0.9:1/",
+		"--http.a.address=http://admin:Zq@127.0.0.1:53121/w:rd#1@127.0.0.9:1/",
+		// A ? and = in the password: its rest reads as a query value.
+		"--postgres.b.address=postgresql://app:Zq@127.0.0.1?w=rd@127.0.0.9/orders",
+		"--amqp.b.address=amqp://app:Zq@127.0.0.1?w=rd@127.0.0.9/",
+		// Digits before a / in the password: they read as a port.
+		"--postgres.c.address=postgresql://app:53121/Zq@127.0.0.9/orders",
+		"--mysql.b.address=mysql://app:53121/Zq@127.0.0.9/shop",
+	}
+	o := runPortpatrol(t, nil, append(flags, "--timeout=2s")...)
+	o.mustExit(t, 2)
+	for _, f := range flags {
+		name, _, _ := strings.Cut(f, "=")
+		found := false
+		for _, l := range stderrLines(o) {
+			found = found || strings.HasPrefix(l, "portpatrol: "+name+"=") && strings.Contains(l, advice)
+		}
+		if !found {
+			t.Errorf("no line for %s with the advice %q in\n%s", name, advice, o.stderr)
+		}
+	}
+	if strings.Contains(o.stderr, "Zq") || strings.Contains(o.stderr, "w:rd") || strings.Contains(o.stderr, "53121/") {
+		t.Errorf("a part of a password is shown:\n%s", o.stderr)
+	}
+}
+
+// An @ where a URL legitimately has one is not taken for a password's:
+// in a query value when the host has no user information before it, and
+// in an http URL's path and query, which every HTTP client reads alike.
+func TestLegitimateAtInURL(t *testing.T) {
+	for _, address := range []string{
+		"--postgres.a.address=postgresql://127.0.0.1:5432/orders?user=app@tenant",
+		"--postgres.b.address=postgresql://127.0.0.1/orders?application_name=a@b&user=c@d",
+		"--mysql.a.address=mysql://127.0.0.1/shop?note=a@b",
+		"--amqp.a.address=amqp://127.0.0.1/?client=a@b",
+		"--http.a.address=http://admin:pw@127.0.0.1/@me/health?notify=ops@example.com",
+		"--http.b.address=http://127.0.0.1:8080/users/a@b",
+		// Percent-encoded, the password may hold anything.
+		"--postgres.c.address=postgresql://postgres:zz%40127.0.0.1:53121%2Fw:rd%231@127.0.0.9:1/",
+		"--redis.a.address=redis://:zz%40h%2Fw%23x%3F@127.0.0.1:6379/0",
+	} {
+		opts, err := parseArgs([]string{address})
+		if err == nil {
+			_, err = buildTargets(opts.targets, newLogger(opts, io.Discard))
+		}
+		if err != nil {
+			t.Errorf("%s: %v, want it accepted", address, err)
 		}
 	}
 }
