@@ -546,8 +546,6 @@ const (
 	// pgMaxLoginMessages bounds a login's messages: an authentication
 	// exchange, about 15 ParameterStatus, BackendKeyData, notices.
 	pgMaxLoginMessages = 64
-	// pgSSLRequest is the code of an SSLRequest ("Message Formats").
-	pgSSLRequest = 80877103
 )
 
 // logIn logs in as a client would and ends the session once the server is
@@ -699,7 +697,7 @@ func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
 // pgAskTLS asks for TLS with an SSLRequest; the server answers one
 // byte, S to go on in TLS or N to refuse.
 func pgAskTLS(conn net.Conn) (accepted bool, err error) {
-	if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil { // 80877103
+	if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil { // length 8, code 80877103 ("Message Formats")
 		return false, err
 	}
 	var answer [1]byte
