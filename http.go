@@ -165,9 +165,13 @@ type httpCheck struct {
 	expected  statusCodes
 	bodyRegex *regexp.Regexp
 	json      []jsonExpectation
-	// secrets are the values read through references, which a value
-	// found in the body may echo; hidden there before it is cut.
+	// secrets are the values read through references, hidden in every
+	// reason.
 	secrets []string
+	// hidden is what a value found in the body may not quote: the secrets,
+	// and every header value, the body and the URL's credentials in the
+	// forms the request carries them, which an echo endpoint sends back.
+	// Hidden before the value is cut.
 	hidden  hidden
 	timeout time.Duration
 	socket  string // a unix socket every request goes to; "" dials the URL's host
@@ -219,6 +223,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 	if u != nil && isReference(s.address) {
 		c.secrets = urlPieces(u)
 	}
+	var sent []string
+	if u != nil {
+		sent = sentCredentials(u)
+	}
 	var problems []error
 	for _, hd := range h.headers {
 		value, err := resolveProperty(s.flag("header")+" "+hd.name, hd.value)
@@ -231,6 +239,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		value = strings.TrimSpace(value)
 		if isReference(hd.value) {
 			c.secrets = append(c.secrets, value)
+		}
+		sent = append(sent, value)
+		if _, credentials, ok := strings.Cut(value, " "); ok && strings.HasSuffix(strings.ToLower(hd.name), "authorization") {
+			sent = append(sent, strings.TrimSpace(credentials)) // Bearer TOKEN: the token alone
 		}
 		if value == "" {
 			problems = append(problems, errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
@@ -263,6 +275,8 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		if isReference(h.body) {
 			c.secrets = append(c.secrets, c.body)
 		}
+		// A form's password=... is echoed decoded (httpbin's "form").
+		sent = append(append(sent, c.body), secretParamValues(c.body)...)
 	}
 	if h.unixSocket != "" {
 		path, err := resolveProperty(s.flag("unix-socket"), h.unixSocket)
@@ -312,7 +326,7 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 			return d.DialContext(ctx, "unix", c.socket)
 		}
 	}
-	c.hidden = newHidden(c.secrets...)
+	c.hidden = newHidden(append(sent, c.secrets...)...)
 	c.client = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
 	return c, nil
 }
