@@ -549,13 +549,16 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 			failed = u // after a redirect, another host may have another proxy
 		}
 	}
-	// Go quotes these lines of the reply whole, and a redirect's Location
-	// may carry a signed URL's secrets (X-Amz-Signature=…).
+	// Go quotes these lines of the reply whole: a redirect's Location may
+	// carry a signed URL's secrets (X-Amz-Signature=…), and a server that
+	// is not HTTP may echo the request line, query and all.
 	switch msg := err.Error(); {
 	case strings.HasPrefix(msg, "failed to parse Location header"):
 		return errors.New("the server redirected to a Location that is not a valid URL")
 	case strings.Contains(msg, "malformed MIME header"):
 		return errors.New("the server sent a malformed header line")
+	case strings.Contains(msg, "malformed HTTP"): // response, version or status code
+		return errors.New("the server's reply is not HTTP: its status line is malformed")
 	}
 	// Failing to reach the proxy is not the target refusing: say which proxy.
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "proxyconnect" {

@@ -947,6 +947,10 @@ func TestHTTPUnparsableReplyLinesStayHidden(t *testing.T) {
 			"the server redirected to a Location that is not a valid URL"},
 		{"HTTP/1.1 200 OK\r\nX-Token: LEAK3\x01\r\nContent-Length: 0\r\n\r\n",
 			"the server sent a malformed header line"},
+		// An echo server (not HTTP) sends back the request line, query and all.
+		{"GET /?token=LEAK4 HTTP/1.1\r\nHost: a\r\n\r\n", "the server's reply is not HTTP: its status line is malformed"},
+		{"LEAK5\r\n\r\n", "the server's reply is not HTTP: its status line is malformed"},
+		{"XTTP/1.1-LEAK6 200 OK\r\n\r\n", "the server's reply is not HTTP: its status line is malformed"},
 	} {
 		addr := tcpServer(t, func(c net.Conn) {
 			readRequest(c)
