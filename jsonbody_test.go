@@ -61,7 +61,7 @@ func TestHTTPJSONExpectations(t *testing.T) {
 		{cluster, []string{"checks.0.status=UP"}, ""},
 		{cluster, []string{"checks.1.status=UP"}, `checks.1.status is "DOWN", want UP`},
 		{cluster, []string{"checks.2.status=UP"}, `"checks.2": index 2 is out of range (the array ends at index 1)`},
-		{cluster, []string{"checks.first=UP"}, `"checks.first": "checks" is an array, index it with a number`},
+		{cluster, []string{"checks.first=UP"}, `"checks.first": "checks" is an array, index it with a number, not "first"`},
 		{cluster, []string{"nested.deep.er.0.1=2", "nested.deep.er.1.0=3"}, ""},
 		{cluster, []string{"status.x"}, `"status.x": "status" is a single value, it has no key "x"`},
 		// An object or an array never equals a value, and so is never a
@@ -81,7 +81,12 @@ func TestHTTPJSONExpectations(t *testing.T) {
 		// Every expectation must hold; each that fails is named.
 		{cluster, []string{"status=green", "number_of_nodes=5", "up=false"}, `number_of_nodes is 3, want 5; up is true, want false`},
 		{`[{"id":1}]`, []string{"0.id=1"}, ""},
-		{`"green"`, []string{"status=green"}, `"status": "" is a single value, it has no key "status"`},
+		// The top level is named as such, not as an empty path.
+		{`"green"`, []string{"status=green"}, `the top level is a single value, it has no key "status"`},
+		{`[1,2]`, []string{"first=1"}, `the top level is an array, index it with a number, not "first"`},
+		{`[1,2]`, []string{"5=1"}, `index 5 is out of range (the top-level array ends at index 1)`},
+		{`[]`, []string{"0"}, `index 0 is out of range (the top-level array is empty)`},
+		{`[[]]`, []string{"0.0"}, `"0.0": index 0 is out of range (the array is empty)`},
 		// Not JSON, or not one value: named as such, never quoted.
 		{`<html>Bad Gateway</html>`, []string{"status=green"}, `the body is not valid JSON: syntax error at byte 1 (line 1)`},
 		{`{"status":"green"`, []string{"status=green"}, `the body is not valid JSON: the body ends inside a value`},
