@@ -566,7 +566,14 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 			return errorf("proxy %s: %v", proxyName(proxy), describeNetError(ctx, op.Err, c.timeout))
 		}
 	}
-	return describeNetError(ctx, err, c.timeout)
+	err = describeNetError(ctx, err, c.timeout)
+	// Go names its own function when the server ends the connection with a
+	// TLS alert after the handshake, as a TLS 1.3 server that wants a
+	// client certificate does.
+	if msg := err.Error(); strings.Contains(msg, "readLoopPeekFailLocked: ") {
+		return errors.New(strings.Replace(msg, "readLoopPeekFailLocked: ", "", 1))
+	}
+	return err
 }
 
 // errorRecorder remembers the first read error, which MatchReader hides.

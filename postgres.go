@@ -657,7 +657,7 @@ func pgStartTLS(ctx context.Context, conn net.Conn, config *tls.Config, optional
 	}
 	tc := tls.Client(conn, config)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, finalReason{errorf("TLS handshake: %v", describeNetError(ctx, err, 0))}
+		return nil, finalReason{handshakeFailed(ctx, err, 0)}
 	}
 	return tc, nil
 }
