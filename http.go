@@ -165,9 +165,13 @@ type httpCheck struct {
 	expected  statusCodes
 	bodyRegex *regexp.Regexp
 	json      []jsonExpectation
-	// secrets are the values read through references, which a value
-	// found in the body may echo; hidden there before it is cut.
+	// secrets are the values read through references, hidden in every
+	// reason.
 	secrets []string
+	// hidden is what a value found in the body may not quote: the secrets,
+	// and every header value, the body and the URL's credentials in the
+	// forms the request carries them, which an echo endpoint sends back.
+	// Hidden before the value is cut.
 	hidden  hidden
 	timeout time.Duration
 	socket  string // a unix socket every request goes to; "" dials the URL's host
@@ -219,6 +223,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 	if u != nil && isReference(s.address) {
 		c.secrets = urlPieces(u)
 	}
+	var sent []string
+	if u != nil {
+		sent = sentCredentials(u)
+	}
 	var problems []error
 	for _, hd := range h.headers {
 		value, err := resolveProperty(s.flag("header")+" "+hd.name, hd.value)
@@ -231,6 +239,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		value = strings.TrimSpace(value)
 		if isReference(hd.value) {
 			c.secrets = append(c.secrets, value)
+		}
+		sent = append(sent, value)
+		if _, credentials, ok := strings.Cut(value, " "); ok && strings.HasSuffix(strings.ToLower(hd.name), "authorization") {
+			sent = append(sent, strings.TrimSpace(credentials)) // Bearer TOKEN: the token alone
 		}
 		if value == "" {
 			problems = append(problems, errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
@@ -263,6 +275,8 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		if isReference(h.body) {
 			c.secrets = append(c.secrets, c.body)
 		}
+		// A form's password=... is echoed decoded (httpbin's "form").
+		sent = append(append(sent, c.body), secretParamValues(c.body)...)
 	}
 	if h.unixSocket != "" {
 		path, err := resolveProperty(s.flag("unix-socket"), h.unixSocket)
@@ -312,7 +326,7 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 			return d.DialContext(ctx, "unix", c.socket)
 		}
 	}
-	c.hidden = newHidden(c.secrets...)
+	c.hidden = newHidden(append(sent, c.secrets...)...)
 	c.client = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
 	return c, nil
 }
@@ -535,13 +549,16 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 			failed = u // after a redirect, another host may have another proxy
 		}
 	}
-	// Go quotes these lines of the reply whole, and a redirect's Location
-	// may carry a signed URL's secrets (X-Amz-Signature=…).
+	// Go quotes these lines of the reply whole: a redirect's Location may
+	// carry a signed URL's secrets (X-Amz-Signature=…), and a server that
+	// is not HTTP may echo the request line, query and all.
 	switch msg := err.Error(); {
 	case strings.HasPrefix(msg, "failed to parse Location header"):
 		return errors.New("the server redirected to a Location that is not a valid URL")
 	case strings.Contains(msg, "malformed MIME header"):
 		return errors.New("the server sent a malformed header line")
+	case strings.Contains(msg, "malformed HTTP"): // response, version or status code
+		return errors.New("the server's reply is not HTTP: its status line is malformed")
 	}
 	// Failing to reach the proxy is not the target refusing: say which proxy.
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "proxyconnect" {
@@ -549,7 +566,14 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 			return errorf("proxy %s: %v", proxyName(proxy), describeNetError(ctx, op.Err, c.timeout))
 		}
 	}
-	return describeNetError(ctx, err, c.timeout)
+	err = describeNetError(ctx, err, c.timeout)
+	// Go names its own function when the server ends the connection with a
+	// TLS alert after the handshake, as a TLS 1.3 server that wants a
+	// client certificate does.
+	if msg := err.Error(); strings.Contains(msg, "readLoopPeekFailLocked: ") {
+		return errors.New(strings.Replace(msg, "readLoopPeekFailLocked: ", "", 1))
+	}
+	return err
 }
 
 // errorRecorder remembers the first read error, which MatchReader hides.

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -18,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -451,6 +453,62 @@ func TestHTTPSTrust(t *testing.T) {
 	err = attempt(httpCheckFor(t, fmt.Sprintf("--http.w.address=https://127.0.0.1:%d", port), "--http.w.ca-file="+pki.caFile, "--http.w.header=Host=other.internal"))
 	if err == nil || !strings.Contains(err.Error(), "other.internal") {
 		t.Errorf("virtual host the certificate does not name: %v", err)
+	}
+}
+
+// A TLS reason reads once: Go nests x509's error in its own, and when the
+// CA file holds a CA of the same name but another key (a CA made anew), its
+// hint quotes x509 again. The attempts go through http and through the
+// protocol types' exchange, which names the handshake itself.
+func TestTLSReasonsReadOnce(t *testing.T) {
+	pki, remade := newTestPKI(t), newTestPKI(t) // two CAs of the same name
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshakes are expected
+	srv.StartTLS()
+	defer srv.Close()
+	trusting := func(caFile string) *tls.Config {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		return &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	}
+	addr := srv.Listener.Addr().String()
+	shake := func(cfg *tls.Config) error {
+		return exchange(context.Background(), "tcp", addr, 5*time.Second, cfg, func(net.Conn) error { return nil })
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"http, unknown CA", attempt(httpCheckFor(t, "--http.w.address="+srv.URL)),
+			"tls: failed to verify certificate: x509: certificate signed by unknown authority"},
+		{"http, a CA of the same name", attempt(httpCheckFor(t, "--http.w.address="+srv.URL, "--http.w.ca-file="+remade.caFile)),
+			`tls: failed to verify certificate: x509: certificate signed by unknown authority (possibly because of "ECDSA verification failure" while trying to verify candidate authority certificate "portpatrol test CA")`},
+		{"exchange, unknown CA", shake(&tls.Config{ServerName: "localhost"}),
+			"TLS handshake: failed to verify certificate: x509: certificate signed by unknown authority"},
+		{"exchange, a CA of the same name", shake(trusting(remade.caFile)),
+			`TLS handshake: failed to verify certificate: x509: certificate signed by unknown authority (possibly because of "ECDSA verification failure" while trying to verify candidate authority certificate "portpatrol test CA")`},
+	} {
+		if tc.err == nil || tc.err.Error() != tc.want {
+			t.Errorf("%s:\ngot  %v\nwant %s", tc.name, tc.err, tc.want)
+		}
+	}
+}
+
+// Go's transport names its own function when a server ends the connection
+// with a TLS alert after the handshake, as a TLS 1.3 server does that wants
+// a client certificate: the reason is the alert alone.
+func TestHTTPReasonWithoutTransportInternals(t *testing.T) {
+	c := httpCheckFor(t, "--http.w.address=https://127.0.0.1:1")
+	alert := &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}
+	err := c.describe(context.Background(), &url.Error{Op: "Get", URL: "https://127.0.0.1:1", Err: fmt.Errorf("readLoopPeekFailLocked: %w", alert)})
+	if err == nil || err.Error() != "remote error: tls: certificate required" {
+		t.Errorf("got %v, want remote error: tls: certificate required", err)
 	}
 }
 
@@ -947,6 +1005,10 @@ func TestHTTPUnparsableReplyLinesStayHidden(t *testing.T) {
 			"the server redirected to a Location that is not a valid URL"},
 		{"HTTP/1.1 200 OK\r\nX-Token: LEAK3\x01\r\nContent-Length: 0\r\n\r\n",
 			"the server sent a malformed header line"},
+		// An echo server (not HTTP) sends back the request line, query and all.
+		{"GET /?token=LEAK4 HTTP/1.1\r\nHost: a\r\n\r\n", "the server's reply is not HTTP: its status line is malformed"},
+		{"LEAK5\r\n\r\n", "the server's reply is not HTTP: its status line is malformed"},
+		{"XTTP/1.1-LEAK6 200 OK\r\n\r\n", "the server's reply is not HTTP: its status line is malformed"},
 	} {
 		addr := tcpServer(t, func(c net.Conn) {
 			readRequest(c)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,7 +61,7 @@ func TestHTTPJSONExpectations(t *testing.T) {
 		{cluster, []string{"checks.0.status=UP"}, ""},
 		{cluster, []string{"checks.1.status=UP"}, `checks.1.status is "DOWN", want UP`},
 		{cluster, []string{"checks.2.status=UP"}, `"checks.2": index 2 is out of range (the array ends at index 1)`},
-		{cluster, []string{"checks.first=UP"}, `"checks.first": "checks" is an array, index it with a number`},
+		{cluster, []string{"checks.first=UP"}, `"checks.first": "checks" is an array, index it with a number, not "first"`},
 		{cluster, []string{"nested.deep.er.0.1=2", "nested.deep.er.1.0=3"}, ""},
 		{cluster, []string{"status.x"}, `"status.x": "status" is a single value, it has no key "x"`},
 		// An object or an array never equals a value, and so is never a
@@ -79,7 +81,12 @@ func TestHTTPJSONExpectations(t *testing.T) {
 		// Every expectation must hold; each that fails is named.
 		{cluster, []string{"status=green", "number_of_nodes=5", "up=false"}, `number_of_nodes is 3, want 5; up is true, want false`},
 		{`[{"id":1}]`, []string{"0.id=1"}, ""},
-		{`"green"`, []string{"status=green"}, `"status": "" is a single value, it has no key "status"`},
+		// The top level is named as such, not as an empty path.
+		{`"green"`, []string{"status=green"}, `the top level is a single value, it has no key "status"`},
+		{`[1,2]`, []string{"first=1"}, `the top level is an array, index it with a number, not "first"`},
+		{`[1,2]`, []string{"5=1"}, `index 5 is out of range (the top-level array ends at index 1)`},
+		{`[]`, []string{"0"}, `index 0 is out of range (the top-level array is empty)`},
+		{`[[]]`, []string{"0.0"}, `"0.0": index 0 is out of range (the array is empty)`},
 		// Not JSON, or not one value: named as such, never quoted.
 		{`<html>Bad Gateway</html>`, []string{"status=green"}, `the body is not valid JSON: syntax error at byte 1 (line 1)`},
 		{`{"status":"green"`, []string{"status=green"}, `the body is not valid JSON: the body ends inside a value`},
@@ -243,5 +250,59 @@ func TestReferenceEscapedKeys(t *testing.T) {
 	}
 	if _, err := resolve("json:" + dir + `/a.json//labels.app.kubernetes.io/name`); err == nil || err.Error() != "json:"+dir+`/a.json: no key "labels.app"` {
 		t.Errorf("unescaped: %v", err)
+	}
+}
+
+// An echo endpoint (httpbin's /anything) answers with the request it got:
+// every credential portpatrol sent, written or read through a reference,
+// reads [hidden] where a found value quotes it, and the rest of the value
+// stays readable.
+func TestHTTPJSONEchoedRequestStaysHidden(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		args, headers := map[string]string{}, map[string]string{}
+		for k, v := range r.URL.Query() {
+			args[k] = strings.Join(v, ",")
+		}
+		for k, v := range r.Header {
+			headers[k] = strings.Join(v, ",")
+		}
+		data, _ := io.ReadAll(r.Body)
+		// A token introspection endpoint names the bearer token alone.
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		json.NewEncoder(w).Encode(map[string]any{"args": args, "headers": headers, "data": string(data),
+			"url": "http://" + r.Host + r.URL.RequestURI(), "token": token})
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	basic := base64.StdEncoding.EncodeToString([]byte("user:pw-SECRET-1"))
+	o := runPortpatrol(t, []string{"PP_REF=ref-SECRET-4"}, "--log-level=debug", "--default-interval=100ms", "--timeout=1s",
+		"--http.e.address=http://user:pw-SECRET-1@"+host+"/anything?token=tok-SECRET-5&api_key=k%2BSECRET-6&page=2",
+		"--http.e.header=X-Api-Key=key-SECRET-2", "--http.e.header=X-Ref=env:PP_REF",
+		"--http.e.method=POST", "--http.e.body=body-SECRET-7",
+		"--http.e.json=headers.Authorization=x", "--http.e.json=headers.X-Api-Key=x", "--http.e.json=headers.X-Ref=x",
+		"--http.e.json=args.token=x", "--http.e.json=args.api_key=x", "--http.e.json=args.page=1",
+		"--http.e.json=url=x", "--http.e.json=data=x",
+		"--http.b.address="+srv.URL, "--http.b.header=Authorization=Bearer tok-SECRET-8", "--http.b.json=token=x")
+	o.mustExit(t, 1)
+	if all := o.stdout + o.stderr; strings.Contains(all, "SECRET") || strings.Contains(all, basic) {
+		t.Errorf("a credential leaked:\n%s", all)
+	}
+	for _, want := range []string{
+		`headers.Authorization is \"[hidden]\", want x`,
+		`headers.X-Api-Key is \"[hidden]\", want x`,
+		`headers.X-Ref is \"[hidden]\", want x`,
+		`args.token is \"[hidden]\", want x`,
+		`args.api_key is \"[hidden]\", want x`,
+		`args.page is \"2\", want 1`,
+		`url is \"http://` + host + `/anything?token=[hidden]&api_key=[hidden]`,
+		`data is \"[hidden]\", want x`,
+		`token is \"[hidden]\", want x`,
+	} {
+		if !strings.Contains(o.stderr, want) {
+			t.Errorf("the reason lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("stderr:\n%s", o.stderr)
 	}
 }

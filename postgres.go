@@ -387,7 +387,7 @@ func (c pgCheck) check(ctx context.Context) error {
 		tc := tls.Client(conn, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			tryPlain = c.tlsOptional && ctx.Err() == nil
-			return finalReason{errorf("TLS handshake: %v", describeNetError(ctx, err, 0))}
+			return finalReason{handshakeFailed(ctx, err, 0)}
 		}
 		err = c.logIn(tc)
 		_, refused := err.(pgStartupRefusal)

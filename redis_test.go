@@ -624,7 +624,7 @@ func TestRedisRealTLS(t *testing.T) {
 		{"trusted CA", []string{"--redis.c.address=rediss://:pw-tls@" + r.tlsAddr, "--redis.c.ca-file=" + pki.caFile}, ""},
 		{"by name, db", []string{"--redis.c.address=rediss://localhost:" + tlsPort + "/0", "--redis.c.password=pw-tls", "--redis.c.ca-file=" + pki.caFile}, ""},
 		{"skip-tls-verify", []string{"--redis.c.address=rediss://:pw-tls@" + r.tlsAddr, "--redis.c.skip-tls-verify"}, ""},
-		{"unknown CA", []string{"--redis.c.address=rediss://:pw-tls@" + r.tlsAddr}, "TLS handshake: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
+		{"unknown CA", []string{"--redis.c.address=rediss://:pw-tls@" + r.tlsAddr}, "TLS handshake: failed to verify certificate: x509: certificate signed by unknown authority"},
 		{"wrong password over TLS", []string{"--redis.c.address=rediss://:nope@" + r.tlsAddr, "--redis.c.ca-file=" + pki.caFile}, "authentication failed (WRONGPASS)"},
 		{"TLS to the plain port", []string{"--redis.c.address=rediss://" + r.addr, "--redis.c.ca-file=" + pki.caFile}, "TLS handshake"},
 	} {

@@ -382,33 +382,38 @@ func splitPath(path string) ([]string, error) {
 }
 
 // walkPath finds the value at keys; its errors name the part of the path
-// that is missing, never a value.
+// that could not be followed, never a value.
 func walkPath(doc any, keys []string) (any, error) {
 	cur := doc
 	for i, seg := range keys {
-		where := strings.Join(keys[:i+1], ".")
+		where, parent, array := quoteString(strings.Join(keys[:i+1], "."))+": ", quoteString(strings.Join(keys[:i], ".")), "the array"
+		if i == 0 {
+			// The path so far is empty (not `""`), and the path to here
+			// is the key alone, which the reason names anyway.
+			where, parent, array = "", "the top level", "the top-level array"
+		}
 		switch node := cur.(type) {
 		case map[string]any:
 			next, ok := node[seg]
 			if !ok {
-				return nil, errorf("no key %s", quoteString(where))
+				return nil, errorf("no key %s", quoteString(strings.Join(keys[:i+1], ".")))
 			}
 			cur = next
 		case []any:
 			idx, err := strconv.Atoi(seg)
 			if err != nil || idx < 0 {
-				return nil, errorf("%s: %s is an array, index it with a number", quoteString(where), quoteString(strings.Join(keys[:i], ".")))
+				return nil, errorf("%s%s is an array, index it with a number, not %s", where, parent, quoteString(seg))
 			}
 			if idx >= len(node) {
 				last := "is empty"
 				if len(node) > 0 {
 					last = "ends at index " + strconv.Itoa(len(node)-1)
 				}
-				return nil, errorf("%s: index %d is out of range (the array %s)", quoteString(where), idx, last)
+				return nil, errorf("%sindex %d is out of range (%s %s)", where, idx, array, last)
 			}
 			cur = node[idx]
 		default:
-			return nil, errorf("%s: %s is a single value, it has no key %s", quoteString(where), quoteString(strings.Join(keys[:i], ".")), quoteString(seg))
+			return nil, errorf("%s%s is a single value, it has no key %s", where, parent, quoteString(seg))
 		}
 	}
 	return cur, nil

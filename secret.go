@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"net/url"
 	"slices"
 	"strings"
@@ -81,13 +82,24 @@ var secretKeys = []string{"auth", "sig", "authmechanismproperties"}
 
 // redactSecretParams hides the value of every key=VALUE parameter whose key
 // names a secret, as a connection URL's query (?sslpassword=), a DSN's
-// parameters or a keyword=value string may carry. A key starts after ? & ;
-// white space or the start of s; a value runs to the next & or white space.
+// parameters or a keyword=value string may carry.
 func redactSecretParams(s string) string {
+	spans := secretParams(s)
+	for i := len(spans) - 1; i >= 0; i-- {
+		s = s[:spans[i][0]] + "xxxxx" + s[spans[i][1]:]
+	}
+	return s
+}
+
+// secretParams finds where the value of each parameter whose key names a
+// secret stands in s. A key starts after ? & ; white space or the start of
+// s; a value runs to the next & or white space.
+func secretParams(s string) [][2]int {
+	var spans [][2]int
 	for from := 0; ; {
 		eq := strings.IndexByte(s[from:], '=')
 		if eq < 0 {
-			return s
+			return spans
 		}
 		eq += from
 		from = eq + 1
@@ -99,9 +111,45 @@ func redactSecretParams(s string) string {
 		if end < 0 {
 			end = len(s) - from
 		}
-		s = s[:from] + "xxxxx" + s[from+end:]
-		from += len("xxxxx")
+		spans = append(spans, [2]int{from, from + end})
+		from += end
 	}
+}
+
+// secretParamValues are the values redactSecretParams hides in s, as
+// written and percent-decoded, for hiding where a server echoes them.
+func secretParamValues(s string) []string {
+	var values []string
+	for _, span := range secretParams(s) {
+		v := s[span[0]:span[1]]
+		values = append(values, v)
+		if d, err := url.QueryUnescape(v); err == nil {
+			values = append(values, d)
+		}
+		if d, err := url.PathUnescape(v); err == nil {
+			values = append(values, d)
+		}
+	}
+	return values
+}
+
+// sentCredentials are the forms in which a request to u carries the URL's
+// secrets, as an echo endpoint (httpbin's /anything) sends them back: the
+// password as written and decoded, the Authorization header Go makes of the
+// user and password and its base64 part alone, and the values of secret
+// query parameters.
+func sentCredentials(u *url.URL) []string {
+	pieces := secretParamValues(u.RawQuery)
+	if u.User == nil {
+		return pieces
+	}
+	password, ok := u.User.Password()
+	if !ok {
+		return pieces
+	}
+	_, written, _ := strings.Cut(u.User.String(), ":")
+	basic := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + password))
+	return append(pieces, password, written, basic, "Basic "+basic)
 }
 
 // secretKey reports whether a parameter's key names a secret, also when it

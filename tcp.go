@@ -209,7 +209,18 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 	if sysErr, ok := errors.AsType[*os.SyscallError](err); ok {
 		return errorf("%s: %w", sysErr.Syscall, sysErr.Err)
 	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		// Its hint about a trusted CA of the same name but another key
+		// quotes x509's error inside x509's own.
+		return errors.New(strings.Replace(err.Error(), `"x509: `, `"`, 1))
+	}
 	return err
+}
+
+// handshakeFailed is the reason a TLS handshake failed, naming the stage
+// once: Go's own reason starts with tls: too.
+func handshakeFailed(ctx context.Context, err error, timeout time.Duration) error {
+	return errors.New("TLS handshake: " + strings.TrimPrefix(describeNetError(ctx, err, timeout).Error(), "tls: "))
 }
 
 var errRefused = errors.New("connection refused")
@@ -307,7 +318,7 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 	if tlsConfig != nil {
 		tc := tls.Client(conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return errorf("TLS handshake: %v", describeNetError(ctx, err, timeout))
+			return handshakeFailed(ctx, err, timeout)
 		}
 		conn = tc
 	}

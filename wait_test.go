@@ -62,7 +62,7 @@ func TestHostilePeers(t *testing.T) {
 		{"answers with garbage", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			io.WriteString(c, "\x16\x03\x01 this is not HTTP\r\n\r\n")
-		})}, "malformed HTTP"},
+		})}, "the server's reply is not HTTP"},
 		{"redirects in a loop", []string{"--http.h.address=http://" + tcpServer(t, func(c net.Conn) {
 			readRequest(c)
 			io.WriteString(c, "HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n")

@@ -17,12 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchMask is what can make a path ready: an entry created or renamed in,
-// a file written or its mode changed; and the watched directory itself
-// removed or moved away, after which the watch moves up. IN_ONLYDIR: a
-// directory that became a file in a race is not watched.
+// watchMask is what can change a path's readiness: an entry created or
+// renamed in, a file written or its mode changed; an entry deleted or
+// renamed away (an inverted target is ready when its path is gone); and
+// the watched directory itself removed or moved away, after which the
+// watch moves up. IN_ONLYDIR: a directory that became a file in a race is
+// not watched.
 const watchMask = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_CLOSE_WRITE | unix.IN_MODIFY | unix.IN_ATTRIB |
-	unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
+	unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
 // maxSymlinks is how many symbolic links a path may pass through, as
 // Linux's own limit (ELOOP beyond).

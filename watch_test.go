@@ -186,6 +186,60 @@ func TestFileSeenAtOnceAfterDeletion(t *testing.T) {
 	b.wait(t).mustExit(t, 0)
 }
 
+// An inverted target is woken when its path goes: the file deleted or
+// renamed away, a directory on its way removed or moved away, a directory
+// target removed. Only a wake can end these runs in time.
+func TestInvertFileSeenGoneAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		dir  bool // the target is the directory a/b itself
+		gone func(root string) error
+	}{
+		{"deleted", false, func(root string) error { return os.Remove(filepath.Join(root, "a", "b", "lock")) }},
+		{"renamed away", false, func(root string) error {
+			return os.Rename(filepath.Join(root, "a", "b", "lock"), filepath.Join(root, "lock.old"))
+		}},
+		{"renamed within", false, func(root string) error {
+			return os.Rename(filepath.Join(root, "a", "b", "lock"), filepath.Join(root, "a", "b", "lock.old"))
+		}},
+		{"parent removed", false, func(root string) error { return os.RemoveAll(filepath.Join(root, "a", "b")) }},
+		{"ancestor removed", false, func(root string) error { return os.RemoveAll(filepath.Join(root, "a")) }},
+		{"parent moved away", false, func(root string) error {
+			return os.Rename(filepath.Join(root, "a", "b"), filepath.Join(root, "b.old"))
+		}},
+		{"directory removed", true, func(root string) error { return os.Remove(filepath.Join(root, "a", "b")) }},
+		{"directory moved away", true, func(root string) error {
+			return os.Rename(filepath.Join(root, "a", "b"), filepath.Join(root, "b.old"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			path := filepath.Join(root, "a", "b")
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.dir {
+				path = filepath.Join(path, "lock")
+				if err := os.WriteFile(path, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := startWaitingForWake(t, "--file.lock.address="+path, "--file.lock.invert")
+			b.waitFor(t, "attempt=1 error=\""+path+" still exists\"")
+			if err := tc.gone(root); err != nil {
+				t.Fatal(err)
+			}
+			o := b.wait(t)
+			o.mustExit(t, 0)
+			if !strings.Contains(o.stderr, "msg=ready target=lock type=file address="+path+" attempts=2") {
+				t.Errorf("want ready at the second attempt, woken by the change:\n%s", o.stderr)
+			}
+		})
+	}
+}
+
 // A link made before its target: the target's directory is watched too.
 func TestFileSeenAtOnceThroughLink(t *testing.T) {
 	t.Parallel()
