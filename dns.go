@@ -323,46 +323,71 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 	if c.recordType == "CNAME" {
 		return c.systemCanonicalName(ctx)
 	}
+	values, err := c.lookupGo(ctx, c.name)
+	if err == nil {
+		return values, nil
+	}
+	reason := c.systemReason(ctx, err)
+	// Go's resolver reads an answer that holds the chain of aliases without
+	// the records at its end (dnsmasq's for a --cname whose target is an
+	// --address) as no records, and does not ask the end. When the name is
+	// an alias, its end, found as for the CNAME type, is asked as written.
+	if dnsErr, isDNS := errors.AsType[*net.DNSError](err); isDNS && !dnsErr.IsTimeout && ctx.Err() == nil {
+		if end, err := c.systemCanonicalName(ctx); err == nil && len(end) == 1 {
+			values, err := c.lookupGo(ctx, end[0]+".")
+			if err != nil {
+				return nil, errorf("%s is an alias of %s: %v", dnsName(c.name), end[0], c.systemReason(ctx, err))
+			}
+			return values, nil
+		}
+	}
+	return nil, reason
+}
+
+// lookupGo asks Go's resolver for name's records of the type.
+func (c *dnsCheck) lookupGo(ctx context.Context, name string) ([]string, error) {
 	var values []string
 	var err error
 	switch c.recordType {
 	case "A", "AAAA", "ANY-IP":
 		network := map[string]string{"A": "ip4", "AAAA": "ip6", "ANY-IP": "ip"}[c.recordType]
 		var ips []netip.Addr
-		ips, err = c.resolver.LookupNetIP(ctx, network, c.name)
+		ips, err = c.resolver.LookupNetIP(ctx, network, name)
 		for _, ip := range ips {
 			values = append(values, ip.Unmap().String())
 		}
 	case "SRV":
 		var srvs []*net.SRV
-		_, srvs, err = c.resolver.LookupSRV(ctx, "", "", c.name)
+		_, srvs, err = c.resolver.LookupSRV(ctx, "", "", name)
 		for _, s := range srvs {
 			values = append(values, dnsName(s.Target)+":"+strconv.Itoa(int(s.Port)))
 		}
 	case "TXT":
-		values, err = c.resolver.LookupTXT(ctx, c.name)
+		values, err = c.resolver.LookupTXT(ctx, name)
 	}
-	if err == nil {
-		return values, nil
-	}
+	return values, err
+}
+
+// systemReason says what a failure of Go's resolver means.
+func (c *dnsCheck) systemReason(ctx context.Context, err error) error {
 	dnsErr, isDNS := errors.AsType[*net.DNSError](err)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return nil, errorf("no answer within %v", c.timeout)
+		return errorf("no answer within %v", c.timeout)
 	case isDNS && dnsErr.IsNotFound:
 		// The Go resolver tells NXDOMAIN and an empty answer apart in
 		// neither its flags nor its text.
-		return nil, errorf("no such name, or no %s records (NXDOMAIN or NODATA)", c.what())
+		return errorf("no such name, or no %s records (NXDOMAIN or NODATA)", c.what())
 	case isDNS && dnsErr.IsTimeout:
-		return nil, errorf("no answer within %v", c.timeout)
+		return errorf("no answer within %v", c.timeout)
 	case isDNS && dnsErr.Err == "server misbehaving" && dnsErr.IsTemporary:
-		return nil, errors.New("SERVFAIL: the server failed to answer")
+		return errors.New("SERVFAIL: the server failed to answer")
 	case isDNS && dnsErr.Err == "server misbehaving":
-		return nil, errors.New("the DNS server refused to answer or sent a malformed reply")
+		return errors.New("the DNS server refused to answer or sent a malformed reply")
 	case isDNS:
-		return nil, errorf("the DNS server answered: %s", dnsErr.Err)
+		return errorf("the DNS server answered: %s", dnsErr.Err)
 	}
-	return nil, describeNetError(ctx, err, c.timeout)
+	return describeNetError(ctx, err, c.timeout)
 }
 
 // records are name's records of recordType (not CNAME), asked of server. An

@@ -517,6 +517,10 @@ func TestDNSSystemResolver(t *testing.T) {
 		// Go's resolver asks A and AAAA and keeps the addresses of either:
 		// the REFUSED AAAA query does not hide the A record.
 		"--dns.v4.address=a.v4.test.", "--dns.v4.expected=127.0.0.3",
+		// Go's resolver takes dnsmasq's answer of links alone, without
+		// the end's records, as no records: the end is asked in turn.
+		"--dns.alias-end.address=chain.test.", "--dns.alias-end.record-type=A", "--dns.alias-end.expected=127.0.0.5",
+		"--dns.short-alias-end.address=refchain", "--dns.short-alias-end.expected=127.0.0.3",
 		"--timeout=20s")
 	o.mustExit(t, 0)
 	// Every time, now that dnsmasq answers: ten lookups in a row agree, and
@@ -540,6 +544,8 @@ func TestDNSSystemResolver(t *testing.T) {
 		{[]string{"missing", "--dns.d.record-type=CNAME"}, "REFUSED: the server refuses to answer"},
 		{[]string{"web", "--dns.d.record-type=A", "--dns.d.min-records=2"}, "1 A record, want at least 2"},
 		{[]string{"a.v4.test.", "--dns.d.expected=::3"}, "::3 is not the one A or AAAA record"},
+		{[]string{"chain.test.", "--dns.d.record-type=AAAA"}, "chain.test is an alias of db.test: the DNS server refused to answer or sent a malformed reply"},
+		{[]string{"dangle.x.test.", "--dns.d.record-type=A"}, "dangle.x.test is an alias of nothere.x.test: no such name, or no A records (NXDOMAIN or NODATA)"},
 	} {
 		o := run(append([]string{"--dns.d.address=" + tc.args[0], "--timeout=1s"}, tc.args[1:]...)...)
 		if o.code != 1 || !strings.Contains(o.stderr, `error="`+tc.reason+`"`) {
