@@ -225,7 +225,7 @@ func (c *dnsCheck) check(ctx context.Context) error {
 	case c.recordType == "CNAME":
 		values, err = c.canonicalName(ctx, c.server, c.name)
 	default:
-		values, err = c.query(ctx, c.server, c.name, dnsTypes[c.recordType])
+		values, err = c.records(ctx, c.server, c.name, c.recordType)
 	}
 	if err != nil {
 		return err
@@ -283,7 +283,7 @@ func (c *dnsCheck) eitherFamily(ctx context.Context) error {
 	answers := make(chan answer, len(families))
 	for i, family := range families {
 		go func() {
-			values, err := c.query(ctx, c.server, c.name, dnsTypes[family])
+			values, err := c.records(ctx, c.server, c.name, family)
 			answers <- answer{i, values, err}
 		}()
 	}
@@ -323,46 +323,104 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 	if c.recordType == "CNAME" {
 		return c.systemCanonicalName(ctx)
 	}
+	values, err := c.lookupGo(ctx, c.name)
+	if err == nil {
+		return values, nil
+	}
+	reason := c.systemReason(ctx, err)
+	// Go's resolver reads an answer that holds the chain of aliases without
+	// the records at its end (dnsmasq's for a --cname whose target is an
+	// --address) as no records, and does not ask the end. When the name is
+	// an alias, its end, found as for the CNAME type, is asked as written.
+	if dnsErr, isDNS := errors.AsType[*net.DNSError](err); isDNS && !dnsErr.IsTimeout && ctx.Err() == nil {
+		if end, err := c.systemCanonicalName(ctx); err == nil && len(end) == 1 {
+			values, err := c.lookupGo(ctx, end[0]+".")
+			if err != nil {
+				return nil, errorf("%s is an alias of %s: %v", dnsName(c.name), end[0], c.systemReason(ctx, err))
+			}
+			return values, nil
+		}
+	}
+	return nil, reason
+}
+
+// lookupGo asks Go's resolver for name's records of the type.
+func (c *dnsCheck) lookupGo(ctx context.Context, name string) ([]string, error) {
 	var values []string
 	var err error
 	switch c.recordType {
 	case "A", "AAAA", "ANY-IP":
 		network := map[string]string{"A": "ip4", "AAAA": "ip6", "ANY-IP": "ip"}[c.recordType]
 		var ips []netip.Addr
-		ips, err = c.resolver.LookupNetIP(ctx, network, c.name)
+		ips, err = c.resolver.LookupNetIP(ctx, network, name)
 		for _, ip := range ips {
 			values = append(values, ip.Unmap().String())
 		}
 	case "SRV":
 		var srvs []*net.SRV
-		_, srvs, err = c.resolver.LookupSRV(ctx, "", "", c.name)
+		_, srvs, err = c.resolver.LookupSRV(ctx, "", "", name)
 		for _, s := range srvs {
 			values = append(values, dnsName(s.Target)+":"+strconv.Itoa(int(s.Port)))
 		}
 	case "TXT":
-		values, err = c.resolver.LookupTXT(ctx, c.name)
+		values, err = c.resolver.LookupTXT(ctx, name)
 	}
-	if err == nil {
-		return values, nil
-	}
+	return values, err
+}
+
+// systemReason says what a failure of Go's resolver means.
+func (c *dnsCheck) systemReason(ctx context.Context, err error) error {
 	dnsErr, isDNS := errors.AsType[*net.DNSError](err)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return nil, errorf("no answer within %v", c.timeout)
+		return errorf("no answer within %v", c.timeout)
 	case isDNS && dnsErr.IsNotFound:
 		// The Go resolver tells NXDOMAIN and an empty answer apart in
 		// neither its flags nor its text.
-		return nil, errorf("no such name, or no %s records (NXDOMAIN or NODATA)", c.what())
+		return errorf("no such name, or no %s records (NXDOMAIN or NODATA)", c.what())
 	case isDNS && dnsErr.IsTimeout:
-		return nil, errorf("no answer within %v", c.timeout)
+		return errorf("no answer within %v", c.timeout)
 	case isDNS && dnsErr.Err == "server misbehaving" && dnsErr.IsTemporary:
-		return nil, errors.New("SERVFAIL: the server failed to answer")
+		return errors.New("SERVFAIL: the server failed to answer")
 	case isDNS && dnsErr.Err == "server misbehaving":
-		return nil, errors.New("the DNS server refused to answer or sent a malformed reply")
+		return errors.New("the DNS server refused to answer or sent a malformed reply")
 	case isDNS:
-		return nil, errorf("the DNS server answered: %s", dnsErr.Err)
+		return errorf("the DNS server answered: %s", dnsErr.Err)
 	}
-	return nil, describeNetError(ctx, err, c.timeout)
+	return describeNetError(ctx, err, c.timeout)
+}
+
+// records are name's records of recordType (not CNAME), asked of server. An
+// answer may hold the chain of aliases from name without the records at its
+// end: dnsmasq's does for a --cname whose target is an --address, as does a
+// server that could not follow the chain. The end is then asked in turn, as
+// RFC 1034's resolver does (section 5.3.3, step 4c), until an answer holds
+// the records or ends the chain; glibc and Go's resolver do not, and read
+// such an answer as no records. The chain is followed for at most maxCNAMEs
+// links, the CNAME type's bound; a loop is an error. An answer that holds
+// the whole chain and the records (bind9's) is the only query.
+func (c *dnsCheck) records(ctx context.Context, server, name, recordType string) ([]string, error) {
+	chain := []string{dnsName(name)}
+	for {
+		values, aliases, err := c.query(ctx, server, chain[len(chain)-1], dnsTypes[recordType])
+		switch end := chain[len(chain)-1]; {
+		case len(chain) > 1 && err != nil:
+			return nil, errorf("%s is an alias of %s: %v", chain[0], end, err)
+		case err != nil || len(values) > 0 || len(chain) == 1 && len(aliases) == 0:
+			return values, err
+		case len(aliases) == 0:
+			return nil, errorf("%s is an alias of %s, which has no %s records", chain[0], end, recordType)
+		}
+		for _, alias := range aliases {
+			if slices.Contains(chain, alias) {
+				return nil, errorf("the CNAME records of %s form a loop at %s", chain[0], alias)
+			}
+			chain = append(chain, alias)
+		}
+		if len(chain) > 1+maxCNAMEs {
+			return nil, errorf("more than %d CNAME records in a row from %s", maxCNAMEs, chain[0])
+		}
+	}
 }
 
 // canonicalName is the end of name's chain of aliases (RFC 1034 section
@@ -379,7 +437,7 @@ func (c *dnsCheck) lookupSystem(ctx context.Context) ([]string, error) {
 func (c *dnsCheck) canonicalName(ctx context.Context, server, name string) ([]string, error) {
 	chain := []string{dnsName(name)}
 	for {
-		links, err := c.query(ctx, server, chain[len(chain)-1], dnsTypeCNAME)
+		links, _, err := c.query(ctx, server, chain[len(chain)-1], dnsTypeCNAME)
 		if len(chain) > 1 && err != nil || err == nil && len(links) == 0 {
 			break
 		}
@@ -503,13 +561,13 @@ func (conf resolvConf) names(name string) []string {
 }
 
 // query is one question to server: over UDP, and again over TCP when the
-// answer did not fit (RFC 1035 section 4.2.1, RFC 7766).
-func (c *dnsCheck) query(ctx context.Context, server, name string, qtype uint16) ([]string, error) {
+// answer did not fit (RFC 1035 section 4.2.1, RFC 7766). It returns what
+// parseDNSReply reads.
+func (c *dnsCheck) query(ctx context.Context, server, name string, qtype uint16) (values, aliases []string, err error) {
 	id := uint16(rand.N(1 << 16))
 	msg := dnsQuery(id, name, qtype)
-	var values []string
 	truncated := false
-	err := exchange(ctx, "udp", server, c.timeout, nil, func(conn net.Conn) error {
+	err = exchange(ctx, "udp", server, c.timeout, nil, func(conn net.Conn) error {
 		if _, err := conn.Write(msg); err != nil {
 			return err
 		}
@@ -519,7 +577,7 @@ func (c *dnsCheck) query(ctx context.Context, server, name string, qtype uint16)
 			if err != nil {
 				return err
 			}
-			values, truncated, err = parseDNSReply(buf[:n], id, name, qtype)
+			values, aliases, truncated, err = parseDNSReply(buf[:n], id, name, qtype)
 			if err != errOtherReply {
 				return err
 			}
@@ -527,7 +585,7 @@ func (c *dnsCheck) query(ctx context.Context, server, name string, qtype uint16)
 		}
 	})
 	if err != nil || !truncated {
-		return values, err
+		return values, aliases, err
 	}
 	answered := false
 	err = exchange(ctx, "tcp", server, c.timeout, nil, func(conn net.Conn) error {
@@ -545,7 +603,7 @@ func (c *dnsCheck) query(ctx context.Context, server, name string, qtype uint16)
 			return err
 		}
 		answered = true
-		values, _, err = parseDNSReply(reply, id, name, qtype)
+		values, aliases, _, err = parseDNSReply(reply, id, name, qtype)
 		if err == errOtherReply {
 			err = errors.New("the reply over TCP answers another query")
 		}
@@ -553,9 +611,9 @@ func (c *dnsCheck) query(ctx context.Context, server, name string, qtype uint16)
 	})
 	if err != nil && !answered {
 		// A bare "connection refused" would read as a server that is down.
-		return nil, errorf("the answer over UDP was truncated and the retry over TCP failed: %v", err)
+		return nil, nil, errorf("the answer over UDP was truncated and the retry over TCP failed: %v", err)
 	}
-	return values, err
+	return values, aliases, err
 }
 
 // The header's flag bits (RFC 1035 section 4.1.1): QR, OPCODE (4 bits), AA,
@@ -593,39 +651,40 @@ const maxCNAMEs = 16
 
 // parseDNSReply reads the answer to the query (id, name, qtype): the values
 // of the records of qtype that belong to name, following the CNAME records
-// in the answer; for a CNAME query, the names of the chain of aliases that
-// the answer holds, in order from the first link. A reply that does not
-// answer this query is errOtherReply; one whose TC bit is set says only that
-// it was truncated.
-func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values []string, truncated bool, err error) {
+// in the answer, and aliases, the names of the chain of aliases that the
+// answer holds, in order from the first link (at most maxCNAMEs, without a
+// repeated name); for a CNAME query the values are the aliases. A reply that
+// does not answer this query is errOtherReply; one whose TC bit is set says
+// only that it was truncated.
+func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values, aliases []string, truncated bool, err error) {
 	if len(reply) < 12 {
-		return nil, false, errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(reply))
+		return nil, nil, false, errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(reply))
 	}
 	r := &dnsReader{msg: reply}
 	replyID, flags, qdcount, ancount := r.uint16(), r.uint16(), r.uint16(), r.uint16()
 	r.skip(4) // NSCOUNT, ARCOUNT: the authority and additional sections are not read
 	if replyID != id || flags&dnsFlagQR == 0 {
-		return nil, false, errOtherReply
+		return nil, nil, false, errOtherReply
 	}
 	// The question repeats the query's (section 4.1.2); names compare
 	// without regard to case (RFC 4343).
 	qname, qt, qclass := r.name(), r.uint16(), r.uint16()
 	if qdcount == 0 || r.err != nil || qt != qtype || qclass != dnsClassIN || !strings.EqualFold(qname, strings.TrimSuffix(name, ".")+".") {
-		return nil, false, errOtherReply
+		return nil, nil, false, errOtherReply
 	}
 	if flags&dnsFlagTC != 0 {
-		return nil, true, nil
+		return nil, nil, true, nil
 	}
 	switch rcode := flags & 0xf; rcode { // RCODE (section 4.1.1)
 	case 0: // no error
 	case 2: // server failure
-		return nil, false, errors.New("SERVFAIL: the server failed to answer")
+		return nil, nil, false, errors.New("SERVFAIL: the server failed to answer")
 	case 3: // name error
-		return nil, false, errNXDOMAIN
+		return nil, nil, false, errNXDOMAIN
 	case 5: // refused
-		return nil, false, errors.New("REFUSED: the server refuses to answer")
+		return nil, nil, false, errors.New("REFUSED: the server refuses to answer")
 	default:
-		return nil, false, errorf("the server answered with rcode %d", rcode)
+		return nil, nil, false, errorf("the server answered with rcode %d", rcode)
 	}
 	for i := 1; i < int(qdcount) && r.err == nil; i++ {
 		r.name()
@@ -633,7 +692,7 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values [
 	}
 	type record struct{ owner, value string }
 	var records []record
-	aliases := map[string]string{} // owner → the name it is an alias of
+	links := map[string]string{} // owner → the name it is an alias of
 	// A resource record (section 4.1.3): NAME, TYPE, CLASS, a 4-byte TTL,
 	// RDLENGTH and as many bytes of RDATA.
 	for i := 0; i < int(ancount) && r.err == nil; i++ {
@@ -650,8 +709,8 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values [
 		case class != dnsClassIN:
 			keep = false
 		case rtype == dnsTypeCNAME:
-			aliases[owner] = dnsName(r.name())
-			value, keep = aliases[owner], qtype == dnsTypeCNAME
+			links[owner] = dnsName(r.name())
+			value, keep = links[owner], qtype == dnsTypeCNAME
 		case rtype != qtype:
 			keep = false
 		case rtype == dnsTypeA && rdlength == 4:
@@ -687,26 +746,26 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values [
 		}
 	}
 	if r.err != nil {
-		return nil, false, errorf("malformed reply: %v", r.err)
+		return nil, nil, false, errorf("malformed reply: %v", r.err)
 	}
 	// The records of qtype belong to the end of the alias chain.
 	owners := []string{dnsName(name)}
 	for len(owners) <= maxCNAMEs {
-		next, ok := aliases[owners[len(owners)-1]]
+		next, ok := links[owners[len(owners)-1]]
 		if !ok || slices.Contains(owners, next) {
 			break
 		}
 		owners = append(owners, next)
 	}
 	if qtype == dnsTypeCNAME {
-		return owners[1:], false, nil
+		return owners[1:], owners[1:], false, nil
 	}
 	for _, r := range records {
 		if slices.Contains(owners, r.owner) && !slices.Contains(values, r.value) {
 			values = append(values, r.value)
 		}
 	}
-	return values, false, nil
+	return values, owners[1:], false, nil
 }
 
 // dnsReader reads a DNS message from its start. Every read is checked

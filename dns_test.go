@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,6 +169,36 @@ var fakeZone = map[string]fakeAnswer{
 	"refchain.x.test. CNAME": {records: []dnsmessage.Resource{rr("refchain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("refalias.x.test.")})}},
 	"refalias.x.test. CNAME": {records: []dnsmessage.Resource{rr("refalias.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("a.v4.test.")})}},
 	"a.v4.test. CNAME":       {rcode: dnsmessage.RCodeRefused},
+	// dnsmasq answers a query of any other type for such a chain with its
+	// links alone, without the end's records: the end is asked in turn.
+	"refchain.x.test. A": {records: []dnsmessage.Resource{
+		rr("refchain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("refalias.x.test.")}),
+		rr("refalias.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("a.v4.test.")}),
+	}},
+	// The same with a.v4.test's domain outside x.test, as a new user
+	// wrote it: --address=/db.test/127.0.0.5 --cname=chain.test,alias.test
+	// --cname=alias.test,db.test.
+	"chain.test. CNAME": {records: []dnsmessage.Resource{rr("chain.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("alias.test.")})}},
+	"alias.test. CNAME": {records: []dnsmessage.Resource{rr("alias.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("db.test.")})}},
+	"db.test. CNAME":    {rcode: dnsmessage.RCodeRefused},
+	"chain.test. A":     {records: dnsmasqChain},
+	"chain.test. AAAA":  {records: dnsmasqChain},
+	"chain.test. TXT":   {records: dnsmasqChain},
+	"db.test. A":        {records: []dnsmessage.Resource{rr("db.test.", &dnsmessage.AResource{A: [4]byte{127, 0, 0, 5}})}},
+	"db.test. AAAA":     {rcode: dnsmessage.RCodeRefused},
+	"db.test. TXT":      {rcode: dnsmessage.RCodeRefused},
+	// A chain whose end has no records of the type, and one whose end
+	// does not exist.
+	"alias.x.test. TXT":    {records: []dnsmessage.Resource{rr("alias.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("web.x.test.")})}},
+	"dangle.x.test. CNAME": {records: []dnsmessage.Resource{rr("dangle.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("nothere.x.test.")})}},
+	"dangle.x.test. A":     {records: []dnsmessage.Resource{rr("dangle.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("nothere.x.test.")})}},
+}
+
+// dnsmasqChain is dnsmasq's answer for chain.test of a type other than
+// CNAME: the two links, not db.test's records.
+var dnsmasqChain = []dnsmessage.Resource{
+	rr("chain.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("alias.test.")}),
+	rr("alias.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("db.test.")}),
 }
 
 var dnsmasqZone = []string{
@@ -182,6 +213,10 @@ var dnsmasqZone = []string{
 	"--address=/v4.test/127.0.0.3",
 	"--cname=refalias.x.test,a.v4.test",
 	"--cname=refchain.x.test,refalias.x.test",
+	"--address=/db.test/127.0.0.5",
+	"--cname=chain.test,alias.test",
+	"--cname=alias.test,db.test",
+	"--cname=dangle.x.test,nothere.x.test",
 }
 
 func init() {
@@ -229,6 +264,17 @@ var sharedDNSCases = []struct {
 	{[]string{"refalias.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=a.v4.test"}, ""},
 	{[]string{"refchain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=refalias.x.test"}, "refalias.x.test is not the one CNAME record"},
 	{[]string{"a.v4.test", "--dns.d.record-type=CNAME"}, "REFUSED: the server refuses to answer"},
+	// An answer that holds the chain without the end's records: the end
+	// is asked for them in turn.
+	{[]string{"refchain.x.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.3"}, ""},
+	{[]string{"chain.test", "--dns.d.record-type=A", "--dns.d.expected=127.0.0.5"}, ""},
+	{[]string{"chain.test", "--dns.d.expected=127.0.0.5"}, ""},
+	{[]string{"chain.test", "--dns.d.record-type=CNAME", "--dns.d.expected=db.test"}, ""},
+	{[]string{"chain.test", "--dns.d.record-type=AAAA"}, "chain.test is an alias of db.test: REFUSED: the server refuses to answer"},
+	{[]string{"chain.test", "--dns.d.record-type=TXT"}, "chain.test is an alias of db.test: REFUSED: the server refuses to answer"},
+	{[]string{"chain.test", "--dns.d.expected=::5"}, "A: ::5 is not the one A record; AAAA: chain.test is an alias of db.test: REFUSED: the server refuses to answer"},
+	{[]string{"alias.x.test", "--dns.d.record-type=TXT"}, "alias.x.test is an alias of web.x.test, which has no TXT records"},
+	{[]string{"dangle.x.test", "--dns.d.record-type=A"}, "dangle.x.test is an alias of nothere.x.test: NXDOMAIN: no such name"},
 }
 
 func runDNSCases(t *testing.T, server string, cases []struct {
@@ -285,7 +331,7 @@ func TestDNSRealDnsmasq(t *testing.T) {
 func TestDNSFakeServerFailures(t *testing.T) {
 	t.Parallel()
 	valid, _ := (&dnsmessage.Message{Header: dnsmessage.Header{ID: 1, Response: true}}).Pack()
-	server := fakeDNS(t, map[string]fakeAnswer{
+	zone := map[string]fakeAnswer{
 		"fail.x.test. A":       {rcode: dnsmessage.RCodeServerFailure},
 		"refused.x.test. A":    {rcode: dnsmessage.RCodeRefused},
 		"silent.x.test. A":     {silent: true},
@@ -315,7 +361,27 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		"fail.x.test. CNAME":      {rcode: dnsmessage.RCodeServerFailure},
 		"slowchain.x.test. CNAME": {records: []dnsmessage.Resource{rr("slowchain.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("silent.x.test.")})}},
 		"silent.x.test. CNAME":    {silent: true},
-	})
+		// Answers to A queries that hold links alone: a loop over two
+		// answers, and an end that never answers.
+		"loop1.x.test. A":   {records: []dnsmessage.Resource{rr("loop1.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop2.x.test.")})}},
+		"loop2.x.test. A":   {records: []dnsmessage.Resource{rr("loop2.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop1.x.test.")})}},
+		"slowend.x.test. A": {records: []dnsmessage.Resource{rr("slowend.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("silent.x.test.")})}},
+		// bind9's answer: the chain and the end's records at once, so the
+		// end, which would not answer, is not asked.
+		"bind.x.test. A": {records: []dnsmessage.Resource{
+			rr("bind.x.test.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("quiet.x.test.")}),
+			rr("quiet.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 7}}),
+		}},
+		"quiet.x.test. A": {silent: true},
+	}
+	// A chain of 17 links, one per answer: hop0 → hop1 → … → hop17, which
+	// has the A record.
+	for i := range 17 {
+		owner := fmt.Sprintf("hop%d.x.test.", i)
+		zone[owner+" A"] = fakeAnswer{records: []dnsmessage.Resource{rr(owner, &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName(fmt.Sprintf("hop%d.x.test.", i+1))})}}
+	}
+	zone["hop17.x.test. A"] = fakeAnswer{records: []dnsmessage.Resource{rr("hop17.x.test.", &dnsmessage.AResource{A: [4]byte{10, 0, 0, 17}})}}
+	server := fakeDNS(t, zone)
 	runDNSCases(t, server, []struct {
 		args   []string
 		reason string
@@ -353,6 +419,13 @@ func TestDNSFakeServerFailures(t *testing.T) {
 		{[]string{"slowchain.x.test", "--dns.d.record-type=CNAME", "--dns.d.expected=silent.x.test"}, ""},
 		{[]string{"fail.x.test", "--dns.d.record-type=CNAME"}, "SERVFAIL: the server failed to answer"},
 		{[]string{"silent.x.test", "--dns.d.record-type=CNAME"}, "no answer within 1s"},
+		// Answers that hold links alone: the end is asked in turn, at most
+		// 16 links away, the chain's loop and the end's silence named.
+		{[]string{"loop1.x.test", "--dns.d.record-type=A"}, "the CNAME records of loop1.x.test form a loop at loop1.x.test"},
+		{[]string{"slowend.x.test", "--dns.d.record-type=A"}, "slowend.x.test is an alias of silent.x.test: no answer within 1s"},
+		{[]string{"bind.x.test", "--dns.d.record-type=A", "--dns.d.expected=10.0.0.7"}, ""},
+		{[]string{"hop1.x.test", "--dns.d.record-type=A", "--dns.d.expected=10.0.0.17"}, ""},
+		{[]string{"hop0.x.test", "--dns.d.record-type=A"}, "more than 16 CNAME records in a row from hop0.x.test"},
 	})
 	// A server that is not there: the kernel's refusal, not a hang.
 	o := runPortpatrol(t, nil, "--dns.d.address=x.test", "--dns.d.server="+closedPort(t), "--timeout=300ms")
@@ -444,6 +517,10 @@ func TestDNSSystemResolver(t *testing.T) {
 		// Go's resolver asks A and AAAA and keeps the addresses of either:
 		// the REFUSED AAAA query does not hide the A record.
 		"--dns.v4.address=a.v4.test.", "--dns.v4.expected=127.0.0.3",
+		// Go's resolver takes dnsmasq's answer of links alone, without
+		// the end's records, as no records: the end is asked in turn.
+		"--dns.alias-end.address=chain.test.", "--dns.alias-end.record-type=A", "--dns.alias-end.expected=127.0.0.5",
+		"--dns.short-alias-end.address=refchain", "--dns.short-alias-end.expected=127.0.0.3",
 		"--timeout=20s")
 	o.mustExit(t, 0)
 	// Every time, now that dnsmasq answers: ten lookups in a row agree, and
@@ -467,6 +544,8 @@ func TestDNSSystemResolver(t *testing.T) {
 		{[]string{"missing", "--dns.d.record-type=CNAME"}, "REFUSED: the server refuses to answer"},
 		{[]string{"web", "--dns.d.record-type=A", "--dns.d.min-records=2"}, "1 A record, want at least 2"},
 		{[]string{"a.v4.test.", "--dns.d.expected=::3"}, "::3 is not the one A or AAAA record"},
+		{[]string{"chain.test.", "--dns.d.record-type=AAAA"}, "chain.test is an alias of db.test: the DNS server refused to answer or sent a malformed reply"},
+		{[]string{"dangle.x.test.", "--dns.d.record-type=A"}, "dangle.x.test is an alias of nothere.x.test: no such name, or no A records (NXDOMAIN or NODATA)"},
 	} {
 		o := run(append([]string{"--dns.d.address=" + tc.args[0], "--timeout=1s"}, tc.args[1:]...)...)
 		if o.code != 1 || !strings.Contains(o.stderr, `error="`+tc.reason+`"`) {
@@ -552,9 +631,14 @@ func TestParseDNSReply(t *testing.T) {
 		{"records of another owner are not ours", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q},
 			Answers: []dnsmessage.Resource{a("evil.test.", 1)}}, ""},
 		{"chain", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q},
-			Answers: []dnsmessage.Resource{a("c.test.", 3), cname("b.test.", "c.test."), cname("web.x.test.", "b.test.")}}, "10.0.0.3"},
+			Answers: []dnsmessage.Resource{a("c.test.", 3), cname("b.test.", "c.test."), cname("web.x.test.", "b.test.")}}, "10.0.0.3 via b.test c.test"},
+		// dnsmasq's answer for a --cname whose target is an --address.
+		{"links alone", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q},
+			Answers: []dnsmessage.Resource{cname("web.x.test.", "b.test."), cname("b.test.", "c.test.")}}, " via b.test c.test"},
+		{"links of another owner are not ours", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q},
+			Answers: []dnsmessage.Resource{cname("evil.test.", "b.test.")}}, ""},
 		{"loop", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q},
-			Answers: []dnsmessage.Resource{cname("web.x.test.", "b.test."), cname("b.test.", "web.x.test.")}}, ""},
+			Answers: []dnsmessage.Resource{cname("web.x.test.", "b.test."), cname("b.test.", "web.x.test.")}}, " via b.test"},
 		{"wrong id", dnsmessage.Message{Header: dnsmessage.Header{ID: 8, Response: true}, Questions: []dnsmessage.Question{q}}, "a reply to another query"},
 		{"a query, not a reply", dnsmessage.Message{Header: dnsmessage.Header{ID: 7}, Questions: []dnsmessage.Question{q}}, "a reply to another query"},
 		{"another question", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true},
@@ -563,8 +647,11 @@ func TestParseDNSReply(t *testing.T) {
 		{"nxdomain", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true, RCode: dnsmessage.RCodeNameError}, Questions: []dnsmessage.Question{q}}, "NXDOMAIN: no such name"},
 		{"other rcode", dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true, RCode: dnsmessage.RCodeNotImplemented}, Questions: []dnsmessage.Question{q}}, "the server answered with rcode 4"},
 	} {
-		values, _, err := parseDNSReply(pack(tc.msg), 7, name, dnsTypeA)
+		values, aliases, _, err := parseDNSReply(pack(tc.msg), 7, name, dnsTypeA)
 		got := strings.Join(values, " ")
+		if len(aliases) > 0 {
+			got += " via " + strings.Join(aliases, " ")
+		}
 		if err != nil {
 			got = err.Error()
 		}
@@ -574,7 +661,7 @@ func TestParseDNSReply(t *testing.T) {
 	}
 	whole := pack(dnsmessage.Message{Header: dnsmessage.Header{ID: 7, Response: true}, Questions: []dnsmessage.Question{q}, Answers: []dnsmessage.Resource{a("web.x.test.", 1)}})
 	for cut := range len(whole) {
-		if _, _, err := parseDNSReply(whole[:cut], 7, name, dnsTypeA); err == nil {
+		if _, _, _, err := parseDNSReply(whole[:cut], 7, name, dnsTypeA); err == nil {
 			t.Errorf("a reply cut to %d of %d bytes was accepted", cut, len(whole))
 		}
 	}
@@ -671,7 +758,7 @@ func TestParseDNSReplyWire(t *testing.T) {
 		{"question in upper case", dnsTypeA, append(wireReply(dnsTypeA, 0)[:13], append([]byte("WEB"), wireReply(dnsTypeA, 0)[16:]...)...), ""},
 		{"question of another class", dnsTypeA, append(wireReply(dnsTypeA, 0)[:27], 3), "a reply to another query"},
 	} {
-		values, truncated, err := parseDNSReply(tc.reply, 7, "web.x.test", tc.qtype)
+		values, _, truncated, err := parseDNSReply(tc.reply, 7, "web.x.test", tc.qtype)
 		got := strings.Join(values, " ")
 		switch {
 		case err != nil:
@@ -766,9 +853,19 @@ func FuzzParseDNSReply(f *testing.F) {
 	f.Add(wireReply(dnsTypeCNAME, 1, wireRecord("\xc0\x2c", dnsTypeCNAME, "\xc0\x0c"), "\x03web\x01x\x04test\x00"), uint8(2))
 	f.Add(wireReply(dnsTypeTXT, 1, wireRecord("\xc0\x0c", dnsTypeTXT, "\x02v=\x05ready")), uint8(4))
 	f.Fuzz(func(t *testing.T, reply []byte, which uint8) {
-		values, _, err := parseDNSReply(reply, 7, name, types[int(which)%len(types)])
-		if err != nil && len(values) > 0 {
-			t.Errorf("values %q with error %v", values, err)
+		values, aliases, _, err := parseDNSReply(reply, 7, name, types[int(which)%len(types)])
+		if err != nil && len(values)+len(aliases) > 0 {
+			t.Errorf("values %q, aliases %q with error %v", values, aliases, err)
+		}
+		// The chain the end of which records asks in turn: bounded, and
+		// without a name twice, nor the name asked.
+		if len(aliases) > maxCNAMEs {
+			t.Errorf("%d aliases, more than %d", len(aliases), maxCNAMEs)
+		}
+		for i, a := range aliases {
+			if a == dnsName(name) || slices.Contains(aliases[:i], a) {
+				t.Errorf("aliases %q repeat %s", aliases, a)
+			}
 		}
 		if len(values) > len(reply)/11 { // every record takes at least 11 bytes
 			t.Errorf("%d values from %d bytes", len(values), len(reply))
