@@ -4,7 +4,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -96,8 +95,8 @@ func jsonScalarText(v any) (string, bool) {
 		return "null", true
 	case string:
 		return v, true
-	case json.Number:
-		return v.String(), true
+	case jsonNumber:
+		return string(v), true
 	case bool:
 		return strconv.FormatBool(v), true
 	}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -310,50 +308,73 @@ type k8sCheck struct {
 // k8sObject holds the fields readiness reads, of every kind at once.
 type k8sObject struct {
 	Metadata struct {
-		Name              string  `json:"name"`
-		Generation        int64   `json:"generation"`
-		DeletionTimestamp *string `json:"deletionTimestamp"`
-	} `json:"metadata"`
+		Name       string
+		Generation int64
+	}
 	Spec struct {
-		Replicas       *int64 `json:"replicas"`
-		UpdateStrategy struct {
-			Type string `json:"type"`
-		} `json:"updateStrategy"`
-	} `json:"spec"`
+		Replicas       *int64
+		UpdateStrategy string
+	}
 	Status struct {
-		ObservedGeneration     int64          `json:"observedGeneration"`
-		Conditions             []k8sCondition `json:"conditions"`
-		Phase                  string         `json:"phase"`
-		Replicas               int64          `json:"replicas"`
-		UpdatedReplicas        int64          `json:"updatedReplicas"`
-		ReadyReplicas          int64          `json:"readyReplicas"`
-		AvailableReplicas      int64          `json:"availableReplicas"`
-		CurrentRevision        string         `json:"currentRevision"`
-		UpdateRevision         string         `json:"updateRevision"`
-		DesiredNumberScheduled int64          `json:"desiredNumberScheduled"`
-		UpdatedNumberScheduled int64          `json:"updatedNumberScheduled"`
-		NumberAvailable        int64          `json:"numberAvailable"`
-		Active                 int64          `json:"active"`
-		Succeeded              int64          `json:"succeeded"`
-		Failed                 int64          `json:"failed"`
-	} `json:"status"`
+		ObservedGeneration     int64
+		Conditions             []k8sCondition
+		Phase                  string
+		Replicas               int64
+		UpdatedReplicas        int64
+		ReadyReplicas          int64
+		AvailableReplicas      int64
+		CurrentRevision        string
+		UpdateRevision         string
+		DesiredNumberScheduled int64
+		UpdatedNumberScheduled int64
+		NumberAvailable        int64
+		Active                 int64
+		Succeeded              int64
+		Failed                 int64
+	}
 }
 
 type k8sCondition struct {
-	Type               string `json:"type"`
-	Status             string `json:"status"`
-	Reason             string `json:"reason"`
-	Message            string `json:"message"`
-	ObservedGeneration int64  `json:"observedGeneration"`
+	Type, Status, Reason, Message string
+	ObservedGeneration            int64
 }
 
-// k8sList is a list reply: its resourceVersion, to watch from, and its
-// objects, kept raw for field= paths.
-type k8sList struct {
-	Metadata struct {
-		ResourceVersion string `json:"resourceVersion"`
-	} `json:"metadata"`
-	Items []json.RawMessage `json:"items"`
+// k8sObjectOf reads an object as the API sends it; a field of another
+// shape than expected reads as absent (a custom resource's status.phase
+// may be an object).
+func k8sObjectOf(v any) k8sObject {
+	var o k8sObject
+	meta, spec, status := jsonAt(v, "metadata"), jsonAt(v, "spec"), jsonAt(v, "status")
+	o.Metadata.Name = jsonString(jsonAt(meta, "name"))
+	o.Metadata.Generation = jsonInt(jsonAt(meta, "generation"))
+	if n, ok := jsonAt(spec, "replicas").(jsonNumber); ok {
+		r := jsonInt(n)
+		o.Spec.Replicas = &r
+	}
+	o.Spec.UpdateStrategy = jsonString(jsonAt(spec, "updateStrategy", "type"))
+	st := &o.Status
+	for _, c := range jsonList(jsonAt(status, "conditions")) {
+		st.Conditions = append(st.Conditions, k8sCondition{
+			jsonString(jsonAt(c, "type")), jsonString(jsonAt(c, "status")),
+			jsonString(jsonAt(c, "reason")), jsonString(jsonAt(c, "message")),
+			jsonInt(jsonAt(c, "observedGeneration")),
+		})
+	}
+	st.ObservedGeneration = jsonInt(jsonAt(status, "observedGeneration"))
+	st.Phase = jsonString(jsonAt(status, "phase"))
+	st.CurrentRevision = jsonString(jsonAt(status, "currentRevision"))
+	st.UpdateRevision = jsonString(jsonAt(status, "updateRevision"))
+	st.Replicas = jsonInt(jsonAt(status, "replicas"))
+	st.UpdatedReplicas = jsonInt(jsonAt(status, "updatedReplicas"))
+	st.ReadyReplicas = jsonInt(jsonAt(status, "readyReplicas"))
+	st.AvailableReplicas = jsonInt(jsonAt(status, "availableReplicas"))
+	st.DesiredNumberScheduled = jsonInt(jsonAt(status, "desiredNumberScheduled"))
+	st.UpdatedNumberScheduled = jsonInt(jsonAt(status, "updatedNumberScheduled"))
+	st.NumberAvailable = jsonInt(jsonAt(status, "numberAvailable"))
+	st.Active = jsonInt(jsonAt(status, "active"))
+	st.Succeeded = jsonInt(jsonAt(status, "succeeded"))
+	st.Failed = jsonInt(jsonAt(status, "failed"))
+	return o
 }
 
 func (c *k8sCheck) check(ctx context.Context) error {
@@ -368,35 +389,36 @@ func (c *k8sCheck) check(ctx context.Context) error {
 		query = "fieldSelector=" + url.QueryEscape("metadata.name="+c.name)
 	}
 	path := res.collection(c.namespace) + "?" + query
-	var list k8sList
-	if err := c.api.get(ctx, path, &list); err != nil {
+	list, err := c.api.get(ctx, path)
+	if err != nil {
 		return c.explain(ctx, err, *res)
 	}
-	c.listed(path, list.Metadata.ResourceVersion)
+	c.listed(path, jsonString(jsonAt(list, "metadata", "resourceVersion")))
+	items := jsonList(jsonAt(list, "items"))
 	what := res.singular
 	if c.name != "" {
 		what += "/" + c.name
 	}
 	if c.want.what == "deleted" {
 		switch {
-		case len(list.Items) == 0:
+		case len(items) == 0:
 			return nil
 		case c.name != "":
 			return errorf("%s: still exists", what)
 		}
-		return errorf("%d %s match %s, want none", len(list.Items), res.resource, c.selector)
+		return errorf("%d %s match %s, want none", len(items), res.resource, c.selector)
 	}
-	if len(list.Items) == 0 && c.ifMissingReady {
+	if len(items) == 0 && c.ifMissingReady {
 		return nil
 	}
-	if c.name != "" && len(list.Items) == 0 {
+	if c.name != "" && len(items) == 0 {
 		return errorf("%s: not found yet", what)
 	}
-	if c.name == "" && len(list.Items) < c.min {
-		return errorf("%d %s match %s, want at least %d", len(list.Items), res.resource, c.selector, c.min)
+	if c.name == "" && len(items) < c.min {
+		return errorf("%d %s match %s, want at least %d", len(items), res.resource, c.selector, c.min)
 	}
-	for _, raw := range list.Items {
-		if err := c.objectReady(ctx, *res, raw); err != nil {
+	for _, item := range items {
+		if err := c.objectReady(ctx, *res, item); err != nil {
 			return err
 		}
 	}
@@ -404,11 +426,8 @@ func (c *k8sCheck) check(ctx context.Context) error {
 }
 
 // objectReady decides one object.
-func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, raw json.RawMessage) error {
-	var o k8sObject
-	if !decodeLoosely(raw, &o) {
-		return errors.New("the API server sent an object that is not valid JSON")
-	}
+func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, item any) error {
+	o := k8sObjectOf(item)
 	what := res.singular + "/" + o.Metadata.Name
 	var err error
 	switch c.want.what {
@@ -416,7 +435,7 @@ func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, raw json.Ra
 	case "condition":
 		err = wantCondition(&o, c.want.name, c.want.value)
 	case "field":
-		err = wantField(raw, c.want.name, c.want.value, res.resource == "secrets")
+		err = wantField(item, c.want.name, c.want.value, res.resource == "secrets")
 	default:
 		if res.ready == "service" {
 			err = c.endpointsReady(ctx, o.Metadata.Name)
@@ -474,7 +493,7 @@ func objectReady(rule string, o *k8sObject) error {
 			return errorf("%d of %d replicas ready", st.ReadyReplicas, replicas)
 		case st.UpdatedReplicas < replicas:
 			return errorf("%d of %d replicas updated", st.UpdatedReplicas, replicas)
-		case o.Spec.UpdateStrategy.Type != "OnDelete" && st.CurrentRevision != st.UpdateRevision:
+		case o.Spec.UpdateStrategy != "OnDelete" && st.CurrentRevision != st.UpdateRevision:
 			return errorf("rolling update from revision %s to %s not finished", st.CurrentRevision, st.UpdateRevision)
 		}
 		return nil
@@ -555,14 +574,8 @@ func wantCondition(o *k8sObject, typ, status string) error {
 
 // wantField compares the text at a dot path with value, as the json:
 // resolver reads it. A Secret's values are never quoted.
-func wantField(raw json.RawMessage, path, value string, secret bool) error {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var doc any
-	if err := d.Decode(&doc); err != nil {
-		return errors.New("the object is not valid JSON")
-	}
-	got, err := lookupPath(doc, path)
+func wantField(object any, path, value string, secret bool) error {
+	got, err := lookupPath(object, path)
 	switch {
 	case err != nil && secret:
 		return errorf("%s: not found", path)
@@ -579,31 +592,20 @@ func wantField(raw json.RawMessage, path, value string, secret bool) error {
 // endpointsReady counts the ready endpoints in a Service's EndpointSlices.
 func (c *k8sCheck) endpointsReady(ctx context.Context, service string) error {
 	path := endpointSlices.collection(c.namespace) + "?labelSelector=" + url.QueryEscape("kubernetes.io/service-name="+service)
-	var slices struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
-		Items []struct {
-			Endpoints []struct {
-				Conditions struct {
-					Ready *bool `json:"ready"`
-				} `json:"conditions"`
-			} `json:"endpoints"`
-		} `json:"items"`
-	}
-	if err := c.api.get(ctx, path, &slices); err != nil {
+	slices, err := c.api.get(ctx, path)
+	if err != nil {
 		return c.explain(ctx, err, endpointSlices)
 	}
-	c.listed(path, slices.Metadata.ResourceVersion)
+	c.listed(path, jsonString(jsonAt(slices, "metadata", "resourceVersion")))
 	want := c.min
 	if c.name == "" {
 		want = 1 // with a selector, min counts Services
 	}
 	ready := 0
-	for _, s := range slices.Items {
-		for _, e := range s.Endpoints {
+	for _, s := range jsonList(jsonAt(slices, "items")) {
+		for _, e := range jsonList(jsonAt(s, "endpoints")) {
 			// An absent ready condition means ready, as the API defines.
-			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+			if r := jsonAt(e, "conditions", "ready"); r == nil || r == true {
 				ready++
 			}
 		}
@@ -626,42 +628,34 @@ func (c *k8sCheck) resource(ctx context.Context) (*k8sResource, error) {
 	}
 	name, group := c.discover[0], c.discover[1]
 	missing := errorf("the API server has no resource %s.%s (is its CRD installed?)", name, group)
-	var g struct {
-		PreferredVersion struct {
-			Version string `json:"version"`
-		} `json:"preferredVersion"`
-	}
-	if err := c.api.get(ctx, "/apis/"+url.PathEscape(group), &g); err != nil {
+	g, err := c.api.get(ctx, "/apis/"+url.PathEscape(group))
+	if err != nil {
 		if st, ok := errors.AsType[*apiStatus](err); ok && st.code == http.StatusNotFound {
 			return nil, missing
 		}
 		return nil, err
 	}
-	var list struct {
-		Resources []struct {
-			Name         string   `json:"name"`
-			SingularName string   `json:"singularName"`
-			Namespaced   bool     `json:"namespaced"`
-			ShortNames   []string `json:"shortNames"`
-		} `json:"resources"`
-	}
-	v := g.PreferredVersion.Version
-	if err := c.api.get(ctx, "/apis/"+url.PathEscape(group)+"/"+url.PathEscape(v), &list); err != nil {
+	v := jsonString(jsonAt(g, "preferredVersion", "version"))
+	list, err := c.api.get(ctx, "/apis/"+url.PathEscape(group)+"/"+url.PathEscape(v))
+	if err != nil {
 		return nil, err
 	}
-	for _, r := range list.Resources {
-		if strings.Contains(r.Name, "/") { // a subresource, such as jobs/status
+	for _, r := range jsonList(jsonAt(list, "resources")) {
+		plural, singular := jsonString(jsonAt(r, "name")), jsonString(jsonAt(r, "singularName"))
+		if strings.Contains(plural, "/") { // a subresource, such as jobs/status
 			continue
 		}
-		names := append([]string{r.Name, r.SingularName}, r.ShortNames...)
+		names := []string{plural, singular}
+		for _, n := range jsonList(jsonAt(r, "shortNames")) {
+			names = append(names, jsonString(n))
+		}
 		for _, n := range names {
-			if strings.EqualFold(n, name) {
-				singular := r.SingularName
+			if n != "" && strings.EqualFold(n, name) {
 				if singular == "" {
-					singular = r.Name
+					singular = plural
 				}
-				res = &k8sResource{group, v, r.Name, singular, r.Namespaced, ""}
-				if found, ok := k8sKinds[r.Name]; ok && found.group == group {
+				res = &k8sResource{group, v, plural, singular, jsonAt(r, "namespaced") == true, ""}
+				if found, ok := k8sKinds[plural]; ok && found.group == group {
 					res = &found // jobs.batch is a job
 				}
 				c.mu.Lock()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -155,9 +154,12 @@ func TestK8sReadinessRules(t *testing.T) {
 		{"", `{"status":{"phase":{"odd":"shape"},"conditions":[{"type":"Ready","status":"True"}]}}`, "", false},
 		{"namespace", `{"status":{"phase":"Terminating"}}`, "phase Terminating, want Active", false},
 	} {
-		var o k8sObject
-		decodeLoosely([]byte(tc.object), &o)
-		err := objectReady(tc.rule, &o)
+		doc, err := parseJSON([]byte(tc.object))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.object, err)
+		}
+		o := k8sObjectOf(doc)
+		err = objectReady(tc.rule, &o)
 		got := ""
 		if err != nil {
 			got = err.Error()
@@ -170,7 +172,10 @@ func TestK8sReadinessRules(t *testing.T) {
 }
 
 func TestK8sWantField(t *testing.T) {
-	obj := json.RawMessage(`{"status":{"phase":"Pending","loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}},"data":{"password":"hunter2"}}`)
+	obj, err := parseJSON([]byte(`{"status":{"phase":"Pending","loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}},"data":{"password":"hunter2"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := wantField(obj, "status.loadBalancer.ingress.0.ip", "10.0.0.1", false); err != nil {
 		t.Error(err)
 	}
@@ -336,13 +341,16 @@ func TestParseExecCredential(t *testing.T) {
 func FuzzK8sObject(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"generation":2},"spec":{"replicas":3},"status":{"observedGeneration":2,"conditions":[{"type":"Ready","status":"True"}]}}`), "status.conditions.0.type")
 	f.Fuzz(func(t *testing.T, data []byte, path string) {
-		var o k8sObject
-		decodeLoosely(data, &o)
+		doc, err := parseJSON(data)
+		if err != nil {
+			return
+		}
+		o := k8sObjectOf(doc)
 		for _, rule := range []string{"job", "deployment", "statefulset", "daemonset", "pod", "pvc", "crd", "namespace", "exists", ""} {
 			objectReady(rule, &o)
 		}
 		if !strings.Contains(path, "..") && path != "" && !strings.HasPrefix(path, ".") && !strings.HasSuffix(path, ".") {
-			wantField(data, path, "x", false)
+			wantField(doc, path, "x", false)
 		}
 	})
 }

@@ -17,7 +17,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -477,12 +476,8 @@ func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, err
 	}
 	st := &apiStatus{code: resp.StatusCode}
 	body, _ := readBounded(resp.Body, resp.ContentLength, 64<<10)
-	var status struct {
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &status) == nil {
-		st.reason, st.message = status.Reason, status.Message
+	if status, err := parseJSON(body); err == nil {
+		st.reason, st.message = jsonString(jsonAt(status, "reason")), jsonString(jsonAt(status, "message"))
 	}
 	return nil, st
 }
@@ -496,30 +491,22 @@ func withoutURL(err error) error {
 	return err
 }
 
-// get reads one JSON reply into v.
-func (a *kubeAPI) get(ctx context.Context, path string, v any) error {
+// get reads one JSON reply.
+func (a *kubeAPI) get(ctx context.Context, path string) (any, error) {
 	resp, err := a.request(ctx, path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := readBounded(resp.Body, resp.ContentLength, k8sMaxBody)
 	if err != nil {
-		return errorf("API server %s: %v", a.shown, err)
+		return nil, errorf("API server %s: %v", a.shown, err)
 	}
-	if !decodeLoosely(body, v) {
-		return errorf("API server %s: the reply is not valid JSON", a.shown)
+	reply, err := parseJSON(body)
+	if err != nil {
+		return nil, errorf("API server %s: the reply is not valid JSON", a.shown)
 	}
-	return nil
-}
-
-// decodeLoosely decodes JSON into v, keeping what fits where a field has
-// another shape than expected (a custom resource's status.phase may be an
-// object): false only when data is not JSON.
-func decodeLoosely(data []byte, v any) bool {
-	err := json.Unmarshal(data, v)
-	_, wrongShape := errors.AsType[*json.UnmarshalTypeError](err)
-	return err == nil || wrongShape
+	return reply, nil
 }
 
 // readBounded reads a body of at most max bytes, checking a declared length
@@ -541,10 +528,8 @@ func readBounded(r io.Reader, declared int64, max int) ([]byte, error) {
 // watchEvent is one line of a watch stream: its type and, for ERROR, the
 // Status code of its object.
 type watchEvent struct {
-	Type   string `json:"type"`
-	Object struct {
-		Code int `json:"code"`
-	} `json:"object"`
+	Type string
+	Code int64
 }
 
 // errGone is a watch's 410: its resourceVersion is too old to resume from.
@@ -589,10 +574,10 @@ func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time
 		}
 		switch ev.Type {
 		case "ERROR":
-			if ev.Object.Code == http.StatusGone {
+			if ev.Code == http.StatusGone {
 				return errGone
 			}
-			return errorf("the watch reported error %d", ev.Object.Code)
+			return errorf("the watch reported error %d", ev.Code)
 		case "BOOKMARK":
 		default:
 			changed()
@@ -602,9 +587,11 @@ func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time
 
 func parseWatchEvent(line []byte) (watchEvent, error) {
 	var ev watchEvent
-	if !decodeLoosely(line, &ev) {
+	doc, err := parseJSON(line)
+	if err != nil {
 		return ev, errors.New("a watch event is not valid JSON")
 	}
+	ev.Type, ev.Code = jsonString(jsonAt(doc, "type")), jsonInt(jsonAt(doc, "object", "code"))
 	if ev.Type == "" {
 		return ev, errors.New("a watch event has no type")
 	}
@@ -690,7 +677,7 @@ func (p *execPlugin) credential(ctx context.Context) (string, error) {
 	if p.have && (p.expires.IsZero() || time.Now().Before(p.expires)) {
 		return p.token, nil
 	}
-	info, _ := json.Marshal(map[string]any{"apiVersion": p.apiVersion, "kind": "ExecCredential", "spec": map[string]any{"interactive": false}})
+	info := append(appendJSONString([]byte(`{"apiVersion":`), p.apiVersion), `,"kind":"ExecCredential","spec":{"interactive":false}}`...)
 	out, err := p.run(ctx, append(append(os.Environ(), p.env...), "KUBERNETES_EXEC_INFO="+string(info)))
 	if err != nil {
 		return "", errorf("%s: the exec plugin %s %v", p.where, p.command, err)
@@ -712,32 +699,26 @@ type execCredential struct {
 // parseExecCredential reads an ExecCredential. Its errors never quote the
 // output, which holds the credential.
 func parseExecCredential(out []byte) (execCredential, error) {
-	var ec struct {
-		Kind   string `json:"kind"`
-		Status *struct {
-			Token      string `json:"token"`
-			CertData   string `json:"clientCertificateData"`
-			KeyData    string `json:"clientKeyData"`
-			Expiration string `json:"expirationTimestamp"`
-		} `json:"status"`
-	}
 	var cred execCredential
-	if err := json.Unmarshal(out, &ec); err != nil || ec.Kind != "ExecCredential" {
+	ec, err := parseJSON(out)
+	if err != nil || jsonAt(ec, "kind") != "ExecCredential" {
 		return cred, errors.New("its output is not an ExecCredential in JSON")
 	}
-	if ec.Status == nil || ec.Status.Token == "" && (ec.Status.CertData == "" || ec.Status.KeyData == "") {
+	status := jsonAt(ec, "status")
+	token, certData, keyData := jsonString(jsonAt(status, "token")), jsonString(jsonAt(status, "clientCertificateData")), jsonString(jsonAt(status, "clientKeyData"))
+	if token == "" && (certData == "" || keyData == "") {
 		return cred, errors.New("its ExecCredential has neither status.token nor clientCertificateData and clientKeyData")
 	}
-	cred.token = ec.Status.Token
-	if ec.Status.CertData != "" {
-		cert, err := tls.X509KeyPair([]byte(ec.Status.CertData), []byte(ec.Status.KeyData))
+	cred.token = token
+	if certData != "" {
+		cert, err := tls.X509KeyPair([]byte(certData), []byte(keyData))
 		if err != nil {
 			return cred, errors.New("its client certificate and key are not a valid PEM pair")
 		}
 		cred.cert = &cert
 	}
-	if ec.Status.Expiration != "" {
-		t, err := time.Parse(time.RFC3339, ec.Status.Expiration)
+	if expiration := jsonString(jsonAt(status, "expirationTimestamp")); expiration != "" {
+		t, err := time.Parse(time.RFC3339, expiration)
 		if err != nil {
 			return cred, errors.New("its status.expirationTimestamp is not an RFC 3339 time")
 		}

@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -185,17 +183,20 @@ func lookupJSON(data []byte, path string) (string, error) {
 	return lookupPath(doc, path)
 }
 
-// decodeJSON reads the one JSON value in a file or body (what), numbers
-// kept as written: 1.50 stays 1.50, big ids stay exact.
+// decodeJSON reads the one JSON value in a file or body (what). Its errors
+// say where, never what is there: the offending byte may be the first of a
+// secret.
 func decodeJSON(data []byte, what string) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, jsonError(data, err, what)
+	doc, err := parseJSON(data)
+	if se, ok := err.(jsonSyntaxError); ok {
+		line := 1 + bytes.Count(data[:se.offset], []byte("\n"))
+		return nil, errorf("not valid JSON: syntax error at byte %d (line %d)", se.offset, line)
 	}
-	if dec.More() {
+	switch err {
+	case errJSONMore:
 		return nil, errorf("not valid JSON: more than one value in the %s", what)
+	case errJSONTruncated, errJSONEmpty:
+		return nil, errorf("not valid JSON: the %s %v", what, err)
 	}
 	return doc, nil
 }
@@ -214,23 +215,6 @@ func lookupYAML(data []byte, path string) (string, error) {
 		}
 	}
 	return lookupPath(yamlTree(&doc), path)
-}
-
-// jsonError says where a file or body (what) is not valid JSON, never what
-// it holds: encoding/json quotes the offending character ("invalid
-// character 'B'"), which may be the first byte of a secret.
-func jsonError(data []byte, err error, what string) error {
-	se, isSyntax := errors.AsType[*json.SyntaxError](err)
-	switch {
-	case isSyntax:
-		line := 1 + bytes.Count(data[:min(max(se.Offset, 0), int64(len(data)))], []byte("\n"))
-		return errorf("not valid JSON: syntax error at byte %d (line %d)", se.Offset, line)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errorf("not valid JSON: the %s ends inside a value", what)
-	case errors.Is(err, io.EOF):
-		return errorf("not valid JSON: the %s holds no value", what)
-	}
-	return errors.New("not valid JSON")
 }
 
 // yamlError says where a file is not valid YAML, never what it holds:
@@ -316,14 +300,14 @@ func yamlTree(n *yaml.Node) any {
 // yamlScalar is a YAML scalar leaf; its text is node.Value.
 type yamlScalar struct{ *yaml.Node }
 
-// MarshalJSON writes the scalar inside an object or array returned as JSON:
+// appendJSON writes the scalar inside an object or array returned as JSON:
 // numbers as written where JSON allows it (1.10), else as YAML reads them
 // (0755 is 493); everything but numbers and booleans as its text.
-func (s yamlScalar) MarshalJSON() ([]byte, error) {
+func (s yamlScalar) appendJSON(b []byte) ([]byte, error) {
 	switch s.ShortTag() {
 	case "!!int", "!!float":
-		if json.Valid([]byte(s.Value)) {
-			return []byte(s.Value), nil
+		if isJSONNumber(s.Value) {
+			return append(b, s.Value...), nil
 		}
 		fallthrough
 	case "!!bool":
@@ -331,9 +315,9 @@ func (s yamlScalar) MarshalJSON() ([]byte, error) {
 		if err := s.Decode(&v); err != nil {
 			return nil, err
 		}
-		return json.Marshal(v)
+		return appendJSON(b, v)
 	}
-	return json.Marshal(s.Value)
+	return appendJSONString(b, s.Value), nil
 }
 
 // lookupPath walks a dot path such as servers.0.host through decoded JSON or
@@ -427,12 +411,12 @@ func leafText(v any, path string) (string, error) {
 		return v, nil
 	case yamlScalar:
 		return v.Value, nil
-	case json.Number:
-		return v.String(), nil
+	case jsonNumber:
+		return string(v), nil
 	case bool:
 		return strconv.FormatBool(v), nil
 	}
-	b, err := json.Marshal(v)
+	b, err := appendJSON(nil, v)
 	if err != nil {
 		return "", errorf("%s: cannot be written as JSON", quoteString(path)) // the error may quote a value
 	}
