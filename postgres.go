@@ -977,7 +977,7 @@ func (c pgCheck) logIn(conn io.ReadWriter, h pgHost, attrs string, state *tls.Co
 			code, data := binary.BigEndian.Uint32(body), body[4:]
 			if code == pgAuthSASLContinue || code == pgAuthSASLFinal {
 				// the SASL exchange under way
-			} else if err := c.authAllowed(code, state); err != nil {
+			} else if err := c.authAllowed(code, state, stage != "", sasl != nil && sasl.binding != nil); err != nil {
 				return unseen{err}
 			}
 			if code == pgAuthenticationOK {
@@ -1060,10 +1060,18 @@ func (c pgCheck) logIn(conn io.ReadWriter, h pgHost, attrs string, state *tls.Co
 
 // authAllowed applies require_auth and channel_binding=require to the
 // server's authentication request, as libpq does before answering it.
-func (c pgCheck) authAllowed(code uint32, state *tls.ConnectionState) error {
+// answered: a password went before this request; bound: by SCRAM with
+// channel binding.
+func (c pgCheck) authAllowed(code uint32, state *tls.ConnectionState, answered, bound bool) error {
 	name, known := pgAuthNames[code]
 	if !known {
 		name = strconv.Itoa(int(code))
+	}
+	if code == pgAuthenticationOK && answered {
+		if c.channelBinding == "require" && !bound {
+			return errors.New("channel binding required, but the server authenticated the client without it")
+		}
+		return nil
 	}
 	if c.channelBinding == "require" && code != pgAuthSASL {
 		if state == nil {
