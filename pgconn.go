@@ -154,7 +154,9 @@ func pgKeyName(key string) string {
 }
 
 // pgSpace is C's isspace, which libpq uses between words.
-func pgSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func pgSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 // parsePGURI reads postgres[ql]://[user[:password]@][netloc][:port][,...][/dbname][?param=value&...]
 // as libpq's conninfo_uri_parse_options does: the user information runs to

@@ -248,7 +248,8 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 			continue
 		}
 		if !slices.Contains(opt.values, v) {
-			return c, nil, errorf("%s %s: want %s", opt.key, quoteString(serverText(v, 40)), strings.Join(opt.values, ", "))
+			last := len(opt.values) - 1
+			return c, nil, errorf("%s %s: want %s or %s", opt.key, quoteString(serverText(v, 40)), strings.Join(opt.values[:last], ", "), opt.values[last])
 		}
 	}
 	if p["gssencmode"] == "require" {
@@ -731,20 +732,20 @@ func pgTLSConfig(p pgParams) (config *tls.Config, direct bool, err error) {
 // when a server answers a start-up message with an authentication request
 // or an error other than 57P03.
 type pgCheck struct {
-	hosts            []pgHost
-	startup          []byte
-	timeout          time.Duration
-	login            bool // complete the login: a password is given, or login=true
-	user             string
-	sslmode          string
-	tls              *tls.Config // nil with sslmode=disable
-	direct           bool        // sslnegotiation=direct: TLS from the first byte
-	attrs            string      // target_session_attrs
-	loadBalance      bool
-	channelBinding   string
-	requireAuth      []string
-	requireAuthNot   bool
-	passfileWarning  string
+	hosts           []pgHost
+	startup         []byte
+	timeout         time.Duration
+	login           bool // complete the login: a password is given, or login=true
+	user            string
+	sslmode         string
+	tls             *tls.Config // nil with sslmode=disable
+	direct          bool        // sslnegotiation=direct: TLS from the first byte
+	attrs           string      // target_session_attrs
+	loadBalance     bool
+	channelBinding  string
+	requireAuth     []string
+	requireAuthNot  bool
+	passfileWarning string
 }
 
 func (c pgCheck) check(ctx context.Context) error {
@@ -785,7 +786,6 @@ func (c pgCheck) check(ctx context.Context) error {
 	}
 	return err
 }
-
 
 // checkHost is one host's part of the attempt, with sslmode's rules: allow
 // logs in without TLS and tries TLS when refused; prefer (the default) the

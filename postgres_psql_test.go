@@ -229,4 +229,3 @@ func writeOtherCA(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
-
