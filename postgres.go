@@ -878,9 +878,12 @@ func (c pgCheck) overTLS(ctx context.Context, h pgHost, attrs string, optional b
 // CA, its name, its dates), or the server refused ours: a refusal, which
 // shows the server is there.
 func pgTrustFailure(err error) bool {
-	var alert tls.AlertError
 	_, verification := errors.AsType[*tls.CertificateVerificationError](err)
-	return verification || errors.As(err, &alert)
+	_, authority := errors.AsType[x509.UnknownAuthorityError](err)
+	_, name := errors.AsType[x509.HostnameError](err)
+	_, invalid := errors.AsType[x509.CertificateInvalidError](err)
+	_, alert := errors.AsType[tls.AlertError](err)
+	return verification || authority || name || invalid || alert
 }
 
 // pgStartupRefusal is an ErrorResponse to the start-up before

@@ -104,10 +104,15 @@ func TestPostgresLikePsql(t *testing.T) {
 	aPort, bPort := strconv.Itoa(a.port), strconv.Itoa(b.port)
 	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	sockDir := strings.ReplaceAll(a.sockDir, "/", "%2F")
+	encryptedKey := filepath.Join(dir, "encrypted-key.pem")
+	if err := os.WriteFile(encryptedKey, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, row := range []struct {
-		conn string
-		env  []string
-		want string
+		conn  string
+		env   []string
+		want  string
+		newer bool // libpq 16 or 17 reads it; the psql here (15) refuses the key word
 	}{
 		// URLs and their parts.
 		{conn: "postgres://scramuser:Scr4m-pw@" + A + "/postgres", want: "ready"},
@@ -187,9 +192,27 @@ func TestPostgresLikePsql(t *testing.T) {
 		{conn: "postgres://scramuser@" + A + "/postgres?passfile=" + openPassfile, want: "not ready"},
 		{conn: "postgres://scramuser@" + A + "/postgres", want: "not ready"},
 		{conn: "postgres://trustuser@" + A + "/postgres", want: "ready"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=client dbname=postgres sslmode=require sslcert=" + clientCert + " sslkey=" + encryptedKey, want: "start-up error", newer: true},
+		// Key words of libpq 16 and 17, as their documentation says.
+		{conn: "postgres://scramuser:Scr4m-pw@" + A + "/postgres?require_auth=scram-sha-256", want: "ready", newer: true},
+		{conn: "postgres://md5user:Md5-pw@" + A + "/postgres?require_auth=scram-sha-256", want: "not ready", newer: true},
+		{conn: "postgres://md5user:Md5-pw@" + A + "/postgres?require_auth=!password,!scram-sha-256", want: "ready", newer: true},
+		{conn: "postgres://md5user:Md5-pw@" + A + "/postgres?require_auth=!md5", want: "not ready", newer: true},
+		{conn: "postgres://trustuser@" + A + "/postgres?require_auth=password", want: "not ready", newer: true},
+		{conn: "postgres://trustuser@" + A + "/postgres?require_auth=none", want: "ready", newer: true},
+		{conn: "postgres://scramuser:Scr4m-pw@" + dead + "," + A + "/postgres?load_balance_hosts=random", want: "ready", newer: true},
+		{conn: "postgres://tlsonly:Tls-pw@" + A + "/postgres?sslrootcert=system", want: "not ready", newer: true},
+		{conn: "postgres://tlsonly:Tls-pw@" + A + "/postgres?sslrootcert=system&sslmode=require", want: "start-up error", newer: true},
+		// PostgreSQL 15 has no direct TLS.
+		{conn: "postgres://tlsonly:Tls-pw@" + A + "/postgres?sslnegotiation=direct&sslmode=require", want: "not ready", newer: true},
+		{conn: "postgres://tlsonly:Tls-pw@" + A + "/postgres?sslnegotiation=direct", want: "start-up error", newer: true},
+		{conn: "postgres://tlsonly:Tls-pw@" + A + "/postgres?gssencmode=require", want: "start-up error", newer: true},
 	} {
 		got, o := ppVerdict(t, row.conn, row.env)
-		libpq := psqlVerdict(t, row.conn, row.env, 5*time.Second)
+		libpq := row.want
+		if !row.newer {
+			libpq = psqlVerdict(t, row.conn, row.env, 5*time.Second)
+		}
 		if got != libpq || got != row.want {
 			t.Errorf("%s %q: portpatrol %s, psql %s, want %s\n%s", row.env, row.conn, got, libpq, row.want, o.stderr)
 		}
@@ -199,6 +222,40 @@ func TestPostgresLikePsql(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A refusal is no sign that a server is gone (issue 29): an inverted
+// target whose password, role or certificate is refused keeps waiting.
+func TestPostgresRefusalIsNotGone(t *testing.T) {
+	t.Parallel()
+	a, _ := newPGServers(t)
+	dir := filepath.Dir(a.data)
+	pki := newTestPKI(t)
+	cert, key, _ := writeServerPEM(t, pki, dir)
+	otherCA := filepath.Join(dir, "other-ca.pem")
+	writeOtherCA(t, otherCA)
+	a.start(t, "ssl=on", "ssl_cert_file="+cert, "ssl_key_file="+key)
+	a.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'R1ght-pw'")
+	for _, conn := range []string{
+		"postgres://pwuser:Wr0ng-pw@" + a.addr() + "/postgres",
+		"postgres://nosuchrole:Wr0ng-pw@" + a.addr() + "/postgres",
+		"postgres://pwuser:R1ght-pw@" + a.addr() + "/postgres?sslmode=verify-ca&sslrootcert=" + otherCA,
+		"postgres://pwuser:R1ght-pw@" + a.addr() + "/postgres?channel_binding=require&sslmode=disable",
+	} {
+		o := runPortpatrol(t, nil, "--postgres.db.address="+conn, "--postgres.db.invert=true", "--default-interval=200ms", "--timeout=1500ms")
+		if o.code != 1 {
+			t.Errorf("%s: exit %d, want 1:\n%s", redactURL(conn), o.code, o.stderr)
+		}
+		if strings.Contains(o.stderr, "Wr0ng-pw") || strings.Contains(o.stderr, "R1ght-pw") {
+			t.Errorf("the password is shown:\n%s", o.stderr)
+		}
+	}
+	// A server that is gone is gone, also with a password.
+	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:R1ght-pw@"+dead+"/postgres", "--postgres.db.invert=true", "--timeout=5s").mustExit(t, 0)
+	// And one that is there with the right password is still there.
+	o := runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:R1ght-pw@"+a.addr()+"/postgres", "--postgres.db.invert=true", "--timeout=1s")
+	o.mustExit(t, 1)
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {
