@@ -75,21 +75,28 @@ func pgIsURI(s string) bool {
 // by white space, a value in single quotes when it holds white space, and
 // \' and \\ escapes in either (libpq's conninfo_parse).
 func parsePGKeywords(s string) (pgParams, error) {
+	return parsePGKeywordsAt(s, nil)
+}
+
+// parsePGKeywordsAt is parsePGKeywords that also tells at, for each pair,
+// where its value stands in s (quotes included), for the fuzz test of
+// redaction.
+func parsePGKeywordsAt(s string, at func(key string, from, to int)) (pgParams, error) {
 	p := pgParams{}
 	prev := "" // the key before, to say where a problem is without quoting a value
 	for i := 0; ; {
-		for i < len(s) && pgSpace(s[i]) {
+		for i < len(s) && cSpace(s[i]) {
 			i++
 		}
 		if i == len(s) {
 			return p, nil
 		}
 		start := i
-		for i < len(s) && s[i] != '=' && !pgSpace(s[i]) {
+		for i < len(s) && s[i] != '=' && !cSpace(s[i]) {
 			i++
 		}
 		key := s[start:i]
-		for i < len(s) && pgSpace(s[i]) {
+		for i < len(s) && cSpace(s[i]) {
 			i++
 		}
 		if i == len(s) || s[i] != '=' {
@@ -99,10 +106,11 @@ func parsePGKeywords(s string) (pgParams, error) {
 			return nil, errorf("a word without = follows the value of %s (want key=value pairs separated by spaces; a value with spaces goes in single quotes)", pgKeyName(prev))
 		}
 		i++
-		for i < len(s) && pgSpace(s[i]) {
+		for i < len(s) && cSpace(s[i]) {
 			i++
 		}
 		var value strings.Builder
+		valueFrom := i
 		if i < len(s) && s[i] == '\'' {
 			i++
 			for {
@@ -124,7 +132,7 @@ func parsePGKeywords(s string) (pgParams, error) {
 				value.WriteByte(c)
 			}
 		} else {
-			for i < len(s) && !pgSpace(s[i]) {
+			for i < len(s) && !cSpace(s[i]) {
 				c := s[i]
 				i++
 				if c == '\\' {
@@ -136,6 +144,9 @@ func parsePGKeywords(s string) (pgParams, error) {
 				}
 				value.WriteByte(c)
 			}
+		}
+		if at != nil {
+			at(key, valueFrom, i)
 		}
 		if err := p.set(key, value.String(), false); err != nil {
 			return nil, err
@@ -151,11 +162,6 @@ func pgKeyName(key string) string {
 		return quoteString(key)
 	}
 	return "a key (not shown: it may be part of a password)"
-}
-
-// pgSpace is C's isspace, which libpq uses between words.
-func pgSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
 // parsePGURI reads postgres[ql]://[user[:password]@][netloc][:port][,...][/dbname][?param=value&...]

@@ -94,7 +94,7 @@ func redactSecretParams(s string) string {
 // secretParams finds where the value of each parameter whose key names a
 // secret stands in s. A key starts after ? & ; white space or the start of
 // s, and may have spaces around its = (libpq's keyword/value form). A value
-// runs to the next & or white space; one in single quotes to its closing
+// runs to the next & (after a ?) or white space; one in single quotes to its closing
 // quote (past \' escapes), or to the end when there is none; and one
 // followed by words that are not key=value pairs runs on over them, since
 // they read as the rest of a password whose quotes are missing
@@ -113,7 +113,7 @@ func secretParams(s string) [][2]int {
 		if !secretKey(s[start:keyEnd]) {
 			continue
 		}
-		for from < len(s) && pgSpace(s[from]) {
+		for from < len(s) && cSpace(s[from]) {
 			from++
 		}
 		end := from
@@ -125,22 +125,30 @@ func secretParams(s string) [][2]int {
 			}
 			end = min(end+1, len(s))
 		} else {
-			for {
-				next := strings.IndexAny(s[end:], "& \t\n\r\f\v")
-				if next < 0 {
-					end = len(s)
-					break
+			// A backslash keeps the next byte in the value (libpq's
+			// a\ b), the safe side elsewhere; & ends it in a query only.
+			query := strings.Contains(s[:start], "?")
+			for end < len(s) {
+				c := s[end]
+				if c == '\\' {
+					end += 2
+					continue
 				}
-				end += next
-				if s[end] == '&' || continuesWithParam(s[end:]) {
+				if c == '&' && query || cSpace(c) && continuesWithParam(s[end:]) {
 					break
 				}
 				end++
 			}
+			end = min(end, len(s))
 		}
 		spans = append(spans, [2]int{from, end})
 		from = end
 	}
+}
+
+// cSpace is C's isspace, which separates libpq's key=value pairs.
+func cSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
 // continuesWithParam reports whether s, which starts with white space, goes

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzPGKeywords: the keyword/value parser ends in parameters or an error,
+// never quotes a password in the error, and every password value it reads
+// lies where the redaction of the string hides it.
+func FuzzPGKeywords(f *testing.F) {
+	for _, s := range []string{
+		"host=db port=5432 user=app password='a b' dbname=shop",
+		"password = s3cr3t host=db",
+		`password='it\'s \\ x' host=db`,
+		"password=s3 cr3t host=db",
+		"host='unterminated password=x",
+		"sslpassword=k password= host=x",
+		"host=db\tpassword\n=\vx y",
+		`password=a\ b=c host=x`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var spans [][2]int
+		p, err := parsePGKeywordsAt(s, func(key string, from, to int) {
+			if secretKey(key) && from < to {
+				spans = append(spans, [2]int{from, to})
+			}
+		})
+		if err != nil {
+			if pw := p["password"]; pw != "" && strings.Contains(err.Error(), pw) {
+				t.Fatalf("%q: the error %q shows the password", s, err)
+			}
+			return
+		}
+		hidden := secretParams(s)
+		for _, v := range spans {
+			covered := false
+			for _, h := range hidden {
+				covered = covered || h[0] <= v[0] && v[1] <= h[1]
+			}
+			if !covered {
+				t.Fatalf("%q: the value at %v is not within a redacted span %v: %q", s, v, hidden, redactSecretParams(s))
+			}
+		}
+	})
+}
+
+func TestPGKeywordsRedacted(t *testing.T) {
+	for in, want := range map[string]string{
+		"host=db password='a b' dbname=shop":       "host=db password=xxxxx dbname=shop",
+		"host=db password = s3cr3t dbname=shop":    "host=db password = xxxxx dbname=shop",
+		`host=db password='it\'s x' dbname=shop`:   "host=db password=xxxxx dbname=shop",
+		"host=db password='a b":                    "host=db password=xxxxx",
+		"host=db password=s3 cr3t dbname=shop":     "host=db password=xxxxx dbname=shop",
+		"password=s3 cr3t":                         "password=xxxxx",
+		"postgres://db/x?password=a&sslmode=allow": "postgres://db/x?password=xxxxx&sslmode=allow",
+	} {
+		if got := redactSecretParams(in); got != want {
+			t.Errorf("redactSecretParams(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPGPassfile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, mode)
+		return path
+	}
+	pass := write("pgpass", "# comment\n"+
+		"db:5432:shop:app:first\n"+
+		"db:5432:shop:app:second\n"+
+		`we\:ird:*:*:app:pa\:ss\\word:ignored`+"\n"+
+		"*:6000:*:*:any-host\r\n"+
+		"localhost:5432:*:sock:from-localhost\n", 0o600)
+	for _, tc := range []struct{ host, port, db, user, want string }{
+		{"db", "5432", "shop", "app", "first"},
+		{"db", "5432", "other", "app", ""},
+		{"we:ird", "1", "x", "app", `pa:ss\word`},
+		{"anything", "6000", "x", "y", "any-host"},
+		{"localhost", "5432", "x", "sock", "from-localhost"},
+		{"db", "5433", "shop", "app", ""},
+	} {
+		if got, warning := pgPassfilePassword(pass, tc.host, tc.port, tc.db, tc.user); got != tc.want || warning != "" {
+			t.Errorf("%v: %q (%s), want %q", tc, got, warning, tc.want)
+		}
+	}
+	open := write("pgpass-open", "*:*:*:*:pw\n", 0o640)
+	if got, warning := pgPassfilePassword(open, "db", "5432", "x", "y"); got != "" || !strings.Contains(string(warning), "has group or world access") {
+		t.Errorf("a group-readable file: %q, %q", got, warning)
+	}
+	if got, warning := pgPassfilePassword(filepath.Join(dir, "none"), "db", "5432", "x", "y"); got != "" || warning != "" {
+		t.Errorf("no file: %q, %q", got, warning)
+	}
+
+	// Through the whole reading: PGPASSFILE, then ~/.pgpass.
+	t.Setenv("HOME", dir)
+	write(".pgpass", "db:5432:*:app:from-home\n", 0o600)
+	for _, tc := range []struct {
+		conn string
+		env  map[string]string
+		want string
+	}{
+		{"postgres://app@db/x", nil, "from-home"},
+		{"postgres://app@db/shop", map[string]string{"PGPASSFILE": pass}, "first"},
+		{"host=db user=app dbname=shop passfile=" + pass, nil, "first"},
+		{"postgres://app:given@db/x", nil, "given"},
+		{"postgres://app@db/x", map[string]string{"PGPASSWORD": "env"}, "env"},
+		{"postgres://other@db/x", nil, ""},
+	} {
+		c, err := pgBuild(tc.conn, tc.env)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.conn, err)
+		}
+		if got := c.hosts[0].password; got != tc.want || c.login != (tc.want != "") {
+			t.Errorf("%q %v: password %q (login %v), want %q", tc.conn, tc.env, got, c.login, tc.want)
+		}
+	}
+}
