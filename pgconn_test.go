@@ -125,3 +125,22 @@ func TestPGPassfile(t *testing.T) {
 		}
 	}
 }
+
+func TestPGSASLprep(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain-ascii\x01":      "plain-ascii\x01", // ASCII: as it is, as PostgreSQL does
+		"Ⅸﬁ":                   "IXfi",            // NFKC
+		"a\u00a0b\u2003c":      "a b c",           // non-ASCII spaces
+		"so\u00adft\u200bhy":   "softhy",          // mapped to nothing
+		"e\u0301":              "é",               // composed
+		"x\u0007é":             "x\u0007é",        // a control: prohibited, as it is
+		"\ue000é":              "\ue000é",         // private use
+		"\u05d0\u05d1":         "\u05d0\u05d1",    // right to left only
+		"\u05d0a\u05d1":        "\u05d0a\u05d1",   // mixed: the bidi rule fails, as it is
+		"\xff\xfe not utf-8 é": "\xff\xfe not utf-8 é",
+	} {
+		if got := pgSASLprep(in); got != want {
+			t.Errorf("pgSASLprep(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1208,10 +1208,6 @@ func pgFirstValue(row []byte) (value string, null bool) {
 	return string(row[6 : 6+n]), false
 }
 
-// pgSASLprep prepares a SCRAM password as libpq does (RFC 4013); a password
-// it cannot prepare is used as it is.
-func pgSASLprep(password string) string { return password }
-
 func pgOwnedByRoot(info os.FileInfo) bool {
 	st, ok := info.Sys().(*syscall.Stat_t)
 	return ok && st.Uid == 0

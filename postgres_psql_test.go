@@ -81,10 +81,11 @@ func TestPostgresLikePsql(t *testing.T) {
 	b.start(t, "default_transaction_read_only=on")
 	roles := `CREATE ROLE scramuser LOGIN PASSWORD 'Scr4m-pw'; CREATE ROLE tlsonly LOGIN PASSWORD 'Tls-pw';
 		CREATE ROLE client LOGIN; CREATE ROLE trustuser LOGIN; CREATE ROLE "q user" LOGIN PASSWORD 'a b''c\d';
+		CREATE ROLE prepuser LOGIN PASSWORD 'Ⅸﬁ` + "\u00a0" + `pw';
 		SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'Md5-pw';`
 	a.sql(t, roles)
 	b.sql(t, "BEGIN READ WRITE; "+roles+" COMMIT;")
-	passwords := []string{"Scr4m-pw", "Tls-pw", "Md5-pw", "a b'c\\d", "Wr0ng-pw", "p@ss:w"}
+	passwords := []string{"Scr4m-pw", "Tls-pw", "Md5-pw", "a b'c\\d", "Wr0ng-pw", "p@ss:w", "Ⅸﬁ", "IXfi"}
 
 	// The client certificate, for the role named by its common name.
 	clientCert, clientKey := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
@@ -131,6 +132,11 @@ func TestPostgresLikePsql(t *testing.T) {
 		{conn: "postgresql://scramuser:p/ss@" + A + "/postgres", want: "start-up error"},
 		{conn: "postgres://[::1/postgres", want: "start-up error"},
 		{conn: "postgres://scramuser:Scr4m-pw@" + A + "/postgres?ssl=true", want: "ready"},
+		// SASLprep: the same password in another normal form, and with a
+		// plain space for the no-break one.
+		{conn: "host=127.0.0.1 port=" + aPort + " user=prepuser dbname=postgres password='Ⅸﬁ\u00a0pw'", want: "ready"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=prepuser dbname=postgres password='IXfi pw'", want: "ready"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=prepuser dbname=postgres password='IXfipw'", want: "not ready"},
 		// The keyword/value form.
 		{conn: "host=127.0.0.1 port=" + aPort + " user=scramuser password=Scr4m-pw dbname=postgres", want: "ready"},
 		{conn: "host = 127.0.0.1  port= " + aPort + "\tuser ='md5user' password = 'Md5-pw' dbname=postgres", want: "ready"},
