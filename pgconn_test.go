@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +143,37 @@ func TestPGSASLprep(t *testing.T) {
 	} {
 		if got := pgSASLprep(in); got != want {
 			t.Errorf("pgSASLprep(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzPGQuery: whatever a server answers the query property with, the
+// attempt ends in a reason or ready, reading a bounded amount.
+func FuzzPGQuery(f *testing.F) {
+	f.Add([]byte("1\x00\x00\x00\x042\x00\x00\x00\x04C\x00\x00\x00\x0aBEGIN\x00"))
+	f.Add(append(pgMessage('D', []byte("\x00\x01\x00\x00\x00\x01t")), pgMessage('Z', []byte("T"))...))
+	f.Add(append(pgError("42P01", "relation does not exist", ""), pgMessage('Z', []byte("E"))...))
+	f.Add(append(pgMessage('D', []byte("\x00\x01\xff\xff\xff\xff")), pgMessage('Z', []byte("T"))...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &countingReader{r: bytes.NewReader(data)}
+		err := pgCheck{query: "SELECT true"}.readOnlyQuery(struct {
+			io.Reader
+			io.Writer
+		}{c, io.Discard})
+		if c.n > 2*pgMaxLoginMessages*(5+pgMaxRow) {
+			t.Fatalf("read %d bytes", c.n)
+		}
+		if err == nil && !bytes.Contains(data, []byte{'Z'}) {
+			t.Fatalf("ready without ReadyForQuery")
+		}
+	})
+}
+
+func TestPGTrue(t *testing.T) {
+	for v, want := range map[string]bool{"t": true, "true": true, "1": true, "yes": true, "x": true, "2.5": true,
+		"f": false, "false": false, "0": false, "0.00": false, "": false, "off": false} {
+		if pgTrue(v) != want {
+			t.Errorf("pgTrue(%q) = %v", v, !want)
 		}
 	}
 }

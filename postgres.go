@@ -77,6 +77,7 @@ const (
 type pgSettings struct {
 	user, database, password string // may be references until built
 	login                    bool
+	query                    string // may be a reference until built
 }
 
 func pgOf(s *targetSpec) *pgSettings { return s.settings.(*pgSettings) }
@@ -96,6 +97,8 @@ var pgProperties = []property{
 		}},
 	{name: "login", def: "false", help: "log in without a password (trust): ready when the role may use the database",
 		set: func(s *targetSpec, v string) (err error) { pgOf(s).login, err = parseBool(v); return }},
+	{name: "query", arg: "SQL", help: "after the login (it implies one), run this one statement read-only: ready when its first row's first value is true; may be a reference (file:/etc/checks/migrated.sql)",
+		set: func(s *targetSpec, v string) error { pgOf(s).query = v; return nonEmpty(v) }},
 	timeoutProperty("one deadline for connecting and the whole exchange (connect_timeout caps it)"),
 }
 
@@ -133,11 +136,23 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 	if len(problems) > 0 {
 		return built{}, problems
 	}
+	var query string
+	if o.query != "" {
+		v, err := resolveProperty(s.flag("query"), o.query)
+		switch {
+		case err != nil:
+			return built{}, []error{err}
+		case strings.TrimSpace(v) == "" || strings.IndexByte(v, 0) >= 0:
+			return built{}, []error{errorf("%s: want one SQL statement, not empty and without NUL bytes", s.flag("query"))}
+		}
+		query = v
+	}
 	params.withEnvironment(os.Getenv)
-	c, warnings, err := newPGCheck(params, o.login, s.timeout)
+	c, warnings, err := newPGCheck(params, o.login || query != "", s.timeout)
 	if err != nil {
 		return built{}, []error{addressError{err}}
 	}
+	c.query = query
 	if len(warnings) > 0 {
 		c.passfileWarning = strings.Join(warnings, "; ")
 	}
@@ -570,6 +585,11 @@ func pgTerminate(conn io.ReadWriter) {
 // readPGMessage reads one message whose type is in kinds: a type byte, an
 // Int32 length (itself included) of at most pgMaxMessage, then the body.
 func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
+	return readPGMessageMax(r, kinds, pgMaxMessage)
+}
+
+// readPGMessageMax is readPGMessage with a bound of its own.
+func readPGMessageMax(r io.Reader, kinds string, max uint32) (byte, []byte, error) {
 	var header [5]byte
 	if _, err := io.ReadFull(r, header[:]); err != nil {
 		return 0, nil, err
@@ -578,8 +598,8 @@ func readPGMessage(r io.Reader, kinds string) (byte, []byte, error) {
 	if strings.IndexByte(kinds, kind) < 0 {
 		return 0, nil, errorf("not a PostgreSQL server: its reply starts with %s", describeByte(kind))
 	}
-	if length < 4 || length > pgMaxMessage {
-		return 0, nil, errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, pgMaxMessage)
+	if length < 4 || length > max {
+		return 0, nil, errorf("not a PostgreSQL start-up reply: message %q declares %d bytes (at most %d expected)", kind, length, max)
 	}
 	body := make([]byte, length-4)
 	if _, err := io.ReadFull(r, body); err != nil {
@@ -746,6 +766,7 @@ type pgCheck struct {
 	requireAuth     []string
 	requireAuthNot  bool
 	passfileWarning string
+	query           string // the query property: one statement, read-only
 }
 
 func (c pgCheck) check(ctx context.Context) error {
@@ -968,7 +989,12 @@ func (c pgCheck) logIn(conn io.ReadWriter, h pgHost, attrs string, state *tls.Co
 			if err := c.sessionAttrs(conn, attrs, status); err != nil {
 				return err
 			}
-			if _, _, err := c.simpleQuery(conn, ""); err != nil {
+			if c.query != "" {
+				err = c.readOnlyQuery(conn)
+			} else {
+				_, _, err = c.simpleQuery(conn, "")
+			}
+			if err != nil {
 				return err
 			}
 			pgTerminate(conn)
@@ -1165,7 +1191,10 @@ func (c pgCheck) simpleQuery(conn io.ReadWriter, sql string) (first string, hasR
 		return "", false, err
 	}
 	if d, ok := conn.(interface{ SetReadDeadline(time.Time) error }); ok {
-		d.SetReadDeadline(time.Now().Add(pgQueryWait)) // exchange still ends it early when the attempt is cancelled
+		// Within the attempt's timeout, which is restored after: exchange
+		// still ends the attempt early when it is cancelled.
+		d.SetReadDeadline(time.Now().Add(min(pgQueryWait, c.timeout)))
+		defer d.SetReadDeadline(time.Now().Add(c.timeout))
 	}
 	var failure error
 	for range pgMaxLoginMessages {
@@ -1211,4 +1240,100 @@ func pgFirstValue(row []byte) (value string, null bool) {
 func pgOwnedByRoot(info os.FileInfo) bool {
 	st, ok := info.Sys().(*syscall.Stat_t)
 	return ok && st.Uid == 0
+}
+
+// Extended query protocol messages (section "Message Formats").
+const (
+	pgParse           = 'P'
+	pgBind            = 'B'
+	pgExecute         = 'E'
+	pgSync            = 'S'
+	pgParseComplete   = '1'
+	pgBindComplete    = '2'
+	pgNoData          = 'n'
+	pgPortalSuspended = 's'
+	// pgMaxRow bounds the DataRow of the query property.
+	pgMaxRow = 64 << 10
+)
+
+// readOnlyQuery runs the query property as one statement in a READ ONLY
+// transaction: START TRANSACTION READ ONLY, then the statement with the
+// extended protocol (Parse takes one statement only), one row asked for, then
+// Sync. A write fails in the server (25006) and the session ends without a
+// commit. Ready when the first row's first value is true.
+func (c pgCheck) readOnlyQuery(conn io.ReadWriter) error {
+	var msg []byte
+	add := func(kind byte, parts ...[]byte) {
+		start := len(msg)
+		msg = append(msg, kind, 0, 0, 0, 0)
+		for _, p := range parts {
+			msg = append(msg, p...)
+		}
+		binary.BigEndian.PutUint32(msg[start+1:], uint32(len(msg)-start-1))
+	}
+	for i, sql := range []string{"START TRANSACTION READ ONLY", c.query} {
+		add(pgParse, []byte{0}, []byte(sql), []byte{0, 0, 0}) // unnamed, no parameter types
+		add(pgBind, []byte{0, 0}, []byte{0, 0, 0, 0, 0, 0})   // unnamed portal and statement, no formats, parameters or result formats
+		rows := []byte{0, 0, 0, 0}
+		if i == 1 {
+			rows[3] = 1 // one row is enough
+		}
+		add(pgExecute, []byte{0}, rows)
+	}
+	add(pgSync)
+	if _, err := conn.Write(msg); err != nil {
+		return err
+	}
+	var failure error
+	var first string
+	var null, hasRow bool
+	for range 2 * pgMaxLoginMessages {
+		kind, body, err := readPGMessageMax(conn, "ENS12nsCDIZ", pgMaxRow)
+		if err != nil {
+			if os.IsTimeout(err) {
+				return finalReason{errorf("no answer to the query within %v", c.timeout)}
+			}
+			return err
+		}
+		switch kind {
+		case pgErrorResponse:
+			r, err := parsePGError(body)
+			if err != nil {
+				return err
+			}
+			if failure == nil {
+				failure = errorf("the query failed: %s: %s", r.sqlstate, r.message)
+			}
+		case pgDataRow:
+			if !hasRow {
+				hasRow = true
+				first, null = pgFirstValue(body)
+			}
+		case pgReadyForQuery:
+			switch {
+			case failure != nil:
+				return failure
+			case !hasRow:
+				return errors.New("the query returned no rows")
+			case null:
+				return errors.New("the first value is false (NULL)")
+			case !pgTrue(first):
+				return errorf("the first value is false (%s)", quoteString(serverText(first, 40)))
+			}
+			return nil
+		}
+	}
+	return errorf("no ReadyForQuery in the first %d messages of the query's answer", 2*pgMaxLoginMessages)
+}
+
+// pgTrue: a value in text format that is not false, 0 or empty.
+func pgTrue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "f", "false", "0", "no", "off", "n":
+		return false
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
+		return false
+	}
+	return true
 }

@@ -292,3 +292,95 @@ func writeOtherCA(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// The query property (issue 31): one statement, read-only, after a login;
+// ready when its first row's first value is true.
+func TestPostgresQuery(t *testing.T) {
+	t.Parallel()
+	a, _ := newPGServers(t)
+	a.start(t)
+	a.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'Qu3ry-pw'")
+	a.sql(t, "CREATE DATABASE app OWNER pwuser")
+	url := "postgres://pwuser:Qu3ry-pw@" + a.addr() + "/app"
+	check := func(query string, args ...string) outcome {
+		t.Helper()
+		return runPortpatrol(t, nil, append([]string{"--postgres.db.address=" + url, "--postgres.db.query=" + query,
+			"--default-max-attempts=1", "--timeout=10s"}, args...)...)
+	}
+	appSQL := func(sql string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(a.bin, "psql"), "-X", "-qAt", "-v", "ON_ERROR_STOP=1", url, "-c", sql)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sql, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	migrated := "SELECT count(*) > 0 FROM schema_migrations WHERE version >= 2"
+	for _, tc := range []struct {
+		query, reason string
+	}{
+		{migrated, `error="the query failed: 42P01: relation \"schema_migrations\" does not exist"`},
+		{"SELECT 1; SELECT 2", `error="the query failed: 42601: cannot insert multiple commands into a prepared statement"`},
+		{"SELEC 1", `error="the query failed: 42601: syntax error at or near \"SELEC\""`},
+	} {
+		o := check(tc.query)
+		if o.code != 1 || !strings.Contains(o.stderr, tc.reason) || strings.Contains(o.stderr, "Qu3ry-pw") {
+			t.Errorf("%q: exit %d, want 1 with %s:\n%s", tc.query, o.code, tc.reason, o.stderr)
+		}
+	}
+	appSQL("CREATE TABLE schema_migrations (version int)")
+	for _, tc := range []struct {
+		query, reason string
+	}{
+		{"SELECT true FROM schema_migrations", `error="the query returned no rows"`},
+		{migrated, `error="the first value is false (\"f\")"`},
+		{"SELECT count(*) FROM schema_migrations", `error="the first value is false (\"0\")"`},
+		{"SELECT NULL::bool", `error="the first value is false (NULL)"`},
+		{"SELECT ''", `error="the first value is false (\"\")"`},
+		// A write is refused by the server and changes nothing.
+		{"INSERT INTO schema_migrations VALUES (7) RETURNING true", `error="the query failed: 25006: cannot execute INSERT in a read-only transaction"`},
+		{"WITH x AS (DELETE FROM schema_migrations RETURNING 1) SELECT true", `error="the query failed: 25006: cannot execute SELECT in a read-only transaction"`},
+	} {
+		o := check(tc.query)
+		if o.code != 1 || !strings.Contains(o.stderr, tc.reason) {
+			t.Errorf("%q: exit %d, want 1 with %s:\n%s", tc.query, o.code, tc.reason, o.stderr)
+		}
+	}
+	if n := appSQL("SELECT count(*) FROM schema_migrations"); n != "0" {
+		t.Errorf("the table has %s rows after the refused write, want 0", n)
+	}
+	// Until the migration's row arrives: ready within an interval of it.
+	sqlFile := filepath.Join(t.TempDir(), "migrated.sql")
+	if err := os.WriteFile(sqlFile, []byte(migrated+";\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ppBinary, "--postgres.db.address="+url, "--postgres.db.query=file:"+sqlFile, "--default-interval=200ms", "--timeout=60s")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitFor(t, &stderr, `the first value is false`)
+	appSQL("INSERT INTO schema_migrations VALUES (1), (2)")
+	inserted := time.Now()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("portpatrol: %v\n%s", err, stderr.String())
+	}
+	if d := time.Since(inserted); d > 2*time.Second {
+		t.Errorf("ready %v after the row arrived", d)
+	}
+	// A trust login with no password, and a query that reads the catalog.
+	a.sql(t, "CREATE ROLE trustuser LOGIN")
+	runPortpatrol(t, nil, "--postgres.db.address=postgres://trustuser@"+a.addr()+"/app",
+		"--postgres.db.query=SELECT to_regclass('public.schema_migrations') IS NOT NULL", "--default-max-attempts=1", "--timeout=10s").mustExit(t, 0)
+	// Start-up errors.
+	o := runPortpatrol(t, nil, "--postgres.db.address="+url, "--postgres.db.query=file:/nonexistent.sql")
+	o.mustExit(t, 2)
+	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--postgres.db.query= ")
+	o.mustExit(t, 2)
+	if !strings.Contains(o.stderr, "--postgres.db.query: want one SQL statement") {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
+}
