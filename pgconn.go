@@ -47,6 +47,11 @@ func pgKnownKeyword(k string) bool {
 // pgParams are a connection string's parameters by key word.
 type pgParams map[string]string
 
+// pgEmptyPassword is no key word: it keeps the start-up error for an empty
+// password in a URL (user:@host, ?password=), which a template filled from
+// an unset variable writes, unless the password property gives one.
+const pgEmptyPassword = "\x00empty password"
+
 // set stores one parameter as libpq's conninfo_storeval does: requiressl is
 // the old spelling of sslmode=require (or prefer).
 func (p pgParams) set(key, value string, uri bool) error {
@@ -187,6 +192,7 @@ func parsePGURI(s string) (pgParams, error) {
 		}
 		if hasPassword && password == "" {
 			p["password"] = "" // user:@host: refused later, unless given elsewhere
+			p[pgEmptyPassword] = errEmptyPassword.Error()
 		}
 	}
 	var hosts, ports []string
@@ -265,6 +271,9 @@ func parsePGURI(s string) (pgParams, error) {
 		}
 		if k == "ssl" && v == "true" { // libpq's JDBC compatibility
 			k, v = "sslmode", "require"
+		}
+		if k == "password" && v == "" {
+			p[pgEmptyPassword] = "the password parameter must not be empty: leave it out for no password"
 		}
 		if err := p.set(k, v, true); err != nil {
 			return nil, err

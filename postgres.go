@@ -372,8 +372,8 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 		}
 		c.hosts = append(c.hosts, h)
 	}
-	if pw, ok := p["password"]; ok && pw == "" {
-		return c, nil, errEmptyPassword
+	if pw, ok := p["password"]; ok && pw == "" && p[pgEmptyPassword] != "" {
+		return c, nil, errors.New(p[pgEmptyPassword])
 	}
 	if c.attrs != "any" {
 		c.login = true

@@ -163,10 +163,12 @@ func continuesWithParam(s string) bool {
 	return s == "" || word != "" && strings.HasPrefix(strings.TrimLeft(s[len(word):], space), "=")
 }
 
-// secretParamValues are the values redactSecretParams hides in s, as
-// written and percent-decoded, for hiding where a server echoes them.
+// secretParamValues are the values redactSecretParams hides in a query
+// string or form body s (a=b&c=d), as written and percent-decoded, for
+// hiding where a server echoes them.
 func secretParamValues(s string) []string {
 	var values []string
+	s = "?" + s // a query: & ends a value
 	for _, span := range secretParams(s) {
 		v := s[span[0]:span[1]]
 		values = append(values, v)
