@@ -177,3 +177,36 @@ func TestPGTrue(t *testing.T) {
 		}
 	}
 }
+
+// An @ in a URL's password followed by a : is refused for every URL type:
+// libpq reads up to the first @, most clients up to the last.
+func TestAtColonPasswordRefused(t *testing.T) {
+	var args []string
+	for _, a := range []string{"postgres.a=postgresql://app:p@ss:w@db/x", "mysql.a=mysql://app:p@ss:w@db/x",
+		"redis.a=redis://app:p@ss:w@db:6379", "amqp.a=amqp://app:p@ss:w@db/", "mongodb.a=mongodb://app:p@ss:w@db/x",
+		"http.a=http://app:p@ss:w@db/x"} {
+		args = append(args, "--"+strings.Replace(a, "=", ".address=", 1))
+	}
+	o := runPortpatrol(t, nil, args...)
+	o.mustExit(t, 2)
+	for _, kind := range []string{"postgres", "mysql", "redis", "amqp", "mongodb", "http"} {
+		want := "--" + kind + ".a.address="
+		line := ""
+		for _, l := range strings.Split(o.stderr, "\n") {
+			if strings.HasPrefix(l, "portpatrol: "+want) {
+				line = l
+			}
+		}
+		// mongodb has its own words for it (more than one @ before the hosts).
+		if !strings.Contains(line, "@") || !strings.Contains(line, "%40") {
+			t.Errorf("%s: no start-up error with percent-encoding advice:\n%s", kind, o.stderr)
+		}
+	}
+	if strings.Contains(o.stderr, "ss:w") {
+		t.Errorf("the password is shown:\n%s", o.stderr)
+	}
+	// An @ in the password without a : after it, and one encoded, are as before.
+	if err := unencodedPassword("mysql://app:p%40ss:w@db/x", false); err != nil {
+		t.Errorf("an encoded @: %v", err)
+	}
+}
