@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -208,5 +209,33 @@ func TestAtColonPasswordRefused(t *testing.T) {
 	// An @ in the password without a : after it, and one encoded, are as before.
 	if err := unencodedPassword("mysql://app:p%40ss:w@db/x", false); err != nil {
 		t.Errorf("an encoded @: %v", err)
+	}
+}
+
+// nfkc against Python's unicodedata on the vectors scripts/saslprep/vectors.py
+// wrote: every decomposable code point, and random mixes.
+func TestNFKC(t *testing.T) {
+	b, err := os.ReadFile("testdata/nfkc.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(hex string) string {
+		var r []rune
+		for _, f := range strings.Fields(hex) {
+			n, err := strconv.ParseUint(f, 16, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = append(r, rune(n))
+		}
+		return string(r)
+	}
+	failures := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		in, want, _ := strings.Cut(line, "\t")
+		if got := nfkc(decode(in)); got != decode(want) && failures < 20 {
+			failures++
+			t.Errorf("nfkc(%s) = %+q, want %+q (%s)", in, got, decode(want), want)
+		}
 	}
 }
