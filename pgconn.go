@@ -56,10 +56,7 @@ const pgEmptyPassword = "\x00empty password"
 // the old spelling of sslmode=require (or prefer).
 func (p pgParams) set(key, value string, uri bool) error {
 	if key == "requiressl" {
-		key, value = "sslmode", "prefer"
-		if strings.HasPrefix(p["requiressl"], "1") || strings.HasPrefix(value, "1") {
-			value = "require"
-		}
+		key, value = "sslmode", map[bool]string{true: "require", false: "prefer"}[strings.HasPrefix(value, "1")]
 	}
 	if !pgKnownKeyword(key) {
 		what := "connection option"
