@@ -164,7 +164,8 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 	for _, h := range c.hosts {
 		pieces = append(pieces, h.address, h.name)
 	}
-	return built{checker: c, address: shown, pieces: pieces, secrets: secrets}, nil
+	empty := func(s string) bool { return s == "" }
+	return built{checker: c, address: shown, pieces: slices.DeleteFunc(pieces, empty), secrets: slices.DeleteFunc(secrets, empty)}, nil
 }
 
 // parsePGAddress reads the address forms: a libpq URL
