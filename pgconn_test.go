@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzPGKeywords: the keyword/value parser ends in parameters or an error,
@@ -118,12 +119,14 @@ func TestPGPassfile(t *testing.T) {
 		{"postgres://app:given@db/x", nil, "given"},
 		{"postgres://app@db/x", map[string]string{"PGPASSWORD": "env"}, "env"},
 		{"postgres://other@db/x", nil, ""},
+		{"postgres://app@db/x", map[string]string{"PGPASSFILE": write("pgpass-open2", "*:*:*:app:pw\n", 0o644)}, ""},
 	} {
 		c, err := pgBuild(tc.conn, tc.env)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.conn, err)
 		}
-		if got := c.hosts[0].password; got != tc.want || c.login != (tc.want != "") {
+		ignored := strings.Contains(c.passfileWarning, "has group or world access, so libpq ignores it")
+		if got := c.hosts[0].password; got != tc.want || c.login != (tc.want != "" || ignored) {
 			t.Errorf("%q %v: password %q (login %v), want %q", tc.conn, tc.env, got, c.login, tc.want)
 		}
 	}
@@ -238,4 +241,50 @@ func TestNFKC(t *testing.T) {
 			t.Errorf("nfkc(%s) = %+q, want %+q (%s)", in, got, decode(want), want)
 		}
 	}
+}
+
+func TestPGConnectTimeoutCaps(t *testing.T) {
+	for conn, want := range map[string]time.Duration{
+		"host=db":                      time.Minute,
+		"host=db connect_timeout=3":    3 * time.Second,
+		"host=db connect_timeout=1":    2 * time.Second, // libpq's least
+		"host=db connect_timeout=0":    time.Minute,     // no limit
+		"host=db connect_timeout=3600": time.Minute,
+	} {
+		c, err := pgBuild(conn, nil)
+		if err != nil || c.timeout != want {
+			t.Errorf("%q: timeout %v (%v), want %v", conn, c.timeout, err, want)
+		}
+	}
+	c, err := pgBuild("host=db", map[string]string{"PGCONNECT_TIMEOUT": "5"})
+	if err != nil || c.timeout != 5*time.Second {
+		t.Errorf("PGCONNECT_TIMEOUT=5: timeout %v (%v)", c.timeout, err)
+	}
+}
+
+// FuzzPGURI: the URI parser ends in parameters or an error, and the error
+// never quotes the password it read.
+func FuzzPGURI(f *testing.F) {
+	for _, s := range []string{"postgres://u:pw@h1:1,[::1]:2/db?sslmode=require&password=x", "postgresql://%2Frun:5/x?host=a&port=",
+		"postgres://u:p%zz@h/x", "postgres://[::1", "postgres://h/?a", "postgres://h/?a=b=c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		s = "postgres://" + strings.TrimPrefix(s, "postgres://")
+		p, err := parsePGURI(s)
+		if err != nil {
+			if _, rest, _ := strings.Cut(s, "://"); strings.Contains(rest, ":") {
+				_, pw, _ := strings.Cut(strings.SplitN(rest, "@", 2)[0], ":")
+				if len(pw) > 3 && strings.Contains(err.Error(), pw) {
+					t.Fatalf("%q: the error %q shows the password", s, err)
+				}
+			}
+			return
+		}
+		for k := range p {
+			if !pgKnownKeyword(k) && k != pgEmptyPassword {
+				t.Fatalf("%q: an unknown key %q was kept", s, k)
+			}
+		}
+	})
 }

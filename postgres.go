@@ -148,14 +148,11 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		query = v
 	}
 	params.withEnvironment(os.Getenv)
-	c, warnings, err := newPGCheck(params, o.login || query != "", s.timeout)
+	c, err := newPGCheck(params, o.login || query != "", s.timeout)
 	if err != nil {
 		return built{}, []error{addressError{err}}
 	}
 	c.query = query
-	if len(warnings) > 0 {
-		c.passfileWarning = strings.Join(warnings, "; ")
-	}
 	for _, h := range c.hosts {
 		secrets = append(secrets, h.password)
 	}
@@ -237,7 +234,7 @@ func pgListAt(list []string, i int) string {
 
 // newPGCheck turns libpq's parameters into a check, refusing at start-up
 // what libpq refuses before it connects.
-func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []string, error) {
+func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) {
 	var warnings []string
 	c := pgCheck{timeout: timeout, login: login, user: p["user"], sslmode: p["sslmode"]}
 	if c.user == "" {
@@ -265,11 +262,11 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 		}
 		if !slices.Contains(opt.values, v) {
 			last := len(opt.values) - 1
-			return c, nil, errorf("%s %s: want %s or %s", opt.key, quoteString(serverText(v, 40)), strings.Join(opt.values[:last], ", "), opt.values[last])
+			return c, errorf("%s %s: want %s or %s", opt.key, quoteString(serverText(v, 40)), strings.Join(opt.values[:last], ", "), opt.values[last])
 		}
 	}
 	if p["gssencmode"] == "require" {
-		return c, nil, errors.New("gssencmode=require: portpatrol has no GSSAPI, so it cannot see what the app would (use prefer or disable)")
+		return c, errors.New("gssencmode=require: portpatrol has no GSSAPI, so it cannot see what the app would (use prefer or disable)")
 	}
 	c.attrs, c.loadBalance, c.channelBinding = p["target_session_attrs"], p["load_balance_hosts"] == "random", p["channel_binding"]
 	if c.attrs == "" {
@@ -278,13 +275,13 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 	if ra := p["require_auth"]; ra != "" {
 		var err error
 		if c.requireAuth, c.requireAuthNot, err = parseRequireAuth(ra); err != nil {
-			return c, nil, err
+			return c, err
 		}
 	}
 	if v := p["connect_timeout"]; v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
-			return c, nil, errorf("connect_timeout %s: want a whole number of seconds", quoteString(serverText(v, 40)))
+			return c, errorf("connect_timeout %s: want a whole number of seconds", quoteString(serverText(v, 40)))
 		}
 		if n > 0 {
 			// libpq waits at least 2 s per host.
@@ -303,11 +300,11 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 	n := max(len(hosts), len(hostaddrs))
 	switch {
 	case n == 0:
-		return c, nil, errors.New("missing host: name one (host=db, postgres://db), or a socket directory (host=/run/postgresql)")
+		return c, errors.New("missing host: name one (host=db, postgres://db), or a socket directory (host=/run/postgresql)")
 	case hosts != nil && hostaddrs != nil && len(hosts) != len(hostaddrs):
-		return c, nil, errorf("could not match %d host names to %d hostaddr values", len(hosts), len(hostaddrs))
+		return c, errorf("could not match %d host names to %d hostaddr values", len(hosts), len(hostaddrs))
 	case len(ports) > 1 && len(ports) != n:
-		return c, nil, errorf("could not match %d port numbers to %d hosts", len(ports), n)
+		return c, errorf("could not match %d port numbers to %d hosts", len(ports), n)
 	}
 	passfile := p["passfile"]
 	if passfile == "" {
@@ -328,13 +325,13 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 			port = pgDefaultPort
 		}
 		if err := checkPort(port); err != nil {
-			return c, nil, err
+			return c, err
 		}
 		h := pgHost{name: name, password: p["password"]}
 		switch {
 		case addr != "":
 			if _, err := netip.ParseAddr(addr); err != nil {
-				return c, nil, errors.New("hostaddr: want an IP address (a name goes in host)")
+				return c, errors.New("hostaddr: want an IP address (a name goes in host)")
 			}
 			h.network, h.address = "tcp", net.JoinHostPort(addr, port)
 			if name == "" {
@@ -343,13 +340,13 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 		case strings.HasPrefix(name, "/"):
 			h.network, h.address = "unix", filepath.Join(name, ".s.PGSQL."+port)
 			if err := unixSocketPath(h.address); err != nil {
-				return c, nil, err
+				return c, err
 			}
 		case name == "":
-			return c, nil, errors.New("missing host: an empty host in the list")
+			return c, errors.New("missing host: an empty host in the list")
 		default:
 			if err := checkHost(name); err != nil {
-				return c, nil, err
+				return c, err
 			}
 			h.network, h.address = "tcp", net.JoinHostPort(name, port)
 		}
@@ -374,7 +371,7 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 		c.hosts = append(c.hosts, h)
 	}
 	if pw, ok := p["password"]; ok && pw == "" && p[pgEmptyPassword] != "" {
-		return c, nil, errors.New(p[pgEmptyPassword])
+		return c, errors.New(p[pgEmptyPassword])
 	}
 	if c.attrs != "any" {
 		c.login = true
@@ -394,7 +391,7 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 	c.startup = pgStartupMessage(c.user, database, extra...)
 	var err error
 	if c.tls, c.direct, err = pgTLSConfig(p); err != nil {
-		return c, nil, err
+		return c, err
 	}
 	if c.sslmode == "" {
 		c.sslmode = "prefer"
@@ -402,7 +399,8 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, []strin
 			c.sslmode = "verify-full" // libpq's default with the system's roots
 		}
 	}
-	return c, warnings, nil
+	c.passfileWarning = strings.Join(warnings, "; ")
+	return c, nil
 }
 
 // parseRequireAuth reads require_auth: a comma list of methods the server

@@ -26,7 +26,7 @@ func pgBuild(s string, env map[string]string) (pgCheck, error) {
 		return pgCheck{}, err
 	}
 	p.withEnvironment(func(k string) string { return env[k] })
-	c, _, err := newPGCheck(p, false, time.Minute)
+	c, err := newPGCheck(p, false, time.Minute)
 	return c, err
 }
 
