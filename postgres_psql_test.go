@@ -67,7 +67,7 @@ func TestPostgresLikePsql(t *testing.T) {
 	cert, key, ca := writeServerPEM(t, pki, dir)
 	otherCA := filepath.Join(dir, "other-ca.pem")
 	writeOtherCA(t, otherCA)
-	hba := "local all all trust\n" +
+	hba := "local all all trust\nlocal replication all trust\n" +
 		"hostssl all client 127.0.0.0/8 cert\n" +
 		"hostssl all tlsonly 127.0.0.0/8 scram-sha-256\nhostnossl all tlsonly 127.0.0.0/8 reject\n" +
 		"host all md5user 127.0.0.0/8 md5\nhost all trustuser 127.0.0.0/8 trust\nhost all all 127.0.0.0/8 scram-sha-256\n"
@@ -84,6 +84,14 @@ func TestPostgresLikePsql(t *testing.T) {
 		CREATE ROLE prepuser LOGIN PASSWORD 'Ⅸﬁ` + "\u00a0" + `pw';
 		SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'Md5-pw';`
 	a.sql(t, roles)
+	// H: a hot standby of A, streaming from it (in_hot_standby is on).
+	h := &pgServer{bin: a.bin, data: filepath.Join(dir, "hot"), port: freePort(t), sockDir: a.sockDir, log: filepath.Join(dir, "hot.log")}
+	a.tool(t, "pg_basebackup", "-D", h.data, "-R", "-h", a.sockDir, "-p", strconv.Itoa(a.port), "-U", "postgres", "-X", "stream")
+	h.start(t, "listen_addresses=127.0.0.1", "ssl=on", "ssl_cert_file="+cert, "ssl_key_file="+key, "ssl_ca_file="+ca)
+	if got := strings.TrimSpace(h.sql(t, "SELECT pg_is_in_recovery()")); got != "t" {
+		t.Fatalf("the hot standby is not in recovery: %q", got)
+	}
+	H := h.addr()
 	b.sql(t, "BEGIN READ WRITE; "+roles+" COMMIT;")
 	passwords := []string{"Scr4m-pw", "Tls-pw", "Md5-pw", "a b'c\\d", "Wr0ng-pw", "p@ss:w", "Ⅸﬁ", "IXfi"}
 
@@ -161,6 +169,16 @@ func TestPostgresLikePsql(t *testing.T) {
 		{conn: "postgres://scramuser:Scr4m-pw@" + A + "/postgres?target_session_attrs=prefer-standby", want: "ready"},
 		{conn: "host=127.0.0.1,127.0.0.1 port=" + bPort + "," + aPort + " user=scramuser password=Scr4m-pw dbname=postgres target_session_attrs=read-write", want: "ready"},
 		{conn: "postgres://scramuser:Scr4m-pw@" + A + "/postgres?target_session_attrs=master", want: "start-up error"},
+		// A real hot standby.
+		{conn: "postgres://scramuser:Scr4m-pw@" + H + "/postgres", want: "ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + H + "," + A + "/postgres?target_session_attrs=primary", want: "ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + H + "/postgres?target_session_attrs=primary", want: "not ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + H + "/postgres?target_session_attrs=read-write", want: "not ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + H + "/postgres?target_session_attrs=read-only", want: "ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + A + "," + H + "/postgres?target_session_attrs=standby", want: "ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + A + "," + H + "/postgres?target_session_attrs=prefer-standby", want: "ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + B + "/postgres?target_session_attrs=standby", want: "not ready"},
+		{conn: "postgres://scramuser:Scr4m-pw@" + B + "," + dead + "/postgres?target_session_attrs=prefer-standby", want: "ready"},
 		// sslmode, certificates and channel binding.
 		{conn: "postgres://tlsonly:Tls-pw@" + A + "/postgres", want: "ready"},
 		{conn: "postgres://tlsonly:Tls-pw@" + A + "/postgres?sslmode=disable", want: "not ready"},
