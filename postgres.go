@@ -186,9 +186,6 @@ func parsePGAddress(s string) (pgParams, error) {
 			return nil, errAtColonPassword
 		}
 		return parsePGURI(s)
-	case strings.Contains(s, "://"):
-		scheme, _, _ := strings.Cut(s, "://")
-		return nil, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port, a keyword/value string or a socket directory", quoteString(serverText(scheme, 40)))
 	case strings.HasPrefix(s, "/"):
 		dir, rawQuery, _ := strings.Cut(s, "?")
 		port, ok := strings.CutPrefix(rawQuery, "port=")
@@ -204,6 +201,11 @@ func parsePGAddress(s string) (pgParams, error) {
 			p["port"] = port
 		}
 		return p, nil
+	case pgKeywordForm(s):
+		return parsePGKeywords(s)
+	case strings.Contains(s, "://"):
+		scheme, _, _ := strings.Cut(s, "://")
+		return nil, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port, a keyword/value string or a socket directory", quoteString(serverText(scheme, 40)))
 	case strings.Contains(s, "="):
 		return parsePGKeywords(s)
 	case strings.ContainsAny(s, "/?@,"):
@@ -215,6 +217,14 @@ func parsePGAddress(s string) (pgParams, error) {
 	}
 	host, port, _ := net.SplitHostPort(hostport)
 	return pgParams{"host": host, "port": port}, nil
+}
+
+// pgKeywordForm: s starts as a keyword/value string does, with a word and
+// an = (host=db, or a value that holds :// further on).
+func pgKeywordForm(s string) bool {
+	s = strings.TrimLeft(s, " \t\n\r\f\v")
+	end := strings.IndexAny(s, "= \t\n\r\f\v")
+	return end > 0 && !strings.Contains(s[:end], "://") && strings.HasPrefix(strings.TrimLeft(s[end:], " \t\n\r\f\v"), "=")
 }
 
 // pgHost is one server of a connection string's host list.

@@ -57,6 +57,7 @@ func TestParsePGAddress(t *testing.T) {
 			shown: "host=db port=6000 user=app password=xxxxx dbname=shop"},
 		{in: "  host = db\tdbname =  'it\\'s'  user='o\\\\b' ", network: "tcp", address: "db:5432", user: `o\b`, database: "it's"},
 		{in: "host=a,b hostaddr=127.0.0.1,127.0.0.2 port=7", network: "tcp", address: "127.0.0.1:7 127.0.0.2:7"},
+		{in: "host=db dbname=x://y", network: "tcp", address: "db:5432", database: "x://y"},
 		{in: "host=/run/postgresql,db port=1,2", network: "unix", address: "/run/postgresql/.s.PGSQL.1 db:2"},
 		{in: "password = s3 cr3t host=db", err: `a word without = follows the value of "password"`},
 		{in: "host=db password='s3cr3t", err: `the value of "password" has no closing single quote`},
