@@ -223,50 +223,13 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 	if u != nil && isReference(s.address) {
 		c.secrets = urlPieces(u)
 	}
+	// sent is every credential the request carries, hidden from reasons in
+	// case the server echoes it back.
 	var sent []string
 	if u != nil {
 		sent = sentCredentials(u)
 	}
-	var problems []error
-	for _, hd := range h.headers {
-		value, err := resolveProperty(s.flag("header")+" "+hd.name, hd.value)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		// HTTP ignores white space around a value, and a value read from a
-		// Secret often ends in a newline that would make the request invalid.
-		value = strings.TrimSpace(value)
-		if isReference(hd.value) {
-			c.secrets = append(c.secrets, value)
-		}
-		sent = append(sent, value)
-		if _, credentials, ok := strings.Cut(value, " "); ok && strings.HasSuffix(strings.ToLower(hd.name), "authorization") {
-			sent = append(sent, strings.TrimSpace(credentials)) // Bearer TOKEN: the token alone
-		}
-		if value == "" {
-			problems = append(problems, errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
-			continue
-		}
-		if strings.IndexFunc(value, isControl) >= 0 {
-			problems = append(problems, errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
-				s.flag("header"), hd.name))
-			continue
-		}
-		if strings.EqualFold(hd.name, "Host") {
-			if c.host != "" {
-				problems = append(problems, errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header")))
-				continue
-			}
-			if u, err := url.Parse("http://" + value + "/"); err != nil || u.Host != value || value == "" {
-				problems = append(problems, errorf("%s: the Host header is not a valid host or host:port", s.flag("header")))
-				continue
-			}
-			c.host = value
-			continue
-		}
-		c.header.Add(hd.name, value)
-	}
+	problems := c.addHeaders(s, h.headers, &sent)
 	if h.body != "" {
 		var err error
 		if c.body, err = resolveProperty(s.flag("body"), h.body); err != nil {
@@ -279,23 +242,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		sent = append(append(sent, c.body), secretParamValues(c.body)...)
 	}
 	if h.unixSocket != "" {
-		path, err := resolveProperty(s.flag("unix-socket"), h.unixSocket)
-		if err == nil {
-			// DOCKER_HOST's form, unix:///var/run/docker.sock, is accepted too.
-			path, _ = cutUnixScheme(strings.TrimSpace(path))
-			err = unixSocketPath(path)
-			if err != nil {
-				shown := quoteValue(h.unixSocket)
-				if isReference(h.unixSocket) {
-					shown += " (resolved)"
-				}
-				err = errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
-			}
-		}
-		if err != nil {
+		var err error
+		if c.socket, err = httpSocket(s, h.unixSocket); err != nil {
 			problems = append(problems, err)
 		}
-		c.socket = path
 	}
 	if c.header.Get("User-Agent") == "" {
 		c.header.Set("User-Agent", "portpatrol/"+versionString())
@@ -306,6 +256,76 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 	if problems = append(problems, errs...); len(problems) > 0 {
 		return nil, problems
 	}
+	c.hidden = newHidden(append(sent, c.secrets...)...)
+	c.client = &http.Client{Transport: c.transport(tlsConfig), CheckRedirect: c.checkRedirect}
+	return c, nil
+}
+
+// addHeaders resolves the header properties into the request's headers, or
+// its virtual host for Host, adding each value to sent.
+func (c *httpCheck) addHeaders(s *targetSpec, headers []header, sent *[]string) (problems []error) {
+	for _, hd := range headers {
+		value, err := resolveProperty(s.flag("header")+" "+hd.name, hd.value)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		// HTTP ignores white space around a value, and a value read from a
+		// Secret often ends in a newline that would make the request invalid.
+		value = strings.TrimSpace(value)
+		if isReference(hd.value) {
+			c.secrets = append(c.secrets, value)
+		}
+		*sent = append(*sent, value)
+		if _, credentials, ok := strings.Cut(value, " "); ok && strings.HasSuffix(strings.ToLower(hd.name), "authorization") {
+			*sent = append(*sent, strings.TrimSpace(credentials)) // Bearer TOKEN: the token alone
+		}
+		if err := c.addHeader(s, hd.name, value); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	return problems
+}
+
+func (c *httpCheck) addHeader(s *targetSpec, name, value string) error {
+	switch {
+	case value == "":
+		return errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), name)
+	case strings.IndexFunc(value, isControl) >= 0:
+		return errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
+			s.flag("header"), name)
+	case !strings.EqualFold(name, "Host"):
+		c.header.Add(name, value)
+		return nil
+	case c.host != "":
+		return errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header"))
+	}
+	if u, err := url.Parse("http://" + value + "/"); err != nil || u.Host != value || value == "" {
+		return errorf("%s: the Host header is not a valid host or host:port", s.flag("header"))
+	}
+	c.host = value
+	return nil
+}
+
+// httpSocket resolves the unix-socket property into a socket's path.
+func httpSocket(s *targetSpec, property string) (string, error) {
+	path, err := resolveProperty(s.flag("unix-socket"), property)
+	if err != nil {
+		return path, err
+	}
+	// DOCKER_HOST's form, unix:///var/run/docker.sock, is accepted too.
+	path, _ = cutUnixScheme(strings.TrimSpace(path))
+	if err := unixSocketPath(path); err != nil {
+		shown := quoteValue(property)
+		if isReference(property) {
+			shown += " (resolved)"
+		}
+		return path, errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
+	}
+	return path, nil
+}
+
+func (c *httpCheck) transport(tlsConfig *tls.Config) *http.Transport {
 	transport := &http.Transport{
 		Proxy:       http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{}).DialContext,
@@ -326,9 +346,7 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 			return d.DialContext(ctx, "unix", c.socket)
 		}
 	}
-	c.hidden = newHidden(append(sent, c.secrets...)...)
-	c.client = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
-	return c, nil
+	return transport
 }
 
 // tlsFiles are the TLS properties of every type that can speak TLS.
