@@ -118,6 +118,7 @@ func githubSlug(heading string) string {
 }
 
 func TestGithubSlug(t *testing.T) {
+	t.Parallel()
 	for heading, want := range map[string]string{
 		" ICMP: raw and unprivileged":            "icmp-raw-and-unprivileged",
 		" Compose `depends_on`":                  "compose-depends_on",
@@ -140,6 +141,7 @@ var (
 // Every relative link resolves to a file of the checkout, and a #fragment
 // to a heading of the Markdown file it names.
 func TestDocsLinksResolve(t *testing.T) {
+	t.Parallel()
 	files := docFiles(t)
 	checked := 0
 	for _, path := range slices.Sorted(maps.Keys(files)) {
@@ -248,6 +250,7 @@ func compareNames(t *testing.T, where string, listed, want []string) {
 // the retries page, which every type page links to. The front page's type
 // table links every page, and --help names every type.
 func TestDocsTypePages(t *testing.T) {
+	t.Parallel()
 	files := docFiles(t)
 	var common []string
 	for _, p := range commonProperties {
@@ -426,6 +429,7 @@ func expands(line string, i int) bool {
 }
 
 func TestShellWords(t *testing.T) {
+	t.Parallel()
 	for line, want := range map[string][]string{
 		`portpatrol --a='x|y' --b="Authorization=env:T" c\ d # note`: {"portpatrol", "--a=x|y", "--b=Authorization=env:T", "c d"},
 		`portpatrol --x=1 ; echo done`:                               {"portpatrol", "--x=1"},
@@ -468,6 +472,7 @@ func withTestTimeout(args []string) []string {
 // It runs in a network namespace of its own, with only loopback, so that
 // the names in the examples are never asked of a real resolver or host.
 func TestDocsShellCommandsParse(t *testing.T) {
+	t.Parallel()
 	files := docFiles(t)
 	commands := docCommands(t, files)
 	if len(commands) < 10 {
