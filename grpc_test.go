@@ -46,7 +46,7 @@ func TestParseGRPCAddress(t *testing.T) {
 		{in: "::1", err: "the port is missing"},
 		{in: "[::1]", err: "the port is missing"},
 		{in: "svc:0", err: "the port must be a number from 1 to 65535"},
-		{in: "http://svc:80", err: "want host:port, grpc://host:port, grpcs://host:port (TLS) or unix:///path"},
+		{in: "http://svc:80", err: "want host:port, dns:///host:port, grpc://host:port, grpcs://host:port (TLS) or unix:///path"},
 		{in: "grpc://u:pw@svc:80", err: "a grpc address has no user or password"},
 		{in: "grpc://svc:80/grpc.health.v1.Health/Check", err: "want host:port without a path"},
 		{in: "/run/app.sock", err: "write a unix socket as unix:///path"},
@@ -82,7 +82,7 @@ func TestGRPCStartupErrors(t *testing.T) {
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.header=x-token"}, `want NAME=VALUE`},
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.header=x-token= "}, `--grpc.a.header: the value of x-token is empty`},
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.header=x-token=env:PP_GRPC_UNSET_TOKEN"}, `--grpc.a.header x-token: `},
-		{[]string{"--grpc.a.address=svc:1", "--grpc.a.ca-file=/ca.pem"}, `--grpc.a.address: TLS properties are set but the address does not ask for TLS (use grpcs://)`},
+		{[]string{"--grpc.a.address=svc:1", "--grpc.a.ca-file=/ca.pem"}, `--grpc.a.address: TLS properties are set but the address does not ask for TLS (use grpcs://, or --grpc.a.tls=true)`},
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.server-name=svc"}, `TLS properties are set but the address does not ask for TLS`},
 		{[]string{"--grpc.a.address=grpcs://svc:1", "--grpc.a.cert-file=/c.pem"}, `--grpc.a.cert-file and --grpc.a.key-file go together`},
 		{[]string{"--grpc.a.address=grpcs://svc:1", "--grpc.a.ca-file=/nonexistent/ca.pem"}, `--grpc.a.ca-file: cannot read /nonexistent/ca.pem`},
@@ -296,9 +296,9 @@ func TestGRPCFakeServers(t *testing.T) {
 		{name: "UNAVAILABLE trailers only", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "14", "grpc-message", "shutting%20down"),
 			err: "UNAVAILABLE (shutting down)", python: "ERROR UNAVAILABLE shutting down"},
 		{name: "NOT_FOUND", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "5", "grpc-message", "unknown service"),
-			err: `NOT_FOUND (unknown service): the health service does not know service "": it is not registered yet`, python: "ERROR NOT_FOUND unknown service"},
+			err: `NOT_FOUND (unknown service): the health service does not know service "" (not registered yet, or misspelt)`, python: "ERROR NOT_FOUND unknown service"},
 		{name: "UNIMPLEMENTED", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "12"),
-			err: "UNIMPLEMENTED: this server has no health service (grpc.health.v1.Health), so it cannot be asked; a tcp target waits for its port", python: "ERROR UNIMPLEMENTED"},
+			err: "UNIMPLEMENTED: the server has no grpc.health.v1.Health service; a tcp target waits for its port", python: "ERROR UNIMPLEMENTED"},
 		{name: "an unknown code", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "42"),
 			err: "gRPC status 42", python: "ERROR UNKNOWN"},
 		{name: "HTTP 503", answer: fakeHeaders(true, ":status", "503", "content-type", "text/plain"),
@@ -320,12 +320,12 @@ func TestGRPCFakeServers(t *testing.T) {
 		{name: "compressed", answer: grpcAnswer(fakeOK, h2AppendFrame(nil, h2Data, 0, 1, []byte{1, 0, 0, 0, 2, 8, 1}), fakeTrailers),
 			// The C core reads a compressed flag without grpc-encoding as
 			// identity; grpc-go refuses it, as PROTOCOL-HTTP2.md asks.
-			err: "the server compressed its reply, which the call did not allow", python: "OK 0801"},
+			err: "the server compressed its reply without naming its grpc-encoding", python: "OK 0801"},
 		{name: "2 GiB message", answer: grpcAnswer(fakeOK, h2AppendFrame(nil, h2Data, 0, 1, []byte{0, 0x80, 0, 0, 0, 8, 1})),
 			// The C core waits for the 2 GiB to arrive.
 			err: "the server declared a reply message of 2147483648 bytes, more than 64 KiB", python: "ERROR DEADLINE_EXCEEDED"},
 		{name: "endless frames", serve: endless,
-			err: "the server sent more than 64 KiB without ending the call", python: "ERROR DEADLINE_EXCEEDED"},
+			err: "the server sent more than 64 KiB, portpatrol's limit for one call, without ending it", python: "ERROR DEADLINE_EXCEEDED"},
 		{name: "HTTP/1.1", raw: func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
@@ -396,7 +396,7 @@ func FuzzGRPCReply(f *testing.F) {
 	f.Add([]byte{0x15, 3, 3, 0, 2, 2, 0x28})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &countingReader{r: bytes.NewReader(data)}
-		readHealthReply(r, io.Discard, false)
+		readHealthReply(r, io.Discard, false, "use grpcs://")
 		if r.n > grpcMaxRead {
 			t.Fatalf("read %d bytes", r.n)
 		}
@@ -543,7 +543,7 @@ func TestGRPCRealPythonWithoutHealth(t *testing.T) {
 	sock := filepath.Join(nobodyDir(t), "grpc.sock")
 	startPythonGRPC(t, "unix://"+sock, false)
 	err := grpcCheckFor(t, "--grpc.py.address=unix://"+sock, "--grpc.py.timeout=5s").check(context.Background())
-	if err == nil || !strings.HasPrefix(err.Error(), "UNIMPLEMENTED") || !strings.Contains(err.Error(), "cannot be asked; a tcp target waits for its port") {
+	if err == nil || !strings.HasPrefix(err.Error(), "UNIMPLEMENTED") || !strings.Contains(err.Error(), "the server has no grpc.health.v1.Health service; a tcp target waits for its port") {
 		t.Errorf("check = %v, want the UNIMPLEMENTED reason", err)
 	}
 	t.Logf("python3-grpcio without a health service: %v", err)
@@ -622,7 +622,7 @@ func TestGRPCRealEtcd(t *testing.T) {
 		t.Fatalf("etcd over h2c: %v", err)
 	}
 	err = grpcCheckFor(t, "--grpc.etcd.address=grpc://"+addr, "--grpc.etcd.service=shop.Orders", "--grpc.etcd.timeout=5s").check(context.Background())
-	if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") || !strings.Contains(err.Error(), `does not know service "shop.Orders": it is not registered yet`) {
+	if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") || !strings.Contains(err.Error(), `does not know service "shop.Orders" (not registered yet, or misspelt)`) {
 		t.Errorf("unknown service: %v, want the NOT_FOUND reason", err)
 	}
 	t.Logf("etcd, unknown service: %v", err)
@@ -719,7 +719,7 @@ func TestGRPCAcknowledgesAndSaysGoodbye(t *testing.T) {
 func TestGRPCReadBudget(t *testing.T) {
 	filler := h2AppendFrame(nil, 0xf0, 0, 0, make([]byte, 16384))
 	r := &countingReader{r: bytes.NewReader(grpcAnswer(h2AppendFrame(nil, h2Settings, 0, 0, nil), filler, filler, filler, filler, filler))}
-	_, err := readHealthReply(r, io.Discard, false)
+	_, err := readHealthReply(r, io.Discard, false, "use grpcs://")
 	if err != errTooMuch || r.n > grpcMaxRead {
 		t.Errorf("read %d bytes, then %v; want at most %d bytes and %q", r.n, err, grpcMaxRead, errTooMuch)
 	}

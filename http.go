@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -349,67 +346,6 @@ func (c *httpCheck) transport(tlsConfig *tls.Config) *http.Transport {
 	return transport
 }
 
-// tlsFiles are the TLS properties of every type that can speak TLS.
-type tlsFiles struct {
-	skipVerify bool
-	caFile     string
-	certFile   string
-	keyFile    string
-}
-
-// tlsOf is the settings of a type whose own properties are the TLS ones alone.
-func tlsOf(s *targetSpec) *tlsFiles { return s.settings.(*tlsFiles) }
-
-// tlsProperties are skip-tls-verify, ca-file, cert-file and key-file for a
-// type whose settings hold a tlsFiles.
-func tlsProperties(of func(s *targetSpec) *tlsFiles) []property {
-	return []property{
-		{name: "skip-tls-verify", def: "false", aliases: []string{"insecure", "insecure-skip-verify", "tls-skip-verify"}, help: "accept any server certificate",
-			set: func(s *targetSpec, v string) (err error) { of(s).skipVerify, err = parseBool(v); return }},
-		{name: "ca-file", arg: "PATH", help: "PEM certificates to trust in addition to the system roots",
-			set: func(s *targetSpec, v string) error { of(s).caFile = v; return nil }},
-		{name: "cert-file", arg: "PATH", help: "PEM client certificate for mutual TLS (needs key-file)",
-			set: func(s *targetSpec, v string) error { of(s).certFile = v; return nil }},
-		{name: "key-file", arg: "PATH", help: "PEM private key of cert-file",
-			set: func(s *targetSpec, v string) error { of(s).keyFile = v; return nil }},
-	}
-}
-
-func (f *tlsFiles) finish(s *targetSpec) []error {
-	if (f.certFile == "") != (f.keyFile == "") {
-		return []error{errorf("%s and %s go together: mutual TLS needs both the certificate and its key",
-			s.flag("cert-file"), s.flag("key-file"))}
-	}
-	return nil
-}
-
-// config reads the files once, at start-up. serverName, when set, is the
-// name to ask for and verify instead of the dialled host.
-func (f *tlsFiles) config(s *targetSpec, serverName string) (*tls.Config, []error) {
-	cfg := &tls.Config{InsecureSkipVerify: f.skipVerify, ServerName: serverName}
-	var problems []error
-	if f.caFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if pem, err := os.ReadFile(f.caFile); err != nil {
-			problems = append(problems, errorf("%s: cannot read %s: %v", s.flag("ca-file"), f.caFile, unwrapPathError(err)))
-		} else if !pool.AppendCertsFromPEM(pem) {
-			problems = append(problems, errorf("%s: %s holds no PEM certificate", s.flag("ca-file"), f.caFile))
-		}
-		cfg.RootCAs = pool
-	}
-	if f.certFile != "" && f.keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
-		if err != nil {
-			problems = append(problems, errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), quoteValue(f.certFile), s.flag("key-file"), quoteValue(f.keyFile), unwrapPathError(err)))
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, problems
-}
-
 // refusedByProxy names the proxy when it refuses a CONNECT; Go's own error
 // is the bare status text ("Forbidden"), which reads like the target's.
 func refusedByProxy(_ context.Context, proxy *url.URL, _ *http.Request, resp *http.Response) error {
@@ -589,7 +525,11 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 	// TLS alert after the handshake, as a TLS 1.3 server that wants a
 	// client certificate does.
 	if msg := err.Error(); strings.Contains(msg, "readLoopPeekFailLocked: ") {
-		return errors.New(strings.Replace(msg, "readLoopPeekFailLocked: ", "", 1))
+		text := errors.New(strings.Replace(msg, "readLoopPeekFailLocked: ", "", 1))
+		if _, ok := err.(unseen); ok { // the server refused our certificate
+			return unseen{text}
+		}
+		return text
 	}
 	return err
 }
