@@ -8,6 +8,8 @@
 #   health_server.py ADDRESS                       no health service at all
 #
 # ADDRESS is 127.0.0.1:PORT or unix:///path. It prints "listening" once it is.
+# With TLS_CERT and TLS_KEY in the environment (PEM files), the port is
+# secure: TLS, on a unix socket too.
 import json
 import os
 import sys
@@ -37,7 +39,12 @@ def main():
     else:
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
             "example.Echo", {"Say": grpc.unary_unary_rpc_method_handler(lambda request, context: request)})])
-    if server.add_insecure_port(address) == 0 and not address.startswith("unix:"):
+    if os.environ.get("TLS_CERT"):
+        with open(os.environ["TLS_KEY"], "rb") as key, open(os.environ["TLS_CERT"], "rb") as cert:
+            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key.read(), cert.read())]))
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0 and not address.startswith("unix:"):
         sys.exit("cannot listen on " + address)
     server.start()
     print("listening", flush=True)
