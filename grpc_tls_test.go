@@ -322,4 +322,3 @@ func TestGRPCTLSProperty(t *testing.T) {
 		}
 	}
 }
-
