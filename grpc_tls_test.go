@@ -144,8 +144,8 @@ func TestTLSCAFileReplacesSystemRoots(t *testing.T) {
 	// Inverted, a server we do not trust is still there.
 	o = runPortpatrol(t, system, append(withB, "--grpc.g.invert", "--http.h.invert")...)
 	o.mustExit(t, 1)
-	if !strings.Contains(o.stderr, "certificate signed by unknown authority") {
-		t.Errorf("inverted: want the trust failure as the reason:\n%s", o.stderr)
+	if strings.Contains(o.stderr, "msg=ready") || strings.Count(o.stderr, "certificate signed by unknown authority") < 2 {
+		t.Errorf("inverted: want neither target gone, with the trust failure as the reason:\n%s", o.stderr)
 	}
 	// ca-file CA A alone, without the system pool, is trusted.
 	runPortpatrol(t, []string{"SSL_CERT_FILE=/nonexistent", "SSL_CERT_DIR=/nonexistent"},
@@ -320,5 +320,52 @@ func TestGRPCTLSProperty(t *testing.T) {
 		if !strings.Contains(o.stderr, tc.want) {
 			t.Errorf("%q: stderr\n%s\nwant %q", tc.args, o.stderr, tc.want)
 		}
+	}
+}
+
+// A TLS handshake that fails on trust is unseen for every type that goes
+// through the shared TLS reasons: a server certificate from another CA, one
+// for another name, and a server's alert refusing us a client certificate.
+func TestTLSTrustFailuresAreUnseen(t *testing.T) {
+	t.Parallel()
+	caA, certA, keyA := testCertificates(t, t.TempDir())
+	caB, _, _ := testCertificates(t, t.TempDir())
+	plain := tlsServer(t, certA, keyA, []string{"h2"}, servingFake)
+	// A TLS 1.3 server that wants a client certificate says so with an
+	// alert after the handshake, at our first read.
+	pair, err := tls.LoadX509KeyPair(certA, keyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtls := tcpServer(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}, NextProtos: []string{"h2"}, ClientAuth: tls.RequireAnyClientCert})
+		if tc.Handshake() == nil {
+			servingFake(tc)
+		}
+	})
+	// postgres asks for TLS with SSLRequest first; the server says 'S'.
+	pg := tcpServer(t, func(c net.Conn) {
+		if _, err := io.ReadFull(c, make([]byte, 8)); err != nil {
+			return
+		}
+		c.Write([]byte{'S'})
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}}).Handshake()
+	})
+	for _, args := range [][]string{
+		{"--grpc.a.address=grpcs://" + plain, "--grpc.a.ca-file=" + caB},
+		{"--grpc.a.address=grpcs://" + plain, "--grpc.a.ca-file=" + caA, "--grpc.a.server-name=other.test"},
+		{"--grpc.a.address=grpcs://" + mtls, "--grpc.a.ca-file=" + caA},
+		{"--http.a.address=https://" + plain + "/", "--http.a.ca-file=" + caB},
+		{"--http.a.address=https://" + mtls + "/", "--http.a.ca-file=" + caA},
+		{"--redis.a.address=rediss://" + plain, "--redis.a.ca-file=" + caB},
+		{"--amqp.a.address=amqps://" + plain, "--amqp.a.ca-file=" + caB},
+		{"--mongodb.a.address=mongodb://" + plain + "/?tls=true", "--mongodb.a.ca-file=" + caB},
+		{"--postgres.a.address=postgres://u:pw@" + pg + "/db?sslmode=verify-full&sslrootcert=" + caB},
+	} {
+		err := checkerFor(t, append(args, "--"+strings.Split(args[0][2:], ".")[0]+".a.timeout=3s")...).check(context.Background())
+		if _, ok := errors.AsType[unseen](err); !ok {
+			t.Errorf("%q: %v, want an unseen trust failure", args, err)
+		}
+		t.Logf("%q: %v", args, err)
 	}
 }

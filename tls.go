@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"os"
+	"strings"
 )
 
 // TLS as every type that speaks it configures it: the same properties with
@@ -81,10 +83,13 @@ func distrusted(err error) bool {
 	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
 		return true
 	}
-	if alert, ok := errors.AsType[tls.AlertError](err); ok {
-		// RFC 8446 section 6.2: bad_certificate (42) to certificate_unknown
-		// (46), unknown_ca (48), access_denied (49), certificate_required (116).
-		return 42 <= alert && alert <= 46 || alert == 48 || alert == 49 || alert == 116
+	// An alert the server sent comes as a *net.OpError "remote error"
+	// around crypto/tls's unexported alert: its text tells bad_certificate,
+	// unknown_ca, certificate_required and the others (RFC 8446 section
+	// 6.2) apart.
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "remote error" && op.Err != nil {
+		text := op.Err.Error()
+		return strings.Contains(text, "certificate") || text == "tls: access denied"
 	}
 	return false
 }
