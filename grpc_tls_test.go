@@ -256,8 +256,15 @@ func TestGRPCUnixSocketWakes(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill() })
 	waitFor(t, stderr, "no socket at "+sock)
-	l, err := net.Listen("unix", sock)
+	// Bound and listening elsewhere, then renamed into place: the wake
+	// comes from the rename. (A socket bound in place wakes the wait at
+	// bind, before listen; an attempt then can find it refusing, and the
+	// interval is the fallback.)
+	l, err := net.Listen("unix", sock+".new")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(sock+".new", sock); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
