@@ -238,8 +238,10 @@ func buildGRPC(s *targetSpec, address string) (built, []error) {
 	wantTLS := g.tlsFiles != tlsFiles{} || g.serverName != ""
 	switch {
 	case err != nil:
-	case g.tls == "false" && (useTLS || wantTLS):
-		problems = append(problems, errorf("%s=false contradicts %s", s.flag("tls"), map[bool]string{true: "grpcs://", false: "the TLS properties set"}[useTLS]))
+	case g.tls == "false" && useTLS:
+		problems = append(problems, errorf("%s=false contradicts grpcs://", s.flag("tls")))
+	case g.tls == "false" && wantTLS:
+		problems = append(problems, errorf("%s=false contradicts the TLS properties set", s.flag("tls")))
 	case g.tls == "true" && strings.HasPrefix(strings.ToLower(address), "grpc:"):
 		problems = append(problems, errorf("%s=true contradicts grpc://, which is cleartext HTTP/2: use grpcs://", s.flag("tls")))
 	case network == "unix" && wantTLS, g.tls == "true":

@@ -376,3 +376,69 @@ func TestTLSTrustFailuresAreUnseen(t *testing.T) {
 		t.Logf("%q: %v", args, err)
 	}
 }
+
+// python3-grpcio's server compressing its replies with gzip, as grpc-go's
+// RPCCompressor does: portpatrol asks with grpc-accept-encoding gzip and
+// reads the compressed SERVING.
+func TestGRPCRealPythonGzip(t *testing.T) {
+	t.Parallel()
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	ready, _ := startPythonGRPC(t, addr, true, "GZIP=1")
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// What the server sends, seen through a relay that reads the first DATA
+	// frame of stream 1. (The C core sends a reply that gzip would not
+	// shrink uncompressed, so the server pads it with an unknown field.)
+	flag := make(chan byte, 1)
+	relay := tcpServer(t, func(c net.Conn) {
+		s, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		go io.Copy(s, c)
+		var frames bytes.Buffer
+		buf := make([]byte, 4096)
+		for {
+			n, err := s.Read(buf)
+			frames.Write(buf[:n])
+			c.Write(buf[:n])
+			if f := firstData(frames.Bytes()); f >= 0 {
+				flag <- byte(f)
+				io.Copy(c, s)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	if err := grpcCheckFor(t, "--grpc.py.address="+relay, "--grpc.py.timeout=5s").check(context.Background()); err != nil {
+		t.Errorf("check = %v, want ready", err)
+	}
+	select {
+	case f := <-flag:
+		if f != 1 {
+			t.Errorf("the reply's compressed-flag is %d, want 1: the server did not compress", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("no DATA frame passed the relay")
+	}
+}
+
+// firstData is the first byte of the first DATA frame on stream 1 in b
+// (the compressed-flag of the message), or -1 when b does not hold it yet.
+func firstData(b []byte) int {
+	for len(b) >= 9 {
+		n := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+		if len(b) < 9+n {
+			return -1
+		}
+		if b[3] == h2Data && b[8] == 1 && n > 0 {
+			return int(b[9])
+		}
+		b = b[9+n:]
+	}
+	return -1
+}
