@@ -386,12 +386,19 @@ func anyServer(ctx context.Context, servers []string, try func(ctx context.Conte
 		go func() { results <- result{i, try(ctx, srv)} }()
 	}
 	errs := make([]string, len(servers))
+	refused := false // a server that would not tell may be ready: not gone
 	for range servers {
 		res := <-results
 		if _, ok := res.err.(blind); ok || res.err == nil {
 			return res.err
 		}
 		errs[res.i] = servers[res.i] + ": " + res.err.Error()
+		if _, ok := errors.AsType[unseen](res.err); ok {
+			refused = true
+		}
+	}
+	if refused {
+		return unseen{errors.New(strings.Join(errs, "; "))}
 	}
 	return errors.New(strings.Join(errs, "; "))
 }
