@@ -443,8 +443,8 @@ func (c *grpcCheck) explain(err error) error {
 		return unseen{errorf("%s: the health service does not know service %q (not registered yet, or misspelt)", head, c.service)}
 	case 7, 16: // PERMISSION_DENIED, UNAUTHENTICATED: the server will not tell
 		return unseen{errors.New(head)}
-	case 12: // UNIMPLEMENTED
-		return errorf("%s: the server has no grpc.health.v1.Health service; a tcp target waits for its port", head)
+	case 12: // UNIMPLEMENTED: a live gRPC server that cannot be asked
+		return unseen{errorf("%s: the server has no grpc.health.v1.Health service; a tcp target waits for its port", head)}
 	}
 	return errors.New(head)
 }

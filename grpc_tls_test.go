@@ -153,7 +153,8 @@ func TestTLSCAFileReplacesSystemRoots(t *testing.T) {
 }
 
 // A refusal is not an absence: an inverted grpc target against a server
-// that answers UNAUTHENTICATED, PERMISSION_DENIED or NOT_FOUND keeps
+// that answers UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND or
+// UNIMPLEMENTED keeps
 // waiting; one that answers UNAVAILABLE is gone.
 func TestGRPCInvertRefusals(t *testing.T) {
 	t.Parallel()
@@ -164,6 +165,7 @@ func TestGRPCInvertRefusals(t *testing.T) {
 		{"16", "UNAUTHENTICATED", 1},
 		{"7", "PERMISSION_DENIED", 1},
 		{"5", "NOT_FOUND", 1},
+		{"12", "UNIMPLEMENTED", 1},
 		{"14", "UNAVAILABLE", 0},
 	} {
 		addr := grpcFake(t, fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", tc.code), nil)
