@@ -154,8 +154,7 @@ func TestTLSCAFileReplacesSystemRoots(t *testing.T) {
 
 // A refusal is not an absence: an inverted grpc target against a server
 // that answers UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND or
-// UNIMPLEMENTED keeps
-// waiting; one that answers UNAVAILABLE is gone.
+// UNIMPLEMENTED keeps waiting; one that answers UNAVAILABLE is gone.
 func TestGRPCInvertRefusals(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
