@@ -316,11 +316,7 @@ func (c *grpcCheck) check(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		// The server gave up at the grpc-timeout we sent, a moment before
-		// we would have: that is our deadline, not the server's failure.
-		se, isStatus := errors.AsType[grpcStatusError](err)
-		reset, isReset := errors.AsType[h2Reset](err)
-		if (isStatus && se.code == 4 || isReset && reset == 8) && !sent.IsZero() && time.Since(sent) >= left {
+		if gaveUpWithUs(err, sent, left) {
 			return errorf("no answer within %v", c.timeout)
 		}
 		return c.explain(err)
@@ -329,6 +325,16 @@ func (c *grpcCheck) check(ctx context.Context) error {
 		return errors.New(healthStatusName(status))
 	}
 	return nil
+}
+
+// gaveUpWithUs reports whether the server ended the call at the
+// grpc-timeout we sent left of our deadline, with DEADLINE_EXCEEDED or
+// RST_STREAM CANCEL: its answer can beat our own read deadline by a moment,
+// and it means what ours does.
+func gaveUpWithUs(err error, sent time.Time, left time.Duration) bool {
+	se, isStatus := errors.AsType[grpcStatusError](err)
+	reset, isReset := errors.AsType[h2Reset](err)
+	return (isStatus && se.code == 4 || isReset && reset == 8) && !sent.IsZero() && time.Since(sent) >= left
 }
 
 // request is the whole call at once: the client preface, SETTINGS, HEADERS

@@ -242,6 +242,30 @@ func TestGRPCPastTheDeadline(t *testing.T) {
 	}
 }
 
+// The server's DEADLINE_EXCEEDED or RST_STREAM CANCEL once the grpc-timeout
+// we sent has passed is our own deadline; before it, or another code, is the
+// server's reason.
+func TestGRPCGaveUpWithUs(t *testing.T) {
+	past, now := time.Now().Add(-time.Second), time.Now()
+	for _, tc := range []struct {
+		err  error
+		sent time.Time
+		want bool
+	}{
+		{grpcStatusError{4, ""}, past, true},
+		{h2Reset(8), past, true},
+		{grpcStatusError{4, ""}, now, false},
+		{h2Reset(8), now, false},
+		{grpcStatusError{14, ""}, past, false},
+		{h2Reset(7), past, false},
+		{grpcStatusError{4, ""}, time.Time{}, false},
+	} {
+		if got := gaveUpWithUs(tc.err, tc.sent, 500*time.Millisecond); got != tc.want {
+			t.Errorf("gaveUpWithUs(%v, sent %v ago) = %v, want %v", tc.err, time.Since(tc.sent).Round(time.Millisecond), got, tc.want)
+		}
+	}
+}
+
 // A grpc target on a unix socket wakes by inotify when the socket appears,
 // long before its interval.
 func TestGRPCUnixSocketWakes(t *testing.T) {
