@@ -110,7 +110,7 @@ var grpcProperties = append([]property{
 			grpcOf(s).headers = append(grpcOf(s).headers, header{name, strings.TrimSpace(value)})
 			return nil
 		}},
-	{name: "tls", arg: "BOOL", help: "speak TLS without grpcs://, as over a unix socket (default: with grpcs://, or a unix socket with a TLS property)",
+	{name: "tls", help: "speak TLS without grpcs://, as over a unix socket (default: with grpcs://, or a unix socket with a TLS property)",
 		set: func(s *targetSpec, v string) error {
 			b, err := parseBool(v)
 			grpcOf(s).tls = strconv.FormatBool(b)
