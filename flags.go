@@ -21,6 +21,7 @@ type options struct {
 	logLevel        logLevel
 	help            bool
 	version         bool
+	probe           bool // one attempt per target, for a health check
 	targets         []*targetSpec
 	command         []string // what to exec once every target is ready
 }
@@ -177,6 +178,7 @@ var globalFlags = []struct{ name, arg, def, help string }{
 	{"default-max-attempts", "N", "0", "failed attempts before a target is given up (exit 1), for targets without their own; 0: never"},
 	{"default-success-threshold", "N", "1", "successful attempts in a row that make a target ready, for targets without their own"},
 	{"timeout", "DURATION", "0", "give up and exit 1 when not every target is ready by then; 0 waits forever"},
+	{"probe", "", "", "health check: one attempt per target, all at once; exit 0 if all are ready, else 1, silent when healthy; retry settings do not apply"},
 	{"log-format", "FORMAT", "text", "text or json (one object per line, start-up errors too); logs go to stderr"},
 	{"log-level", "LEVEL", "info", "debug (every attempt), info, warn or error"},
 	{"version", "", "", "print the version and exit"},
@@ -434,6 +436,9 @@ func (p *argParser) checkTargetsAndCommand() {
 			p.fail("no targets: add at least one, e.g. --tcp.db.address=localhost:5432 (see --help)")
 		}
 	}
+	if opts.probe && len(opts.command) > 0 {
+		p.fail("--probe with a command after --: a probe only reports; remove -- and the command")
+	}
 	if len(opts.command) == 0 && slices.Contains(p.args, "--") && !opts.help && !opts.version {
 		p.fail("nothing after --: give the command to run once every target is ready")
 	}
@@ -652,6 +657,8 @@ func setGlobal(opts *options, name, value string) (err error) {
 			return errors.New("want debug, info, warn or error")
 		}
 		opts.logLevel = logLevel(level)
+	case "probe":
+		opts.probe, err = parseBool(value)
 	case "help":
 		opts.help, err = parseBool(value)
 	case "version":
@@ -923,7 +930,8 @@ References (for address, and for values whose help says they may be one):
 
 Exit codes:
   0    every target is ready (or, with --, the command's own exit code)
-  1    --timeout passed before every target was ready, or a target used up its max-attempts
+  1    --timeout passed before every target was ready, or a target used up its max-attempts;
+       with --probe: a target was not ready, or the configuration is invalid
   2    invalid flags or configuration
   126  the command after -- is not executable
   127  the command after -- was not found

@@ -94,7 +94,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 	}
 
-	left, why := waitAll(ctx, targets, log)
+	var left []notReady
+	var why error
+	if opts.probe {
+		left, why = probeAll(ctx, targets)
+	} else {
+		left, why = waitAll(ctx, targets, log)
+	}
 	// Whatever ended the wait, the process ends next: by exit or by exec.
 	for _, tt := range targetTypes {
 		if tt.stop != nil {
@@ -120,7 +126,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 				reason = "no attempt finished within --timeout=" + opts.timeout.String() +
 					"; give --timeout more than the target's timeout"
 			}
+			if opts.probe { // one short line per target: docker inspect keeps them
+				notReady("not ready", append(n.target.logAttrs(), "error", reason)...)
+				continue
+			}
 			notReady("not ready", append(n.target.logAttrs(), "attempts", n.attempts, "error", reason)...)
+		}
+		if opts.probe {
+			return exitDeadline // a health check knows 0 and 1 only
 		}
 		if signalled {
 			log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
@@ -134,6 +147,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitDeadline
 	}
 
+	if opts.probe {
+		return exitReady // silent: Docker stores every probe's output
+	}
 	log.Info("all targets ready", "targets", len(targets))
 	if commandPath == "" {
 		return exitReady
@@ -264,6 +280,9 @@ func startupFailed(stderr io.Writer, opts *options, err error, code int) int {
 	if code != exitUsage {
 		msg = "cannot run the command"
 	}
+	if opts.probe && code == exitUsage {
+		code = exitDeadline // Docker reserves 2 for HEALTHCHECK commands
+	}
 	problems := splitProblems(err)
 	if opts.logFormat == "json" {
 		log := newLogger(opts, stderr)
@@ -275,7 +294,7 @@ func startupFailed(stderr io.Writer, opts *options, err error, code int) int {
 	for _, p := range problems {
 		fmt.Fprintln(stderr, "portpatrol:", escapeControls(p.Error()))
 	}
-	if code == exitUsage {
+	if msg == "invalid configuration" {
 		fmt.Fprintln(stderr, "portpatrol: see portpatrol --help")
 	}
 	return code
