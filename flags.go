@@ -211,7 +211,7 @@ func parseArgs(args []string) (*options, error) {
 		args:       args,
 		opts:       &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: levelInfo},
 		seenGlobal: map[string]bool{},
-		byKey:      map[string]*targetSpec{},
+		byKey:      make(map[string]*targetSpec, len(args)), // at most one target per argument: no garbage from growing
 	}
 	for i := 0; i < len(args); i++ {
 		i = p.arg(i)
@@ -391,7 +391,9 @@ func (p *argParser) setGlobal(name, value string) {
 // finishTargets completes each target and checks that no two targets of a
 // type share a name: a log line tells targets apart by type and name.
 func (p *argParser) finishTargets() {
-	named := map[[2]string]*targetSpec{}
+	// Sized up front: a map grown to a thousand entries leaves its smaller
+	// tables as garbage.
+	named := make(map[[2]string]*targetSpec, len(p.opts.targets))
 	for _, s := range p.opts.targets {
 		p.problems = append(p.problems, finishTarget(s, p.opts)...)
 		key := [2]string{s.kind, s.name}
@@ -528,11 +530,11 @@ func cutValue(v string) (head, rest string) {
 // lookupTargetFlag splits type.id.property, checks each part, and returns the
 // target it belongs to, creating it on first mention.
 func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) (*targetSpec, property, error) {
-	parts := strings.Split(name, ".")
-	if len(parts) != 3 {
+	kind, rest, _ := strings.Cut(name, ".") // not Split: a thousand targets add up
+	id, propName, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(propName, ".") {
 		return nil, property{}, errorf("%s: target flags have the form --<type>.<identifier>.<property>, e.g. --tcp.db.address", quoteValue("--"+name))
 	}
-	kind, id, propName := parts[0], parts[1], parts[2]
 	if _, ok := targetTypes[kind]; !ok {
 		var types []candidate
 		for _, t := range typeNames() {

@@ -176,7 +176,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func buildTargets(specs []*targetSpec, log *logger) ([]target, error) {
 	var problems []error
 	prepared := map[*targetType]bool{}
-	var targets []target
+	targets := make([]target, 0, len(specs)) // no garbage from growing: a target is large
 	for _, s := range specs {
 		if tt := targetTypes[s.kind]; tt.prepare != nil && !prepared[tt] {
 			prepared[tt] = true
@@ -212,7 +212,10 @@ type addressError struct{ error }
 
 func buildTarget(s *targetSpec) (target, []error) {
 	written := s.address
-	address, resolveErr := resolveProperty(s.flag("address"), written)
+	address, resolveErr := resolve(written)
+	if resolveErr != nil { // the flag's name is built only when needed: a thousand targets add up
+		resolveErr = errorf("%s: %v", s.flag("address"), resolveErr)
+	}
 	// An address never starts or ends in white space; an environment
 	// variable filled from a Secret often ends in a newline.
 	address = strings.TrimSpace(address)
