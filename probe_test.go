@@ -226,3 +226,24 @@ func TestProbeSilentServer(t *testing.T) {
 		t.Errorf("want one line for web, naming --timeout:\n%s", o.stderr)
 	}
 }
+
+// A probe starts no watch: the Kubernetes target lists its object once and
+// asks for no watch, although the server would answer one.
+func TestProbeStartsNoWatch(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{watch: true, change: make(chan struct{}, 1)}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, "token: x")
+	o := runPortpatrol(t, nil, "--probe", "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc)
+	o.mustExit(t, 1)
+	if got := lines(o.stderr); len(got) != 1 || !strings.Contains(got[0], "job/m: not found yet") {
+		t.Errorf("want one line, job/m not found yet:\n%s", o.stderr)
+	}
+	time.Sleep(100 * time.Millisecond) // a request in flight at the exit
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if fake.lists != 1 || len(fake.seen) != 1 {
+		t.Errorf("requests %q: want one list and no watch", fake.seen)
+	}
+}
