@@ -17,20 +17,17 @@ func probeAll(ctx context.Context, targets []target) ([]notReady, error) {
 		err error
 	}
 	results := make(chan result, len(targets))
-	for i, t := range targets {
-		go func() { results <- result{i, t.probe()} }()
+	for i := range targets {
+		go func() { results <- result{i, targets[i].probe()} }()
 	}
-	reasons := make([]string, len(targets))
+	errs := make([]error, len(targets))
 	done := make([]bool, len(targets))
 	var cause error
 collect:
 	for range targets {
 		select {
 		case r := <-results:
-			done[r.i] = true
-			if r.err != nil {
-				reasons[r.i] = targets[r.i].hidden.conceal(r.err.Error())
-			}
+			done[r.i], errs[r.i] = true, r.err
 		case <-ctx.Done():
 			cause = context.Cause(ctx)
 			break collect
@@ -41,8 +38,8 @@ collect:
 		switch {
 		case !done[i]:
 			left = append(left, notReady{t, 0, ""})
-		case reasons[i] != "":
-			left = append(left, notReady{t, 1, reasons[i]})
+		case errs[i] != nil:
+			left = append(left, notReady{t, 1, t.hidden.conceal(errs[i].Error())})
 		}
 	}
 	return left, cause

@@ -247,3 +247,31 @@ func TestProbeStartsNoWatch(t *testing.T) {
 		t.Errorf("requests %q: want one list and no watch", fake.seen)
 	}
 }
+
+// A probe's lines hide secrets as the wait's do: a password in the URL and
+// a header value, in the report and in a start-up error.
+func TestProbeHidesSecrets(t *testing.T) {
+	t.Parallel()
+	url, requests := countingHTTP(t, http.StatusServiceUnavailable)
+	url = strings.Replace(url, "http://", "http://app:s3cretpw@", 1)
+	args := []string{"--probe", "--http.web.address=" + url, "--http.web.header=Authorization=Bearer tok3nvalue"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{args, `msg="not ready"`},
+		{append(args, "--http.web.timeout=soon"), "--http.web.timeout=soon"},
+	} {
+		o := runPortpatrol(t, nil, c.args...)
+		o.mustExit(t, 1)
+		if !strings.Contains(o.stderr, c.want) {
+			t.Errorf("stderr lacks %q:\n%s", c.want, o.stderr)
+		}
+		for _, secret := range []string{"s3cretpw", "tok3nvalue"} {
+			if strings.Contains(o.stdout+o.stderr, secret) {
+				t.Errorf("output shows %s:\n%s%s", secret, o.stdout, o.stderr)
+			}
+		}
+	}
+	wantCount(t, "the 503 server", requests, 1)
+}
