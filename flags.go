@@ -661,6 +661,9 @@ func setGlobal(opts *options, name, value string) (err error) {
 		opts.logLevel = logLevel(level)
 	case "probe":
 		opts.probe, err = parseBool(value)
+		// --probe=maybe was meant as a probe all the same: its start-up
+		// error exits 1, as a probe's must.
+		opts.probe = opts.probe || err != nil
 	case "help":
 		opts.help, err = parseBool(value)
 	case "version":

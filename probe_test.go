@@ -115,9 +115,14 @@ func TestProbeStartupErrorExitsOne(t *testing.T) {
 		{"unknown flag", []string{"--tcp.db.address=127.0.0.1:1", "--intervall=1s"}, "unknown flag --intervall"},
 		{"no targets", nil, "no targets"},
 		{"a command", []string{"--tcp.db.address=127.0.0.1:1", "--", "true"}, "--probe with a command after --"},
+		{"not a boolean", []string{"--probe=maybe", "--tcp.db.address=127.0.0.1:1"}, "--probe=maybe"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			o := runPortpatrol(t, nil, append([]string{"--probe"}, c.args...)...)
+			args := append([]string{"--probe"}, c.args...)
+			if c.name == "not a boolean" {
+				args = c.args
+			}
+			o := runPortpatrol(t, nil, args...)
 			o.mustExit(t, 1)
 			if !strings.Contains(o.stderr, c.want) {
 				t.Errorf("stderr lacks %q:\n%s", c.want, o.stderr)
