@@ -789,7 +789,7 @@ func (c pgCheck) check(ctx context.Context) error {
 		passes = []string{"standby", "any"} // libpq: then any server at all
 	}
 	var reasons []string
-	allUnseen := true
+	refused := false // a host that would not tell may be ready: not gone (as anyServer)
 	for _, attrs := range passes {
 		for _, h := range order {
 			err := c.checkHost(ctx, h, attrs)
@@ -799,8 +799,8 @@ func (c pgCheck) check(ctx context.Context) error {
 			if _, ok := err.(blind); ok || len(order) == 1 && len(passes) == 1 {
 				return err
 			}
-			if _, ok := errors.AsType[unseen](err); !ok {
-				allUnseen = false
+			if _, ok := errors.AsType[unseen](err); ok {
+				refused = true
 			}
 			if r := h.address + ": " + err.Error(); !slices.Contains(reasons, r) {
 				reasons = append(reasons, r)
@@ -811,7 +811,7 @@ func (c pgCheck) check(ctx context.Context) error {
 		}
 	}
 	err := errors.New(strings.Join(reasons, "; "))
-	if allUnseen {
+	if refused {
 		return unseen{err}
 	}
 	return err
@@ -890,8 +890,8 @@ func (c pgCheck) overTLS(ctx context.Context, h pgHost, attrs string, optional b
 		if err := tc.HandshakeContext(ctx); err != nil {
 			tryPlain = optional && ctx.Err() == nil
 			reason := handshakeFailed(ctx, err, 0)
-			if pgTrustFailure(err) {
-				return unseen{reason}
+			if _, ok := reason.(unseen); !ok && pgTrustFailure(err) {
+				reason = unseen{reason}
 			}
 			return finalReason{reason}
 		}
@@ -906,14 +906,13 @@ func (c pgCheck) overTLS(ctx context.Context, h pgHost, attrs string, optional b
 
 // pgTrustFailure: the handshake failed on the server's certificate (its
 // CA, its name, its dates), or the server refused ours: a refusal, which
-// shows the server is there.
+// shows the server is there. verify-ca's own check returns x509's errors
+// bare, which distrusted (tls.go) does not see.
 func pgTrustFailure(err error) bool {
-	_, verification := errors.AsType[*tls.CertificateVerificationError](err)
 	_, authority := errors.AsType[x509.UnknownAuthorityError](err)
 	_, name := errors.AsType[x509.HostnameError](err)
 	_, invalid := errors.AsType[x509.CertificateInvalidError](err)
-	_, alert := errors.AsType[tls.AlertError](err)
-	return verification || authority || name || invalid || alert
+	return authority || name || invalid || distrusted(err)
 }
 
 // pgStartupRefusal is an ErrorResponse to the start-up before
