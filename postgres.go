@@ -254,17 +254,18 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) 
 	if database == "" {
 		database = c.user
 	}
+	// The parameters with a set of values.
 	for _, opt := range []struct {
-		key, def string
-		values   []string
+		key    string
+		values []string
 	}{
-		{"sslmode", "prefer", []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
-		{"target_session_attrs", "any", []string{"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
-		{"gssencmode", "prefer", []string{"disable", "prefer", "require"}},
-		{"channel_binding", "prefer", []string{"disable", "prefer", "require"}},
-		{"sslnegotiation", "postgres", []string{"postgres", "direct"}},
-		{"load_balance_hosts", "disable", []string{"disable", "random"}},
-		{"sslcertmode", "allow", []string{"disable", "allow", "require"}},
+		{"sslmode", []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+		{"target_session_attrs", []string{"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+		{"gssencmode", []string{"disable", "prefer", "require"}},
+		{"channel_binding", []string{"disable", "prefer", "require"}},
+		{"sslnegotiation", []string{"postgres", "direct"}},
+		{"load_balance_hosts", []string{"disable", "random"}},
+		{"sslcertmode", []string{"disable", "allow", "require"}},
 	} {
 		v, ok := p[opt.key]
 		if !ok {
