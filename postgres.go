@@ -276,6 +276,9 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) 
 			return c, errorf("%s %s: want %s or %s", opt.key, quoteString(serverText(v, 40)), strings.Join(opt.values[:last], ", "), opt.values[last])
 		}
 	}
+	if p["service"] != "" {
+		return c, errors.New("service: portpatrol does not read libpq's connection service file: give the service's parameters in the string itself")
+	}
 	if p["gssencmode"] == "require" {
 		return c, errors.New("gssencmode=require: portpatrol has no GSSAPI, so it cannot see what the app would (use prefer or disable)")
 	}

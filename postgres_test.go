@@ -68,6 +68,7 @@ func TestParsePGAddress(t *testing.T) {
 		{in: "host=a,b port=1,2,3", err: "could not match 3 port numbers to 2 hosts"},
 		{in: "host=a,b hostaddr=127.0.0.1", err: "could not match 2 host names to 1 hostaddr values"},
 		{in: "host=db gssencmode=require", err: "gssencmode=require: portpatrol has no GSSAPI"},
+		{in: "host=db service=shop", err: "service: portpatrol does not read libpq's connection service file"},
 		{in: "host=db target_session_attrs=primry", err: `target_session_attrs "primry": want any, read-write`},
 		{in: "host=db connect_timeout=soon", err: `connect_timeout "soon": want a whole number of seconds`},
 		{in: "host=db sslmode=verify-full", err: "sslmode verify-full needs a root certificate"},
