@@ -43,13 +43,7 @@ func pgAskTLS(conn net.Conn) (accepted bool, err error) {
 // verify-full also checks the host name, set per host by the checker.
 // disable has no TLS. direct is sslnegotiation=direct.
 func pgTLSConfig(p pgParams) (config *tls.Config, direct bool, err error) {
-	mode, rootCert := p["sslmode"], p["sslrootcert"]
-	if mode == "" {
-		mode = "prefer"
-		if rootCert == "system" {
-			mode = "verify-full"
-		}
-	}
+	mode := pgSSLMode(p)
 	if mode == "disable" {
 		return nil, false, nil
 	}
@@ -58,6 +52,40 @@ func pgTLSConfig(p pgParams) (config *tls.Config, direct bool, err error) {
 		return nil, false, errorf("sslnegotiation=direct with sslmode %s: libpq wants require, verify-ca or verify-full", mode)
 	}
 	config = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"postgresql"}}
+	if err := pgTLSVersions(p, config); err != nil {
+		return nil, false, err
+	}
+	rootCert, err := pgRootCerts(p, mode, config)
+	if err != nil {
+		return nil, false, err
+	}
+	if mode != "verify-full" {
+		// The chain, without the host name: Go verifies both or neither.
+		config.InsecureSkipVerify = true
+		if rootCert != "" {
+			config.VerifyConnection = pgVerifyChain(config.RootCAs)
+		}
+	}
+	if err := pgClientCertificate(p, config); err != nil {
+		return nil, false, err
+	}
+	return config, direct, nil
+}
+
+// pgSSLMode is sslmode, or libpq's default: prefer, or verify-full with
+// the system's roots (sslrootcert=system).
+func pgSSLMode(p pgParams) string {
+	switch {
+	case p["sslmode"] != "":
+		return p["sslmode"]
+	case p["sslrootcert"] == "system":
+		return "verify-full"
+	}
+	return "prefer"
+}
+
+// pgTLSVersions applies ssl_min_protocol_version and ssl_max_protocol_version.
+func pgTLSVersions(p pgParams, config *tls.Config) error {
 	for key, into := range map[string]*uint16{"ssl_min_protocol_version": &config.MinVersion, "ssl_max_protocol_version": &config.MaxVersion} {
 		switch v := p[key]; v {
 		case "":
@@ -70,53 +98,62 @@ func pgTLSConfig(p pgParams) (config *tls.Config, direct bool, err error) {
 		case "TLSv1.3":
 			*into = tls.VersionTLS13
 		default:
-			return nil, false, errorf("%s %s: want TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3", key, quoteString(serverText(v, 40)))
+			return errorf("%s %s: want TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3", key, quoteString(serverText(v, 40)))
 		}
 	}
+	return nil
+}
+
+// pgRootCerts reads sslrootcert (or ~/.postgresql/root.crt) into
+// config.RootCAs, and returns the file read ("" for none, system for the
+// system's roots). Only the verify modes need one.
+func pgRootCerts(p pgParams, mode string, config *tls.Config) (rootCert string, err error) {
+	rootCert = p["sslrootcert"]
 	switch {
 	case rootCert == "system":
 		if mode != "verify-full" {
-			return nil, false, errorf("sslmode %s with sslrootcert=system: libpq wants verify-full", mode)
+			return "", errorf("sslmode %s with sslrootcert=system: libpq wants verify-full", mode)
 		}
+		return rootCert, nil
 	case rootCert == "" && pgHomeFile(".postgresql/root.crt") != "":
 		rootCert = pgHomeFile(".postgresql/root.crt")
 		if _, err := os.Stat(rootCert); err != nil {
 			rootCert = "" // absent: no check, unless the mode asks for one
 		}
-		fallthrough
-	default:
-		pem, err := os.ReadFile(rootCert)
-		switch {
-		case err != nil && verify:
-			if rootCert == "" {
-				return nil, false, errorf("sslmode %s needs a root certificate: give sslrootcert (a file, or system for the system's roots), or put one in ~/.postgresql/root.crt", mode)
-			}
-			return nil, false, errorf("sslrootcert: cannot read %s: %v", rootCert, unwrapPathError(err))
-		case err != nil:
-			rootCert = "" // libpq checks nothing then
-		default:
-			config.RootCAs = x509.NewCertPool()
-			if !config.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, false, errorf("sslrootcert: %s holds no PEM certificate", rootCert)
-			}
-		}
 	}
-	if mode != "verify-full" {
-		// The chain, without the host name: Go verifies both or neither.
-		config.InsecureSkipVerify = true
-		if rootCert != "" {
-			roots := config.RootCAs
-			config.VerifyConnection = func(cs tls.ConnectionState) error {
-				opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
-				for _, cert := range cs.PeerCertificates[1:] {
-					opts.Intermediates.AddCert(cert)
-				}
-				_, err := cs.PeerCertificates[0].Verify(opts)
-				return err
-			}
+	pem, err := os.ReadFile(rootCert)
+	switch {
+	case err != nil && strings.HasPrefix(mode, "verify-"):
+		if rootCert == "" {
+			return "", errorf("sslmode %s needs a root certificate: give sslrootcert (a file, or system for the system's roots), or put one in ~/.postgresql/root.crt", mode)
 		}
+		return "", errorf("sslrootcert: cannot read %s: %v", rootCert, unwrapPathError(err))
+	case err != nil:
+		return "", nil // libpq checks nothing then
 	}
-	// A client certificate, named or in ~/.postgresql, when its file exists.
+	config.RootCAs = x509.NewCertPool()
+	if !config.RootCAs.AppendCertsFromPEM(pem) {
+		return "", errorf("sslrootcert: %s holds no PEM certificate", rootCert)
+	}
+	return rootCert, nil
+}
+
+// pgVerifyChain checks the server's chain against roots, without its name,
+// as verify-ca does.
+func pgVerifyChain(roots *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+		for _, cert := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(cert)
+		}
+		_, err := cs.PeerCertificates[0].Verify(opts)
+		return err
+	}
+}
+
+// pgClientCertificate adds a client certificate, named (sslcert, sslkey)
+// or in ~/.postgresql, when its file exists and sslcertmode allows it.
+func pgClientCertificate(p pgParams, config *tls.Config) error {
 	certFile, keyFile := p["sslcert"], p["sslkey"]
 	if certFile == "" {
 		certFile = pgHomeFile(".postgresql/postgresql.crt")
@@ -126,30 +163,40 @@ func pgTLSConfig(p pgParams) (config *tls.Config, direct bool, err error) {
 	}
 	if _, err := os.Stat(certFile); err != nil || p["sslcertmode"] == "disable" {
 		if p["sslcertmode"] == "require" {
-			return nil, false, errorf("sslcertmode=require, but no client certificate at %s", certFile)
+			return errorf("sslcertmode=require, but no client certificate at %s", certFile)
 		}
-		return config, direct, nil
+		return nil
 	}
-	keyPEM, err := os.ReadFile(keyFile)
+	keyPEM, err := pgClientKey(keyFile)
 	if err != nil {
-		return nil, false, errorf("sslkey: certificate present, but cannot read the private key %s: %v", keyFile, unwrapPathError(err))
-	}
-	if info, err := os.Stat(keyFile); err == nil && info.Mode().Perm()&0o077 != 0 && !(info.Mode().Perm()&0o037 == 0 && pgOwnedByRoot(info)) {
-		return nil, false, errorf("sslkey: private key file %s has group or world access: libpq wants permissions u=rw (0600) or less (u=rw,g=r, 0640, when root owns it)", keyFile)
-	}
-	if bytes.Contains(keyPEM, []byte("ENCRYPTED")) {
-		return nil, false, errorf("sslkey: %s is encrypted, which portpatrol cannot read (sslpassword is not supported): give an unencrypted key", keyFile)
+		return err
 	}
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, false, errorf("sslcert: cannot read %s: %v", certFile, unwrapPathError(err))
+		return errorf("sslcert: cannot read %s: %v", certFile, unwrapPathError(err))
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, false, errorf("sslcert %s and sslkey %s: %v", certFile, keyFile, err)
+		return errorf("sslcert %s and sslkey %s: %v", certFile, keyFile, err)
 	}
 	config.Certificates = []tls.Certificate{pair}
-	return config, direct, nil
+	return nil
+}
+
+// pgClientKey reads the client certificate's private key as libpq accepts
+// it: private to its owner (or to root's group), and not encrypted.
+func pgClientKey(keyFile string) ([]byte, error) {
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, errorf("sslkey: certificate present, but cannot read the private key %s: %v", keyFile, unwrapPathError(err))
+	}
+	if info, err := os.Stat(keyFile); err == nil && info.Mode().Perm()&0o077 != 0 && !(info.Mode().Perm()&0o037 == 0 && pgOwnedByRoot(info)) {
+		return nil, errorf("sslkey: private key file %s has group or world access: libpq wants permissions u=rw (0600) or less (u=rw,g=r, 0640, when root owns it)", keyFile)
+	}
+	if bytes.Contains(keyPEM, []byte("ENCRYPTED")) {
+		return nil, errorf("sslkey: %s is encrypted, which portpatrol cannot read (sslpassword is not supported): give an unencrypted key", keyFile)
+	}
+	return keyPEM, nil
 }
 
 // overTLS logs in over TLS: an SSLRequest first (or, with

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -225,8 +224,7 @@ func pgListAt(list []string, i int) string {
 // newPGCheck turns libpq's parameters into a check, refusing at start-up
 // what libpq refuses before it connects.
 func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) {
-	var warnings []string
-	c := pgCheck{timeout: timeout, login: login, user: p["user"], sslmode: p["sslmode"]}
+	c := pgCheck{timeout: timeout, login: login, user: p["user"]}
 	if c.user == "" {
 		c.user = "postgres"
 	}
@@ -234,33 +232,66 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) 
 	if database == "" {
 		database = c.user
 	}
-	// The parameters with a set of values.
-	for _, opt := range []struct {
-		key    string
-		values []string
-	}{
-		{"sslmode", []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
-		{"target_session_attrs", []string{"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
-		{"gssencmode", []string{"disable", "prefer", "require"}},
-		{"channel_binding", []string{"disable", "prefer", "require"}},
-		{"sslnegotiation", []string{"postgres", "direct"}},
-		{"load_balance_hosts", []string{"disable", "random"}},
-		{"sslcertmode", []string{"disable", "allow", "require"}},
-	} {
+	if err := checkPGChoices(p); err != nil {
+		return c, err
+	}
+	if err := c.setOptions(p); err != nil {
+		return c, err
+	}
+	if err := c.setHosts(p, database); err != nil {
+		return c, err
+	}
+	if pw, ok := p["password"]; ok && pw == "" && p[pgEmptyPassword] != "" {
+		return c, errors.New(p[pgEmptyPassword])
+	}
+	if c.attrs != "any" {
+		c.login = true
+	}
+	c.startup = pgStartupMessage(c.user, database, pgStartupParameters(p)...)
+	var err error
+	if c.tls, c.direct, err = pgTLSConfig(p); err != nil {
+		return c, err
+	}
+	c.sslmode = pgSSLMode(p)
+	return c, nil
+}
+
+// pgChoices are the parameters with a set of values.
+var pgChoices = []struct {
+	key    string
+	values []string
+}{
+	{"sslmode", []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+	{"target_session_attrs", []string{"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+	{"gssencmode", []string{"disable", "prefer", "require"}},
+	{"channel_binding", []string{"disable", "prefer", "require"}},
+	{"sslnegotiation", []string{"postgres", "direct"}},
+	{"load_balance_hosts", []string{"disable", "random"}},
+	{"sslcertmode", []string{"disable", "allow", "require"}},
+}
+
+func checkPGChoices(p pgParams) error {
+	for _, opt := range pgChoices {
 		v, ok := p[opt.key]
 		if !ok {
 			continue
 		}
 		if !slices.Contains(opt.values, v) {
 			last := len(opt.values) - 1
-			return c, errorf("%s %s: want %s or %s", opt.key, quoteString(serverText(v, 40)), strings.Join(opt.values[:last], ", "), opt.values[last])
+			return errorf("%s %s: want %s or %s", opt.key, quoteString(serverText(v, 40)), strings.Join(opt.values[:last], ", "), opt.values[last])
 		}
 	}
+	return nil
+}
+
+// setOptions reads the parameters that shape the attempt, refusing those
+// portpatrol cannot honour as the app's libpq would.
+func (c *pgCheck) setOptions(p pgParams) error {
 	if p["service"] != "" {
-		return c, errors.New("service: portpatrol does not read libpq's connection service file: give the service's parameters in the string itself")
+		return errors.New("service: portpatrol does not read libpq's connection service file: give the service's parameters in the string itself")
 	}
 	if p["gssencmode"] == "require" {
-		return c, errors.New("gssencmode=require: portpatrol has no GSSAPI, so it cannot see what the app would (use prefer or disable)")
+		return errors.New("gssencmode=require: portpatrol has no GSSAPI, so it cannot see what the app would (use prefer or disable)")
 	}
 	c.attrs, c.loadBalance, c.channelBinding = p["target_session_attrs"], p["load_balance_hosts"] == "random", p["channel_binding"]
 	if c.attrs == "" {
@@ -269,81 +300,40 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) 
 	if ra := p["require_auth"]; ra != "" {
 		var err error
 		if c.requireAuth, c.requireAuthNot, err = parseRequireAuth(ra); err != nil {
-			return c, err
+			return err
 		}
 	}
 	if v := p["connect_timeout"]; v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
-			return c, errorf("connect_timeout %s: want a whole number of seconds", quoteString(serverText(v, 40)))
+			return errorf("connect_timeout %s: want a whole number of seconds", quoteString(serverText(v, 40)))
 		}
 		if n > 0 {
 			// libpq waits at least 2 s per host.
 			c.timeout = min(c.timeout, time.Duration(max(n, 2))*time.Second)
 		}
 	}
+	return nil
+}
 
-	// Hosts, their addresses and ports: lists that pair up.
-	split := func(key string) []string {
-		if v, ok := p[key]; ok {
-			return strings.Split(v, ",")
-		}
-		return nil
-	}
-	hosts, hostaddrs, ports := split("host"), split("hostaddr"), split("port")
-	n := max(len(hosts), len(hostaddrs))
-	switch {
-	case n == 0:
-		return c, errors.New("missing host: name one (host=db, postgres://db), or a socket directory (host=/run/postgresql)")
-	case hosts != nil && hostaddrs != nil && len(hosts) != len(hostaddrs):
-		return c, errorf("could not match %d host names to %d hostaddr values", len(hosts), len(hostaddrs))
-	case len(ports) > 1 && len(ports) != n:
-		return c, errorf("could not match %d port numbers to %d hosts", len(ports), n)
+// setHosts pairs the host, hostaddr and port lists into the hosts to try,
+// each with its password: the string's, else the password file's.
+func (c *pgCheck) setHosts(p pgParams, database string) error {
+	names, addrs, ports, n, err := pgHostLists(p)
+	if err != nil {
+		return err
 	}
 	passfile := p["passfile"]
 	if passfile == "" {
 		passfile = pgHomeFile(".pgpass")
 	}
+	var warnings []string
 	for i := range n {
-		var name, addr, port string
-		if hosts != nil {
-			name = pgListAt(hosts, i)
+		h, port, err := pgHostAt(names, addrs, ports, i)
+		if err != nil {
+			return err
 		}
-		if hostaddrs != nil {
-			addr = pgListAt(hostaddrs, i)
-		}
-		if ports != nil {
-			port = strings.TrimSpace(pgListAt(ports, i))
-		}
-		if port == "" {
-			port = pgDefaultPort
-		}
-		if err := checkPort(port); err != nil {
-			return c, err
-		}
-		h := pgHost{name: name, password: p["password"]}
-		switch {
-		case addr != "":
-			if _, err := netip.ParseAddr(addr); err != nil {
-				return c, errors.New("hostaddr: want an IP address (a name goes in host)")
-			}
-			h.network, h.address = "tcp", net.JoinHostPort(addr, port)
-			if name == "" {
-				h.name = addr
-			}
-		case strings.HasPrefix(name, "/"):
-			h.network, h.address = "unix", filepath.Join(name, ".s.PGSQL."+port)
-			if err := unixSocketPath(h.address); err != nil {
-				return c, err
-			}
-		case name == "":
-			return c, errors.New("missing host: an empty host in the list")
-		default:
-			if err := checkHost(name); err != nil {
-				return c, err
-			}
-			h.network, h.address = "tcp", net.JoinHostPort(name, port)
-		}
+		h.password = p["password"]
 		if _, given := p["password"]; !given && passfile != "" {
 			matchHost := h.name
 			if matchHost == "/var/run/postgresql" { // Debian's libpq's default socket directory
@@ -364,37 +354,91 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) 
 		}
 		c.hosts = append(c.hosts, h)
 	}
-	if pw, ok := p["password"]; ok && pw == "" && p[pgEmptyPassword] != "" {
-		return c, errors.New(p[pgEmptyPassword])
-	}
-	if c.attrs != "any" {
-		c.login = true
-	}
+	c.passfileWarning = strings.Join(warnings, "; ")
+	return nil
+}
 
-	var extra [][2]string
+// pgHostLists are the host, hostaddr and port lists, and how many hosts
+// they name: lists that pair up, or a port list of one for all.
+func pgHostLists(p pgParams) (names, addrs, ports []string, n int, err error) {
+	split := func(key string) []string {
+		if v, ok := p[key]; ok {
+			return strings.Split(v, ",")
+		}
+		return nil
+	}
+	names, addrs, ports = split("host"), split("hostaddr"), split("port")
+	n = max(len(names), len(addrs))
+	switch {
+	case n == 0:
+		err = errors.New("missing host: name one (host=db, postgres://db), or a socket directory (host=/run/postgresql)")
+	case names != nil && addrs != nil && len(names) != len(addrs):
+		err = errorf("could not match %d host names to %d hostaddr values", len(names), len(addrs))
+	case len(ports) > 1 && len(ports) != n:
+		err = errorf("could not match %d port numbers to %d hosts", len(ports), n)
+	}
+	return names, addrs, ports, n, err
+}
+
+// pgHostAt is the i-th host of the lists, and its port: at its hostaddr if
+// one is given, else at its socket directory or host name.
+func pgHostAt(names, addrs, ports []string, i int) (h pgHost, port string, err error) {
+	var name, addr string
+	if names != nil {
+		name = pgListAt(names, i)
+	}
+	if addrs != nil {
+		addr = pgListAt(addrs, i)
+	}
+	if ports != nil {
+		port = strings.TrimSpace(pgListAt(ports, i))
+	}
+	if port == "" {
+		port = pgDefaultPort
+	}
+	if err := checkPort(port); err != nil {
+		return h, port, err
+	}
+	h.name = name
+	switch {
+	case addr != "":
+		if _, err := netip.ParseAddr(addr); err != nil {
+			return h, port, errors.New("hostaddr: want an IP address (a name goes in host)")
+		}
+		h.network, h.address = "tcp", net.JoinHostPort(addr, port)
+		if name == "" {
+			h.name = addr
+		}
+	case strings.HasPrefix(name, "/"):
+		h.network, h.address = "unix", filepath.Join(name, ".s.PGSQL."+port)
+		if err := unixSocketPath(h.address); err != nil {
+			return h, port, err
+		}
+	case name == "":
+		return h, port, errors.New("missing host: an empty host in the list")
+	default:
+		if err := checkHost(name); err != nil {
+			return h, port, err
+		}
+		h.network, h.address = "tcp", net.JoinHostPort(name, port)
+	}
+	return h, port, nil
+}
+
+// pgStartupParameters are the StartupMessage's parameters after user and
+// database, as libpq sends them.
+func pgStartupParameters(p pgParams) [][2]string {
 	app := p["application_name"]
 	if app == "" {
 		app = "portpatrol"
 	}
-	extra = append(extra, [2]string{"application_name", app})
+	extra := [][2]string{{"application_name", app}}
 	for _, key := range []string{"options", "client_encoding", "replication"} {
 		if v := p[key]; v != "" && !(key == "client_encoding" && v == "auto") {
 			extra = append(extra, [2]string{key, v})
 		}
 	}
-	c.startup = pgStartupMessage(c.user, database, extra...)
-	var err error
-	if c.tls, c.direct, err = pgTLSConfig(p); err != nil {
-		return c, err
-	}
-	if c.sslmode == "" {
-		c.sslmode = "prefer"
-		if p["sslrootcert"] == "system" {
-			c.sslmode = "verify-full" // libpq's default with the system's roots
-		}
-	}
-	c.passfileWarning = strings.Join(warnings, "; ")
-	return c, nil
+	return extra
 }
 
 // pgTalk is one start-up exchange: the start-up message, one reply, and a
@@ -620,136 +664,86 @@ func (c pgCheck) logIn(conn io.ReadWriter, h pgHost, attrs string, state *tls.Co
 	if _, err := conn.Write(c.startup); err != nil {
 		return err
 	}
-	stage := ""
-	var sasl *scram
-	status := map[string]string{}
+	l := &pgLogin{pgCheck: c, conn: conn, host: h, state: state, status: map[string]string{}}
 	for range pgMaxLoginMessages {
 		kind, body, err := readPGMessage(conn, "RENSKvZ")
 		if err != nil {
-			if stage != "" && os.IsTimeout(err) {
-				return finalReason{errorf("no ReadyForQuery within %v %s", c.timeout, stage)}
+			if l.stage != "" && os.IsTimeout(err) {
+				return finalReason{errorf("no ReadyForQuery within %v %s", c.timeout, l.stage)}
 			}
 			return err
 		}
 		switch kind {
 		case pgErrorResponse:
-			r, err := parsePGError(body)
-			if err != nil {
-				return err
-			}
-			if err := r.verdict(); err != nil {
-				return err // 57P03: not up, over TLS or not
-			}
-			err = errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
-			if r.sqlstate == "28P01" || r.sqlstate == "28000" {
-				err = unseen{err} // the server is there, but will not let us see
-			}
-			if stage != "after authentication" {
-				return pgStartupRefusal{err}
-			}
-			return err
+			return l.errorResponse(body)
 		case pgParameterStatus:
-			if name, value, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
-				status[name] = value
-			}
+			l.parameterStatus(body)
 		case pgReadyForQuery:
-			if err := c.sessionAttrs(conn, attrs, status); err != nil {
-				return err
-			}
-			if c.query != "" {
-				err = c.readOnlyQuery(conn)
-			} else {
-				_, _, err = c.simpleQuery(conn, "")
-			}
-			if err != nil {
-				return err
-			}
-			pgTerminate(conn)
-			return nil
+			return c.readyForQuery(conn, attrs, l.status)
 		case pgAuthentication:
-			if len(body) < 4 {
-				return errors.New("not a PostgreSQL server: an authentication request without its code")
-			}
-			code, data := binary.BigEndian.Uint32(body), body[4:]
-			if code == pgAuthSASLContinue || code == pgAuthSASLFinal {
-				// the SASL exchange under way
-			} else if err := c.authAllowed(code, state, stage != "", sasl != nil && sasl.binding != nil); err != nil {
-				return unseen{err}
-			}
-			if code == pgAuthenticationOK {
-				stage = "after authentication"
-				continue
-			}
-			if h.password == "" && code != pgAuthSASLContinue && code != pgAuthSASLFinal {
-				reason := errorf("the server asks for a password (authentication method %d): give the password property, one in the connection string, PGPASSWORD or the password file", code)
-				if c.passfileWarning != "" {
-					reason = errorf("%v (%s)", reason, c.passfileWarning)
-				}
-				return unseen{reason}
-			}
-			var reply []byte
-			switch code {
-			case pgAuthCleartext:
-				reply = append([]byte(h.password), 0)
-			case pgAuthMD5:
-				if len(data) != 4 {
-					return errors.New("not a PostgreSQL server: an MD5 request without its 4-byte salt")
-				}
-				reply = append([]byte(pgMD5(h.password, c.user, data)), 0)
-			case pgAuthSASL:
-				// A list of NUL-terminated names.
-				offers := func(name string) bool {
-					return bytes.HasPrefix(data, []byte(name+"\x00")) || bytes.Contains(data, []byte("\x00"+name+"\x00"))
-				}
-				mechanism := "SCRAM-SHA-256"
-				gs2, binding := "n,,", []byte(nil)
-				switch {
-				case state != nil && c.channelBinding != "disable" && offers("SCRAM-SHA-256-PLUS"):
-					mechanism, gs2 = "SCRAM-SHA-256-PLUS", "p=tls-server-end-point,,"
-					binding = pgEndPoint(state)
-				case c.channelBinding == "require":
-					return unseen{errors.New("channel binding required, but the server offers no SCRAM-SHA-256-PLUS (it needs TLS and a SCRAM password)")}
-				case state != nil:
-					gs2 = "y,," // we could bind, the server cannot
-				}
-				if !offers("SCRAM-SHA-256") && mechanism == "SCRAM-SHA-256" {
-					return errorf("the server offers no SASL mechanism portpatrol speaks (want SCRAM-SHA-256): %s", serverText(strings.TrimRight(string(data), "\x00"), 100))
-				}
-				sasl = newSCRAM(pgSASLprep(h.password))
-				sasl.gs2, sasl.binding = gs2, binding
-				first := sasl.first()
-				reply = append([]byte(mechanism+"\x00"), 0, 0, 0, 0)
-				binary.BigEndian.PutUint32(reply[len(reply)-4:], uint32(len(first)))
-				reply = append(reply, first...)
-			case pgAuthSASLContinue:
-				if sasl == nil {
-					return errors.New("not a PostgreSQL server: SASLContinue before SASL")
-				}
-				final, err := sasl.final(string(data))
-				if err != nil {
-					return err
-				}
-				reply = []byte(final)
-			case pgAuthSASLFinal:
-				if sasl == nil {
-					return errors.New("not a PostgreSQL server: SASLFinal before SASL")
-				}
-				if err := sasl.verify(string(data)); err != nil {
-					return err
-				}
-				continue
-			default:
-				return errorf("the server asks for authentication method %d, which portpatrol does not speak", code)
-			}
-			msg := make([]byte, 5, 5+len(reply))
-			msg[0] = pgPasswordMessage
-			binary.BigEndian.PutUint32(msg[1:], uint32(4+len(reply)))
-			if _, err := conn.Write(append(msg, reply...)); err != nil {
+			if err := l.authentication(body); err != nil {
 				return err
 			}
-			stage = "after the password was sent"
 		}
-		// ParameterStatus, BackendKeyData, notices: on to ReadyForQuery.
+		// BackendKeyData, notices: on to ReadyForQuery.
 	}
 	return errorf("no ReadyForQuery in the first %d messages of the login", pgMaxLoginMessages)
+}
+
+// pgLogin is what a login remembers between the server's messages.
+type pgLogin struct {
+	pgCheck
+	conn   io.ReadWriter
+	host   pgHost
+	state  *tls.ConnectionState // the TLS connection's, if any
+	stage  string               // "", after the password was sent, after authentication
+	sasl   *scram               // the SCRAM exchange under way, if any
+	status map[string]string    // the ParameterStatus values
+}
+
+// errorResponse is the reason a login ends: 57P03 is not up; a refusal
+// before AuthenticationOk may be tried again as sslmode says.
+func (l *pgLogin) errorResponse(body []byte) error {
+	r, err := parsePGError(body)
+	if err != nil {
+		return err
+	}
+	if err := r.verdict(); err != nil {
+		return err // 57P03: not up, over TLS or not
+	}
+	err = errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
+	if r.sqlstate == "28P01" || r.sqlstate == "28000" {
+		err = unseen{err} // the server is there, but will not let us see
+	}
+	if l.stage != "after authentication" {
+		return pgStartupRefusal{err}
+	}
+	return err
+}
+
+// parameterStatus keeps a setting the server reports (name and value, each
+// NUL-terminated), for target_session_attrs.
+func (l *pgLogin) parameterStatus(body []byte) {
+	if name, value, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
+		l.status[name] = value
+	}
+}
+
+// readyForQuery: the session is set up. Check it as target_session_attrs
+// asks, run the query (the query property's, else an empty one), and end it.
+func (c pgCheck) readyForQuery(conn io.ReadWriter, attrs string, status map[string]string) error {
+	if err := c.sessionAttrs(conn, attrs, status); err != nil {
+		return err
+	}
+	var err error
+	if c.query != "" {
+		err = c.readOnlyQuery(conn)
+	} else {
+		_, _, err = c.simpleQuery(conn, "")
+	}
+	if err != nil {
+		return err
+	}
+	pgTerminate(conn)
+	return nil
 }
