@@ -111,50 +111,47 @@ func parsePGKeywordsAt(s string, at func(key string, from, to int)) (pgParams, e
 		for i < len(s) && cSpace(s[i]) {
 			i++
 		}
-		var value strings.Builder
 		valueFrom := i
-		if i < len(s) && s[i] == '\'' {
-			i++
-			for {
-				if i == len(s) {
-					return nil, errorf("the value of %s has no closing single quote", pgKeyName(key))
-				}
-				c := s[i]
-				i++
-				if c == '\\' {
-					if i < len(s) {
-						value.WriteByte(s[i])
-						i++
-					}
-					continue
-				}
-				if c == '\'' {
-					break
-				}
-				value.WriteByte(c)
-			}
-		} else {
-			for i < len(s) && !cSpace(s[i]) {
-				c := s[i]
-				i++
-				if c == '\\' {
-					if i < len(s) {
-						value.WriteByte(s[i])
-						i++
-					}
-					continue
-				}
-				value.WriteByte(c)
-			}
+		value, end, closed := pgKeywordValue(s, i)
+		if !closed {
+			return nil, errorf("the value of %s has no closing single quote", pgKeyName(key))
 		}
+		i = end
 		if at != nil {
 			at(key, valueFrom, i)
 		}
-		if err := p.set(key, value.String(), false); err != nil {
+		if err := p.set(key, value, false); err != nil {
 			return nil, err
 		}
 		prev = key
 	}
+}
+
+// pgKeywordValue reads the value that starts at s[i]: in single quotes, or
+// up to white space, with \ escaping the next byte in either. end is where
+// it stops; closed is false for a quote that never closes.
+func pgKeywordValue(s string, i int) (value string, end int, closed bool) {
+	var b strings.Builder
+	quoted := i < len(s) && s[i] == '\''
+	if quoted {
+		i++
+	}
+	for i < len(s) && (quoted || !cSpace(s[i])) {
+		c := s[i]
+		i++
+		switch {
+		case c == '\\':
+			if i < len(s) {
+				b.WriteByte(s[i])
+				i++
+			}
+		case c == '\'' && quoted:
+			return b.String(), i, true
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), i, !quoted
 }
 
 // pgKeyName quotes a key for an error when it reads as a key word; anything
@@ -174,70 +171,14 @@ func parsePGURI(s string) (pgParams, error) {
 	p := pgParams{}
 	_, rest, _ := strings.Cut(s, "://")
 	if end := strings.IndexAny(rest, "@/"); end >= 0 && rest[end] == '@' {
-		userinfo := rest[:end]
+		if err := p.uriUserinfo(rest[:end]); err != nil {
+			return nil, err
+		}
 		rest = rest[end+1:]
-		user, password, hasPassword := strings.Cut(userinfo, ":")
-		if user != "" {
-			if err := p.decoded("user", user, "the user name"); err != nil {
-				return nil, err
-			}
-		}
-		if hasPassword && password != "" {
-			if err := p.decoded("password", password, "the password"); err != nil {
-				return nil, err
-			}
-		}
-		if hasPassword && password == "" {
-			p["password"] = "" // user:@host: refused later, unless given elsewhere
-			p[pgEmptyPassword] = errEmptyPassword.Error()
-		}
 	}
-	var hosts, ports []string
-	for {
-		var host string
-		if strings.HasPrefix(rest, "[") {
-			end := strings.IndexByte(rest, ']')
-			switch {
-			case end < 0:
-				return nil, errors.New("missing ] after the IPv6 address")
-			case end == 1:
-				return nil, errors.New("an empty IPv6 address in brackets")
-			}
-			host, rest = rest[1:end], rest[end+1:]
-			if rest != "" && !strings.ContainsRune(":/?,", rune(rest[0])) {
-				return nil, errors.New("want :port, /, ? or , after the ] of an IPv6 address")
-			}
-		} else {
-			end := strings.IndexAny(rest, ":/?,")
-			if end < 0 {
-				end = len(rest)
-			}
-			host, rest = rest[:end], rest[end:]
-		}
-		hosts = append(hosts, host)
-		port := ""
-		if strings.HasPrefix(rest, ":") {
-			end := strings.IndexAny(rest[1:], "/?,") + 1
-			if end == 0 {
-				end = len(rest)
-			}
-			port, rest = rest[1:end], rest[end:]
-		}
-		ports = append(ports, port)
-		if !strings.HasPrefix(rest, ",") {
-			break
-		}
-		rest = rest[1:]
-	}
-	if h := strings.Join(hosts, ","); h != "" {
-		if err := p.decoded("host", h, "the host"); err != nil {
-			return nil, err
-		}
-	}
-	if pt := strings.Join(ports, ","); pt != "" {
-		if err := p.decoded("port", pt, "the port"); err != nil {
-			return nil, err
-		}
+	rest, err := p.uriHosts(rest)
+	if err != nil {
+		return nil, err
 	}
 	path, query, hasQuery := strings.Cut(rest, "?")
 	if db := strings.TrimPrefix(path, "/"); db != "" {
@@ -248,23 +189,111 @@ func parsePGURI(s string) (pgParams, error) {
 	if !hasQuery {
 		return p, nil
 	}
+	if err := p.uriQuery(query); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// uriUserinfo reads user[:password], the part before the first @.
+func (p pgParams) uriUserinfo(userinfo string) error {
+	user, password, hasPassword := strings.Cut(userinfo, ":")
+	if user != "" {
+		if err := p.decoded("user", user, "the user name"); err != nil {
+			return err
+		}
+	}
+	if hasPassword && password != "" {
+		if err := p.decoded("password", password, "the password"); err != nil {
+			return err
+		}
+	}
+	if hasPassword && password == "" {
+		p["password"] = "" // user:@host: refused later, unless given elsewhere
+		p[pgEmptyPassword] = errEmptyPassword.Error()
+	}
+	return nil
+}
+
+// uriHosts reads the comma list of host[:port] into host and port, and
+// returns what follows it.
+func (p pgParams) uriHosts(rest string) (string, error) {
+	var hosts, ports []string
+	for {
+		host, port, after, err := pgURIHost(rest)
+		if err != nil {
+			return "", err
+		}
+		hosts, ports, rest = append(hosts, host), append(ports, port), after
+		if !strings.HasPrefix(rest, ",") {
+			break
+		}
+		rest = rest[1:]
+	}
+	if h := strings.Join(hosts, ","); h != "" {
+		if err := p.decoded("host", h, "the host"); err != nil {
+			return "", err
+		}
+	}
+	if pt := strings.Join(ports, ","); pt != "" {
+		if err := p.decoded("port", pt, "the port"); err != nil {
+			return "", err
+		}
+	}
+	return rest, nil
+}
+
+// pgURIHost reads one host (a name, or an IPv6 address in brackets) and
+// its :port, if any, and returns what follows them.
+func pgURIHost(rest string) (host, port, after string, err error) {
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		switch {
+		case end < 0:
+			return "", "", "", errors.New("missing ] after the IPv6 address")
+		case end == 1:
+			return "", "", "", errors.New("an empty IPv6 address in brackets")
+		}
+		host, rest = rest[1:end], rest[end+1:]
+		if rest != "" && !strings.ContainsRune(":/?,", rune(rest[0])) {
+			return "", "", "", errors.New("want :port, /, ? or , after the ] of an IPv6 address")
+		}
+	} else {
+		end := strings.IndexAny(rest, ":/?,")
+		if end < 0 {
+			end = len(rest)
+		}
+		host, rest = rest[:end], rest[end:]
+	}
+	if strings.HasPrefix(rest, ":") {
+		end := strings.IndexAny(rest[1:], "/?,") + 1
+		if end == 0 {
+			end = len(rest)
+		}
+		port, rest = rest[1:end], rest[end:]
+	}
+	return host, port, rest, nil
+}
+
+// uriQuery reads the ?key=value&... parameters, each percent-decoded.
+func (p pgParams) uriQuery(query string) error {
 	for query != "" {
 		param, next, _ := strings.Cut(query, "&")
 		query = next
 		key, value, ok := strings.Cut(param, "=")
 		if !ok {
-			return nil, errors.New("a URI query parameter without =: want key=value&key=value")
+			return errors.New("a URI query parameter without =: want key=value&key=value")
 		}
 		if strings.Contains(value, "=") {
-			return nil, errors.New("a URI query parameter with a second =: percent-encode it as %3D")
+			return errors.New("a URI query parameter with a second =: percent-encode it as %3D")
 		}
 		k, err := pgUnescape(key)
 		if err != nil {
-			return nil, errorf("a URI query parameter's name: %v", err)
+			return errorf("a URI query parameter's name: %v", err)
 		}
 		v, err := pgUnescape(value)
 		if err != nil {
-			return nil, errorf("the value of the URI query parameter %s: %v", quoteString(serverText(k, 40)), err)
+			return errorf("the value of the URI query parameter %s: %v", quoteString(serverText(k, 40)), err)
 		}
 		if k == "ssl" && v == "true" { // libpq's JDBC compatibility
 			k, v = "sslmode", "require"
@@ -273,10 +302,10 @@ func parsePGURI(s string) (pgParams, error) {
 			p[pgEmptyPassword] = "the password parameter must not be empty: leave it out for no password"
 		}
 		if err := p.set(k, v, true); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }
 
 func (p pgParams) decoded(key, value, what string) error {
