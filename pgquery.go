@@ -142,26 +142,7 @@ const (
 // Sync. A write fails in the server (25006) and the session ends without a
 // commit. Ready when the first row's first value is true.
 func (c pgCheck) readOnlyQuery(conn io.ReadWriter) error {
-	var msg []byte
-	add := func(kind byte, parts ...[]byte) {
-		start := len(msg)
-		msg = append(msg, kind, 0, 0, 0, 0)
-		for _, p := range parts {
-			msg = append(msg, p...)
-		}
-		binary.BigEndian.PutUint32(msg[start+1:], uint32(len(msg)-start-1))
-	}
-	for i, sql := range []string{"START TRANSACTION READ ONLY", c.query} {
-		add(pgParse, []byte{0}, []byte(sql), []byte{0, 0, 0}) // unnamed, no parameter types
-		add(pgBind, []byte{0, 0}, []byte{0, 0, 0, 0, 0, 0})   // unnamed portal and statement, no formats, parameters or result formats
-		rows := []byte{0, 0, 0, 0}
-		if i == 1 {
-			rows[3] = 1 // one row is enough
-		}
-		add(pgExecute, []byte{0}, rows)
-	}
-	add(pgSync)
-	if _, err := conn.Write(msg); err != nil {
+	if _, err := conn.Write(pgReadOnlyQueryMessages(c.query)); err != nil {
 		return err
 	}
 	var failure error
@@ -190,20 +171,51 @@ func (c pgCheck) readOnlyQuery(conn io.ReadWriter) error {
 				first, null = pgFirstValue(body)
 			}
 		case pgReadyForQuery:
-			switch {
-			case failure != nil:
+			if failure != nil {
 				return failure
-			case !hasRow:
-				return errors.New("the query returned no rows")
-			case null:
-				return errors.New("the first value is false (NULL)")
-			case !pgTrue(first):
-				return errorf("the first value is false (%s)", quoteString(serverText(first, 40)))
 			}
-			return nil
+			return pgQueryVerdict(first, null, hasRow)
 		}
 	}
 	return errorf("no ReadyForQuery in the first %d messages of the query's answer", 2*pgMaxLoginMessages)
+}
+
+// pgReadOnlyQueryMessages are Parse, Bind and Execute for START TRANSACTION
+// READ ONLY and for sql (one row), then Sync: sent at once.
+func pgReadOnlyQueryMessages(sql string) []byte {
+	var msg []byte
+	add := func(kind byte, parts ...[]byte) {
+		start := len(msg)
+		msg = append(msg, kind, 0, 0, 0, 0)
+		for _, p := range parts {
+			msg = append(msg, p...)
+		}
+		binary.BigEndian.PutUint32(msg[start+1:], uint32(len(msg)-start-1))
+	}
+	for i, sql := range []string{"START TRANSACTION READ ONLY", sql} {
+		add(pgParse, []byte{0}, []byte(sql), []byte{0, 0, 0}) // unnamed, no parameter types
+		add(pgBind, []byte{0, 0}, []byte{0, 0, 0, 0, 0, 0})   // unnamed portal and statement, no formats, parameters or result formats
+		rows := []byte{0, 0, 0, 0}
+		if i == 1 {
+			rows[3] = 1 // one row is enough
+		}
+		add(pgExecute, []byte{0}, rows)
+	}
+	add(pgSync)
+	return msg
+}
+
+// pgQueryVerdict: ready when the query's first row's first value is true.
+func pgQueryVerdict(first string, null, hasRow bool) error {
+	switch {
+	case !hasRow:
+		return errors.New("the query returned no rows")
+	case null:
+		return errors.New("the first value is false (NULL)")
+	case !pgTrue(first):
+		return errorf("the first value is false (%s)", quoteString(serverText(first, 40)))
+	}
+	return nil
 }
 
 // pgTrue: a value in text format that is not false, 0 or empty.

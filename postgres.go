@@ -88,11 +88,32 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		problems = append(problems, addressError{err})
 		params = pgParams{}
 	}
-	o := pgOf(s)
 	var secrets []string
 	if pw, ok := params["password"]; ok {
 		secrets = append(secrets, pw) // the string's, even when the property wins
 	}
+	secrets, problems = pgResolveNames(s, params, secrets, problems)
+	if len(problems) > 0 {
+		return built{}, problems
+	}
+	query, err := pgResolveQuery(s)
+	if err != nil {
+		return built{}, []error{err}
+	}
+	params.withEnvironment(os.Getenv)
+	c, err := newPGCheck(params, pgOf(s).login || query != "", s.timeout)
+	if err != nil {
+		return built{}, []error{addressError{err}}
+	}
+	c.query = query
+	return pgBuilt(c, address, params, secrets), nil
+}
+
+// pgResolveNames resolves the user, database and password properties into
+// params, where they win over the connection string's. A value read
+// through a reference is a secret.
+func pgResolveNames(s *targetSpec, params pgParams, secrets []string, problems []error) ([]string, []error) {
+	o := pgOf(s)
 	for _, p := range []struct{ name, value, key string }{{"user", o.user, "user"}, {"database", o.database, "dbname"}, {"password", o.password, "password"}} {
 		if p.value == "" {
 			continue
@@ -112,26 +133,28 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 			secrets = append(secrets, v)
 		}
 	}
-	if len(problems) > 0 {
-		return built{}, problems
+	return secrets, problems
+}
+
+// pgResolveQuery resolves the query property: one statement, or "".
+func pgResolveQuery(s *targetSpec) (string, error) {
+	o := pgOf(s)
+	if o.query == "" {
+		return "", nil
 	}
-	var query string
-	if o.query != "" {
-		v, err := resolveProperty(s.flag("query"), o.query)
-		switch {
-		case err != nil:
-			return built{}, []error{err}
-		case strings.TrimSpace(v) == "" || strings.IndexByte(v, 0) >= 0:
-			return built{}, []error{errorf("%s: want one SQL statement, not empty and without NUL bytes", s.flag("query"))}
-		}
-		query = v
+	v, err := resolveProperty(s.flag("query"), o.query)
+	switch {
+	case err != nil:
+		return "", err
+	case strings.TrimSpace(v) == "" || strings.IndexByte(v, 0) >= 0:
+		return "", errorf("%s: want one SQL statement, not empty and without NUL bytes", s.flag("query"))
 	}
-	params.withEnvironment(os.Getenv)
-	c, err := newPGCheck(params, o.login || query != "", s.timeout)
-	if err != nil {
-		return built{}, []error{addressError{err}}
-	}
-	c.query = query
+	return v, nil
+}
+
+// pgBuilt is the built target: the check, the address as logs show it, its
+// pieces (hidden when the address was a reference), and every password.
+func pgBuilt(c pgCheck, address string, params pgParams, secrets []string) built {
 	for _, h := range c.hosts {
 		secrets = append(secrets, h.password)
 	}
@@ -141,7 +164,7 @@ func buildPostgres(s *targetSpec, address string) (built, []error) {
 		pieces = append(pieces, h.address, h.name)
 	}
 	empty := func(s string) bool { return s == "" }
-	return built{checker: c, address: shown, pieces: slices.DeleteFunc(pieces, empty), secrets: slices.DeleteFunc(secrets, empty)}, nil
+	return built{checker: c, address: shown, pieces: slices.DeleteFunc(pieces, empty), secrets: slices.DeleteFunc(secrets, empty)}
 }
 
 // parsePGAddress reads the address forms: a libpq URL
