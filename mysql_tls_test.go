@@ -1,0 +1,233 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mysqlPKI is a test CA, a server certificate for 127.0.0.1 and db.test
+// (not localhost, so that a name can fail to verify), and a client
+// certificate, as PEM files the unprivileged server can read.
+type mysqlPKI struct{ ca, cert, key, clientCert, clientKey string }
+
+func newMySQLPKI(t *testing.T, dir string) mysqlPKI {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "portpatrol mysql test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	p := mysqlPKI{ca: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "server.pem"), key: filepath.Join(dir, "server-key.pem"),
+		clientCert: filepath.Join(dir, "client.pem"), clientKey: filepath.Join(dir, "client-key.pem")}
+	write := func(name string, block *pem.Block) {
+		if err := os.WriteFile(name, pem.EncodeToMemory(block), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(p.ca, &pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	for i, c := range []struct {
+		cert, key string
+		tmpl      *x509.Certificate
+	}{
+		{p.cert, p.key, &x509.Certificate{Subject: pkix.Name{CommonName: "db.test"}, DNSNames: []string{"db.test"},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}},
+		{p.clientCert, p.clientKey, &x509.Certificate{Subject: pkix.Name{CommonName: "client"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}},
+	} {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		c.tmpl.SerialNumber = big.NewInt(int64(i + 2))
+		c.tmpl.NotBefore, c.tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+		der, err := x509.CreateCertificate(rand.Reader, c.tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+		write(c.cert, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+		write(c.key, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	}
+	return p
+}
+
+// The app's client is the judge: each connection string is run by the
+// mariadb client (its options translated from the DSN or URL) and by
+// portpatrol against the same MariaDB with TLS, and the verdicts agree.
+func TestMySQLTLSAgainstClient(t *testing.T) {
+	client := requireProgram(t, "mariadb", "mysql")
+	certs := nobodyDir(t)
+	pki := newMySQLPKI(t, certs)
+	db := startMariaDB(t, "", "127.0.0.1", "--ssl-ca="+pki.ca, "--ssl-cert="+pki.cert, "--ssl-key="+pki.key)
+	port := strconv.Itoa(db.port)
+	addr := "127.0.0.1:" + port
+	passwords := map[string]string{"app": "Ap-PLANTED-1", "sslonly": "Ss-PLANTED-2", "expired": "Ex-PLANTED-3", "x509": "X5-PLANTED-4"}
+	var accounts string
+	for user, pw := range passwords {
+		for _, host := range []string{"'%'", "localhost"} {
+			accounts += "CREATE USER " + user + "@" + host + " IDENTIFIED BY '" + pw + "'; GRANT ALL ON app.* TO " + user + "@" + host + "; GRANT ALL ON gone.* TO " + user + "@" + host + "; "
+		}
+	}
+	db.sql(t, accounts+"CREATE DATABASE app; ALTER USER sslonly@'%' REQUIRE SSL; ALTER USER sslonly@localhost REQUIRE SSL; "+
+		"ALTER USER x509@'%' REQUIRE X509; ALTER USER x509@localhost REQUIRE X509; "+
+		"ALTER USER expired@'%' PASSWORD EXPIRE; ALTER USER expired@localhost PASSWORD EXPIRE")
+	const wrong = "Wr-PLANTED-5"
+	dsn := func(user, pw, params string) string { return user + ":" + pw + "@tcp(" + addr + ")/app" + params }
+	url := func(user, pw, host, params string) string {
+		return "mysql://" + user + ":" + pw + "@" + host + ":" + port + "/app" + params
+	}
+	verify := []string{"--ssl-verify-server-cert", "--ssl-ca=" + pki.ca}
+	type row struct {
+		address string
+		flags   []string // portpatrol's properties besides the address
+		host    string   // the client's -h
+		user    string
+		pw      string
+		client  []string // the client's TLS options
+		ready   bool
+		reason  string // in portpatrol's reason when not ready
+	}
+	rows := []row{
+		{address: dsn("app", passwords["app"], ""), client: []string{"--skip-ssl"}, ready: true},
+		{address: dsn("app", passwords["app"], "?tls=false"), client: []string{"--skip-ssl"}, ready: true},
+		{address: dsn("app", passwords["app"], "?tls=true"), flags: []string{"ca-file=" + pki.ca}, client: verify, ready: true},
+		{address: dsn("app", passwords["app"], "?tls=true"), client: []string{"--ssl-verify-server-cert"}, reason: "certificate signed by unknown authority"},
+		{address: dsn("app", passwords["app"], "?tls=skip-verify"), client: []string{"--ssl"}, ready: true},
+		{address: dsn("app", passwords["app"], "?tls=preferred"), client: []string{"--ssl"}, ready: true},
+		{address: dsn("app", passwords["app"], ""), flags: []string{"ca-file=" + pki.ca}, client: verify, ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", ""), ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=DISABLED"), client: []string{"--skip-ssl"}, ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=required"), client: []string{"--ssl"}, ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca=" + pki.ca), client: verify, ready: true},
+		{address: url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_IDENTITY&ssl-ca=" + pki.ca), host: "localhost", client: verify,
+			reason: "certificate is valid for db.test, not localhost"},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY"), client: []string{"--ssl-verify-server-cert"}, reason: "certificate signed by unknown authority"},
+		{address: dsn("app", wrong, ""), client: []string{"--skip-ssl"}, reason: "error 1045: Access denied for user 'app'@'localhost' (using password: YES)"},
+		{address: dsn("app", wrong, "?tls=skip-verify"), client: []string{"--ssl"}, reason: "error 1045: Access denied"},
+		{address: dsn("sslonly", passwords["sslonly"], ""), client: []string{"--skip-ssl"},
+			reason: "error 1045: Access denied for user 'sslonly'@'localhost' (using password: YES), but the same login over TLS is accepted"},
+		{address: dsn("sslonly", passwords["sslonly"], "?tls=skip-verify"), client: []string{"--ssl"}, ready: true},
+		{address: url("sslonly", passwords["sslonly"], "127.0.0.1", "?ssl-mode=DISABLED"), client: []string{"--skip-ssl"}, reason: "the server requires TLS for it"},
+		{address: url("sslonly", passwords["sslonly"], "127.0.0.1", ""), ready: true},
+		{address: dsn("expired", passwords["expired"], "?tls=skip-verify"), client: []string{"--ssl"}, reason: "the password has expired (error 1820"},
+		{address: url("expired", passwords["expired"], "127.0.0.1", ""), reason: "the password has expired"},
+		{address: dsn("x509", passwords["x509"], "?tls=skip-verify"), client: []string{"--ssl"}, reason: "error 1045"},
+		{address: dsn("x509", passwords["x509"], "?tls=true"), flags: []string{"ca-file=" + pki.ca, "cert-file=" + pki.clientCert, "key-file=" + pki.clientKey},
+			client: append([]string{"--ssl-cert=" + pki.clientCert, "--ssl-key=" + pki.clientKey}, verify...), ready: true},
+		{address: url("x509", passwords["x509"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca=" + pki.ca + "&ssl-cert=" + pki.clientCert + "&ssl-key=" + pki.clientKey),
+			client: append([]string{"--ssl-cert=" + pki.clientCert, "--ssl-key=" + pki.clientKey}, verify...), ready: true},
+	}
+	// The same strings once the server requires TLS of everyone: MariaDB
+	// answers the clear login with a plain 1045.
+	secure := []row{
+		{address: dsn("app", passwords["app"], ""), client: []string{"--skip-ssl"}, reason: "the server requires TLS for it"},
+		{address: dsn("app", passwords["app"], "?tls=skip-verify"), client: []string{"--ssl"}, ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", ""), ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=DISABLED"), client: []string{"--skip-ssl"}, reason: "the server requires TLS for it"},
+		{address: dsn("app", wrong, ""), client: []string{"--skip-ssl"}, reason: "error 1045"},
+	}
+	run := func(rows []row) {
+		for _, r := range rows {
+			user, pw, _ := strings.Cut(strings.TrimPrefix(r.address, "mysql://"), "@")
+			user, pw, _ = strings.Cut(user, ":")
+			host := r.host
+			if host == "" {
+				host = "127.0.0.1"
+			}
+			cmd := exec.Command(client, append([]string{"--no-defaults", "--protocol=TCP", "-h", host, "-P", port, "-u", user, "-D", "app", "-N"},
+				append(r.client, "-e", "SELECT 1")...)...)
+			cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
+			out, err := cmd.CombinedOutput()
+			clientReady := err == nil
+			args := []string{"--mysql.db.address=" + r.address, "--default-max-attempts=1", "--timeout=20s"}
+			for _, f := range r.flags {
+				args = append(args, "--mysql.db."+f)
+			}
+			o := runPortpatrol(t, nil, args...)
+			shown := redactURL(r.address)
+			if clientReady != r.ready {
+				out = []byte(strings.ReplaceAll(string(out), pw, "xxxxx"))
+				t.Errorf("%s %v: the mariadb client's verdict is %v, want %v:\n%s", shown, r.client, clientReady, r.ready, out)
+			}
+			if ready := o.code == 0; ready != clientReady {
+				t.Errorf("%s %v: portpatrol's verdict (exit %d) is %v, the client's %v:\nclient: %s\nportpatrol: %s", shown, r.flags, o.code, ready, clientReady, out, o.stderr)
+			} else if !ready && o.code != 1 {
+				t.Errorf("%s: exit %d, want 1:\n%s", shown, o.code, o.stderr)
+			} else if !strings.Contains(o.stderr, r.reason) {
+				t.Errorf("%s %v: the reason lacks %q:\n%s", shown, r.flags, r.reason, o.stderr)
+			}
+			for _, secret := range append([]string{wrong}, mapValues(passwords)...) {
+				if strings.Contains(o.stdout+o.stderr, secret) {
+					t.Errorf("%s: a password is in the output:\n%s", shown, o.stderr)
+				}
+			}
+		}
+	}
+	run(rows)
+	db.sql(t, "SET GLOBAL require_secure_transport = ON")
+	run(secure)
+	db.sql(t, "SET GLOBAL require_secure_transport = OFF")
+
+	// Without a client to compare: VERIFY_CA checks the chain, not the
+	// name; server-name names what to verify.
+	for _, tc := range []struct {
+		args   []string
+		reason string
+	}{
+		{[]string{"--mysql.db.address=" + url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_CA&ssl-ca="+pki.ca)}, ""},
+		{[]string{"--mysql.db.address=" + url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_CA")}, "certificate signed by unknown authority"},
+		{[]string{"--mysql.db.address=" + url("app", passwords["app"], "localhost", ""), "--mysql.db.ca-file=" + pki.ca, "--mysql.db.server-name=db.test"}, ""},
+		{[]string{"--mysql.db.address=" + dsn("app", passwords["app"], "?tls=true"), "--mysql.db.ca-file=" + pki.ca, "--mysql.db.server-name=other.test"}, "not other.test"},
+		{[]string{"--mysql.db.address=" + dsn("app", passwords["app"], "?tls=true"), "--mysql.db.skip-tls-verify"}, ""},
+	} {
+		o := runPortpatrol(t, nil, append(tc.args, "--default-max-attempts=1", "--timeout=20s")...)
+		if tc.reason == "" {
+			if o.code != 0 {
+				t.Errorf("%s: exit %d, want 0:\n%s", redactURL(tc.args[0]), o.code, o.stderr)
+			}
+		} else if o.code != 1 || !strings.Contains(o.stderr, tc.reason) {
+			t.Errorf("%s: exit %d, want 1 with %q:\n%s", redactURL(tc.args[0]), o.code, tc.reason, o.stderr)
+		}
+	}
+
+	// A refusal is not an absence: inverted, a target whose credentials
+	// are refused keeps waiting; a missing database is gone.
+	for _, tc := range []struct{ address, seen string }{
+		{dsn("app", wrong, ""), "error 1045"},
+		{dsn("sslonly", passwords["sslonly"], ""), "the server requires TLS for it"},
+		{dsn("expired", passwords["expired"], ""), "the password has expired"},
+		{dsn("app", passwords["app"], "?tls=true"), "certificate signed by unknown authority"},
+		{dsn("app", passwords["app"], "?tls=true") + "&x=1", "certificate signed by unknown authority"},
+		{"app:" + passwords["app"] + "@tcp(" + addr + ")/gone", ""},
+	} {
+		o := runPortpatrol(t, nil, "--mysql.db.address="+tc.address, "--mysql.db.invert", "--default-interval=100ms", "--timeout=1500ms")
+		if tc.seen == "" {
+			if o.code != 0 {
+				t.Errorf("%s inverted: exit %d, want 0 (gone):\n%s", redactURL(tc.address), o.code, o.stderr)
+			}
+		} else if o.code != 1 || !strings.Contains(o.stderr, tc.seen) {
+			t.Errorf("%s inverted: exit %d, want 1, still waiting with %q:\n%s", redactURL(tc.address), o.code, tc.seen, o.stderr)
+		}
+	}
+}
+
+func mapValues(m map[string]string) []string {
+	var vs []string
+	for _, v := range m {
+		vs = append(vs, v)
+	}
+	return vs
+}
