@@ -111,8 +111,8 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 		{address: url("app", passwords["app"], "127.0.0.1", ""), ready: true},
 		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=DISABLED"), client: []string{"--skip-ssl"}, ready: true},
 		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=required"), client: []string{"--ssl"}, ready: true},
-		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca=" + pki.ca), client: verify, ready: true},
-		{address: url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_IDENTITY&ssl-ca=" + pki.ca), host: "localhost", client: verify,
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), client: verify, ready: true},
+		{address: url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), host: "localhost", client: verify,
 			reason: "certificate is valid for db.test, not localhost"},
 		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY"), client: []string{"--ssl-verify-server-cert"}, reason: "certificate signed by unknown authority"},
 		{address: dsn("app", wrong, ""), client: []string{"--skip-ssl"}, reason: "error 1045: Access denied for user 'app'@'localhost' (using password: YES)"},
@@ -127,7 +127,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 		{address: dsn("x509", passwords["x509"], "?tls=skip-verify"), client: []string{"--ssl"}, reason: "error 1045"},
 		{address: dsn("x509", passwords["x509"], "?tls=true"), flags: []string{"ca-file=" + pki.ca, "cert-file=" + pki.clientCert, "key-file=" + pki.clientKey},
 			client: append([]string{"--ssl-cert=" + pki.clientCert, "--ssl-key=" + pki.clientKey}, verify...), ready: true},
-		{address: url("x509", passwords["x509"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca=" + pki.ca + "&ssl-cert=" + pki.clientCert + "&ssl-key=" + pki.clientKey),
+		{address: url("x509", passwords["x509"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca+"&ssl-cert="+pki.clientCert+"&ssl-key="+pki.clientKey),
 			client: append([]string{"--ssl-cert=" + pki.clientCert, "--ssl-key=" + pki.clientKey}, verify...), ready: true},
 	}
 	// The same strings once the server requires TLS of everyone: MariaDB
