@@ -13,7 +13,7 @@ import (
 // (nil: NULL), as a server sends it after COM_QUERY.
 func mysqlResultStream(rows ...[]byte) []byte {
 	var b []byte
-	b = append(b, mysqlPacket(1, []byte{1})...)                                  // one column
+	b = append(b, mysqlPacket(1, []byte{1})...)                                    // one column
 	b = append(b, mysqlPacket(2, append([]byte{3}, "def\x00\x00\x00\x01v"...))...) // a column definition (not read)
 	b = append(b, mysqlPacket(3, []byte{mysqlEOF, 0, 0, 2, 0})...)
 	for i, r := range rows {
