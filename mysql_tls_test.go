@@ -231,3 +231,31 @@ func mapValues(m map[string]string) []string {
 	}
 	return vs
 }
+
+func TestMySQLTLSStartupErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mysql.db.address=u:PLANTED@tcp(db)/app?tls=custom"}, "--mysql.db.address=u:xxxxx@tcp(db)/app?tls=custom: tls=custom: want true, false, skip-verify or preferred"},
+		{[]string{"--mysql.db.address=mysql://u:PLANTED@db/app?ssl-mode=verify"}, "ssl-mode=verify: want DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"},
+		{[]string{"--mysql.db.address=u:PLANTED@tcp(db)/app?tls=false", "--mysql.db.ca-file=/etc/hostname"}, "TLS properties are set but the address turns TLS off (tls=false)"},
+		{[]string{"--mysql.db.address=mysql://u:PLANTED@db/app?ssl-mode=DISABLED", "--mysql.db.server-name=db.test"}, "turns TLS off (ssl-mode=DISABLED)"},
+		{[]string{"--mysql.db.address=mysql://u:PLANTED@db/app?ssl-mode=REQUIRED&ssl-cert=/etc/hostname"}, "ssl-cert and ssl-key go together"},
+		{[]string{"--mysql.db.address=db", "--mysql.db.cert-file=/etc/hostname"}, "--mysql.db.cert-file and --mysql.db.key-file go together"},
+		{[]string{"--mysql.db.address=u:PLANTED@tcp(db)/?tls=true", "--mysql.db.ca-file=/nonexistent/ca.pem"}, "--mysql.db.ca-file: cannot read /nonexistent/ca.pem"},
+		{[]string{"--mysql.db.address=db", "--mysql.db.query="}, `--mysql.db.query="": must not be empty`},
+		{[]string{"--mysql.db.address=db", "--mysql.db.query=file:/nonexistent/q.sql"}, "--mysql.db.query"},
+		{[]string{"--mysql.db.address=db", "--mysql.db.login=maybe"}, "--mysql.db.login=maybe"},
+	} {
+		o := runPortpatrol(t, nil, tc.args...)
+		o.mustExit(t, 2)
+		if !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("%v: stderr lacks %q:\n%s", tc.args, tc.want, o.stderr)
+		}
+		if strings.Contains(o.stderr, "PLANTED") {
+			t.Errorf("%v: the password is in stderr:\n%s", tc.args, o.stderr)
+		}
+	}
+}
