@@ -142,6 +142,13 @@ func TestMySQLQueryRealServer(t *testing.T) {
 			t.Errorf("%s: exit %d, want reason %q:\n%s", tc.address, o.code, tc.reason, o.stderr)
 		}
 	}
+	// This server offers no TLS: preferred goes without, required fails.
+	runPortpatrol(t, nil, "--mysql.db.address="+address+"?tls=preferred", "--default-max-attempts=1").mustExit(t, 0)
+	runPortpatrol(t, nil, "--mysql.db.address=mysql://app:Qu-PLANTED-1@"+addr+"/app", "--default-max-attempts=1").mustExit(t, 0)
+	if o := runPortpatrol(t, nil, "--mysql.db.address="+address+"?tls=skip-verify", "--default-max-attempts=1"); o.code != 1 ||
+		!strings.Contains(o.stderr, "the server does not offer TLS, which tls=skip-verify asks for") {
+		t.Errorf("tls=skip-verify without TLS on the server: exit %d:\n%s", o.code, o.stderr)
+	}
 	// login=true without a query: the same login, then DO 1.
 	if o := runPortpatrol(t, nil, "--mysql.db.address=nobody@tcp("+addr+")/", "--mysql.db.login", "--default-max-attempts=1"); o.code != 1 ||
 		!strings.Contains(o.stderr, "error 1045") {
