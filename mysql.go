@@ -588,15 +588,24 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 	}
 	offersTLS := hs.capabilities&clientSSL != 0
 	seq = 1
-	if c.tls != nil && (offersTLS || !c.tlsPreferred) {
+	if c.tls != nil && !offersTLS && !c.tlsPreferred {
+		// Answered all the same, without the password, before leaving: a
+		// handshake left unanswered counts against max_connect_errors.
+		mysqlCheck{user: c.user}.logIn(conn, hs, seq, false)
+		return errorf("the server does not offer TLS, which %s asks for", c.tlsAsked)
+	}
+	if c.tls != nil && offersTLS {
 		if conn, err = mysqlStartTLS(conn, hs, c.tls); err != nil {
-			if !offersTLS {
-				return errorf("the server does not offer TLS, which %s asks for", c.tlsAsked)
-			}
 			return err
 		}
 		seq = 2
 	}
+	return c.logIn(conn, hs, seq, offersTLS)
+}
+
+// logIn sends the login (HandshakeResponse41) with sequence number seq and
+// reads its answer.
+func (c mysqlCheck) logIn(conn io.ReadWriter, hs mysqlHandshake, seq byte, offersTLS bool) error {
 	_, inTLS := conn.(*tls.Conn)
 	method, scramble := hs.authPlugin, hs.scramble
 	if _, err := conn.Write(mysqlLogin(hs, seq, inTLS, c.user, c.authResponse(method, scramble), c.database)); err != nil {
@@ -607,6 +616,8 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 	// authentication method switch (seen with MariaDB 10.11). So answer
 	// each switch, a few rounds at most.
 	for round := 1; ; round++ {
+		var payload []byte
+		var err error
 		seq, payload, err = readMySQLPacket(conn)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mysqlResultStream is a text resultset of one column with the given rows
@@ -145,9 +146,14 @@ func TestMySQLQueryRealServer(t *testing.T) {
 	// This server offers no TLS: preferred goes without, required fails.
 	runPortpatrol(t, nil, "--mysql.db.address="+address+"?tls=preferred", "--default-max-attempts=1").mustExit(t, 0)
 	runPortpatrol(t, nil, "--mysql.db.address=mysql://app:Qu-PLANTED-1@"+addr+"/app", "--default-max-attempts=1").mustExit(t, 0)
+	preauth := db.status(t, "Aborted_connects_preauth")
 	if o := runPortpatrol(t, nil, "--mysql.db.address="+address+"?tls=skip-verify", "--default-max-attempts=1"); o.code != 1 ||
 		!strings.Contains(o.stderr, "the server does not offer TLS, which tls=skip-verify asks for") {
 		t.Errorf("tls=skip-verify without TLS on the server: exit %d:\n%s", o.code, o.stderr)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := db.status(t, "Aborted_connects_preauth"); got != preauth {
+		t.Errorf("Aborted_connects_preauth went from %d to %d: the handshake was left unanswered", preauth, got)
 	}
 	// login=true without a query: the same login, then DO 1.
 	if o := runPortpatrol(t, nil, "--mysql.db.address=nobody@tcp("+addr+")/", "--mysql.db.login", "--default-max-attempts=1"); o.code != 1 ||
