@@ -511,6 +511,9 @@ type mysqlCheck struct {
 }
 
 func (c mysqlCheck) check(ctx context.Context) error {
+	// One deadline for the attempt, also when it tries the login again.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error { return c.talk(conn) })
 	clear, ok := err.(mysqlRefusedInClear)
 	if !ok {
@@ -1095,11 +1098,20 @@ func mysqlLenEnc(p []byte) (uint64, []byte, bool) {
 	if len(p) == 0 {
 		return 0, nil, false
 	}
-	size := map[byte]int{0xfc: 2, 0xfd: 3, 0xfe: 8}[p[0]]
-	switch {
-	case p[0] < mysqlNull:
+	var size int
+	switch p[0] {
+	case 0xfc:
+		size = 2
+	case 0xfd:
+		size = 3
+	case 0xfe:
+		size = 8
+	case mysqlNull, 0xff:
+		return 0, nil, false
+	default:
 		return uint64(p[0]), p[1:], true
-	case size == 0 || len(p) < 1+size:
+	}
+	if len(p) < 1+size {
 		return 0, nil, false
 	}
 	var b [8]byte

@@ -180,6 +180,10 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 	db.sql(t, "SET GLOBAL require_secure_transport = ON")
 	run(secure)
 	db.sql(t, "SET GLOBAL require_secure_transport = OFF")
+	// Without the sandbox, the server refuses the login itself (1862).
+	db.sql(t, "SET GLOBAL disconnect_on_expired_password = ON")
+	run([]row{{address: dsn("expired", passwords["expired"], ""), client: []string{"--skip-ssl"}, reason: "the password has expired (error 1862"}})
+	db.sql(t, "SET GLOBAL disconnect_on_expired_password = OFF")
 
 	// Without a client to compare: VERIFY_CA checks the chain, not the
 	// name; server-name names what to verify.
