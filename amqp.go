@@ -31,7 +31,7 @@ const (
 
 func init() {
 	register("amqp", &targetType{
-		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start; with a user and password in the URL, when it opens the vhost for them",
+		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start; with a user and password (in the URL, or the password property), when it opens the vhost for them",
 		stillReady: "still answers as a broker",
 		properties: amqpProperties,
 		settings:   func() any { return &amqpSettings{} },
