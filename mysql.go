@@ -631,7 +631,9 @@ func (c mysqlCheck) logIn(conn io.ReadWriter, hs mysqlHandshake, seq byte, offer
 		switch payload[0] {
 		case mysqlOK:
 			if c.login {
-				err = c.afterLogin(conn)
+				if err = c.afterLogin(conn); os.IsTimeout(err) {
+					return finalReason{errorf("no answer to a statement within %v after the login (a proxy whose server is gone?)", c.timeout)}
+				}
 			}
 			// Say goodbye, as a client does, rather than drop the
 			// connection (which the server counts as an aborted client).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"strconv"
@@ -175,4 +176,20 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return f.Name()
+}
+
+// A proxy that accepts the login but whose server is gone never answers the
+// statement that follows: not ready, and the reason says where it stopped.
+func TestMySQLSilentAfterLogin(t *testing.T) {
+	ok := mysqlPacket(2, []byte{0, 0, 0, 2, 0, 0, 0})
+	addr, _ := fakeMySQL(t, serveLogin(ok, nil))
+	err := mysqlCheck{network: "tcp", address: addr, user: "app", login: true, timeout: 300 * time.Millisecond}.check(context.Background())
+	if want := "no answer to a statement within 300ms after the login (a proxy whose server is gone?)"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	// Answered: ready.
+	addr, _ = fakeMySQL(t, serveLogin(ok, mysqlPacket(1, []byte{0, 0, 0, 2, 0, 0, 0})))
+	if err := (mysqlCheck{network: "tcp", address: addr, user: "app", login: true, timeout: time.Second}).check(context.Background()); err != nil {
+		t.Errorf("DO 1 answered OK: %v", err)
+	}
 }
