@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,66 +90,56 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 	url := func(user, pw, host, params string) string {
 		return "mysql://" + user + ":" + pw + "@" + host + ":" + port + "/app" + params
 	}
-	verify := []string{"--ssl-verify-server-cert", "--ssl-ca=" + pki.ca}
 	type row struct {
 		address string
 		flags   []string // portpatrol's properties besides the address
-		host    string   // the client's -h
-		user    string
-		pw      string
-		client  []string // the client's TLS options
 		ready   bool
 		reason  string // in portpatrol's reason when not ready
 	}
 	rows := []row{
-		{address: dsn("app", passwords["app"], ""), client: []string{"--skip-ssl"}, ready: true},
-		{address: dsn("app", passwords["app"], "?tls=false"), client: []string{"--skip-ssl"}, ready: true},
-		{address: dsn("app", passwords["app"], "?tls=true"), flags: []string{"ca-file=" + pki.ca}, client: verify, ready: true},
-		{address: dsn("app", passwords["app"], "?tls=true"), client: []string{"--ssl-verify-server-cert"}, reason: "certificate signed by unknown authority"},
-		{address: dsn("app", passwords["app"], "?tls=skip-verify"), client: []string{"--ssl"}, ready: true},
-		{address: dsn("app", passwords["app"], "?tls=preferred"), client: []string{"--ssl"}, ready: true},
-		{address: dsn("app", passwords["app"], ""), flags: []string{"ca-file=" + pki.ca}, client: verify, ready: true},
+		{address: dsn("app", passwords["app"], ""), ready: true},
+		{address: dsn("app", passwords["app"], "?tls=false"), ready: true},
+		{address: dsn("app", passwords["app"], "?tls=true"), flags: []string{"ca-file=" + pki.ca}, ready: true},
+		{address: dsn("app", passwords["app"], "?tls=true"), reason: "certificate signed by unknown authority"},
+		{address: dsn("app", passwords["app"], "?tls=skip-verify"), ready: true},
+		{address: dsn("app", passwords["app"], "?tls=preferred&parseTime=true"), ready: true},
+		{address: dsn("app", passwords["app"], "?tls=1"), flags: []string{"ca-file=" + pki.ca}, ready: true},
+		{address: dsn("app", passwords["app"], "?tls=0"), ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=preferred"), ready: true},
+		{address: dsn("app", passwords["app"], ""), flags: []string{"ca-file=" + pki.ca}, ready: true},
 		{address: url("app", passwords["app"], "127.0.0.1", ""), ready: true},
-		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=DISABLED"), client: []string{"--skip-ssl"}, ready: true},
-		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=required"), client: []string{"--ssl"}, ready: true},
-		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), client: verify, ready: true},
-		{address: url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), host: "localhost", client: verify,
-			reason: "certificate is valid for db.test, not localhost"},
-		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY"), client: []string{"--ssl-verify-server-cert"}, reason: "certificate signed by unknown authority"},
-		{address: dsn("app", wrong, ""), client: []string{"--skip-ssl"}, reason: "error 1045: Access denied for user 'app'@'localhost' (using password: YES)"},
-		{address: dsn("app", wrong, "?tls=skip-verify"), client: []string{"--ssl"}, reason: "error 1045: Access denied"},
-		{address: dsn("sslonly", passwords["sslonly"], ""), client: []string{"--skip-ssl"},
-			reason: "error 1045: Access denied for user 'sslonly'@'localhost' (using password: YES), but the same login over TLS is accepted"},
-		{address: dsn("sslonly", passwords["sslonly"], "?tls=skip-verify"), client: []string{"--ssl"}, ready: true},
-		{address: url("sslonly", passwords["sslonly"], "127.0.0.1", "?ssl-mode=DISABLED"), client: []string{"--skip-ssl"}, reason: "the server requires TLS for it"},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=DISABLED"), ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=required"), ready: true},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), ready: true},
+		{address: url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), reason: "certificate is valid for db.test, not localhost"},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY"), reason: "certificate signed by unknown authority"},
+		{address: dsn("app", wrong, ""), reason: "error 1045: Access denied for user 'app'@'localhost' (using password: YES)"},
+		{address: dsn("app", wrong, "?tls=skip-verify"), reason: "error 1045: Access denied"},
+		{address: dsn("sslonly", passwords["sslonly"], ""), reason: "error 1045: Access denied for user 'sslonly'@'localhost' (using password: YES), but the same login over TLS is accepted"},
+		{address: dsn("sslonly", passwords["sslonly"], "?tls=skip-verify"), ready: true},
+		{address: url("sslonly", passwords["sslonly"], "127.0.0.1", "?ssl-mode=DISABLED"), reason: "the server requires TLS for it"},
 		{address: url("sslonly", passwords["sslonly"], "127.0.0.1", ""), ready: true},
-		{address: dsn("expired", passwords["expired"], "?tls=skip-verify"), client: []string{"--ssl"}, reason: "the password has expired (error 1820"},
+		{address: dsn("expired", passwords["expired"], "?tls=skip-verify"), reason: "the password has expired (error 1820"},
 		{address: url("expired", passwords["expired"], "127.0.0.1", ""), reason: "the password has expired"},
-		{address: dsn("x509", passwords["x509"], "?tls=skip-verify"), client: []string{"--ssl"}, reason: "error 1045"},
+		{address: dsn("x509", passwords["x509"], "?tls=skip-verify"), reason: "error 1045"},
 		{address: dsn("x509", passwords["x509"], "?tls=true"), flags: []string{"ca-file=" + pki.ca, "cert-file=" + pki.clientCert, "key-file=" + pki.clientKey},
-			client: append([]string{"--ssl-cert=" + pki.clientCert, "--ssl-key=" + pki.clientKey}, verify...), ready: true},
+			ready: true},
 		{address: url("x509", passwords["x509"], "127.0.0.1", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca+"&ssl-cert="+pki.clientCert+"&ssl-key="+pki.clientKey),
-			client: append([]string{"--ssl-cert=" + pki.clientCert, "--ssl-key=" + pki.clientKey}, verify...), ready: true},
+			ready: true},
 	}
 	// The same strings once the server requires TLS of everyone: MariaDB
 	// answers the clear login with a plain 1045.
 	secure := []row{
-		{address: dsn("app", passwords["app"], ""), client: []string{"--skip-ssl"}, reason: "the server requires TLS for it"},
-		{address: dsn("app", passwords["app"], "?tls=skip-verify"), client: []string{"--ssl"}, ready: true},
+		{address: dsn("app", passwords["app"], ""), reason: "the server requires TLS for it"},
+		{address: dsn("app", passwords["app"], "?tls=skip-verify"), ready: true},
 		{address: url("app", passwords["app"], "127.0.0.1", ""), ready: true},
-		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=DISABLED"), client: []string{"--skip-ssl"}, reason: "the server requires TLS for it"},
-		{address: dsn("app", wrong, ""), client: []string{"--skip-ssl"}, reason: "error 1045"},
+		{address: url("app", passwords["app"], "127.0.0.1", "?ssl-mode=DISABLED"), reason: "the server requires TLS for it"},
+		{address: dsn("app", wrong, ""), reason: "error 1045"},
 	}
 	run := func(rows []row) {
 		for _, r := range rows {
-			user, pw, _ := strings.Cut(strings.TrimPrefix(r.address, "mysql://"), "@")
-			user, pw, _ = strings.Cut(user, ":")
-			host := r.host
-			if host == "" {
-				host = "127.0.0.1"
-			}
-			cmd := exec.Command(client, append([]string{"--no-defaults", "--protocol=TCP", "-h", host, "-P", port, "-u", user, "-D", "app", "-N"},
-				append(r.client, "-e", "SELECT 1")...)...)
+			clientArgs, pw := mariadbArgs(t, r.address, r.flags)
+			cmd := exec.Command(client, append(append([]string{"--no-defaults", "-D", "app", "-N"}, clientArgs...), "-e", "SELECT 1")...)
 			cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
 			out, err := cmd.CombinedOutput()
 			clientReady := err == nil
@@ -160,7 +151,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 			shown := redactURL(r.address)
 			if clientReady != r.ready {
 				out = []byte(strings.ReplaceAll(string(out), pw, "xxxxx"))
-				t.Errorf("%s %v: the mariadb client's verdict is %v, want %v:\n%s", shown, r.client, clientReady, r.ready, out)
+				t.Errorf("%s %v: the mariadb client's verdict is %v, want %v:\n%s", shown, clientArgs, clientReady, r.ready, out)
 			}
 			if ready := o.code == 0; ready != clientReady {
 				t.Errorf("%s %v: portpatrol's verdict (exit %d) is %v, the client's %v:\nclient: %s\nportpatrol: %s", shown, r.flags, o.code, ready, clientReady, out, o.stderr)
@@ -182,7 +173,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 	db.sql(t, "SET GLOBAL require_secure_transport = OFF")
 	// Without the sandbox, the server refuses the login itself (1862).
 	db.sql(t, "SET GLOBAL disconnect_on_expired_password = ON")
-	run([]row{{address: dsn("expired", passwords["expired"], ""), client: []string{"--skip-ssl"}, reason: "the password has expired (error 1862"}})
+	run([]row{{address: dsn("expired", passwords["expired"], ""), reason: "the password has expired (error 1862"}})
 	db.sql(t, "SET GLOBAL disconnect_on_expired_password = OFF")
 
 	// Without a client to compare: VERIFY_CA checks the chain, not the
@@ -262,4 +253,67 @@ func TestMySQLTLSStartupErrors(t *testing.T) {
 			t.Errorf("%v: the password is in stderr:\n%s", tc.args, o.stderr)
 		}
 	}
+}
+
+// mariadbArgs translates a DSN or URL and portpatrol's TLS properties into
+// the mariadb client's options, as someone moving the app's string to the
+// client would, and returns the password apart (for MYSQL_PWD).
+func mariadbArgs(t *testing.T, address string, flags []string) (args []string, password string) {
+	t.Helper()
+	var user, hostport string
+	var tlsArgs []string
+	props := map[string]string{}
+	for _, f := range flags {
+		k, v, _ := strings.Cut(f, "=")
+		props[k] = v
+	}
+	if strings.HasPrefix(address, "mysql://") {
+		u, err := neturl.Parse(address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, hostport = u.User.Username(), u.Host
+		password, _ = u.User.Password()
+		q := u.Query()
+		switch mode := strings.ToUpper(q.Get("ssl-mode")); mode {
+		case "": // the client's default: TLS when the server offers it
+		case "DISABLED":
+			tlsArgs = append(tlsArgs, "--skip-ssl")
+		case "PREFERRED", "REQUIRED":
+			tlsArgs = append(tlsArgs, "--ssl")
+		case "VERIFY_IDENTITY":
+			tlsArgs = append(tlsArgs, "--ssl-verify-server-cert")
+		default:
+			t.Fatalf("the mariadb client has no equivalent of ssl-mode=%s", mode)
+		}
+		for _, o := range []string{"ssl-ca", "ssl-cert", "ssl-key"} {
+			if v := q.Get(o); v != "" {
+				tlsArgs = append(tlsArgs, "--"+o+"="+v)
+			}
+		}
+	} else { // user:password@tcp(host:port)/db?params
+		at := strings.LastIndex(address, "@")
+		user, password, _ = strings.Cut(address[:at], ":")
+		hostport, _, _ = strings.Cut(strings.TrimPrefix(address[at+1:], "tcp("), ")")
+		_, params, _ := strings.Cut(address[at:], "?")
+		q, _ := neturl.ParseQuery(params)
+		switch v := q.Get("tls"); {
+		case v == "true", v == "1", v == "" && props["ca-file"] != "":
+			tlsArgs = append(tlsArgs, "--ssl-verify-server-cert")
+		case v == "skip-verify", v == "preferred":
+			tlsArgs = append(tlsArgs, "--ssl")
+		default:
+			tlsArgs = append(tlsArgs, "--skip-ssl")
+		}
+	}
+	for prop, opt := range map[string]string{"ca-file": "--ssl-ca", "cert-file": "--ssl-cert", "key-file": "--ssl-key"} {
+		if v := props[prop]; v != "" {
+			tlsArgs = append(tlsArgs, opt+"="+v)
+		}
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{"--protocol=TCP", "-h", host, "-P", port, "-u", user}, tlsArgs...), password
 }
