@@ -993,9 +993,9 @@ const (
 	mysqlNull     = 0xfb // a NULL value in a row
 	// mysqlMaxQuery bounds the query property.
 	mysqlMaxQuery = 64 << 10
-	// mysqlMaxResultPacket bounds each packet of a query's result: a column
-	// definition or a row. A first row longer than this is refused rather
-	// than read.
+	// mysqlMaxResultPacket bounds the first row of a query's result (the
+	// other packets are bounded by mysqlMaxPacket): a longer one is refused
+	// rather than read.
 	mysqlMaxResultPacket = 64 << 10
 	// mysqlMaxColumns is MySQL's own limit on a table's columns.
 	mysqlMaxColumns = 4096
@@ -1042,8 +1042,8 @@ func mysqlStatement(conn io.ReadWriter, sql string) error {
 // count, that many column definitions, an EOF packet, the rows, and an EOF
 // packet; an ERR packet may come instead of any of them.
 func readMySQLResult(r io.Reader) error {
-	next := func() ([]byte, error) {
-		_, p, err := readMySQLPacketMax(r, mysqlMaxResultPacket)
+	next := func(limit int) ([]byte, error) {
+		_, p, err := readMySQLPacketMax(r, limit)
 		switch {
 		case err != nil:
 			return nil, err
@@ -1054,7 +1054,7 @@ func readMySQLResult(r io.Reader) error {
 		}
 		return p, nil
 	}
-	p, err := next()
+	p, err := next(mysqlMaxPacket)
 	if err != nil {
 		return err
 	}
@@ -1066,14 +1066,14 @@ func readMySQLResult(r io.Reader) error {
 		return errors.New("not a MySQL server: a result without a valid column count")
 	}
 	for range columns + 1 { // the column definitions, then EOF
-		if p, err = next(); err != nil {
+		if p, err = next(mysqlMaxPacket); err != nil {
 			return err
 		}
 	}
 	if !mysqlIsEOF(p) {
 		return errors.New("not a MySQL server: no EOF packet after the column definitions")
 	}
-	if p, err = next(); err != nil {
+	if p, err = next(mysqlMaxResultPacket); err != nil {
 		return err
 	}
 	if mysqlIsEOF(p) {
