@@ -144,6 +144,10 @@ func TestMySQLQueryRealServer(t *testing.T) {
 			t.Errorf("%s: exit %d, want reason %q:\n%s", tc.address, o.code, tc.reason, o.stderr)
 		}
 	}
+	// A file's trailing semicolon is still one statement.
+	if o := attempt(address, "SELECT 1;\n"); o.code != 0 {
+		t.Errorf("SELECT 1; exit %d:\n%s", o.code, o.stderr)
+	}
 	// This server offers no TLS: preferred goes without, required fails.
 	runPortpatrol(t, nil, "--mysql.db.address="+address+"?tls=preferred", "--default-max-attempts=1").mustExit(t, 0)
 	runPortpatrol(t, nil, "--mysql.db.address=mysql://app:Qu-PLANTED-1@"+addr+"/app", "--default-max-attempts=1").mustExit(t, 0)
