@@ -252,7 +252,7 @@ func mysqlTLS(s *targetSpec, a mysqlAddress) (cfg *tls.Config, preferred bool, a
 	case mode == mysqlTLSOff && props:
 		return nil, false, "", errorf("%s: TLS properties are set but the address turns TLS off (%s)", s.flag("address"), a.tlsAsked)
 	case mode == mysqlTLSUnset && props:
-		mode, asked = mysqlTLSVerifyFull, "the TLS properties"
+		mode, asked = mysqlTLSVerifyFull, "a TLS property"
 	case mode == mysqlTLSUnset && strings.Contains(a.shown, "://"):
 		mode = mysqlTLSPreferred
 	}
@@ -707,8 +707,8 @@ func (c mysqlCheck) logIn(conn io.ReadWriter, hs mysqlHandshake, seq byte, offer
 // handshake; the login follows inside.
 func mysqlStartTLS(conn io.ReadWriter, hs mysqlHandshake, cfg *tls.Config) (io.ReadWriter, error) {
 	nc, ok := conn.(net.Conn)
-	if !ok || hs.capabilities&clientSSL == 0 {
-		return nil, errors.New("no TLS")
+	if !ok {
+		return nil, errors.New("TLS needs a network connection")
 	}
 	request := mysqlLogin(hs, 1, true, "", nil, "")[:4+32]
 	request[0], request[1], request[2] = 32, 0, 0
