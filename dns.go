@@ -657,45 +657,78 @@ const maxCNAMEs = 16
 // does not answer this query is errOtherReply; one whose TC bit is set says
 // only that it was truncated.
 func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values, aliases []string, truncated bool, err error) {
-	if len(reply) < 12 {
-		return nil, nil, false, errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(reply))
-	}
 	r := &dnsReader{msg: reply}
-	replyID, flags, qdcount, ancount := r.uint16(), r.uint16(), r.uint16(), r.uint16()
-	r.skip(4) // NSCOUNT, ARCOUNT: the authority and additional sections are not read
-	if replyID != id || flags&dnsFlagQR == 0 {
-		return nil, nil, false, errOtherReply
-	}
-	// The question repeats the query's (section 4.1.2); names compare
-	// without regard to case (RFC 4343).
-	qname, qt, qclass := r.name(), r.uint16(), r.uint16()
-	if qdcount == 0 || r.err != nil || qt != qtype || qclass != dnsClassIN || !strings.EqualFold(qname, strings.TrimSuffix(name, ".")+".") {
-		return nil, nil, false, errOtherReply
-	}
-	if flags&dnsFlagTC != 0 {
-		return nil, nil, true, nil
-	}
-	switch rcode := flags & 0xf; rcode { // RCODE (section 4.1.1)
-	case 0: // no error
-	case 2: // server failure
-		return nil, nil, false, errors.New("SERVFAIL: the server failed to answer")
-	case 3: // name error
-		return nil, nil, false, errNXDOMAIN
-	case 5: // refused
-		return nil, nil, false, errors.New("REFUSED: the server refuses to answer")
-	default:
-		return nil, nil, false, errorf("the server answered with rcode %d", rcode)
+	qdcount, ancount, truncated, err := r.header(id, name, qtype)
+	if err != nil || truncated {
+		return nil, nil, truncated, err
 	}
 	for i := 1; i < int(qdcount) && r.err == nil; i++ {
 		r.name()
 		r.skip(4) // QTYPE, QCLASS
 	}
-	type record struct{ owner, value string }
-	var records []record
-	links := map[string]string{} // owner → the name it is an alias of
-	// A resource record (section 4.1.3): NAME, TYPE, CLASS, a 4-byte TTL,
-	// RDLENGTH and as many bytes of RDATA.
-	for i := 0; i < int(ancount) && r.err == nil; i++ {
+	records, links := r.answers(int(ancount), qtype)
+	if r.err != nil {
+		return nil, nil, false, errorf("malformed reply: %v", r.err)
+	}
+	// The records of qtype belong to the end of the alias chain.
+	owners := aliasChain(dnsName(name), links)
+	if qtype == dnsTypeCNAME {
+		return owners[1:], owners[1:], false, nil
+	}
+	for _, r := range records {
+		if slices.Contains(owners, r.owner) && !slices.Contains(values, r.value) {
+			values = append(values, r.value)
+		}
+	}
+	return values, owners[1:], false, nil
+}
+
+// header reads the header and the first question of a reply to the query
+// (id, name, qtype) and turns its RCODE into an error. A reply that does not
+// answer this query is errOtherReply; one whose TC bit is set says only that
+// it was truncated.
+func (r *dnsReader) header(id uint16, name string, qtype uint16) (qdcount, ancount uint16, truncated bool, err error) {
+	if len(r.msg) < 12 {
+		return 0, 0, false, errorf("malformed reply: %d bytes, shorter than the 12-byte header", len(r.msg))
+	}
+	replyID, flags, qdcount, ancount := r.uint16(), r.uint16(), r.uint16(), r.uint16()
+	r.skip(4) // NSCOUNT, ARCOUNT: the authority and additional sections are not read
+	if replyID != id || flags&dnsFlagQR == 0 {
+		return 0, 0, false, errOtherReply
+	}
+	// The question repeats the query's (section 4.1.2); names compare
+	// without regard to case (RFC 4343).
+	qname, qt, qclass := r.name(), r.uint16(), r.uint16()
+	if qdcount == 0 || r.err != nil || qt != qtype || qclass != dnsClassIN || !strings.EqualFold(qname, strings.TrimSuffix(name, ".")+".") {
+		return 0, 0, false, errOtherReply
+	}
+	if flags&dnsFlagTC != 0 {
+		return 0, 0, true, nil
+	}
+	switch rcode := flags & 0xf; rcode { // RCODE (section 4.1.1)
+	case 0: // no error
+		return qdcount, ancount, false, nil
+	case 2: // server failure
+		return 0, 0, false, errors.New("SERVFAIL: the server failed to answer")
+	case 3: // name error
+		return 0, 0, false, errNXDOMAIN
+	case 5: // refused
+		return 0, 0, false, errors.New("REFUSED: the server refuses to answer")
+	default:
+		return 0, 0, false, errorf("the server answered with rcode %d", rcode)
+	}
+}
+
+// dnsRecord is an answer's record of the type asked for, or for a CNAME
+// query an alias: its owner's name and its value as text.
+type dnsRecord struct{ owner, value string }
+
+// answers reads count resource records (section 4.1.3): NAME, TYPE, CLASS, a
+// 4-byte TTL, RDLENGTH and as many bytes of RDATA. It keeps the records of
+// qtype, and the CNAME links, owner to the name it is an alias of.
+func (r *dnsReader) answers(count int, qtype uint16) (records []dnsRecord, links map[string]string) {
+	links = map[string]string{}
+	for i := 0; i < count && r.err == nil; i++ {
 		owner := dnsName(r.name())
 		rtype, class := r.uint16(), r.uint16()
 		r.skip(4) // TTL
@@ -713,27 +746,8 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values, 
 			value, keep = links[owner], qtype == dnsTypeCNAME
 		case rtype != qtype:
 			keep = false
-		case rtype == dnsTypeA && rdlength == 4:
-			value = netip.AddrFrom4([4]byte(r.bytes(4))).String()
-		case rtype == dnsTypeAAAA && rdlength == 16:
-			value = netip.AddrFrom16([16]byte(r.bytes(16))).Unmap().String()
-		case rtype == dnsTypeSRV:
-			// PRIORITY, WEIGHT, PORT, TARGET (RFC 2782).
-			r.skip(4)
-			port := r.uint16()
-			value = dnsName(r.name()) + ":" + strconv.Itoa(int(port))
-		case rtype == dnsTypeTXT:
-			// One or more strings, each after its length byte (section
-			// 3.3.14); one record's strings are one value.
-			var text []byte
-			for r.off < end && r.err == nil {
-				text = append(text, r.bytes(int(r.bytes(1)[0]))...)
-			}
-			value = string(text)
-		case rtype == dnsTypeA || rtype == dnsTypeAAAA:
-			r.fail("an address record of %d bytes", rdlength)
 		default:
-			keep = false
+			value, keep = r.rdata(rtype, rdlength, end)
 		}
 		if !keep {
 			r.off = end // a record not read: skipped by its RDLENGTH
@@ -742,14 +756,44 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values, 
 			r.fail("a type %d record's data does not match its RDLENGTH of %d bytes", rtype, rdlength)
 		}
 		if keep && r.err == nil {
-			records = append(records, record{owner, value})
+			records = append(records, dnsRecord{owner, value})
 		}
 	}
-	if r.err != nil {
-		return nil, nil, false, errorf("malformed reply: %v", r.err)
+	return records, links
+}
+
+// rdata reads the RDATA of an A, AAAA, SRV or TXT record, which ends at
+// byte end, as text; keep is false for a type that is not read.
+func (r *dnsReader) rdata(rtype uint16, rdlength, end int) (value string, keep bool) {
+	switch {
+	case rtype == dnsTypeA && rdlength == 4:
+		return netip.AddrFrom4([4]byte(r.bytes(4))).String(), true
+	case rtype == dnsTypeAAAA && rdlength == 16:
+		return netip.AddrFrom16([16]byte(r.bytes(16))).Unmap().String(), true
+	case rtype == dnsTypeSRV:
+		// PRIORITY, WEIGHT, PORT, TARGET (RFC 2782).
+		r.skip(4)
+		port := r.uint16()
+		return dnsName(r.name()) + ":" + strconv.Itoa(int(port)), true
+	case rtype == dnsTypeTXT:
+		// One or more strings, each after its length byte (section
+		// 3.3.14); one record's strings are one value.
+		var text []byte
+		for r.off < end && r.err == nil {
+			text = append(text, r.bytes(int(r.bytes(1)[0]))...)
+		}
+		return string(text), true
+	case rtype == dnsTypeA || rtype == dnsTypeAAAA:
+		r.fail("an address record of %d bytes", rdlength)
+		return "", true
 	}
-	// The records of qtype belong to the end of the alias chain.
-	owners := []string{dnsName(name)}
+	return "", false
+}
+
+// aliasChain is name followed by the names its CNAME links lead to, in
+// order, at most maxCNAMEs links and without a repeated name.
+func aliasChain(name string, links map[string]string) []string {
+	owners := []string{name}
 	for len(owners) <= maxCNAMEs {
 		next, ok := links[owners[len(owners)-1]]
 		if !ok || slices.Contains(owners, next) {
@@ -757,15 +801,7 @@ func parseDNSReply(reply []byte, id uint16, name string, qtype uint16) (values, 
 		}
 		owners = append(owners, next)
 	}
-	if qtype == dnsTypeCNAME {
-		return owners[1:], owners[1:], false, nil
-	}
-	for _, r := range records {
-		if slices.Contains(owners, r.owner) && !slices.Contains(values, r.value) {
-			values = append(values, r.value)
-		}
-	}
-	return values, owners[1:], false, nil
+	return owners
 }
 
 // dnsReader reads a DNS message from its start. Every read is checked

@@ -205,148 +205,193 @@ func isWordByte(b byte) bool {
 // through quoteValue or shownValue; a flag-looking argument that is rejected
 // shows its name alone, so that no value written after it leaks.
 func parseArgs(args []string) (*options, error) {
-	opts := &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: levelInfo}
-	var problems []error
-	fail := func(format string, a ...any) { problems = append(problems, errorf(format, a...)) }
-	seenGlobal := map[string]bool{}
-	byKey := map[string]*targetSpec{}
+	p := &argParser{
+		args:       args,
+		opts:       &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: levelInfo},
+		seenGlobal: map[string]bool{},
+		byKey:      map[string]*targetSpec{},
+	}
+	for i := 0; i < len(args); i++ {
+		i = p.arg(i)
+	}
+	p.finishTargets()
+	p.checkDefaultCap()
+	p.checkTargetsAndCommand()
+	return p.opts, errors.Join(p.problems...)
+}
+
+// argParser is parseArgs's state while it reads the arguments in order.
+type argParser struct {
+	args       []string
+	opts       *options
+	problems   []error
+	seenGlobal map[string]bool
+	byKey      map[string]*targetSpec
 	// rejectedTarget: a target-looking flag was rejected, so "no targets"
 	// would only repeat it.
-	rejectedTarget := false
+	rejectedTarget bool
 	// afterSecret names the flag whose secret value (or address) the previous
 	// argument held: a stray argument right after it is likely the rest of it.
-	afterSecret := ""
-	// skipValue passes over the argument after a rejected flag written
-	// without =, when it looks like that flag's value, so that it is neither
-	// reported again as a stray argument nor echoed.
-	skipValue := func(i int, hasValue bool) int {
-		if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
-			return i + 1
-		}
+	afterSecret string
+}
+
+func (p *argParser) fail(format string, a ...any) {
+	p.problems = append(p.problems, errorf(format, a...))
+}
+
+// skipValue passes over the argument after a rejected flag written without
+// =, when it looks like that flag's value, so that it is neither reported
+// again as a stray argument nor echoed.
+func (p *argParser) skipValue(i int, hasValue bool) int {
+	if !hasValue && i+1 < len(p.args) && !strings.HasPrefix(p.args[i+1], "-") {
+		return i + 1
+	}
+	return i
+}
+
+// arg reads the argument at i, and the value after it if it takes one; it
+// returns the index of the last argument it read.
+func (p *argParser) arg(i int) int {
+	arg := p.args[i]
+	secretBefore := p.afterSecret
+	p.afterSecret = ""
+	switch {
+	case arg == "--":
+		p.opts.command = p.args[i+1:]
+		return len(p.args)
+	case arg == "-h":
+		p.opts.help = true
 		return i
+	case !strings.HasPrefix(arg, "-"):
+		return p.stray(i, secretBefore)
+	case !strings.HasPrefix(arg, "--"):
+		name, _, hasValue := strings.Cut(arg[1:], "=")
+		hint := suggest(name, globalCandidates(), "--")
+		if strings.Contains(name, ".") || slices.Contains(globalNames(), name) {
+			hint = ", e.g. " + nameOnly("--"+name, hasValue)
+		}
+		p.fail("unknown flag %s: flags start with two dashes%s", nameOnly("-"+name, hasValue), hint)
+		p.rejectedTarget = p.rejectedTarget || strings.Contains(name, ".")
+		return p.skipValue(i, hasValue)
 	}
+	return p.flag(i)
+}
 
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		secretBefore := afterSecret
-		afterSecret = ""
-		switch {
-		case arg == "--":
-			opts.command = args[i+1:]
-			i = len(args)
-			continue
-		case arg == "-h":
-			opts.help = true
-			continue
-		case !strings.HasPrefix(arg, "-"):
-			name, _, hasValue := strings.Cut(arg, "=")
-			switch {
-			case looksLikeFlag(name):
-				fail("unexpected argument %s: flags start with two dashes, e.g. %s", nameOnly(name, hasValue), nameOnly("--"+name, hasValue))
-				rejectedTarget = rejectedTarget || strings.Contains(name, ".")
-				i = skipValue(i, hasValue)
-			case secretBefore != "":
-				fail("unexpected argument after the value of %s, not shown as it may be part of that value: quote a value that holds spaces", secretBefore)
-			default:
-				fail("unexpected argument %s: targets are flags such as --tcp.db.address=HOST:PORT, and a command to run goes after --", quoteString(arg))
-			}
-			continue
-		case !strings.HasPrefix(arg, "--"):
-			name, _, hasValue := strings.Cut(arg[1:], "=")
-			hint := suggest(name, globalCandidates(), "--")
-			if strings.Contains(name, ".") || slices.Contains(globalNames(), name) {
-				hint = ", e.g. " + nameOnly("--"+name, hasValue)
-			}
-			fail("unknown flag %s: flags start with two dashes%s", nameOnly("-"+name, hasValue), hint)
-			rejectedTarget = rejectedTarget || strings.Contains(name, ".")
-			i = skipValue(i, hasValue)
-			continue
+// stray reports an argument without dashes before --.
+func (p *argParser) stray(i int, secretBefore string) int {
+	name, _, hasValue := strings.Cut(p.args[i], "=")
+	switch {
+	case looksLikeFlag(name):
+		p.fail("unexpected argument %s: flags start with two dashes, e.g. %s", nameOnly(name, hasValue), nameOnly("--"+name, hasValue))
+		p.rejectedTarget = p.rejectedTarget || strings.Contains(name, ".")
+		return p.skipValue(i, hasValue)
+	case secretBefore != "":
+		p.fail("unexpected argument after the value of %s, not shown as it may be part of that value: quote a value that holds spaces", secretBefore)
+	default:
+		p.fail("unexpected argument %s: targets are flags such as --tcp.db.address=HOST:PORT, and a command to run goes after --", quoteString(p.args[i]))
+	}
+	return i
+}
+
+// flag reads a flag with two dashes: a target's property or a global flag.
+func (p *argParser) flag(i int) int {
+	name, value, hasValue := strings.Cut(p.args[i][2:], "=")
+	isBool := false
+	var prop property
+	var spec *targetSpec
+	if strings.Contains(name, ".") {
+		var err error
+		spec, prop, err = lookupTargetFlag(name, p.byKey, p.opts)
+		if err != nil {
+			p.problems = append(p.problems, err)
+			p.rejectedTarget = true
+			return p.skipValue(i, hasValue)
 		}
-
-		name, value, hasValue := strings.Cut(arg[2:], "=")
-		isBool := false
-		var prop property
-		var spec *targetSpec
-		if strings.Contains(name, ".") {
-			var err error
-			spec, prop, err = lookupTargetFlag(name, byKey, opts)
-			if err != nil {
-				problems = append(problems, err)
-				rejectedTarget = true
-				i = skipValue(i, hasValue)
-				continue
-			}
-			isBool = prop.boolean()
-		} else {
-			known := false
-			for _, g := range globalFlags {
-				if g.name == name {
-					known, isBool = true, g.arg == ""
-				}
-			}
-			if _, isType := targetTypes[name]; isType && !known {
-				fail("unknown flag --%s: a target flag names the target and a property, e.g. --%s.db.address=…", name, name)
-				rejectedTarget = true
-				i = skipValue(i, hasValue)
-				continue
-			}
-			if !known {
-				fail("unknown flag %s%s", quoteValue("--"+name), suggest(name, globalCandidates(), "--"))
-				i = skipValue(i, hasValue)
-				continue
+		isBool = prop.boolean()
+	} else {
+		known := false
+		for _, g := range globalFlags {
+			if g.name == name {
+				known, isBool = true, g.arg == ""
 			}
 		}
-
-		if !hasValue {
-			switch {
-			case isBool:
-				value = "true"
-				// --skip-tls-verify false: a value may follow as the next
-				// argument, and for a boolean only these two can be meant.
-				if i+1 < len(args) && (strings.EqualFold(args[i+1], "true") || strings.EqualFold(args[i+1], "false")) {
-					i++
-					value = args[i]
-				}
-			case i+1 < len(args) && !strings.HasPrefix(args[i+1], "--"):
-				i++
-				value = args[i]
-			default:
-				fail("--%s needs a value", name)
-				if spec != nil {
-					spec.markGiven(prop.name) // reported here: not also as missing
-				}
-				continue
-			}
+		if _, isType := targetTypes[name]; isType && !known {
+			p.fail("unknown flag --%s: a target flag names the target and a property, e.g. --%s.db.address=…", name, name)
+			p.rejectedTarget = true
+			return p.skipValue(i, hasValue)
 		}
-
-		if spec != nil {
-			if prop.secret || prop.name == "address" { // a password may be split off
-				afterSecret = spec.flag(prop.name)
-			}
-			if spec.isGiven(prop.name) && !prop.repeatable {
-				fail("%s is given more than once", spec.flag(prop.name))
-				continue
-			}
-			spec.markGiven(prop.name)
-			if err := prop.set(spec, value); err != nil {
-				fail("%s=%s: %v", spec.flag(prop.name), shownValue(prop, value), err)
-			}
-			continue
-		}
-
-		if seenGlobal[name] {
-			fail("--%s is given more than once", name)
-			continue
-		}
-		seenGlobal[name] = true
-		if err := setGlobal(opts, name, value); err != nil {
-			fail("--%s=%s: %v", name, quoteValue(value), err)
+		if !known {
+			p.fail("unknown flag %s%s", quoteValue("--"+name), suggest(name, globalCandidates(), "--"))
+			return p.skipValue(i, hasValue)
 		}
 	}
 
-	named := map[[2]string]*targetSpec{} // a log line tells targets apart by type and name
-	for _, s := range opts.targets {
-		problems = append(problems, finishTarget(s, opts)...)
+	if !hasValue {
+		var ok bool
+		if i, value, ok = p.valueAfter(i, isBool); !ok {
+			p.fail("--%s needs a value", name)
+			if spec != nil {
+				spec.markGiven(prop.name) // reported here: not also as missing
+			}
+			return i
+		}
+	}
+	if spec != nil {
+		p.setProperty(spec, prop, value)
+	} else {
+		p.setGlobal(name, value)
+	}
+	return i
+}
+
+// valueAfter takes the value of the flag at i, written without =, from the
+// next argument; a boolean stands alone unless true or false follows.
+func (p *argParser) valueAfter(i int, isBool bool) (last int, value string, ok bool) {
+	switch {
+	case isBool:
+		// --skip-tls-verify false: a value may follow as the next
+		// argument, and for a boolean only these two can be meant.
+		if i+1 < len(p.args) && (strings.EqualFold(p.args[i+1], "true") || strings.EqualFold(p.args[i+1], "false")) {
+			return i + 1, p.args[i+1], true
+		}
+		return i, "true", true
+	case i+1 < len(p.args) && !strings.HasPrefix(p.args[i+1], "--"):
+		return i + 1, p.args[i+1], true
+	}
+	return i, "", false
+}
+
+func (p *argParser) setProperty(spec *targetSpec, prop property, value string) {
+	if prop.secret || prop.name == "address" { // a password may be split off
+		p.afterSecret = spec.flag(prop.name)
+	}
+	if spec.isGiven(prop.name) && !prop.repeatable {
+		p.fail("%s is given more than once", spec.flag(prop.name))
+		return
+	}
+	spec.markGiven(prop.name)
+	if err := prop.set(spec, value); err != nil {
+		p.fail("%s=%s: %v", spec.flag(prop.name), shownValue(prop, value), err)
+	}
+}
+
+func (p *argParser) setGlobal(name, value string) {
+	if p.seenGlobal[name] {
+		p.fail("--%s is given more than once", name)
+		return
+	}
+	p.seenGlobal[name] = true
+	if err := setGlobal(p.opts, name, value); err != nil {
+		p.fail("--%s=%s: %v", name, quoteValue(value), err)
+	}
+}
+
+// finishTargets completes each target and checks that no two targets of a
+// type share a name: a log line tells targets apart by type and name.
+func (p *argParser) finishTargets() {
+	named := map[[2]string]*targetSpec{}
+	for _, s := range p.opts.targets {
+		p.problems = append(p.problems, finishTarget(s, p.opts)...)
 		key := [2]string{s.kind, s.name}
 		first, taken := named[key]
 		if !taken {
@@ -357,33 +402,41 @@ func parseArgs(args []string) (*options, error) {
 		if !s.isGiven("name") {
 			given, other = first, s
 		}
-		fail("%s=%s: %s.%s is named %s too; give each target of a type its own name",
+		p.fail("%s=%s: %s.%s is named %s too; give each target of a type its own name",
 			given.flag("name"), quoteValue(given.name), "--"+other.kind, other.id, quoteValue(other.name))
 	}
-	// As max-interval on a target, the default cap is an error where it caps
-	// nothing: no target backs off exponentially without a cap of its own.
+}
+
+// checkDefaultCap: as max-interval on a target, the default cap is an error
+// where it caps nothing: no target backs off exponentially without a cap of
+// its own.
+func (p *argParser) checkDefaultCap() {
 	usesDefaultCap := false
-	for _, s := range opts.targets {
+	for _, s := range p.opts.targets {
 		usesDefaultCap = usesDefaultCap || s.retry.exponential && !s.isGiven("max-interval")
 	}
-	switch m := opts.defaultRetry.maxInterval; {
-	case m == 0 || len(opts.targets) == 0:
+	switch m := p.opts.defaultRetry.maxInterval; {
+	case m == 0 || len(p.opts.targets) == 0:
 	case !usesDefaultCap:
-		fail("--default-max-interval=%v: only an exponential backoff has a cap, and no target backs off exponentially without its own max-interval; add --default-backoff=exponential", m)
-	case m < opts.defaultInterval:
-		fail("--default-max-interval=%v: below --default-interval=%v; the cap must be at least the interval", m, opts.defaultInterval)
+		p.fail("--default-max-interval=%v: only an exponential backoff has a cap, and no target backs off exponentially without its own max-interval; add --default-backoff=exponential", m)
+	case m < p.opts.defaultInterval:
+		p.fail("--default-max-interval=%v: below --default-interval=%v; the cap must be at least the interval", m, p.opts.defaultInterval)
 	}
-	if len(opts.targets) == 0 && !opts.help && !opts.version && !rejectedTarget {
+}
+
+// checkTargetsAndCommand: a run needs a target, and a -- needs a command.
+func (p *argParser) checkTargetsAndCommand() {
+	opts := p.opts
+	if len(opts.targets) == 0 && !opts.help && !opts.version && !p.rejectedTarget {
 		if flag := targetFlagIn(opts.command); flag != "" {
-			fail("no targets: target flags must come before -- (%s is after it, in the command)", flag)
+			p.fail("no targets: target flags must come before -- (%s is after it, in the command)", flag)
 		} else {
-			fail("no targets: add at least one, e.g. --tcp.db.address=localhost:5432 (see --help)")
+			p.fail("no targets: add at least one, e.g. --tcp.db.address=localhost:5432 (see --help)")
 		}
 	}
-	if len(opts.command) == 0 && slices.Contains(args, "--") && !opts.help && !opts.version {
-		fail("nothing after --: give the command to run once every target is ready")
+	if len(opts.command) == 0 && slices.Contains(p.args, "--") && !opts.help && !opts.version {
+		p.fail("nothing after --: give the command to run once every target is ready")
 	}
-	return opts, errors.Join(problems...)
 }
 
 // looksLikeFlag reports whether an argument without dashes, up to its =,

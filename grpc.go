@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -29,6 +30,7 @@ func init() {
 		properties: grpcProperties,
 		settings:   func() any { return &grpcSettings{} },
 		finish:     func(s *targetSpec) []error { return grpcOf(s).tlsFiles.finish(s) },
+		prepare:    prepareWatch, // for unix sockets
 		build:      buildGRPC,
 	})
 }
@@ -39,7 +41,12 @@ const (
 	// dozen bytes of frames, and a declared length above it is refused
 	// before anything is allocated for it.
 	grpcMaxRead = 64 << 10
-	h2Preface   = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	// grpcMaxHeaderList bounds one header block as decoded (RFC 9113
+	// section 6.5.2 counts each field as name, value and 32), and is sent
+	// as SETTINGS_MAX_HEADER_LIST_SIZE: hpack's references to its table
+	// could otherwise make a few KiB on the wire into megabytes.
+	grpcMaxHeaderList = 16 << 10
+	h2Preface         = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 	// h2MaxFrame is SETTINGS_MAX_FRAME_SIZE's initial value, which we never
 	// raise: a larger frame is a FRAME_SIZE_ERROR (RFC 9113 section 4.2).
 	h2MaxFrame = 16384
@@ -69,6 +76,7 @@ type grpcSettings struct {
 	authority  string
 	serverName string
 	headers    []header // values may be references until built
+	tls        string   // "true", "false", or "" when not given
 	tlsFiles
 }
 
@@ -102,7 +110,13 @@ var grpcProperties = append([]property{
 			grpcOf(s).headers = append(grpcOf(s).headers, header{name, strings.TrimSpace(value)})
 			return nil
 		}},
-	{name: "server-name", arg: "NAME", help: "TLS server name to ask for and verify, with grpcs:// (default: the authority's host)",
+	{name: "tls", help: "speak TLS without grpcs://, as over a unix socket (default: with grpcs://, or a unix socket with a TLS property)",
+		set: func(s *targetSpec, v string) error {
+			b, err := parseBool(v)
+			grpcOf(s).tls = strconv.FormatBool(b)
+			return err
+		}},
+	{name: "server-name", arg: "NAME", help: "TLS server name to ask for and verify (default: the authority's host; localhost on a unix socket)",
 		set: func(s *targetSpec, v string) error {
 			if err := checkHost(v); err != nil {
 				return err
@@ -113,22 +127,41 @@ var grpcProperties = append([]property{
 }, append(tlsProperties(func(s *targetSpec) *tlsFiles { return &grpcOf(s).tlsFiles }),
 	timeoutProperty("one deadline for connect, TLS and the call; what is left of it is sent as grpc-timeout"))...)
 
-// parseGRPCAddress accepts host:port, [v6]:port, grpc://host:port (h2c),
-// grpcs://host:port (TLS) and unix:///path. gRPC has no default port.
+// parseGRPCAddress accepts the target names grpc-go accepts for one server:
+// host:port, [v6]:port, dns:///host:port (dns:host:port), unix:///path and
+// unix:relative/path, and also grpc://host:port (h2c) and grpcs://host:port
+// (TLS); a scheme in any case. gRPC has no default port.
 func parseGRPCAddress(s string) (network, address string, useTLS bool, err error) {
-	if path, ok := cutUnixScheme(s); ok {
-		return "unix", path, false, unixSocketPath(path)
-	}
 	rest := s
-	if r, ok := strings.CutPrefix(s, "grpcs://"); ok {
-		rest, useTLS = r, true
-	} else {
-		rest = strings.TrimPrefix(s, "grpc://")
+	scheme, after, _ := strings.Cut(s, ":")
+	switch strings.ToLower(scheme) {
+	case "unix":
+		path := after
+		if p, ok := strings.CutPrefix(after, "//"); ok {
+			if !strings.HasPrefix(p, "/") {
+				return "", "", false, errors.New("a unix:// address has no host: write unix:///path, or unix:relative/path")
+			}
+			path = p
+		}
+		return "unix", path, false, grpcSocketPath(path)
+	case "grpcs":
+		rest, useTLS = strings.TrimPrefix(after, "//"), true
+	case "grpc":
+		rest = strings.TrimPrefix(after, "//")
+	case "dns":
+		rest = after
+		if p, ok := strings.CutPrefix(after, "//"); ok {
+			server, hostport, _ := strings.Cut(p, "/")
+			if server != "" {
+				return "", "", false, errors.New("a DNS server in the address (dns://server/host:port) is not supported: the system's resolver is asked; write dns:///host:port")
+			}
+			rest = hostport
+		}
 	}
 	rest = strings.TrimSuffix(rest, "/")
 	switch {
 	case strings.Contains(rest, "://"):
-		return "", "", false, errors.New("want host:port, grpc://host:port, grpcs://host:port (TLS) or unix:///path")
+		return "", "", false, errors.New("want host:port, dns:///host:port, grpc://host:port, grpcs://host:port (TLS) or unix:///path")
 	case strings.Contains(rest, "@"):
 		return "", "", false, errors.New("a grpc address has no user or password: send credentials with header")
 	case strings.HasPrefix(rest, "/"):
@@ -153,6 +186,22 @@ func parseGRPCAddress(s string) (network, address string, useTLS bool, err error
 		return "", "", false, err
 	}
 	return "tcp", net.JoinHostPort(host, port), useTLS, nil
+}
+
+// grpcSocketPath checks a socket's path, which grpc-go lets be relative to
+// the working directory (unix:path).
+func grpcSocketPath(path string) error {
+	switch {
+	case strings.HasPrefix(path, "/"):
+		return unixSocketPath(path)
+	case path == "":
+		return errors.New("the unix socket path is empty (want unix:///path/to.sock or unix:relative/path)")
+	case strings.IndexByte(path, 0) >= 0:
+		return errors.New("the unix socket path holds a NUL byte")
+	case len(path) > maxUnixPath:
+		return errorf("the unix socket path is %d bytes long; Linux allows at most %d", len(path), maxUnixPath)
+	}
+	return nil
 }
 
 func buildGRPC(s *targetSpec, address string) (built, []error) {
@@ -186,6 +235,24 @@ func buildGRPC(s *targetSpec, address string) (built, []error) {
 			secrets = append(secrets, value)
 		}
 	}
+	wantTLS := g.tlsFiles != tlsFiles{} || g.serverName != ""
+	switch {
+	case err != nil:
+	case g.tls == "false" && useTLS:
+		problems = append(problems, errorf("%s=false contradicts grpcs://", s.flag("tls")))
+	case g.tls == "false" && wantTLS:
+		problems = append(problems, errorf("%s=false contradicts the TLS properties set", s.flag("tls")))
+	case g.tls == "true" && strings.HasPrefix(strings.ToLower(address), "grpc:"):
+		problems = append(problems, errorf("%s=true contradicts grpc://, which is cleartext HTTP/2: use grpcs://", s.flag("tls")))
+	case network == "unix" && wantTLS, g.tls == "true":
+		useTLS = true
+	case wantTLS && !useTLS:
+		problems = append(problems, errorf("%s: TLS properties are set but the address does not ask for TLS (use grpcs://, or %s=true)", s.flag("address"), s.flag("tls")))
+	}
+	c.advice = "use grpcs://"
+	if network == "unix" {
+		c.advice = "set " + s.flag("tls") + "=true"
+	}
 	if useTLS {
 		name := g.serverName
 		if name == "" {
@@ -195,8 +262,6 @@ func buildGRPC(s *targetSpec, address string) (built, []error) {
 		problems = append(problems, errs...)
 		cfg.NextProtos = []string{"h2"} // RFC 9113 section 3.2
 		c.tls, c.scheme = cfg, "https"
-	} else if err == nil && (g.tlsFiles != tlsFiles{} || g.serverName != "") {
-		problems = append(problems, errorf("%s: TLS properties are set but the address does not ask for TLS (use grpcs://)", s.flag("address")))
 	}
 	if len(problems) > 0 {
 		return built{}, problems
@@ -216,24 +281,44 @@ type grpcCheck struct {
 	headers          []header // metadata, values resolved
 	service          string
 	message          []byte // the HealthCheckRequest
+	advice           string // how to ask for TLS, for a TLS server asked in clear
+}
+
+// changes wakes the wait when the unix socket's file appears (watch.go).
+func (c *grpcCheck) changes() <-chan struct{} {
+	if c.network != "unix" {
+		return nil
+	}
+	return watchPath(c.address)
 }
 
 func (c *grpcCheck) check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
+	deadline := time.Now().Add(c.timeout) // exchange's own comes a little later
+	var sent time.Time
+	var left time.Duration
 	var status int
 	err := exchange(ctx, c.network, c.address, c.timeout, c.tls, func(conn net.Conn) error {
-		// One polite close whatever happened: GOAWAY, then exchange closes.
-		defer conn.Write(h2AppendFrame(nil, h2GoAway, 0, 0, make([]byte, 8)))
-		if _, err := conn.Write(c.request(time.Until(deadline))); err != nil {
+		if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			return finalReason{errors.New("the server, or a proxy in front of it, did not negotiate HTTP/2 (ALPN h2); grpc-go clients since 1.67 refuse it")}
+		}
+		// One polite close whatever happened, a timeout included: GOAWAY,
+		// then exchange closes.
+		defer func() {
+			conn.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			conn.Write(h2AppendFrame(nil, h2GoAway, 0, 0, make([]byte, 8)))
+		}()
+		sent, left = time.Now(), time.Until(deadline)
+		if _, err := conn.Write(c.request(left)); err != nil {
 			return err
 		}
 		var err error
-		status, err = readHealthReply(conn, conn, c.tls != nil)
+		status, err = readHealthReply(conn, conn, c.tls != nil, c.advice)
 		return err
 	})
 	if err != nil {
+		if gaveUpWithUs(err, sent, left) {
+			return errorf("no answer within %v", c.timeout)
+		}
 		return c.explain(err)
 	}
 	if status != grpcServing {
@@ -242,18 +327,29 @@ func (c *grpcCheck) check(ctx context.Context) error {
 	return nil
 }
 
+// gaveUpWithUs reports whether the server ended the call at the
+// grpc-timeout we sent left of our deadline, with DEADLINE_EXCEEDED or
+// RST_STREAM CANCEL: its answer can beat our own read deadline by a moment,
+// and it means what ours does.
+func gaveUpWithUs(err error, sent time.Time, left time.Duration) bool {
+	se, isStatus := errors.AsType[grpcStatusError](err)
+	reset, isReset := errors.AsType[h2Reset](err)
+	return (isStatus && se.code == 4 || isReset && reset == 8) && !sent.IsZero() && time.Since(sent) >= left
+}
+
 // request is the whole call at once: the client preface, SETTINGS, HEADERS
 // and DATA. RFC 9113 section 3.4 lets a client send frames before the
 // server's SETTINGS arrive.
 func (c *grpcCheck) request(left time.Duration) []byte {
 	b := []byte(h2Preface)
-	// SETTINGS_ENABLE_PUSH (0x2) = 0: a PUSH_PROMISE is then an error.
-	b = h2AppendFrame(b, h2Settings, 0, 0, []byte{0, 2, 0, 0, 0, 0})
+	// SETTINGS_ENABLE_PUSH (0x2) = 0: a PUSH_PROMISE is then an error;
+	// SETTINGS_MAX_HEADER_LIST_SIZE (0x6), our limit.
+	b = h2AppendFrame(b, h2Settings, 0, 0, []byte{0, 2, 0, 0, 0, 0, 0, 6, 0, 0, grpcMaxHeaderList >> 8, 0})
 	var block []byte
 	for _, f := range [][2]string{
 		{":method", "POST"}, {":scheme", c.scheme}, {":path", c.path}, {":authority", c.authority},
 		{"content-type", "application/grpc"}, {"te", "trailers"},
-		{"grpc-timeout", grpcTimeout(left)}, {"user-agent", "portpatrol/" + versionString()},
+		{"grpc-timeout", grpcTimeout(left)}, {"grpc-accept-encoding", "gzip"}, {"user-agent", "portpatrol/" + versionString()},
 	} {
 		block = hpackLiteral(block, 0x00, f[0], f[1])
 	}
@@ -349,10 +445,12 @@ func (c *grpcCheck) explain(err error) error {
 		head += " (" + serverText(se.message, 200) + ")"
 	}
 	switch se.code {
-	case 5: // NOT_FOUND
-		return errorf("%s: the health service does not know service %q: it is not registered yet", head, c.service)
-	case 12: // UNIMPLEMENTED
-		return errorf("%s: this server has no health service (grpc.health.v1.Health), so it cannot be asked; a tcp target waits for its port", head)
+	case 5: // NOT_FOUND: a service not registered yet, or misspelt
+		return unseen{errorf("%s: the health service does not know service %q (not registered yet, or misspelt)", head, c.service)}
+	case 7, 16: // PERMISSION_DENIED, UNAUTHENTICATED: the server will not tell
+		return unseen{errors.New(head)}
+	case 12: // UNIMPLEMENTED: a live gRPC server that cannot be asked
+		return unseen{errorf("%s: the server has no grpc.health.v1.Health service; a tcp target waits for its port", head)}
 	}
 	return errors.New(head)
 }
@@ -381,6 +479,13 @@ func grpcCodeName(code int) string {
 const h2Errors = ("NO_ERROR PROTOCOL_ERROR INTERNAL_ERROR FLOW_CONTROL_ERROR SETTINGS_TIMEOUT " +
 	"STREAM_CLOSED FRAME_SIZE_ERROR REFUSED_STREAM CANCEL COMPRESSION_ERROR CONNECT_ERROR ENHANCE_YOUR_CALM " +
 	"INADEQUATE_SECURITY HTTP_1_1_REQUIRED")
+
+// h2Reset is the error code of the RST_STREAM that ended the call.
+type h2Reset uint32
+
+func (e h2Reset) Error() string {
+	return "the server reset the call with RST_STREAM " + h2ErrorName(uint32(e))
+}
 
 func h2ErrorName(code uint32) string {
 	if names := strings.Fields(h2Errors); code < uint32(len(names)) {
@@ -419,10 +524,11 @@ type h2Reader struct {
 	left   int
 	frames int
 	tls    bool
+	advice string // how to ask for TLS: "use grpcs://"
 }
 
 var (
-	errTooMuch       = errors.New("the server sent more than 64 KiB without ending the call")
+	errTooMuch       = errors.New("the server sent more than 64 KiB, portpatrol's limit for one call, without ending it")
 	errClosedMidCall = errors.New("the server closed the connection before the call ended")
 )
 
@@ -435,7 +541,7 @@ func (fr *h2Reader) next() (h2Frame, error) {
 	if fr.frames == 0 && got > 0 {
 		// Whatever came before a close or a reset tells what the
 		// server speaks.
-		if err := notHTTP2(head[:got], fr.tls); err != nil {
+		if err := notHTTP2(head[:got], fr.tls, fr.advice); err != nil {
 			return h2Frame{}, err
 		}
 	}
@@ -446,7 +552,7 @@ func (fr *h2Reader) next() (h2Frame, error) {
 			return h2Frame{}, errClosedMidCall
 		case !fr.tls:
 			// What a TLS server does with the cleartext preface, as etcd's.
-			return h2Frame{}, errors.New("the server closed the connection before it answered: use grpcs:// if it wants TLS")
+			return h2Frame{}, errors.New("the server closed the connection before it answered: " + fr.advice + " if it wants TLS")
 		}
 		return h2Frame{}, err
 	}
@@ -476,7 +582,7 @@ func (fr *h2Reader) next() (h2Frame, error) {
 // section 3.4): nil when they can be that, else a reason that says what the
 // server speaks instead. They are quoted with Go's escapes, so that no reply
 // can forge a log line or steer a terminal.
-func notHTTP2(b []byte, useTLS bool) error {
+func notHTTP2(b []byte, useTLS bool, advice string) error {
 	switch {
 	case bytes.HasPrefix(b, []byte("HTTP/1.")):
 		version := "HTTP/1"
@@ -486,9 +592,9 @@ func notHTTP2(b []byte, useTLS bool) error {
 		if useTLS {
 			return errorf("the server spoke %s, not gRPC: it did not agree to HTTP/2 over TLS", version)
 		}
-		return errorf("the server spoke %s, not gRPC: use grpcs:// if it wants TLS", version)
+		return errorf("the server spoke %s, not gRPC: %s if it wants TLS", version, advice)
 	case !useTLS && len(b) >= 2 && b[0] == 0x15 && b[1] == 3:
-		return errors.New("the server answered with a TLS alert, not HTTP/2: use grpcs://")
+		return errors.New("the server answered with a TLS alert, not HTTP/2: " + advice)
 	case len(b) < 9:
 		return errorf("the server did not speak HTTP/2, as a gRPC server does: it sent %q", b)
 	case b[3] != h2Settings:
@@ -523,21 +629,30 @@ func (f h2Frame) unpad() ([]byte, error) {
 // healthCall collects the answer on stream 1 as its frames arrive.
 type healthCall struct {
 	dec      *hpack.Decoder
-	blocks   int    // header blocks received: response headers, then trailers
-	block    []byte // a header block still waiting for CONTINUATION
-	blockEnd bool   // END_STREAM was on the HEADERS that started block
-	message  []byte // the DATA of stream 1
-	status   string // grpc-status
-	gmessage string // grpc-message
-	goaway   string // a graceful GOAWAY that still let our call finish
+	blocks   int                 // header blocks received: response headers, then trailers
+	block    []byte              // a header block still waiting for CONTINUATION
+	blockEnd bool                // END_STREAM was on the HEADERS that started block
+	message  []byte              // the DATA of stream 1
+	encoding string              // grpc-encoding of the response headers
+	status   string              // grpc-status
+	gmessage string              // grpc-message
+	goaway   string              // a graceful GOAWAY that still let our call finish
+	fields   []hpack.HeaderField // of the block being decoded
+	size     int                 // of that block as decoded, RFC 9113 section 6.5.2
 }
 
 // readHealthReply reads the server's frames until stream 1 ends, answering
 // SETTINGS and PING on w, and returns the ServingStatus of the reply.
-func readHealthReply(r io.Reader, w io.Writer, useTLS bool) (int, error) {
-	fr := &h2Reader{r: r, left: grpcMaxRead, tls: useTLS}
-	call := &healthCall{dec: hpack.NewDecoder(4096, nil)}
-	call.dec.SetMaxStringLength(grpcMaxRead)
+func readHealthReply(r io.Reader, w io.Writer, useTLS bool, advice string) (int, error) {
+	fr := &h2Reader{r: r, left: grpcMaxRead, tls: useTLS, advice: advice}
+	call := &healthCall{}
+	call.dec = hpack.NewDecoder(4096, func(f hpack.HeaderField) {
+		// Fields past the limit are counted, not kept.
+		if call.size += len(f.Name) + len(f.Value) + 32; call.size <= grpcMaxHeaderList {
+			call.fields = append(call.fields, f)
+		}
+	})
+	call.dec.SetMaxStringLength(grpcMaxHeaderList)
 	for {
 		f, err := fr.next()
 		if err != nil {
@@ -606,7 +721,7 @@ func (c *healthCall) frame(f h2Frame, w io.Writer) (done bool, err error) {
 		if f.stream == 0 || len(f.payload) != 4 {
 			return false, errorf("%w: a malformed RST_STREAM frame", errProtocol)
 		}
-		return false, errorf("the server reset the call with RST_STREAM %s", h2ErrorName(binary.BigEndian.Uint32(f.payload)))
+		return false, h2Reset(binary.BigEndian.Uint32(f.payload))
 	case h2Headers, h2Continuation, h2Data:
 	default:
 		return false, nil // PRIORITY and unknown types are ignored (RFC 9113 section 5.5)
@@ -636,8 +751,17 @@ func (c *healthCall) frame(f h2Frame, w io.Writer) (done bool, err error) {
 		}
 		c.message = append(c.message, p...)
 		if len(c.message) >= 5 {
-			if c.message[0] != 0 {
-				return false, errors.New("the server compressed its reply, which the call did not allow")
+			// The compressed-flag (PROTOCOL-HTTP2.md): 1 with the
+			// grpc-encoding of the response headers, which we asked to
+			// be gzip if any.
+			switch flag := c.message[0]; {
+			case flag == 1 && c.encoding == "gzip":
+			case flag == 1 && (c.encoding == "" || c.encoding == "identity"):
+				return false, errors.New("the server compressed its reply without naming its grpc-encoding")
+			case flag == 1:
+				return false, errorf("the server compressed its reply with %q, though the call accepts gzip alone", serverText(c.encoding, 40))
+			case flag != 0:
+				return false, errorf("the reply message has compressed-flag %d, neither 0 nor 1", flag)
 			}
 			if n := binary.BigEndian.Uint32(c.message[1:]); n > grpcMaxRead {
 				return false, errorf("the server declared a reply message of %d bytes, more than 64 KiB", n)
@@ -655,10 +779,18 @@ func (c *healthCall) frame(f h2Frame, w io.Writer) (done bool, err error) {
 
 // headerBlock reads the response headers (the first block) or the trailers.
 func (c *healthCall) headerBlock(block []byte) error {
-	fields, err := c.dec.DecodeFull(block)
-	if err != nil {
+	c.fields, c.size = c.fields[:0], 0
+	_, err := c.dec.Write(block)
+	if err == nil {
+		err = c.dec.Close()
+	}
+	switch {
+	case c.size > grpcMaxHeaderList || errors.Is(err, hpack.ErrStringLength):
+		return errorf("the server sent a header block larger than %d KiB, portpatrol's limit (sent as SETTINGS_MAX_HEADER_LIST_SIZE)", grpcMaxHeaderList>>10)
+	case err != nil:
 		return errorf("%w: a header block hpack cannot decode", errProtocol)
 	}
+	fields := c.fields
 	c.blocks++
 	if c.blocks > 2 {
 		return errorf("%w: a third header block on the call", errProtocol)
@@ -674,6 +806,10 @@ func (c *healthCall) headerBlock(block []byte) error {
 			c.status = f.Value
 		case "grpc-message":
 			c.gmessage = f.Value
+		case "grpc-encoding":
+			if c.blocks == 1 {
+				c.encoding = f.Value
+			}
 		}
 	}
 	if c.blocks > 1 {
@@ -717,7 +853,31 @@ func (c *healthCall) finish() (int, error) {
 	if n := binary.BigEndian.Uint32(c.message[1:]); int(n) != len(c.message)-5 {
 		return 0, errorf("the reply message declared %d bytes but %d came", n, len(c.message)-5)
 	}
-	return decodeHealthReply(c.message[5:])
+	msg := c.message[5:]
+	if c.message[0] == 1 {
+		var err error
+		if msg, err = gunzip(msg); err != nil {
+			return 0, err
+		}
+	}
+	return decodeHealthReply(msg)
+}
+
+// gunzip decompresses a gzip reply message, reading no more than
+// grpcMaxRead of what it decompresses to.
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, errors.New("the server's gzip reply is not gzip")
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, grpcMaxRead+1))
+	switch {
+	case err != nil:
+		return nil, errors.New("the server's gzip reply is corrupt")
+	case len(out) > grpcMaxRead:
+		return nil, errors.New("the server's gzip reply decompresses to more than 64 KiB")
+	}
+	return out, nil
 }
 
 // decodeHealthReply reads a HealthCheckResponse: field 1, status, an enum

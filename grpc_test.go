@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +12,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -41,12 +43,24 @@ func TestParseGRPCAddress(t *testing.T) {
 		{in: "[::1]:50051", network: "tcp", address: "[::1]:50051"},
 		{in: "grpcs://[::1]:8443", network: "tcp", address: "[::1]:8443", tls: true},
 		{in: "unix:///run/app/grpc.sock", network: "unix", address: "/run/app/grpc.sock"},
+		// The forms grpc-go takes, and a scheme in any case.
+		{in: "dns:///orders.svc:50051", network: "tcp", address: "orders.svc:50051"},
+		{in: "dns:orders.svc:50051", network: "tcp", address: "orders.svc:50051"},
+		{in: "DNS:///[::1]:50051", network: "tcp", address: "[::1]:50051"},
+		{in: "GRPCS://svc:443", network: "tcp", address: "svc:443", tls: true},
+		{in: "Grpc://svc:80", network: "tcp", address: "svc:80"},
+		{in: "unix:run/grpc.sock", network: "unix", address: "run/grpc.sock"},
+		{in: "unix:/run/grpc.sock", network: "unix", address: "/run/grpc.sock"},
+		{in: "UNIX:///run/grpc.sock", network: "unix", address: "/run/grpc.sock"},
+		{in: "dns://8.8.8.8/svc:80", err: "a DNS server in the address (dns://server/host:port) is not supported"},
+		{in: "dns:///svc", err: "the port is missing"},
+		{in: "unix:", err: "the unix socket path is empty"},
 		{in: "localhost", err: "the port is missing: gRPC has no default port"},
 		{in: "grpc://svc", err: "the port is missing"},
 		{in: "::1", err: "the port is missing"},
 		{in: "[::1]", err: "the port is missing"},
 		{in: "svc:0", err: "the port must be a number from 1 to 65535"},
-		{in: "http://svc:80", err: "want host:port, grpc://host:port, grpcs://host:port (TLS) or unix:///path"},
+		{in: "http://svc:80", err: "want host:port, dns:///host:port, grpc://host:port, grpcs://host:port (TLS) or unix:///path"},
 		{in: "grpc://u:pw@svc:80", err: "a grpc address has no user or password"},
 		{in: "grpc://svc:80/grpc.health.v1.Health/Check", err: "want host:port without a path"},
 		{in: "/run/app.sock", err: "write a unix socket as unix:///path"},
@@ -82,7 +96,7 @@ func TestGRPCStartupErrors(t *testing.T) {
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.header=x-token"}, `want NAME=VALUE`},
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.header=x-token= "}, `--grpc.a.header: the value of x-token is empty`},
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.header=x-token=env:PP_GRPC_UNSET_TOKEN"}, `--grpc.a.header x-token: `},
-		{[]string{"--grpc.a.address=svc:1", "--grpc.a.ca-file=/ca.pem"}, `--grpc.a.address: TLS properties are set but the address does not ask for TLS (use grpcs://)`},
+		{[]string{"--grpc.a.address=svc:1", "--grpc.a.ca-file=/ca.pem"}, `--grpc.a.address: TLS properties are set but the address does not ask for TLS (use grpcs://, or --grpc.a.tls=true)`},
 		{[]string{"--grpc.a.address=svc:1", "--grpc.a.server-name=svc"}, `TLS properties are set but the address does not ask for TLS`},
 		{[]string{"--grpc.a.address=grpcs://svc:1", "--grpc.a.cert-file=/c.pem"}, `--grpc.a.cert-file and --grpc.a.key-file go together`},
 		{[]string{"--grpc.a.address=grpcs://svc:1", "--grpc.a.ca-file=/nonexistent/ca.pem"}, `--grpc.a.ca-file: cannot read /nonexistent/ca.pem`},
@@ -206,8 +220,27 @@ func fakeMessage(msg []byte) []byte {
 
 var (
 	fakeOK       = fakeHeaders(false, ":status", "200", "content-type", "application/grpc")
+	fakeGzipOK   = fakeHeaders(false, ":status", "200", "content-type", "application/grpc", "grpc-encoding", "gzip")
 	fakeTrailers = fakeHeaders(true, "grpc-status", "0")
 )
+
+// fakeBigHeaders are response headers with n bytes of metadata, in a
+// HEADERS frame and CONTINUATION frames of at most 16 KiB.
+func fakeBigHeaders(n int) []byte {
+	block := hpackLiteral(hpackLiteral(hpackLiteral(nil, 0, ":status", "200"), 0, "content-type", "application/grpc"), 0, "x-big", strings.Repeat("a", n))
+	first, rest := block[:h2MaxFrame], block[h2MaxFrame:]
+	return grpcAnswer(h2AppendFrame(nil, h2Headers, 0, 1, first), h2AppendFrame(nil, h2Continuation, h2FlagEndHeaders, 1, rest))
+}
+
+// fakeGzipMessage is a reply message compressed as grpc-encoding gzip
+// sends it: compressed-flag 1, then the gzip stream's length and bytes.
+func fakeGzipMessage(msg ...byte) []byte {
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(msg)
+	zw.Close()
+	return h2AppendFrame(nil, h2Data, 0, 1, append(binary.BigEndian.AppendUint32([]byte{1}, uint32(z.Len())), z.Bytes()...))
+}
 
 func grpcAnswer(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
@@ -253,10 +286,11 @@ func grpcFake(t *testing.T, answer []byte, serve func(c net.Conn)) string {
 
 // pythonClient calls Health/Check once on addr with python3-grpcio and
 // returns its one line: "OK <reply hex>" or "ERROR <code> <details>".
-func pythonClient(t *testing.T, addr string) string {
+func pythonClient(t *testing.T, addr string, env ...string) string {
 	t.Helper()
 	python := requireProgram(t, "/usr/bin/python3")
 	cmd := exec.Command(python, filepath.Join("testdata", "grpc", "health_client.py"), addr)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr // the C core logs there, e.g. a GOAWAY's debug data
 	out, err := cmd.Output()
@@ -284,6 +318,7 @@ func TestGRPCFakeServers(t *testing.T) {
 		serve  func(net.Conn)
 		raw    func(net.Conn) // instead of the HTTP/2 fake
 		err    string         // "" means ready
+		unseen bool           // a refusal: an inverted target is not gone
 		python string         // prefix of the Python client's line
 	}{
 		{name: "SERVING", answer: grpcAnswer(fakeOK, fakeMessage([]byte{8, 1}), fakeTrailers), python: "OK 0801"},
@@ -296,9 +331,28 @@ func TestGRPCFakeServers(t *testing.T) {
 		{name: "UNAVAILABLE trailers only", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "14", "grpc-message", "shutting%20down"),
 			err: "UNAVAILABLE (shutting down)", python: "ERROR UNAVAILABLE shutting down"},
 		{name: "NOT_FOUND", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "5", "grpc-message", "unknown service"),
-			err: `NOT_FOUND (unknown service): the health service does not know service "": it is not registered yet`, python: "ERROR NOT_FOUND unknown service"},
+			err: `NOT_FOUND (unknown service): the health service does not know service "" (not registered yet, or misspelt)`, unseen: true, python: "ERROR NOT_FOUND unknown service"},
+		{name: "UNAUTHENTICATED", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "16", "grpc-message", "bad%20token"),
+			err: "UNAUTHENTICATED (bad token)", unseen: true, python: "ERROR UNAUTHENTICATED bad token"},
+		{name: "PERMISSION_DENIED", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "7"),
+			err: "PERMISSION_DENIED", unseen: true, python: "ERROR PERMISSION_DENIED"},
+		// grpc-go's RPCCompressor: the reply gzipped, whatever the client asked.
+		{name: "gzip", answer: grpcAnswer(fakeGzipOK, fakeGzipMessage(8, 1), fakeTrailers), python: "OK 0801"},
+		{name: "gzip NOT_SERVING", answer: grpcAnswer(fakeGzipOK, fakeGzipMessage(8, 2), fakeTrailers), err: "NOT_SERVING", python: "OK 0802"},
+		{name: "gzip bomb", answer: grpcAnswer(fakeGzipOK, fakeGzipMessage(make([]byte, grpcMaxRead+1)...), fakeTrailers),
+			err: "the server's gzip reply decompresses to more than 64 KiB"},
+		{name: "gzip that is not", answer: grpcAnswer(fakeGzipOK, h2AppendFrame(nil, h2Data, 0, 1, []byte{1, 0, 0, 0, 2, 8, 1}), fakeTrailers),
+			err: "the server's gzip reply is not gzip", python: "ERROR UNKNOWN Unexpected error decompressing"},
+		{name: "deflate", answer: grpcAnswer(fakeHeaders(false, ":status", "200", "content-type", "application/grpc", "grpc-encoding", "deflate"),
+			h2AppendFrame(nil, h2Data, 0, 1, []byte{1, 0, 0, 0, 2, 8, 1}), fakeTrailers),
+			err: `the server compressed its reply with "deflate", though the call accepts gzip alone`},
+		{name: "compressed-flag 2", answer: grpcAnswer(fakeOK, h2AppendFrame(nil, h2Data, 0, 1, []byte{2, 0, 0, 0, 2, 8, 1}), fakeTrailers),
+			err: "the reply message has compressed-flag 2, neither 0 nor 1"},
+		// 20 KiB of metadata: portpatrol's own limit, not the server's fault.
+		{name: "header block over the limit", answer: grpcAnswer(fakeBigHeaders(20<<10), fakeMessage([]byte{8, 1}), fakeTrailers),
+			err: "the server sent a header block larger than 16 KiB, portpatrol's limit (sent as SETTINGS_MAX_HEADER_LIST_SIZE)"},
 		{name: "UNIMPLEMENTED", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "12"),
-			err: "UNIMPLEMENTED: this server has no health service (grpc.health.v1.Health), so it cannot be asked; a tcp target waits for its port", python: "ERROR UNIMPLEMENTED"},
+			err: "UNIMPLEMENTED: the server has no grpc.health.v1.Health service; a tcp target waits for its port", unseen: true, python: "ERROR UNIMPLEMENTED"},
 		{name: "an unknown code", answer: fakeHeaders(true, ":status", "200", "content-type", "application/grpc", "grpc-status", "42"),
 			err: "gRPC status 42", python: "ERROR UNKNOWN"},
 		{name: "HTTP 503", answer: fakeHeaders(true, ":status", "503", "content-type", "text/plain"),
@@ -320,12 +374,12 @@ func TestGRPCFakeServers(t *testing.T) {
 		{name: "compressed", answer: grpcAnswer(fakeOK, h2AppendFrame(nil, h2Data, 0, 1, []byte{1, 0, 0, 0, 2, 8, 1}), fakeTrailers),
 			// The C core reads a compressed flag without grpc-encoding as
 			// identity; grpc-go refuses it, as PROTOCOL-HTTP2.md asks.
-			err: "the server compressed its reply, which the call did not allow", python: "OK 0801"},
+			err: "the server compressed its reply without naming its grpc-encoding", python: "OK 0801"},
 		{name: "2 GiB message", answer: grpcAnswer(fakeOK, h2AppendFrame(nil, h2Data, 0, 1, []byte{0, 0x80, 0, 0, 0, 8, 1})),
 			// The C core waits for the 2 GiB to arrive.
 			err: "the server declared a reply message of 2147483648 bytes, more than 64 KiB", python: "ERROR DEADLINE_EXCEEDED"},
 		{name: "endless frames", serve: endless,
-			err: "the server sent more than 64 KiB without ending the call", python: "ERROR DEADLINE_EXCEEDED"},
+			err: "the server sent more than 64 KiB, portpatrol's limit for one call, without ending it", python: "ERROR DEADLINE_EXCEEDED"},
 		{name: "HTTP/1.1", raw: func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
@@ -359,6 +413,9 @@ func TestGRPCFakeServers(t *testing.T) {
 			err := grpcCheckFor(t, "--grpc.f.address="+addr, "--grpc.f.timeout=2s").check(context.Background())
 			if tc.err == "" && err != nil || tc.err != "" && (err == nil || err.Error() != tc.err) {
 				t.Errorf("check = %v, want %q", err, tc.err)
+			}
+			if _, ok := errors.AsType[unseen](err); ok != tc.unseen {
+				t.Errorf("check = %v, unseen %v, want %v", err, ok, tc.unseen)
 			}
 			if tc.python == "" {
 				return
@@ -394,9 +451,10 @@ func FuzzGRPCReply(f *testing.F) {
 	f.Add([]byte("HTTP/1."))
 	f.Add([]byte("SSH-2.0-OpenSSH\r\n"))
 	f.Add([]byte{0x15, 3, 3, 0, 2, 2, 0x28})
+	f.Add(grpcAnswer(h2AppendFrame(nil, h2Settings, 0, 0, nil), fakeGzipOK, fakeGzipMessage(8, 1), fakeTrailers))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &countingReader{r: bytes.NewReader(data)}
-		readHealthReply(r, io.Discard, false)
+		readHealthReply(r, io.Discard, false, "use grpcs://")
 		if r.n > grpcMaxRead {
 			t.Fatalf("read %d bytes", r.n)
 		}
@@ -414,7 +472,7 @@ func FuzzHealthReply(f *testing.F) {
 // startPythonGRPC starts testdata/grpc/health_server.py as nobody on
 // address; with health, it answers NOT_SERVING until the returned ready
 // file exists and logs every call to the returned log file.
-func startPythonGRPC(t *testing.T, address string, health bool) (ready, log string) {
+func startPythonGRPC(t *testing.T, address string, health bool, env ...string) (ready, log string) {
 	t.Helper()
 	requireRoot(t)
 	python := requireProgram(t, "/usr/bin/python3")
@@ -432,7 +490,7 @@ func startPythonGRPC(t *testing.T, address string, health bool) (ready, log stri
 		args = append(args, ready, log)
 	}
 	cmd := asNobody(exec.Command(python, args...))
-	cmd.Dir = dir
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	startServer(t, cmd)
@@ -543,7 +601,7 @@ func TestGRPCRealPythonWithoutHealth(t *testing.T) {
 	sock := filepath.Join(nobodyDir(t), "grpc.sock")
 	startPythonGRPC(t, "unix://"+sock, false)
 	err := grpcCheckFor(t, "--grpc.py.address=unix://"+sock, "--grpc.py.timeout=5s").check(context.Background())
-	if err == nil || !strings.HasPrefix(err.Error(), "UNIMPLEMENTED") || !strings.Contains(err.Error(), "cannot be asked; a tcp target waits for its port") {
+	if err == nil || !strings.HasPrefix(err.Error(), "UNIMPLEMENTED") || !strings.Contains(err.Error(), "the server has no grpc.health.v1.Health service; a tcp target waits for its port") {
 		t.Errorf("check = %v, want the UNIMPLEMENTED reason", err)
 	}
 	t.Logf("python3-grpcio without a health service: %v", err)
@@ -565,7 +623,7 @@ func testCertificates(t *testing.T, dir string) (ca, cert, key string) {
 	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "etcd"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames: []string{"etcd.test"}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		DNSNames: []string{"etcd.test", "localhost"}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -622,7 +680,7 @@ func TestGRPCRealEtcd(t *testing.T) {
 		t.Fatalf("etcd over h2c: %v", err)
 	}
 	err = grpcCheckFor(t, "--grpc.etcd.address=grpc://"+addr, "--grpc.etcd.service=shop.Orders", "--grpc.etcd.timeout=5s").check(context.Background())
-	if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") || !strings.Contains(err.Error(), `does not know service "shop.Orders": it is not registered yet`) {
+	if err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND") || !strings.Contains(err.Error(), `does not know service "shop.Orders" (not registered yet, or misspelt)`) {
 		t.Errorf("unknown service: %v, want the NOT_FOUND reason", err)
 	}
 	t.Logf("etcd, unknown service: %v", err)
@@ -719,7 +777,7 @@ func TestGRPCAcknowledgesAndSaysGoodbye(t *testing.T) {
 func TestGRPCReadBudget(t *testing.T) {
 	filler := h2AppendFrame(nil, 0xf0, 0, 0, make([]byte, 16384))
 	r := &countingReader{r: bytes.NewReader(grpcAnswer(h2AppendFrame(nil, h2Settings, 0, 0, nil), filler, filler, filler, filler, filler))}
-	_, err := readHealthReply(r, io.Discard, false)
+	_, err := readHealthReply(r, io.Discard, false, "use grpcs://")
 	if err != errTooMuch || r.n > grpcMaxRead {
 		t.Errorf("read %d bytes, then %v; want at most %d bytes and %q", r.n, err, grpcMaxRead, errTooMuch)
 	}

@@ -5,13 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -223,50 +221,13 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 	if u != nil && isReference(s.address) {
 		c.secrets = urlPieces(u)
 	}
+	// sent is every credential the request carries, hidden from reasons in
+	// case the server echoes it back.
 	var sent []string
 	if u != nil {
 		sent = sentCredentials(u)
 	}
-	var problems []error
-	for _, hd := range h.headers {
-		value, err := resolveProperty(s.flag("header")+" "+hd.name, hd.value)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		// HTTP ignores white space around a value, and a value read from a
-		// Secret often ends in a newline that would make the request invalid.
-		value = strings.TrimSpace(value)
-		if isReference(hd.value) {
-			c.secrets = append(c.secrets, value)
-		}
-		sent = append(sent, value)
-		if _, credentials, ok := strings.Cut(value, " "); ok && strings.HasSuffix(strings.ToLower(hd.name), "authorization") {
-			sent = append(sent, strings.TrimSpace(credentials)) // Bearer TOKEN: the token alone
-		}
-		if value == "" {
-			problems = append(problems, errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), hd.name))
-			continue
-		}
-		if strings.IndexFunc(value, isControl) >= 0 {
-			problems = append(problems, errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
-				s.flag("header"), hd.name))
-			continue
-		}
-		if strings.EqualFold(hd.name, "Host") {
-			if c.host != "" {
-				problems = append(problems, errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header")))
-				continue
-			}
-			if u, err := url.Parse("http://" + value + "/"); err != nil || u.Host != value || value == "" {
-				problems = append(problems, errorf("%s: the Host header is not a valid host or host:port", s.flag("header")))
-				continue
-			}
-			c.host = value
-			continue
-		}
-		c.header.Add(hd.name, value)
-	}
+	problems := c.addHeaders(s, h.headers, &sent)
 	if h.body != "" {
 		var err error
 		if c.body, err = resolveProperty(s.flag("body"), h.body); err != nil {
@@ -279,23 +240,10 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 		sent = append(append(sent, c.body), secretParamValues(c.body)...)
 	}
 	if h.unixSocket != "" {
-		path, err := resolveProperty(s.flag("unix-socket"), h.unixSocket)
-		if err == nil {
-			// DOCKER_HOST's form, unix:///var/run/docker.sock, is accepted too.
-			path, _ = cutUnixScheme(strings.TrimSpace(path))
-			err = unixSocketPath(path)
-			if err != nil {
-				shown := quoteValue(h.unixSocket)
-				if isReference(h.unixSocket) {
-					shown += " (resolved)"
-				}
-				err = errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
-			}
-		}
-		if err != nil {
+		var err error
+		if c.socket, err = httpSocket(s, h.unixSocket); err != nil {
 			problems = append(problems, err)
 		}
-		c.socket = path
 	}
 	if c.header.Get("User-Agent") == "" {
 		c.header.Set("User-Agent", "portpatrol/"+versionString())
@@ -306,6 +254,76 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 	if problems = append(problems, errs...); len(problems) > 0 {
 		return nil, problems
 	}
+	c.hidden = newHidden(append(sent, c.secrets...)...)
+	c.client = &http.Client{Transport: c.transport(tlsConfig), CheckRedirect: c.checkRedirect}
+	return c, nil
+}
+
+// addHeaders resolves the header properties into the request's headers, or
+// its virtual host for Host, adding each value to sent.
+func (c *httpCheck) addHeaders(s *targetSpec, headers []header, sent *[]string) (problems []error) {
+	for _, hd := range headers {
+		value, err := resolveProperty(s.flag("header")+" "+hd.name, hd.value)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		// HTTP ignores white space around a value, and a value read from a
+		// Secret often ends in a newline that would make the request invalid.
+		value = strings.TrimSpace(value)
+		if isReference(hd.value) {
+			c.secrets = append(c.secrets, value)
+		}
+		*sent = append(*sent, value)
+		if _, credentials, ok := strings.Cut(value, " "); ok && strings.HasSuffix(strings.ToLower(hd.name), "authorization") {
+			*sent = append(*sent, strings.TrimSpace(credentials)) // Bearer TOKEN: the token alone
+		}
+		if err := c.addHeader(s, hd.name, value); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	return problems
+}
+
+func (c *httpCheck) addHeader(s *targetSpec, name, value string) error {
+	switch {
+	case value == "":
+		return errorf("%s: the value of %s is empty; a header without a value is never what was meant", s.flag("header"), name)
+	case strings.IndexFunc(value, isControl) >= 0:
+		return errorf("%s: the value of %s holds a control character such as a line break, which a header cannot carry",
+			s.flag("header"), name)
+	case !strings.EqualFold(name, "Host"):
+		c.header.Add(name, value)
+		return nil
+	case c.host != "":
+		return errorf("%s: header Host is given more than once; a request has one virtual host", s.flag("header"))
+	}
+	if u, err := url.Parse("http://" + value + "/"); err != nil || u.Host != value || value == "" {
+		return errorf("%s: the Host header is not a valid host or host:port", s.flag("header"))
+	}
+	c.host = value
+	return nil
+}
+
+// httpSocket resolves the unix-socket property into a socket's path.
+func httpSocket(s *targetSpec, property string) (string, error) {
+	path, err := resolveProperty(s.flag("unix-socket"), property)
+	if err != nil {
+		return path, err
+	}
+	// DOCKER_HOST's form, unix:///var/run/docker.sock, is accepted too.
+	path, _ = cutUnixScheme(strings.TrimSpace(path))
+	if err := unixSocketPath(path); err != nil {
+		shown := quoteValue(property)
+		if isReference(property) {
+			shown += " (resolved)"
+		}
+		return path, errorf("%s=%s: %v", s.flag("unix-socket"), shown, err)
+	}
+	return path, nil
+}
+
+func (c *httpCheck) transport(tlsConfig *tls.Config) *http.Transport {
 	transport := &http.Transport{
 		Proxy:       http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{}).DialContext,
@@ -326,70 +344,7 @@ func newHTTPCheck(s *targetSpec, u *url.URL) (*httpCheck, []error) {
 			return d.DialContext(ctx, "unix", c.socket)
 		}
 	}
-	c.hidden = newHidden(append(sent, c.secrets...)...)
-	c.client = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
-	return c, nil
-}
-
-// tlsFiles are the TLS properties of every type that can speak TLS.
-type tlsFiles struct {
-	skipVerify bool
-	caFile     string
-	certFile   string
-	keyFile    string
-}
-
-// tlsOf is the settings of a type whose own properties are the TLS ones alone.
-func tlsOf(s *targetSpec) *tlsFiles { return s.settings.(*tlsFiles) }
-
-// tlsProperties are skip-tls-verify, ca-file, cert-file and key-file for a
-// type whose settings hold a tlsFiles.
-func tlsProperties(of func(s *targetSpec) *tlsFiles) []property {
-	return []property{
-		{name: "skip-tls-verify", def: "false", aliases: []string{"insecure", "insecure-skip-verify", "tls-skip-verify"}, help: "accept any server certificate",
-			set: func(s *targetSpec, v string) (err error) { of(s).skipVerify, err = parseBool(v); return }},
-		{name: "ca-file", arg: "PATH", help: "PEM certificates to trust in addition to the system roots",
-			set: func(s *targetSpec, v string) error { of(s).caFile = v; return nil }},
-		{name: "cert-file", arg: "PATH", help: "PEM client certificate for mutual TLS (needs key-file)",
-			set: func(s *targetSpec, v string) error { of(s).certFile = v; return nil }},
-		{name: "key-file", arg: "PATH", help: "PEM private key of cert-file",
-			set: func(s *targetSpec, v string) error { of(s).keyFile = v; return nil }},
-	}
-}
-
-func (f *tlsFiles) finish(s *targetSpec) []error {
-	if (f.certFile == "") != (f.keyFile == "") {
-		return []error{errorf("%s and %s go together: mutual TLS needs both the certificate and its key",
-			s.flag("cert-file"), s.flag("key-file"))}
-	}
-	return nil
-}
-
-// config reads the files once, at start-up. serverName, when set, is the
-// name to ask for and verify instead of the dialled host.
-func (f *tlsFiles) config(s *targetSpec, serverName string) (*tls.Config, []error) {
-	cfg := &tls.Config{InsecureSkipVerify: f.skipVerify, ServerName: serverName}
-	var problems []error
-	if f.caFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if pem, err := os.ReadFile(f.caFile); err != nil {
-			problems = append(problems, errorf("%s: cannot read %s: %v", s.flag("ca-file"), f.caFile, unwrapPathError(err)))
-		} else if !pool.AppendCertsFromPEM(pem) {
-			problems = append(problems, errorf("%s: %s holds no PEM certificate", s.flag("ca-file"), f.caFile))
-		}
-		cfg.RootCAs = pool
-	}
-	if f.certFile != "" && f.keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
-		if err != nil {
-			problems = append(problems, errorf("%s=%s with %s=%s: %v", s.flag("cert-file"), quoteValue(f.certFile), s.flag("key-file"), quoteValue(f.keyFile), unwrapPathError(err)))
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, problems
+	return transport
 }
 
 // refusedByProxy names the proxy when it refuses a CONNECT; Go's own error
@@ -571,7 +526,11 @@ func (c *httpCheck) describe(ctx context.Context, err error) error {
 	// TLS alert after the handshake, as a TLS 1.3 server that wants a
 	// client certificate does.
 	if msg := err.Error(); strings.Contains(msg, "readLoopPeekFailLocked: ") {
-		return errors.New(strings.Replace(msg, "readLoopPeekFailLocked: ", "", 1))
+		text := errors.New(strings.Replace(msg, "readLoopPeekFailLocked: ", "", 1))
+		if _, ok := err.(unseen); ok { // the server refused our certificate
+			return unseen{text}
+		}
+		return text
 	}
 	return err
 }

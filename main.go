@@ -1,5 +1,9 @@
-// portpatrol waits until network dependencies (TCP ports, HTTP endpoints,
-// ICMP hosts) are ready, then exits 0 or replaces itself with a command.
+// portpatrol waits until what a program depends on is ready to serve (ports,
+// HTTP endpoints, hosts, the servers asked in their own protocols, sockets,
+// files, DNS records, Kubernetes objects), then exits 0 or replaces itself
+// with the program. main.go wires the stages: flags.go reads the targets,
+// resolve.go their references, each type's file makes one attempt, wait.go
+// retries them until ready or the deadline, and run decides the exit code.
 package main
 
 import (
@@ -11,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,9 +22,6 @@ import (
 	"time"
 	"unicode/utf8"
 )
-
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
 
 // Exit codes, also listed in the help text and the README.
 const (
@@ -326,22 +326,3 @@ func escapeControls(s string) string {
 	}
 	return b.String()
 }
-
-// versionString falls back to the module version that go install records
-// when no version was set at build time.
-func versionString() string {
-	if version != "dev" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return version
-}
-
-// errorf is fmt.Errorf, called out of line: since Go 1.26 fmt.Errorf is
-// inlined at each of its 170 call sites here, which made the binary 16 KB
-// larger.
-//
-//go:noinline
-func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }

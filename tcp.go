@@ -212,15 +212,24 @@ func describeNetError(ctx context.Context, err error, timeout time.Duration) err
 	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
 		// Its hint about a trusted CA of the same name but another key
 		// quotes x509's error inside x509's own.
-		return errors.New(strings.Replace(err.Error(), `"x509: `, `"`, 1))
+		return unseen{errors.New(strings.Replace(err.Error(), `"x509: `, `"`, 1))}
+	}
+	if _, ok := err.(unseen); !ok && distrusted(err) {
+		return unseen{err}
 	}
 	return err
 }
 
 // handshakeFailed is the reason a TLS handshake failed, naming the stage
-// once: Go's own reason starts with tls: too.
+// once: Go's own reason starts with tls: too. A failure on trust stays
+// unseen.
 func handshakeFailed(ctx context.Context, err error, timeout time.Duration) error {
-	return errors.New("TLS handshake: " + strings.TrimPrefix(describeNetError(ctx, err, timeout).Error(), "tls: "))
+	reason := describeNetError(ctx, err, timeout)
+	text := errors.New("TLS handshake: " + strings.TrimPrefix(reason.Error(), "tls: "))
+	if _, ok := reason.(unseen); ok {
+		return unseen{text}
+	}
+	return text
 }
 
 var errRefused = errors.New("connection refused")
@@ -301,8 +310,8 @@ func checkHost(host string) error {
 // socket when network is "unix"), optionally starts TLS, and runs talk on the
 // connection. One deadline, timeout, covers the connect and the whole
 // exchange; the connection is closed when talk returns or ctx ends.
-func exchange(ctx context.Context, network, address string, timeout time.Duration, tlsConfig *tls.Config, talk func(conn net.Conn) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func exchange(parent context.Context, network, address string, timeout time.Duration, tlsConfig *tls.Config, talk func(conn net.Conn) error) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, address)
@@ -313,7 +322,9 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
 	// A cancelled wait must not sit out the deadline of a silent server.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	// The attempt's own deadline is the connection's alone, so that talk
+	// may still say goodbye once it has passed.
+	stop := context.AfterFunc(parent, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if tlsConfig != nil {
 		tc := tls.Client(conn, tlsConfig)
@@ -333,6 +344,8 @@ func exchange(ctx context.Context, network, address string, timeout time.Duratio
 // finalReason is a talk error that already reads as the reason, such as a
 // timeout that names the stage it came in: exchange passes it on as it is.
 type finalReason struct{ error }
+
+func (e finalReason) Unwrap() error { return e.error } // an unseen inside stays unseen
 
 // serverText makes text that a server sent fit to quote in a reason: it is
 // cut to at most max bytes as printed (then "…"), and control characters
@@ -373,12 +386,19 @@ func anyServer(ctx context.Context, servers []string, try func(ctx context.Conte
 		go func() { results <- result{i, try(ctx, srv)} }()
 	}
 	errs := make([]string, len(servers))
+	refused := false // a server that would not tell may be ready: not gone
 	for range servers {
 		res := <-results
 		if _, ok := res.err.(blind); ok || res.err == nil {
 			return res.err
 		}
 		errs[res.i] = servers[res.i] + ": " + res.err.Error()
+		if _, ok := errors.AsType[unseen](res.err); ok {
+			refused = true
+		}
+	}
+	if refused {
+		return unseen{errors.New(strings.Join(errs, "; "))}
 	}
 	return errors.New(strings.Join(errs, "; "))
 }

@@ -324,10 +324,13 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 }
 
 // stillThere turns an attempt around for an inverted target: one that
-// failed finds the target gone, unless it saw nothing of it (unseen); one
-// that succeeded is the reason to keep waiting, in the type's words.
+// failed finds the target gone, unless it saw nothing of it: a refusal
+// (unseen), or a TLS handshake that failed on trust or name, which every
+// type's TLS reasons mark unseen and which is caught here too when a type
+// passes Go's own error on. One that succeeded is the reason to keep
+// waiting, in the type's words.
 func (t target) stillThere(err error) error {
-	if _, ok := errors.AsType[unseen](err); ok {
+	if _, ok := errors.AsType[unseen](err); ok || distrusted(err) {
 		return err
 	}
 	if err != nil {
