@@ -511,9 +511,7 @@ type mysqlCheck struct {
 }
 
 func (c mysqlCheck) check(ctx context.Context) error {
-	// One deadline for the attempt, also when it tries the login again.
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+	start := time.Now()
 	err := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error { return c.talk(conn) })
 	clear, ok := err.(mysqlRefusedInClear)
 	if !ok {
@@ -524,7 +522,11 @@ func (c mysqlCheck) check(ctx context.Context) error {
 	// over TLS tells whether TLS is what is missing.
 	retry := c
 	retry.tls = &tls.Config{InsecureSkipVerify: true}
-	again := exchange(ctx, c.network, c.address, c.timeout, nil, func(conn net.Conn) error { return retry.talk(conn) })
+	left := c.timeout - time.Since(start) // one deadline for the attempt, retry included
+	if left <= 0 {
+		return unseen{clear.error}
+	}
+	again := exchange(ctx, c.network, c.address, left, nil, func(conn net.Conn) error { return retry.talk(conn) })
 	if se, ok := errors.AsType[mysqlServerError](again); again == nil || ok && se.code != 1045 {
 		return unseen{errorf("%v, but the same login over TLS is accepted: the server requires TLS for it (require_secure_transport, or an account that requires SSL); the app needs tls=true in a DSN or ssl-mode=REQUIRED in a URL", clear.error)}
 	}
@@ -717,14 +719,12 @@ func mysqlStartTLS(conn io.ReadWriter, hs mysqlHandshake, cfg *tls.Config) (io.R
 	}
 	tc := tls.Client(nc, cfg)
 	if err := tc.Handshake(); err != nil {
-		reason := handshakeFailed(context.Background(), err, 0)
-		if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-			return nil, unseen{reason} // there, but not the server the app trusts
+		if os.IsTimeout(err) {
+			return nil, err // exchange says within what
 		}
-		if !os.IsTimeout(err) {
-			return nil, finalReason{reason}
-		}
-		return nil, err
+		// A failure on trust comes back unseen: there, but not the server
+		// the app trusts.
+		return nil, finalReason{handshakeFailed(context.Background(), err, 0)}
 	}
 	return tc, nil
 }
