@@ -83,22 +83,26 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 	default:
 		return "", false, "", errors.New("want host[:port], amqp://host[:port][/vhost] or amqps://...")
 	}
+	var hasPassword bool
 	if u.User != nil {
-		var hasPassword bool
-		if password, hasPassword = u.User.Password(); hasPassword && password == "" {
-			return "", false, "", errEmptyPassword
-		}
+		password, hasPassword = u.User.Password()
 	}
 	if u.Hostname() == "" {
 		return "", false, password, errors.New("the URL has no host")
 	}
 	hostport, err = withDefaultPort(u.Host, port)
+	if err == nil && hasPassword && password == "" {
+		err = errEmptyPassword // unless the password property gives one
+	}
 	return hostport, useTLS, password, err
 }
 
 func buildAMQP(s *targetSpec, address string) (built, []error) {
 	var problems []error
 	hostport, useTLS, password, err := parseAMQPAddress(address)
+	if err == errEmptyPassword && amqpOf(s).password != "" {
+		err = nil
+	}
 	if err != nil {
 		problems = append(problems, addressError{err})
 	}

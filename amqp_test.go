@@ -681,4 +681,10 @@ func TestAMQPPasswordProperty(t *testing.T) {
 	if strings.Contains(o.stderr, "PLANTED") || !strings.Contains(o.stderr, "403 ACCESS_REFUSED") {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
+	// An empty password in the URL is no error when the property gives one.
+	runPortpatrol(t, nil, "--amqp.mq.address=amqp://app:@"+addr+"/", "--amqp.mq.password=prop-PLANTED", "--default-max-attempts=1").mustExit(t, 1)
+	if got := <-logins; !strings.Contains(got, "\x00app\x00prop-PLANTED") {
+		t.Errorf("the login sent %q, want the property's password", got)
+	}
+	runPortpatrol(t, nil, "--amqp.mq.address=amqp://app:@"+addr+"/").mustExit(t, 2)
 }
