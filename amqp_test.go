@@ -312,16 +312,16 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 	// The password property names the URL's user's password, and wins over
 	// the URL's; inverted, a refused login is not "gone".
 	runPortpatrol(t, []string{"PP_AMQP_PW=guest"}, "--amqp.mq.address=amqp://guest@"+addr+"/", "--amqp.mq.password=env:PP_AMQP_PW",
-		"--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+		"--amqp.mq.timeout=10s", "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
 	runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:"+password+"@"+addr, "--amqp.mq.password=guest",
-		"--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+		"--amqp.mq.timeout=10s", "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
 	for _, address := range []string{"amqp://guest@" + addr, "amqp://guest@" + addr + "/nosuchvhost"} {
 		pw := password
 		if strings.HasSuffix(address, "vhost") {
 			pw = "guest"
 		}
-		o = runPortpatrol(t, nil, "--amqp.mq.address="+address, "--amqp.mq.password="+pw, "--amqp.mq.invert",
-			"--default-interval=100ms", "--timeout=1500ms")
+		o = runPortpatrol(t, nil, "--amqp.mq.address="+address, "--amqp.mq.password="+pw, "--amqp.mq.invert", "--amqp.mq.timeout=10s",
+			"--default-interval=100ms", "--default-max-attempts=2", "--timeout=30s")
 		if o.code != 1 || !strings.Contains(o.stderr, "the broker closed the connection: ") || strings.Contains(o.stderr, password) {
 			t.Errorf("%s inverted with a refused login: exit %d, want 1 (still waiting):\n%s", address, o.code, o.stderr)
 		}

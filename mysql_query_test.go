@@ -89,7 +89,7 @@ func TestMySQLQueryRealServer(t *testing.T) {
 	attempt := func(address, query string, extra ...string) outcome {
 		t.Helper()
 		o := runPortpatrol(t, nil, append([]string{"--mysql.db.address=" + address, "--mysql.db.query=" + query,
-			"--default-max-attempts=1", "--timeout=20s"}, extra...)...)
+			"--mysql.db.timeout=10s", "--default-max-attempts=1", "--timeout=20s"}, extra...)...)
 		if strings.Contains(o.stderr+o.stdout, "Qu-PLANTED-1") {
 			t.Errorf("the password is in the output:\n%s", o.stderr)
 		}

@@ -143,7 +143,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 			cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
 			out, err := cmd.CombinedOutput()
 			clientReady := err == nil
-			args := []string{"--mysql.db.address=" + r.address, "--default-max-attempts=1", "--timeout=20s"}
+			args := []string{"--mysql.db.address=" + r.address, "--mysql.db.timeout=10s", "--default-max-attempts=1", "--timeout=20s"}
 			for _, f := range r.flags {
 				args = append(args, "--mysql.db."+f)
 			}
@@ -188,7 +188,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 		{[]string{"--mysql.db.address=" + dsn("app", passwords["app"], "?tls=true"), "--mysql.db.ca-file=" + pki.ca, "--mysql.db.server-name=other.test"}, "not other.test"},
 		{[]string{"--mysql.db.address=" + dsn("app", passwords["app"], "?tls=true"), "--mysql.db.skip-tls-verify"}, ""},
 	} {
-		o := runPortpatrol(t, nil, append(tc.args, "--default-max-attempts=1", "--timeout=20s")...)
+		o := runPortpatrol(t, nil, append(tc.args, "--mysql.db.timeout=10s", "--default-max-attempts=1", "--timeout=20s")...)
 		if tc.reason == "" {
 			if o.code != 0 {
 				t.Errorf("%s: exit %d, want 0:\n%s", redactURL(tc.args[0]), o.code, o.stderr)
@@ -208,7 +208,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 		{dsn("app", passwords["app"], "?tls=true") + "&x=1", "certificate signed by unknown authority"},
 		{"app:" + passwords["app"] + "@tcp(" + addr + ")/gone", ""},
 	} {
-		o := runPortpatrol(t, nil, "--mysql.db.address="+tc.address, "--mysql.db.invert", "--default-interval=100ms", "--timeout=1500ms")
+		o := runPortpatrol(t, nil, "--mysql.db.address="+tc.address, "--mysql.db.invert", "--mysql.db.timeout=10s", "--default-interval=100ms", "--default-max-attempts=2", "--timeout=30s")
 		if tc.seen == "" {
 			if o.code != 0 {
 				t.Errorf("%s inverted: exit %d, want 0 (gone):\n%s", redactURL(tc.address), o.code, o.stderr)

@@ -830,7 +830,7 @@ func TestRedisAuthAgainstCLI(t *testing.T) {
 		if o.code != 1 || !strings.Contains(o.stderr, `error="`+line+`"`) {
 			t.Errorf("%s: exit %d, want 1 with redis-cli's %q:\n%s", tc.addr, o.code, line, o.stderr)
 		}
-		o = runPortpatrol(t, nil, "--redis.c.address="+tc.addr, "--redis.c.password="+tc.pass, "--redis.c.invert", "--default-interval=100ms", "--timeout=1s")
+		o = runPortpatrol(t, nil, "--redis.c.address="+tc.addr, "--redis.c.password="+tc.pass, "--redis.c.invert", "--default-interval=100ms", "--default-max-attempts=2", "--timeout=30s")
 		if o.code != 1 || !strings.Contains(o.stderr, line) {
 			t.Errorf("%s inverted: exit %d, want 1 (still waiting) with %q:\n%s", tc.addr, o.code, line, o.stderr)
 		}
