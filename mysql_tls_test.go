@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	neturl "net/url"
@@ -316,4 +321,71 @@ func mariadbArgs(t *testing.T, address string, flags []string) (args []string, p
 		t.Fatal(err)
 	}
 	return append([]string{"--protocol=TCP", "-h", host, "-P", port, "-u", user}, tlsArgs...), password
+}
+
+// caching_sha2_password's full path over TLS sends the password itself,
+// inside TLS, where without TLS it asks for the server's RSA key: a fake
+// MySQL 8 that offers TLS (Debian packages no MySQL 8 server).
+func TestMySQLSHA2FullAuthOverTLS(t *testing.T) {
+	t.Parallel()
+	pki := newMySQLPKI(t, t.TempDir())
+	pair, err := tls.LoadX509KeyPair(pki.cert, pki.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "Tl-PLANTED-1"
+	addr, got := fakeMySQL(t, mysqlTLSServer(pair, password))
+	c := mysqlCheck{network: "tcp", address: addr, user: "app", password: password, login: true,
+		tls: &tls.Config{InsecureSkipVerify: true}, tlsAsked: "tls=skip-verify", timeout: 5 * time.Second}
+	if err := c.check(context.Background()); err != nil {
+		t.Errorf("not ready: %v", err)
+	}
+	if seen := string(<-got); seen != "ok" {
+		t.Errorf("the server saw: %s", seen)
+	}
+	// The fake, checked with MariaDB's Connector/C over TLS.
+	admin := requireProgram(t, "mariadb-admin", "mysqladmin")
+	addr, got = fakeMySQL(t, mysqlTLSServer(pair, password))
+	host, port, _ := net.SplitHostPort(addr)
+	o := runCommand(t, exec.Command(admin, "--no-defaults", "--connect-timeout=5", "--ssl", "-h", host, "-P", port, "-u", "app", "-p"+password, "ping"))
+	if seen := string(<-got); o.code != 0 || seen != "ok" {
+		t.Errorf("mariadb-admin --ssl: exit %d, the fake saw %q\n%s%s", o.code, seen, o.stdout, o.stderr)
+	}
+}
+
+// mysqlTLSServer is a MySQL 8 that offers TLS, asks for the password
+// itself (caching_sha2_password's full path), and answers one round trip
+// (DO 1, or COM_PING from mariadb-admin) before COM_QUIT.
+func mysqlTLSServer(pair tls.Certificate, password string) func(c net.Conn) []byte {
+	return func(c net.Conn) []byte {
+		hs := mysql8Handshake()
+		payload := hs[4:]
+		capabilities := 1 + bytes.IndexByte(payload[1:], 0) + 1 + 4 + 8 + 1 // after version, thread id, scramble, filler
+		payload[capabilities+1] |= clientSSL >> 8
+		c.Write(hs)
+		seq, p, err := readMySQLPacket(c)
+		if err != nil || seq != 1 || len(p) != 32 || binary.LittleEndian.Uint32(p)&clientSSL == 0 {
+			return []byte(fmt.Sprintf("no SSLRequest: %d %q %v", seq, p, err))
+		}
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}})
+		if err := tc.Handshake(); err != nil {
+			return []byte("handshake: " + err.Error())
+		}
+		if seq, p, err = readMySQLPacket(tc); err != nil || seq != 2 || binary.LittleEndian.Uint32(p)&clientSSL == 0 {
+			return []byte(fmt.Sprintf("no login after TLS: %d %v", seq, err))
+		}
+		tc.Write(mysqlPacket(3, []byte{mysqlAuthMore, performFullAuth}))
+		if seq, p, err = readMySQLPacket(tc); err != nil || seq != 4 || string(p) != password+"\x00" {
+			return []byte(fmt.Sprintf("not the password over TLS: %d %v", seq, err))
+		}
+		tc.Write(mysqlPacket(5, []byte{0, 0, 0, 2, 0, 0, 0}))
+		if _, p, err = readMySQLPacket(tc); err != nil || string(p) != "\x03DO 1" && string(p) != "\x0e" {
+			return []byte(fmt.Sprintf("no DO 1 or COM_PING: %q %v", p, err))
+		}
+		tc.Write(mysqlPacket(1, []byte{0, 0, 0, 2, 0, 0, 0}))
+		if _, p, err = readMySQLPacket(tc); err != nil || !bytes.Equal(p, []byte{mysqlComQuit}) {
+			return []byte(fmt.Sprintf("no COM_QUIT: %q %v", p, err))
+		}
+		return []byte("ok")
+	}
 }
