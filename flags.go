@@ -21,6 +21,7 @@ type options struct {
 	logLevel        logLevel
 	help            bool
 	version         bool
+	probe           bool // one attempt per target, for a health check
 	targets         []*targetSpec
 	command         []string // what to exec once every target is ready
 }
@@ -177,6 +178,7 @@ var globalFlags = []struct{ name, arg, def, help string }{
 	{"default-max-attempts", "N", "0", "failed attempts before a target is given up (exit 1), for targets without their own; 0: never"},
 	{"default-success-threshold", "N", "1", "successful attempts in a row that make a target ready, for targets without their own"},
 	{"timeout", "DURATION", "0", "give up and exit 1 when not every target is ready by then; 0 waits forever"},
+	{"probe", "", "", "health check: one attempt per target, all at once; exit 0 if all are ready, else 1, silent when healthy; retry settings do not apply"},
 	{"log-format", "FORMAT", "text", "text or json (one object per line, start-up errors too); logs go to stderr"},
 	{"log-level", "LEVEL", "info", "debug (every attempt), info, warn or error"},
 	{"version", "", "", "print the version and exit"},
@@ -209,7 +211,7 @@ func parseArgs(args []string) (*options, error) {
 		args:       args,
 		opts:       &options{defaultInterval: 2 * time.Second, defaultRetry: retry{successThreshold: 1}, logFormat: "text", logLevel: levelInfo},
 		seenGlobal: map[string]bool{},
-		byKey:      map[string]*targetSpec{},
+		byKey:      make(map[string]*targetSpec, len(args)), // at most one target per argument: no garbage from growing
 	}
 	for i := 0; i < len(args); i++ {
 		i = p.arg(i)
@@ -389,7 +391,9 @@ func (p *argParser) setGlobal(name, value string) {
 // finishTargets completes each target and checks that no two targets of a
 // type share a name: a log line tells targets apart by type and name.
 func (p *argParser) finishTargets() {
-	named := map[[2]string]*targetSpec{}
+	// Sized up front: a map grown to a thousand entries leaves its smaller
+	// tables as garbage.
+	named := make(map[[2]string]*targetSpec, len(p.opts.targets))
 	for _, s := range p.opts.targets {
 		p.problems = append(p.problems, finishTarget(s, p.opts)...)
 		key := [2]string{s.kind, s.name}
@@ -433,6 +437,9 @@ func (p *argParser) checkTargetsAndCommand() {
 		} else {
 			p.fail("no targets: add at least one, e.g. --tcp.db.address=localhost:5432 (see --help)")
 		}
+	}
+	if opts.probe && len(opts.command) > 0 {
+		p.fail("--probe with a command after --: a probe only reports; remove -- and the command")
 	}
 	if len(opts.command) == 0 && slices.Contains(p.args, "--") && !opts.help && !opts.version {
 		p.fail("nothing after --: give the command to run once every target is ready")
@@ -523,11 +530,11 @@ func cutValue(v string) (head, rest string) {
 // lookupTargetFlag splits type.id.property, checks each part, and returns the
 // target it belongs to, creating it on first mention.
 func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) (*targetSpec, property, error) {
-	parts := strings.Split(name, ".")
-	if len(parts) != 3 {
+	kind, rest, _ := strings.Cut(name, ".") // not Split: a thousand targets add up
+	id, propName, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(propName, ".") {
 		return nil, property{}, errorf("%s: target flags have the form --<type>.<identifier>.<property>, e.g. --tcp.db.address", quoteValue("--"+name))
 	}
-	kind, id, propName := parts[0], parts[1], parts[2]
 	if _, ok := targetTypes[kind]; !ok {
 		var types []candidate
 		for _, t := range typeNames() {
@@ -652,6 +659,11 @@ func setGlobal(opts *options, name, value string) (err error) {
 			return errors.New("want debug, info, warn or error")
 		}
 		opts.logLevel = logLevel(level)
+	case "probe":
+		opts.probe, err = parseBool(value)
+		// --probe=maybe was meant as a probe all the same: its start-up
+		// error exits 1, as a probe's must.
+		opts.probe = opts.probe || err != nil
 	case "help":
 		opts.help, err = parseBool(value)
 	case "version":
@@ -923,7 +935,8 @@ References (for address, and for values whose help says they may be one):
 
 Exit codes:
   0    every target is ready (or, with --, the command's own exit code)
-  1    --timeout passed before every target was ready, or a target used up its max-attempts
+  1    --timeout passed before every target was ready, or a target used up its max-attempts;
+       with --probe: a target was not ready, or the configuration is invalid
   2    invalid flags or configuration
   126  the command after -- is not executable
   127  the command after -- was not found

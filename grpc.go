@@ -679,25 +679,38 @@ func (c *healthCall) frame(f h2Frame, w io.Writer) (done bool, err error) {
 		return false, errorf("%w: a header block was not continued", errProtocol)
 	}
 	switch f.typ {
+	case h2Headers, h2Continuation, h2Data:
+		if f.stream != 1 {
+			return false, errorf("%w: a frame of type %d on stream %d, which the client never opened", errProtocol, f.typ, f.stream)
+		}
+		return c.streamFrame(f)
+	}
+	return false, c.controlFrame(f, w)
+}
+
+// controlFrame reads a frame that is not part of our call's reply:
+// SETTINGS and PING are acknowledged, a GOAWAY or RST_STREAM may end the call.
+func (c *healthCall) controlFrame(f h2Frame, w io.Writer) (err error) {
+	switch f.typ {
 	case h2Settings:
 		if f.stream != 0 || f.flags&h2FlagAck != 0 && len(f.payload) != 0 || len(f.payload)%6 != 0 {
-			return false, errorf("%w: a malformed SETTINGS frame", errProtocol)
+			return errorf("%w: a malformed SETTINGS frame", errProtocol)
 		}
 		if f.flags&h2FlagAck == 0 {
 			_, err = w.Write(h2AppendFrame(nil, h2Settings, h2FlagAck, 0, nil))
 		}
-		return false, err
+		return err
 	case h2Ping:
 		if f.stream != 0 || len(f.payload) != 8 {
-			return false, errorf("%w: a malformed PING frame", errProtocol)
+			return errorf("%w: a malformed PING frame", errProtocol)
 		}
 		if f.flags&h2FlagAck == 0 {
 			_, err = w.Write(h2AppendFrame(nil, h2Ping, h2FlagAck, 0, f.payload))
 		}
-		return false, err
+		return err
 	case h2GoAway:
 		if f.stream != 0 || len(f.payload) < 8 {
-			return false, errorf("%w: a malformed GOAWAY frame", errProtocol)
+			return errorf("%w: a malformed GOAWAY frame", errProtocol)
 		}
 		last := binary.BigEndian.Uint32(f.payload) & (1<<31 - 1)
 		code := binary.BigEndian.Uint32(f.payload[4:])
@@ -706,29 +719,28 @@ func (c *healthCall) frame(f h2Frame, w io.Writer) (done bool, err error) {
 			reason += " (" + serverText(string(debug), 100) + ")"
 		}
 		if code != 0 || last < 1 {
-			return false, errorf("the server closed the connection with %s", reason)
+			return errorf("the server closed the connection with %s", reason)
 		}
 		c.goaway = reason // a graceful shutdown that finishes our call first
-		return false, nil
+		return nil
 	case h2WindowUpdate:
 		if len(f.payload) != 4 {
-			return false, errorf("%w: a malformed WINDOW_UPDATE frame", errProtocol)
+			return errorf("%w: a malformed WINDOW_UPDATE frame", errProtocol)
 		}
-		return false, nil // the request went out whole; the reply is small
+		return nil // the request went out whole; the reply is small
 	case h2PushPromise:
-		return false, errorf("%w: PUSH_PROMISE though push is disabled", errProtocol)
+		return errorf("%w: PUSH_PROMISE though push is disabled", errProtocol)
 	case h2RSTStream:
 		if f.stream == 0 || len(f.payload) != 4 {
-			return false, errorf("%w: a malformed RST_STREAM frame", errProtocol)
+			return errorf("%w: a malformed RST_STREAM frame", errProtocol)
 		}
-		return false, h2Reset(binary.BigEndian.Uint32(f.payload))
-	case h2Headers, h2Continuation, h2Data:
-	default:
-		return false, nil // PRIORITY and unknown types are ignored (RFC 9113 section 5.5)
+		return h2Reset(binary.BigEndian.Uint32(f.payload))
 	}
-	if f.stream != 1 {
-		return false, errorf("%w: a frame of type %d on stream %d, which the client never opened", errProtocol, f.typ, f.stream)
-	}
+	return nil // PRIORITY and unknown types are ignored (RFC 9113 section 5.5)
+}
+
+// streamFrame reads a HEADERS, CONTINUATION or DATA frame of our call.
+func (c *healthCall) streamFrame(f h2Frame) (done bool, err error) {
 	switch f.typ {
 	case h2Headers:
 		p, err := f.unpad()
@@ -751,20 +763,8 @@ func (c *healthCall) frame(f h2Frame, w io.Writer) (done bool, err error) {
 		}
 		c.message = append(c.message, p...)
 		if len(c.message) >= 5 {
-			// The compressed-flag (PROTOCOL-HTTP2.md): 1 with the
-			// grpc-encoding of the response headers, which we asked to
-			// be gzip if any.
-			switch flag := c.message[0]; {
-			case flag == 1 && c.encoding == "gzip":
-			case flag == 1 && (c.encoding == "" || c.encoding == "identity"):
-				return false, errors.New("the server compressed its reply without naming its grpc-encoding")
-			case flag == 1:
-				return false, errorf("the server compressed its reply with %q, though the call accepts gzip alone", serverText(c.encoding, 40))
-			case flag != 0:
-				return false, errorf("the reply message has compressed-flag %d, neither 0 nor 1", flag)
-			}
-			if n := binary.BigEndian.Uint32(c.message[1:]); n > grpcMaxRead {
-				return false, errorf("the server declared a reply message of %d bytes, more than 64 KiB", n)
+			if err := c.messagePrefix(); err != nil {
+				return false, err
 			}
 		}
 		return f.flags&h2FlagEndStream != 0, nil
@@ -775,6 +775,25 @@ func (c *healthCall) frame(f h2Frame, w io.Writer) (done bool, err error) {
 	block := c.block
 	c.block = nil
 	return c.blockEnd, c.headerBlock(block)
+}
+
+// messagePrefix checks the reply message's 5-byte prefix: the
+// compressed-flag (PROTOCOL-HTTP2.md), 1 with the grpc-encoding of the
+// response headers, which we asked to be gzip if any; then its length.
+func (c *healthCall) messagePrefix() error {
+	switch flag := c.message[0]; {
+	case flag == 1 && c.encoding == "gzip":
+	case flag == 1 && (c.encoding == "" || c.encoding == "identity"):
+		return errors.New("the server compressed its reply without naming its grpc-encoding")
+	case flag == 1:
+		return errorf("the server compressed its reply with %q, though the call accepts gzip alone", serverText(c.encoding, 40))
+	case flag != 0:
+		return errorf("the reply message has compressed-flag %d, neither 0 nor 1", flag)
+	}
+	if n := binary.BigEndian.Uint32(c.message[1:]); n > grpcMaxRead {
+		return errorf("the server declared a reply message of %d bytes, more than 64 KiB", n)
+	}
+	return nil
 }
 
 // headerBlock reads the response headers (the first block) or the trailers.

@@ -745,7 +745,7 @@ func TestQuerySecretsStaySecret(t *testing.T) {
 	refused := closedPort(t)
 	o := runPortpatrol(t, nil, "--log-level=debug", "--default-interval=50ms", "--timeout=1s",
 		"--postgres.pg.address=postgres://app@"+refused+"/db?sslpassword=SECRET-1",
-		"--postgres.pg2.address=postgres://app@"+refused+"/db?PASSWORD=SECRET-2&sslmode=disable",
+		"--postgres.pg2.address=postgres://app@"+refused+"/db?password=SECRET-2&sslmode=disable",
 		"--mysql.my.address=mysql://app@"+refused+"/db?pwd=SECRET-3",
 		"--mysql.dsn.address=app@tcp("+refused+")/db?password=SECRET-4&tls=false",
 		"--mongodb.mg.address=mongodb://"+refused+"/?tlsCertificateKeyFilePassword=SECRET-5",
@@ -765,7 +765,7 @@ func TestQuerySecretsStaySecret(t *testing.T) {
 	if strings.Contains(all, "SECRET") {
 		t.Errorf("a secret leaked:\n%s", all)
 	}
-	for _, want := range []string{"sslpassword=xxxxx", "PASSWORD=xxxxx&sslmode=disable", "pwd=xxxxx", "password=xxxxx&tls=false",
+	for _, want := range []string{"sslpassword=xxxxx", "password=xxxxx&sslmode=disable", "pwd=xxxxx", "password=xxxxx&tls=false",
 		"tlsCertificateKeyFilePassword=xxxxx", "health?token=xxxxx", "api_token=xxxxx"} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("logs lack %q:\n%s", want, o.stderr)

@@ -48,17 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// An unknown flag or a stray argument is an error even beside --help or
 	// --version: the command line is not what its writer thinks it is.
 	if (opts.help || opts.version) && err == nil {
-		text := usage()
-		if !opts.help {
-			text = "portpatrol version " + versionString() + "\n"
-		}
-		// A script that reads the version must not take an empty answer
-		// (a full disk, a closed pipe) for a successful one.
-		if _, err := io.WriteString(stdout, text); err != nil {
-			newLogger(opts, stderr).Error("cannot write to stdout", "error", err.Error())
-			return exitUsage
-		}
-		return exitReady
+		return printHelpOrVersion(opts, stdout, stderr)
 	}
 
 	// Build what parsed, even after flag errors, so that one run lists every
@@ -76,8 +66,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	ctx, stop := waitContext(opts)
+	defer stop()
+	var left []notReady
+	var why error
+	if opts.probe {
+		left, why = probeAll(ctx, targets)
+	} else {
+		left, why = waitAll(ctx, targets, log)
+	}
+	// Whatever ended the wait, the process ends next: by exit or by exec.
+	for _, tt := range targetTypes {
+		if tt.stop != nil {
+			tt.stop()
+		}
+	}
+	switch {
+	case len(left) > 0:
+		return reportNotReady(opts, log, left, why)
+	case opts.probe:
+		return exitReady // silent: Docker stores every probe's output
+	}
+	log.Info("all targets ready", "targets", len(targets))
+	if commandPath == "" {
+		return exitReady
+	}
+	return execCommand(opts, log, stderr, commandPath)
+}
+
+func printHelpOrVersion(opts *options, stdout, stderr io.Writer) int {
+	text := usage()
+	if !opts.help {
+		text = "portpatrol version " + versionString() + "\n"
+	}
+	// A script that reads the version must not take an empty answer (a
+	// full disk, a closed pipe) for a successful one.
+	if _, err := io.WriteString(stdout, text); err != nil {
+		newLogger(opts, stderr).Error("cannot write to stdout", "error", err.Error())
+		return exitUsage
+	}
+	return exitReady
+}
+
+// waitContext is the wait's context: it ends by a signal (SIGINT, SIGTERM,
+// SIGHUP: interrupted) or by --timeout (errDeadline).
+func waitContext(opts *options) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
 	signals := make(chan os.Signal, 1)
 	go func() {
 		// The log's local time zone is read from a file: here, that is
@@ -88,61 +122,62 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	if opts.timeout > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, opts.timeout, errDeadline)
-		defer stop()
+	if opts.timeout <= 0 {
+		return ctx, func() { cancel(nil) }
 	}
+	ctx, stop := context.WithTimeoutCause(ctx, opts.timeout, errDeadline)
+	return ctx, func() { stop(); cancel(nil) }
+}
 
-	left, why := waitAll(ctx, targets, log)
-	// Whatever ended the wait, the process ends next: by exit or by exec.
-	for _, tt := range targetTypes {
-		if tt.stop != nil {
-			tt.stop()
-		}
+// reportNotReady logs each target that was not ready with its last reason,
+// then what ended the wait, and returns the exit code.
+func reportNotReady(opts *options, log *logger, left []notReady, why error) int {
+	sig, signalled := errors.AsType[interrupted](why)
+	_, gaveUpEarly := why.(gaveUp)
+	notReady := log.Error
+	if signalled {
+		notReady = log.Warn // a stop that was asked for, not a failed wait
 	}
-	if len(left) > 0 {
-		sig, signalled := errors.AsType[interrupted](why)
-		_, gaveUpEarly := why.(gaveUp)
-		notReady := log.Error
-		if signalled {
-			notReady = log.Warn // a stop that was asked for, not a failed wait
+	for _, n := range left {
+		reason := n.lastErr
+		switch {
+		case reason != "":
+		case gaveUpEarly, signalled:
+			reason = "no attempt finished before the wait ended"
+		default:
+			// The first attempt was still running: a deadline no longer
+			// than one attempt's timeout leaves nothing to report.
+			reason = "no attempt finished within --timeout=" + opts.timeout.String() +
+				"; give --timeout more than the target's timeout"
 		}
-		for _, n := range left {
-			reason := n.lastErr
-			switch {
-			case reason != "":
-			case gaveUpEarly, signalled:
-				reason = "no attempt finished before the wait ended"
-			default:
-				// The first attempt was still running: a deadline no longer
-				// than one attempt's timeout leaves nothing to report.
-				reason = "no attempt finished within --timeout=" + opts.timeout.String() +
-					"; give --timeout more than the target's timeout"
-			}
-			notReady("not ready", append(n.target.logAttrs(), "attempts", n.attempts, "error", reason)...)
+		if opts.probe { // one short line per target: docker inspect keeps them
+			notReady("not ready", append(n.target.logAttrs(), "error", reason)...)
+			continue
 		}
-		if signalled {
-			log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
-			return 128 + int(sig.sig)
-		}
-		if gaveUpEarly {
-			log.Error(why.Error(), "not_ready", len(left))
-			return exitDeadline
-		}
-		log.Error("timeout passed before every target was ready", "timeout", opts.timeout.String(), "not_ready", len(left))
+		notReady("not ready", append(n.target.logAttrs(), "attempts", n.attempts, "error", reason)...)
+	}
+	switch {
+	case opts.probe:
+		return exitDeadline // a health check knows 0 and 1 only
+	case signalled:
+		log.Warn("stopped before every target was ready", "signal", sig.sig.String(), "not_ready", len(left))
+		return 128 + int(sig.sig)
+	case gaveUpEarly:
+		log.Error(why.Error(), "not_ready", len(left))
 		return exitDeadline
 	}
+	log.Error("timeout passed before every target was ready", "timeout", opts.timeout.String(), "not_ready", len(left))
+	return exitDeadline
+}
 
-	log.Info("all targets ready", "targets", len(targets))
-	if commandPath == "" {
-		return exitReady
-	}
+// execCommand replaces portpatrol with the command; it returns only when
+// the command cannot be run.
+func execCommand(opts *options, log *logger, stderr io.Writer, path string) int {
 	signal.Reset(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Debug("running command", "command", opts.command[0])
 	// Exec, not a child process: the command keeps our pid and receives
 	// signals directly, as an ENTRYPOINT must.
-	err = syscall.Exec(commandPath, opts.command, os.Environ())
+	err := syscall.Exec(path, opts.command, os.Environ())
 	// The command was found, so these name what is wrong with it. A missing
 	// interpreter is 127, as in the shells.
 	code := exitNotExecutable
@@ -160,7 +195,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func buildTargets(specs []*targetSpec, log *logger) ([]target, error) {
 	var problems []error
 	prepared := map[*targetType]bool{}
-	var targets []target
+	targets := make([]target, 0, len(specs)) // no garbage from growing: a target is large
 	for _, s := range specs {
 		if tt := targetTypes[s.kind]; tt.prepare != nil && !prepared[tt] {
 			prepared[tt] = true
@@ -196,7 +231,10 @@ type addressError struct{ error }
 
 func buildTarget(s *targetSpec) (target, []error) {
 	written := s.address
-	address, resolveErr := resolveProperty(s.flag("address"), written)
+	address, resolveErr := resolve(written)
+	if resolveErr != nil { // the flag's name is built only when needed: a thousand targets add up
+		resolveErr = errorf("%s: %v", s.flag("address"), resolveErr)
+	}
 	// An address never starts or ends in white space; an environment
 	// variable filled from a Secret often ends in a newline.
 	address = strings.TrimSpace(address)
@@ -264,6 +302,9 @@ func startupFailed(stderr io.Writer, opts *options, err error, code int) int {
 	if code != exitUsage {
 		msg = "cannot run the command"
 	}
+	if opts.probe && code == exitUsage {
+		code = exitDeadline // Docker reserves 2 for HEALTHCHECK commands
+	}
 	problems := splitProblems(err)
 	if opts.logFormat == "json" {
 		log := newLogger(opts, stderr)
@@ -275,7 +316,7 @@ func startupFailed(stderr io.Writer, opts *options, err error, code int) int {
 	for _, p := range problems {
 		fmt.Fprintln(stderr, "portpatrol:", escapeControls(p.Error()))
 	}
-	if code == exitUsage {
+	if msg == "invalid configuration" {
 		fmt.Fprintln(stderr, "portpatrol: see portpatrol --help")
 	}
 	return code

@@ -19,17 +19,29 @@ import (
 	"time"
 )
 
+// pgBuild reads s as buildPostgres does, with env as the environment.
+func pgBuild(s string, env map[string]string) (pgCheck, error) {
+	p, err := parsePGAddress(s)
+	if err != nil {
+		return pgCheck{}, err
+	}
+	p.withEnvironment(func(k string) string { return env[k] })
+	c, err := newPGCheck(p, false, time.Minute)
+	return c, err
+}
+
 func TestParsePGAddress(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
 	long := "/" + strings.Repeat("d", 100) // with /.s.PGSQL.5432: 115 bytes
 	for _, tc := range []struct {
 		in                                      string
 		network, address, user, database, shown string
 		err                                     string
 	}{
-		{in: "db", network: "tcp", address: "db:5432", shown: "db:5432"},
+		{in: "db", network: "tcp", address: "db:5432", shown: "db"},
 		{in: "db:6543", network: "tcp", address: "db:6543", shown: "db:6543"},
 		{in: "[::1]:6543", network: "tcp", address: "[::1]:6543", shown: "[::1]:6543"},
-		{in: "::1", network: "tcp", address: "[::1]:5432", shown: "[::1]:5432"},
+		{in: "::1", network: "tcp", address: "[::1]:5432", shown: "::1"},
 		{in: "postgres://db", network: "tcp", address: "db:5432", shown: "postgres://db"},
 		{in: "postgresql://app:s3cret@db.internal:6000/orders?sslmode=require", network: "tcp", address: "db.internal:6000",
 			user: "app", database: "orders", shown: "postgresql://app:xxxxx@db.internal:6000/orders?sslmode=require"},
@@ -37,13 +49,39 @@ func TestParsePGAddress(t *testing.T) {
 		{in: "postgres://db/x?user=u&dbname=y&port=7&password=pw", network: "tcp", address: "db:7", user: "u", database: "y",
 			shown: "postgres://db/x?user=u&dbname=y&port=7&password=xxxxx"},
 		{in: "postgres://db/x?host=other", network: "tcp", address: "other:5432", database: "x", shown: "postgres://db/x?host=other"},
+		{in: "postgres://h1:1,h2,[::1]:3/x", network: "tcp", address: "h1:1 h2:5432 [::1]:3", database: "x", shown: "postgres://h1:1,h2,[::1]:3/x"},
+		{in: "postgres://h1,h2:2/x", network: "tcp", address: "h1:5432 h2:2", database: "x", shown: "postgres://h1,h2:2/x"},
+		{in: "postgres://u@h1/x?ssl=true&requiressl=0", network: "tcp", address: "h1:5432", user: "u", database: "x", shown: "postgres://u@h1/x?ssl=true&requiressl=0"},
+		// The keyword/value form.
+		{in: "host=db port=6000 user=app password='a b' dbname=shop", network: "tcp", address: "db:6000", user: "app", database: "shop",
+			shown: "host=db port=6000 user=app password=xxxxx dbname=shop"},
+		{in: "  host = db\tdbname =  'it\\'s'  user='o\\\\b' ", network: "tcp", address: "db:5432", user: `o\b`, database: "it's"},
+		{in: "host=a,b hostaddr=127.0.0.1,127.0.0.2 port=7", network: "tcp", address: "127.0.0.1:7 127.0.0.2:7"},
+		{in: "host=db dbname=x://y", network: "tcp", address: "db:5432", database: "x://y"},
+		{in: "host=/run/postgresql,db port=1,2", network: "unix", address: "/run/postgresql/.s.PGSQL.1 db:2"},
+		{in: "password = s3 cr3t host=db", err: `a word without = follows the value of "password"`},
+		{in: "host=db password='s3cr3t", err: `the value of "password" has no closing single quote`},
+		{in: "host=db sslmod=require", err: `unknown connection option "sslmod": libpq refuses the string`},
+		{in: "postgres://db/x?bogus_param=1", err: `unknown URI query parameter "bogus_param"`},
+		{in: "host=db password=s3 Cr3t=x", err: "unknown connection option a key (not shown: it may be part of a password)"},
+		{in: "postgres://db/x?a", err: "a URI query parameter without ="},
+		{in: "host=a,b port=1,2,3", err: "could not match 3 port numbers to 2 hosts"},
+		{in: "host=a,b hostaddr=127.0.0.1", err: "could not match 2 host names to 1 hostaddr values"},
+		{in: "host=db gssencmode=require", err: "gssencmode=require: portpatrol has no GSSAPI"},
+		{in: "host=db service=shop", err: "service: portpatrol does not read libpq's connection service file"},
+		{in: "host=db target_session_attrs=primry", err: `target_session_attrs "primry": want any, read-write`},
+		{in: "host=db connect_timeout=soon", err: `connect_timeout "soon": want a whole number of seconds`},
+		{in: "host=db sslmode=verify-full", err: "sslmode verify-full needs a root certificate"},
+		{in: "host=db sslrootcert=system sslmode=require", err: "sslmode require with sslrootcert=system: libpq wants verify-full"},
+		{in: "host=db sslnegotiation=direct", err: "sslnegotiation=direct with sslmode prefer"},
+		{in: "host=db require_auth=md5,!password", err: "require_auth: negative and positive methods cannot be mixed"},
 		// Unix sockets, as libpq names them.
 		{in: "postgres:///db?host=/run/postgresql", network: "unix", address: "/run/postgresql/.s.PGSQL.5432", database: "db", shown: "postgres:///db?host=/run/postgresql"},
 		{in: "postgres:///db?host=%2Frun%2Fpostgresql&port=5433", network: "unix", address: "/run/postgresql/.s.PGSQL.5433", database: "db", shown: "postgres:///db?host=%2Frun%2Fpostgresql&port=5433"},
 		{in: "postgresql://%2Frun%2Fpostgresql/db", network: "unix", address: "/run/postgresql/.s.PGSQL.5432", database: "db", shown: "postgresql://%2Frun%2Fpostgresql/db"},
 		{in: "postgresql://u:pw@%2Fvar%2Frun:6000/db", network: "unix", address: "/var/run/.s.PGSQL.6000", user: "u", database: "db", shown: "postgresql://u:xxxxx@%2Fvar%2Frun:6000/db"},
-		{in: "/run/postgresql", network: "unix", address: "/run/postgresql/.s.PGSQL.5432", shown: "/run/postgresql/.s.PGSQL.5432"},
-		{in: "/run/postgresql?port=6000", network: "unix", address: "/run/postgresql/.s.PGSQL.6000", shown: "/run/postgresql/.s.PGSQL.6000"},
+		{in: "/run/postgresql", network: "unix", address: "/run/postgresql/.s.PGSQL.5432", shown: "/run/postgresql"},
+		{in: "/run/postgresql?port=6000", network: "unix", address: "/run/postgresql/.s.PGSQL.6000", shown: "/run/postgresql?port=6000"},
 		{in: "/run/postgresql/.s.PGSQL.6001", network: "unix", address: "/run/postgresql/.s.PGSQL.6001", shown: "/run/postgresql/.s.PGSQL.6001"},
 		// Wrong forms.
 		{in: "http://x", err: `unknown scheme "http": want postgres:// or postgresql://`},
@@ -52,31 +90,50 @@ func TestParsePGAddress(t *testing.T) {
 		{in: "postgres://db:0/x", err: "the port must be a number from 1 to 65535"},
 		{in: "postgres://db/x?port=many", err: "the port must be"},
 		{in: "/run/postgresql?port=70000", err: "the port must be"},
-		{in: "/run/postgresql?sslmode=disable", err: `only ?port=N may follow, not "sslmode"`},
-		{in: "postgres:///db", err: "missing host: name one, or a socket directory as ?host=/run/postgresql"},
-		{in: "postgres://a,b/db", err: "one host only"},
+		{in: "/run/postgresql?sslmode=disable", err: `only ?port=N may follow`},
+		{in: "postgres:///db", err: "missing host: name one"},
 		{in: "postgres://[::1/db", err: "missing ]"},
-		{in: "postgres://db/%zz", err: "the database name has a bad percent-encoding"},
-		{in: "host=db port=5432", err: "keyword=value connection strings are not supported"},
-		{in: "user@db", err: "want host, host:port, a postgres:// URL or a socket directory"},
+		{in: "postgres://db/%zz", err: "the database name: a % not followed by two hex digits"},
+		{in: "postgresql://app:p@ss:w@db/x", err: "an @ in the password leaves unclear where it ends"},
+		{in: "postgresql://app:p@ss@db/x", err: "an @ in the password leaves unclear where it ends"},
+		{in: "user@db", err: "want host, host:port, a postgres:// URL"},
 		{in: "db/x", err: "want host, host:port"},
 		{in: long, err: "the unix socket path is 115 bytes long; Linux allows at most 107"},
 		{in: "postgres:///x?host=" + long, err: "the unix socket path is 115 bytes long"},
 	} {
-		a, err := parsePGAddress(tc.in)
+		c, err := pgBuild(tc.in, nil)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("parsePGAddress(%q) = %+v, %v; want an error containing %q", tc.in, a, err, tc.err)
+				t.Errorf("%q: %+v, %v; want an error containing %q", tc.in, c, err, tc.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "cr3t") {
+				t.Errorf("%q: the error shows the password: %v", tc.in, err)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("parsePGAddress(%q): %v", tc.in, err)
+			t.Errorf("%q: %v", tc.in, err)
 			continue
 		}
-		got := [5]string{a.network, a.address, a.user, a.database, a.shown}
-		if want := [5]string{tc.network, tc.address, tc.user, tc.database, tc.shown}; got != want {
-			t.Errorf("parsePGAddress(%q) = %q, want %q", tc.in, got, want)
+		var addrs []string
+		for _, h := range c.hosts {
+			addrs = append(addrs, h.address)
+		}
+		if got := strings.Join(addrs, " "); c.hosts[0].network != tc.network || got != tc.address {
+			t.Errorf("%q: %s %s, want %s %s", tc.in, c.hosts[0].network, got, tc.network, tc.address)
+		}
+		user, db := tc.user, tc.database
+		if user == "" {
+			user = "postgres"
+		}
+		if db == "" {
+			db = user
+		}
+		if want := pgStartupMessage(user, db); !bytes.Equal(c.startup, want) {
+			t.Errorf("%q: start-up message %q, want %q", tc.in, c.startup, want)
+		}
+		if tc.shown != "" && redactURL(tc.in) != tc.shown {
+			t.Errorf("%q: shown as %q, want %q", tc.in, redactURL(tc.in), tc.shown)
 		}
 	}
 }
@@ -379,7 +436,9 @@ func TestPostgresFakeServers(t *testing.T) {
 
 	t.Run("AuthenticationOk ends with Terminate", func(t *testing.T) {
 		t.Parallel()
-		f := startPGFake(t, func(n int, c net.Conn) { c.Write(append(pgAuthRequest(0), pgMessage('Z', []byte("I"))...)) })
+		f := startPGFake(t, func(n int, c net.Conn) {
+			c.Write(append(append(pgAuthRequest(0), pgMessage('Z', []byte("I"))...), pgEmptyQueryAnswer()...))
+		})
 		runPortpatrol(t, nil, "--postgres.db.address="+f.addr, "--postgres.db.user=u", "--timeout=20s").mustExit(t, 0)
 		params, received := f.snapshot()
 		if !strings.HasSuffix(received, "\x00\x00X\x00\x00\x00\x04") {
@@ -497,7 +556,7 @@ func TestPostgresStartupErrors(t *testing.T) {
 		"--log-level=debug")
 	o.mustExit(t, 2)
 	for _, want := range []string{
-		`portpatrol: --postgres.a.address=http://x: unknown scheme "http": want postgres:// or postgresql://, host:port or a socket directory`,
+		`portpatrol: --postgres.a.address=http://x: unknown scheme "http": want postgres:// or postgresql://, host:port, a keyword/value string or a socket directory`,
 		`portpatrol: --postgres.b.address=postgres://app:xxxxx@db:99999/x: the port must be a number from 1 to 65535`,
 		`portpatrol: --postgres.c.address=postgres://db/x?password=xxxxx&port=nope: the port must be`,
 		`portpatrol: --postgres.d.address=env:PP_PG_URL (resolved): the port must be`,
@@ -794,9 +853,9 @@ func TestPostgresRealServer(t *testing.T) {
 			{[]string{"--postgres.x.address=" + primary.addr(), "--postgres.x.login", "--postgres.x.database=later"},
 				`error="login refused: database \"later\" does not exist (SQLSTATE 3D000)"`},
 			{[]string{"--postgres.x.address=postgres://pwuser@" + primary.addr() + "/postgres", "--postgres.x.login"},
-				`error="the server asks for a password (authentication method 10): give the password property or one in the URL"`},
+				`error="the server asks for a password (authentication method 10): give the password property, one in the connection string, PGPASSWORD or the password file"`},
 			{[]string{"--postgres.x.address=postgres://pwuser:hunter2@" + primary.addr() + "/postgres?sslmode=require"},
-				`error="the server does not accept TLS, which the URL's sslmode requires"`},
+				`error="the server does not accept TLS, which sslmode=require asks for"`},
 		} {
 			o := runPortpatrol(t, nil, append(tc.args, "--default-max-attempts=1", "--timeout=30s")...)
 			o.mustExit(t, 1)
@@ -867,7 +926,7 @@ func TestPostgresRealServer(t *testing.T) {
 // The check itself ends when its context does, also against a silent server.
 func TestPGCheckCancelled(t *testing.T) {
 	t.Parallel()
-	c := pgCheck{network: "tcp", address: silentServer(t), timeout: time.Minute, startup: pgStartupMessage("u", "d")}
+	c := pgCheck{hosts: []pgHost{{network: "tcp", address: silentServer(t)}}, timeout: time.Minute, startup: pgStartupMessage("u", "d")}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -934,6 +993,7 @@ auth_type = scram-sha-256
 auth_file = %s/userlist.txt
 logfile = %s/pgbouncer.log
 server_login_retry = 1
+admin_users = postgres
 `, primary.port, port, dir, dir)
 	for name, content := range map[string]string{"pgbouncer.ini": config, "userlist.txt": `"postgres" "B0uncer-S3cret"` + "\n"} {
 		path := filepath.Join(dir, name)
@@ -980,11 +1040,41 @@ server_login_retry = 1
 	}
 	t.Logf("ready %v after the server started:\n%s", time.Since(started), stderr.String())
 
-	// What the README says: once the pooler has reached its server, it
-	// completes later logins itself, also with the server down again.
+	// Paused (its admin console's PAUSE), PgBouncer still completes logins
+	// but holds every query: not ready, as psql's first query hangs.
+	psql := requireProgram(t, "psql")
+	admin := func(command string) {
+		t.Helper()
+		cmd := exec.Command(psql, "-X", "-w", "postgres://postgres:B0uncer-S3cret@"+addr+"/pgbouncer", "-c", command)
+		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pgbouncer %s: %v\n%s", command, err, out)
+		}
+	}
+	admin("PAUSE")
+	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=1", "--timeout=30s")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `error="no answer to a query within 1s (a paused pooler, or its server down?)"`) {
+		t.Errorf("paused: stderr lacks the reason:\n%s", o.stderr)
+	}
+	if v := psqlVerdict(t, url, nil, 3*time.Second); v != "not ready" {
+		t.Errorf("psql against the paused pooler: %s, want not ready", v)
+	}
+	admin("RESUME")
+	runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+	if v := psqlVerdict(t, url, nil, 3*time.Second); v != "ready" {
+		t.Errorf("psql against the resumed pooler: %s, want ready", v)
+	}
+
+	// Once the pooler has reached its server, it completes later logins
+	// itself, also with the server down again: the query shows it.
 	primary.tool(t, "pg_ctl", "stop", "-D", primary.data, "-m", "fast")
 	o = runPortpatrol(t, nil, "--postgres.db.address="+url, "--default-max-attempts=1", "--timeout=30s")
-	o.mustExit(t, 0)
+	o.mustExit(t, 1)
+	if v := psqlVerdict(t, url, nil, 5*time.Second); v != "not ready" {
+		t.Errorf("psql against the pooler without its server: %s, want not ready", v)
+	}
+	t.Logf("with its server down again:\n%s", o.stderr)
 }
 
 // sslmode from the URL: the login goes over TLS (the server refuses the
@@ -1017,11 +1107,12 @@ func TestPostgresLoginOverTLS(t *testing.T) {
 		{url("127.0.0.2", "sslmode=verify-ca&sslrootcert="+ca), ""},
 		{url("127.0.0.1", "sslmode=verify-full&sslrootcert="+ca), ""},
 		{url("127.0.0.2", "sslmode=verify-full&sslrootcert="+ca), "certificate is valid for 127.0.0.1, not 127.0.0.2"},
-		{url("127.0.0.1", "sslmode=verify-full"), "certificate signed by unknown authority"},
+		{url("127.0.0.1", "sslmode=verify-full&sslrootcert=system"), "certificate signed by unknown authority"},
 		// prefer, as libpq and without sslmode: TLS when the server has it.
 		{url("127.0.0.1", "sslmode=prefer"), ""},
 		{url("127.0.0.1", "connect_timeout=5"), ""},
-		{url("127.0.0.1", "sslmode=allow"), `login refused: pg_hba.conf rejects connection for host \"127.0.0.1\", user \"pwuser\", database \"postgres\", no encryption (SQLSTATE 28000)`},
+		// allow, as libpq: without TLS first, then with it when refused.
+		{url("127.0.0.1", "sslmode=allow"), ""},
 		// Refused over TLS: prefer tries again without, require does not.
 		{plain("Tls-S3cret", "sslmode=prefer"), ""},
 		{plain("Tls-S3cret", "connect_timeout=5"), ""},
@@ -1078,7 +1169,7 @@ func TestPostgresPreferAfterFailedHandshake(t *testing.T) {
 		if _, err := io.ReadFull(c, rest); err != nil {
 			return
 		}
-		c.Write(append(pgAuthRequest(0), pgMessage('Z', []byte("I"))...))
+		c.Write(append(append(pgAuthRequest(0), pgMessage('Z', []byte("I"))...), pgEmptyQueryAnswer()...))
 		io.Copy(io.Discard, c)
 	})
 	for _, tc := range []struct {

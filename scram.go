@@ -20,6 +20,8 @@ import (
 const scramMaxIterations = 1 << 20
 
 type scram struct {
+	gs2         string // the gs2 header: "n,," (no channel binding) unless set
+	binding     []byte // the channel binding data, for gs2 "p=..."
 	password    string
 	clientNonce string
 	clientFirst string // client-first-message-bare
@@ -37,7 +39,14 @@ func newSCRAM(password string) *scram {
 
 // first is the client-first-message: the gs2 header "n,," says the client
 // does not do channel binding.
-func (s *scram) first() string { return "n,," + s.clientFirst }
+func (s *scram) first() string { return s.header() + s.clientFirst }
+
+func (s *scram) header() string {
+	if s.gs2 == "" {
+		return "n,,"
+	}
+	return s.gs2
+}
 
 // final reads the server-first-message (r=nonce,s=salt,i=iterations) and
 // returns the client-final-message with the proof of the password.
@@ -49,7 +58,8 @@ func (s *scram) final(serverFirst string) (string, error) {
 	salted := scramSaltedPassword(s.password, salt, iterations)
 	clientKey := scramHMAC(salted, "Client Key")
 	storedKey := sha256.Sum256(clientKey)
-	withoutProof := "c=biws,r=" + nonce // biws: base64 of the gs2 header "n,,"
+	// c= is the gs2 header and the channel binding data (biws for "n,,").
+	withoutProof := "c=" + base64.StdEncoding.EncodeToString(append([]byte(s.header()), s.binding...)) + ",r=" + nonce
 	s.authMessage = s.clientFirst + "," + serverFirst + "," + withoutProof
 	proof := scramHMAC(storedKey[:], s.authMessage)
 	for i := range proof {

@@ -93,7 +93,12 @@ func redactSecretParams(s string) string {
 
 // secretParams finds where the value of each parameter whose key names a
 // secret stands in s. A key starts after ? & ; white space or the start of
-// s; a value runs to the next & or white space.
+// s, and may have spaces around its = (libpq's keyword/value form). A value
+// runs to the next & (after a ?) or white space; one in single quotes to its closing
+// quote (past \' escapes), or to the end when there is none; and one
+// followed by words that are not key=value pairs runs on over them, since
+// they read as the rest of a password whose quotes are missing
+// (password=s3 cr3t).
 func secretParams(s string) [][2]int {
 	var spans [][2]int
 	for from := 0; ; {
@@ -103,23 +108,67 @@ func secretParams(s string) [][2]int {
 		}
 		eq += from
 		from = eq + 1
-		start := strings.LastIndexAny(s[:eq], "?&; \t") + 1
-		if !secretKey(s[start:eq]) {
+		keyEnd := len(strings.TrimRight(s[:eq], " \t\n\r\f\v"))
+		start := strings.LastIndexAny(s[:keyEnd], "?&; \t\n\r\f\v") + 1
+		if !secretKey(s[start:keyEnd]) {
 			continue
 		}
-		end := strings.IndexAny(s[from:], "& \t")
-		if end < 0 {
-			end = len(s) - from
+		for from < len(s) && cSpace(s[from]) {
+			from++
 		}
-		spans = append(spans, [2]int{from, from + end})
-		from += end
+		end := from
+		if end < len(s) && s[end] == '\'' {
+			for end++; end < len(s) && s[end] != '\''; end++ {
+				if s[end] == '\\' {
+					end++
+				}
+			}
+			end = min(end+1, len(s))
+		} else {
+			// A backslash keeps the next byte in the value (libpq's
+			// a\ b), the safe side elsewhere; & ends it in a query only.
+			query := strings.Contains(s[:start], "?")
+			for end < len(s) {
+				c := s[end]
+				if c == '\\' {
+					end += 2
+					continue
+				}
+				if c == '&' && query || cSpace(c) && continuesWithParam(s[end:]) {
+					break
+				}
+				end++
+			}
+			end = min(end, len(s))
+		}
+		spans = append(spans, [2]int{from, end})
+		from = end
 	}
 }
 
-// secretParamValues are the values redactSecretParams hides in s, as
-// written and percent-decoded, for hiding where a server echoes them.
+// cSpace is C's isspace, which separates libpq's key=value pairs.
+func cSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+// continuesWithParam reports whether s, which starts with white space, goes
+// on with a key=value pair (or only white space).
+func continuesWithParam(s string) bool {
+	const space = " \t\n\r\f\v"
+	s = strings.TrimLeft(s, space)
+	word := s
+	if i := strings.IndexAny(s, "="+space); i >= 0 {
+		word = s[:i]
+	}
+	return s == "" || word != "" && strings.HasPrefix(strings.TrimLeft(s[len(word):], space), "=")
+}
+
+// secretParamValues are the values redactSecretParams hides in a query
+// string or form body s (a=b&c=d), as written and percent-decoded, for
+// hiding where a server echoes them.
 func secretParamValues(s string) []string {
 	var values []string
+	s = "?" + s // a query: & ends a value
 	for _, span := range secretParams(s) {
 		v := s[span[0]:span[1]]
 		values = append(values, v)

@@ -430,6 +430,11 @@ var (
 	// errAmbiguousPassword: the URL parses, but with the host taken from
 	// inside the password.
 	errAmbiguousPassword = errors.New("not a valid URL: an @ after the first /, ? or # leaves unclear where the password ends and the host begins; " + passwordAdvice)
+	// errAtColonPassword: an @ in the user information followed by a :
+	// (user:p@ss:w@host). libpq ends the user information at the first @,
+	// Go and most other clients at the last: they would read different
+	// hosts and ports.
+	errAtColonPassword = errors.New("not a valid URL: an @ in the password leaves unclear where it ends and the host begins (libpq reads up to the first @, other clients up to the last); " + passwordAdvice)
 	// errEmptyPassword: user:@host. A template filled from an unset
 	// variable writes it, and it would quietly mean no login, as an empty
 	// password property would.
@@ -472,6 +477,15 @@ func unencodedPassword(s string, web bool) error {
 		}
 		if ambiguous {
 			return errAmbiguousPassword
+		}
+	}
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		authority = rest[:end]
+	}
+	if at < len(authority) {
+		if first := strings.IndexByte(authority[:at], '@'); first >= 0 && strings.Contains(authority[first:at], ":") {
+			return errAtColonPassword
 		}
 	}
 	if _, err := url.Parse(s); err == nil {

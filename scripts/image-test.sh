@@ -72,6 +72,8 @@ echo "config: $user $entrypoint"
 [[ $user == '"User":"65532:65532"' || $user == '"User":"65532"' ]] || fail "image user is $user, want 65532"
 [[ -n $entrypoint ]] || fail "the image has no entrypoint"
 entry=$(printf '%s' "$entrypoint" | sed -E 's/"Entrypoint":\["([^"]*)".*/\1/')
+# The examples (Dockerfile.copy, healthcheck/Dockerfile) copy it from there.
+[ "$entry" = /ko-app/portpatrol ] || fail "the entrypoint is $entry; the examples copy /ko-app/portpatrol"
 
 step "unpack the linux/amd64 and linux/arm64 filesystems"
 for arch in amd64 arm64; do
@@ -112,6 +114,15 @@ for t in db web host; do
 done
 [ "$out" = "portpatrol version $VERSION" ] || fail "exec after ready printed '$out', want 'portpatrol version $VERSION'"
 echo "stdout after exec: $out"
+
+step "--probe in the image, as a HEALTHCHECK runs it: silent exit 0, or exit 1 and one line"
+probe() { ip netns exec "$ns" chroot --userspec=65532:65532 "$rootfs" "$entry" --probe --timeout=4s "$@" 2>&1; }
+out=$(probe --http.web.address=http://127.0.0.1:8080/health --http.web.timeout=3s) || fail "probe of a ready target: $out"
+[ -z "$out" ] || fail "a healthy probe printed: $out"
+rc=0
+out=$(probe --tcp.gone.address=127.0.0.1:9) || rc=$?
+[ "$rc" = 1 ] && [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "probe of a closed port: exit $rc: $out"
+echo "unhealthy: $out"
 
 step "ko build without VERSION: --version is what Go stamps from git"
 # From a clone without tags, so that the expectation does not depend on the
