@@ -31,17 +31,33 @@ const (
 
 func init() {
 	register("amqp", &targetType{
-		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start; with a user and password in the URL, when it opens the vhost for them",
+		ready:      "when the broker answers the AMQP 0-9-1 protocol header with Connection.Start; with a user and password (in the URL, or the password property), when it opens the vhost for them",
 		stillReady: "still answers as a broker",
 		properties: amqpProperties,
-		settings:   func() any { return &tlsFiles{} },
-		finish:     func(s *targetSpec) []error { return tlsOf(s).finish(s) },
+		settings:   func() any { return &amqpSettings{} },
+		finish:     func(s *targetSpec) []error { return amqpOf(s).tlsFiles.finish(s) },
 		build:      buildAMQP,
 	})
 }
 
-var amqpProperties = append(tlsProperties(tlsOf),
-	timeoutProperty("how long one attempt may take: connect, TLS and the broker's answer"))
+var amqpProperties = append([]property{
+	{name: "password", arg: "PASSWORD", secret: true, help: "log in as the URL's user with this password; wins over the URL's; may be a reference (file:/run/secrets/amqp)",
+		set: func(s *targetSpec, v string) error {
+			if v == "" {
+				return errors.New("must not be empty: leave the property out for no password")
+			}
+			amqpOf(s).password = v
+			return nil
+		}},
+}, append(tlsProperties(func(s *targetSpec) *tlsFiles { return &amqpOf(s).tlsFiles }),
+	timeoutProperty("how long one attempt may take: connect, TLS and the broker's answer"))...)
+
+type amqpSettings struct {
+	tlsFiles
+	password string // may be a reference until built
+}
+
+func amqpOf(s *targetSpec) *amqpSettings { return s.settings.(*amqpSettings) }
 
 // parseAMQPAddress accepts host, host:port and
 // amqp[s]://[user[:password]@]host[:port][/vhost]; it returns host:port,
@@ -67,32 +83,47 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 	default:
 		return "", false, "", errors.New("want host[:port], amqp://host[:port][/vhost] or amqps://...")
 	}
+	var hasPassword bool
 	if u.User != nil {
-		var hasPassword bool
-		if password, hasPassword = u.User.Password(); hasPassword && password == "" {
-			return "", false, "", errEmptyPassword
-		}
+		password, hasPassword = u.User.Password()
 	}
 	if u.Hostname() == "" {
 		return "", false, password, errors.New("the URL has no host")
 	}
 	hostport, err = withDefaultPort(u.Host, port)
+	if err == nil && hasPassword && password == "" {
+		err = errEmptyPassword // unless the password property gives one
+	}
 	return hostport, useTLS, password, err
 }
 
 func buildAMQP(s *targetSpec, address string) (built, []error) {
 	var problems []error
 	hostport, useTLS, password, err := parseAMQPAddress(address)
+	if err == errEmptyPassword && amqpOf(s).password != "" {
+		err = nil
+	}
 	if err != nil {
 		problems = append(problems, addressError{err})
 	}
 	var tlsConfig *tls.Config
 	if useTLS {
 		var errs []error
-		tlsConfig, errs = tlsOf(s).config(s, hostWithoutPort(hostport))
+		tlsConfig, errs = amqpOf(s).tlsFiles.config(s, hostWithoutPort(hostport))
 		problems = append(problems, errs...)
-	} else if *tlsOf(s) != (tlsFiles{}) && err == nil {
+	} else if amqpOf(s).tlsFiles != (tlsFiles{}) && err == nil {
 		problems = append(problems, errorf("%s: TLS properties are set but the address does not ask for TLS (use amqps://)", s.flag("address")))
+	}
+	urlPassword := password
+	if p := amqpOf(s).password; p != "" && err == nil {
+		// The property wins over the URL's password; the URL names the user.
+		if password, err = resolveProperty(s.flag("password"), p); err != nil {
+			problems = append(problems, err)
+		} else if u, _ := url.Parse(address); !strings.Contains(address, "://") || u.User == nil || u.User.Username() == "" {
+			problems = append(problems, errorf("%s needs a user in the address: amqp://user@host/vhost", s.flag("password")))
+		} else if password == "" {
+			problems = append(problems, errorf("%s: the password is empty", s.flag("password")))
+		}
 	}
 	if len(problems) > 0 {
 		return built{}, problems
@@ -113,8 +144,10 @@ func buildAMQP(s *targetSpec, address string) (built, []error) {
 	if u, err := url.Parse(address); err == nil && u.User != nil {
 		b.pieces = append(b.pieces, urlPieces(u)...)
 	}
-	if password != "" {
-		b.secrets = []string{password, url.PathEscape(password), url.QueryEscape(password)}
+	for _, p := range []string{urlPassword, password} {
+		if p != "" {
+			b.secrets = append(b.secrets, p, url.PathEscape(p), url.QueryEscape(p))
+		}
 	}
 	return b, nil
 }
@@ -245,7 +278,11 @@ func amqpUnexpected(conn net.Conn, want string, method uint16, args []byte) erro
 		return errors.New("the broker closed the connection without a reason")
 	}
 	code := binary.BigEndian.Uint16(args)
-	return errorf("the broker closed the connection: %d %s", code, serverText(string(args[3:3+int(args[2])]), 200))
+	err := errorf("the broker closed the connection: %d %s", code, serverText(string(args[3:3+int(args[2])]), 200))
+	if code == 403 || code == 530 { // ACCESS_REFUSED, NOT_ALLOWED (a vhost refused): there, but will not tell
+		return unseen{err}
+	}
+	return err
 }
 
 // readAMQPMethod reads frames until a method of class connection on channel

@@ -309,6 +309,23 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 	if !strings.Contains(o.stderr, "amqp://guest:xxxxx@") || !strings.Contains(o.stderr, `error="the broker closed the connection: 403 ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN`) {
 		t.Errorf("a wrong password is not refused with 403, or the address is not shown redacted:\n%s", o.stderr)
 	}
+	// The password property names the URL's user's password, and wins over
+	// the URL's; inverted, a refused login is not "gone".
+	runPortpatrol(t, []string{"PP_AMQP_PW=guest"}, "--amqp.mq.address=amqp://guest@"+addr+"/", "--amqp.mq.password=env:PP_AMQP_PW",
+		"--amqp.mq.timeout=10s", "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+	runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:"+password+"@"+addr, "--amqp.mq.password=guest",
+		"--amqp.mq.timeout=10s", "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+	for _, address := range []string{"amqp://guest@" + addr, "amqp://guest@" + addr + "/nosuchvhost"} {
+		pw := password
+		if strings.HasSuffix(address, "vhost") {
+			pw = "guest"
+		}
+		o = runPortpatrol(t, nil, "--amqp.mq.address="+address, "--amqp.mq.password="+pw, "--amqp.mq.invert", "--amqp.mq.timeout=10s",
+			"--default-interval=100ms", "--default-max-attempts=2", "--timeout=30s")
+		if o.code != 1 || !strings.Contains(o.stderr, "the broker closed the connection: ") || strings.Contains(o.stderr, password) {
+			t.Errorf("%s inverted with a refused login: exit %d, want 1 (still waiting):\n%s", address, o.code, o.stderr)
+		}
+	}
 
 	// The management API: {"status":"ok"} with 200 when no alarm is in
 	// effect; 401 with a wrong password.
@@ -635,4 +652,39 @@ func TestAMQPClientProperties(t *testing.T) {
 	if string(want) != amqpClientProperties {
 		t.Errorf("client-properties\n%q\nwant\n%q", amqpClientProperties, want)
 	}
+}
+
+func TestAMQPPasswordProperty(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--amqp.mq.address=127.0.0.1", "--amqp.mq.password=PLANTED"}, "--amqp.mq.password needs a user in the address: amqp://user@host/vhost"},
+		{[]string{"--amqp.mq.address=amqp://127.0.0.1/", "--amqp.mq.password=PLANTED"}, "--amqp.mq.password needs a user"},
+		{[]string{"--amqp.mq.address=amqp://app@127.0.0.1/", "--amqp.mq.password="}, "must not be empty"},
+		{[]string{"--amqp.mq.address=amqp://app@127.0.0.1/", "--amqp.mq.password=env:PP_NO_SUCH_VAR"}, "--amqp.mq.password"},
+	} {
+		o := runPortpatrol(t, nil, tc.args...)
+		o.mustExit(t, 2)
+		if !strings.Contains(o.stderr, tc.want) || strings.Contains(o.stderr, "PLANTED") {
+			t.Errorf("%v: stderr lacks %q (or shows the password):\n%s", tc.args, tc.want, o.stderr)
+		}
+	}
+	// The property's password is the one sent, and it is hidden.
+	addr, logins := amqpLoginBroker(t, nil, amqpCloseFrame(403, "ACCESS_REFUSED - Login was refused"))
+	o := runPortpatrol(t, nil, "--amqp.mq.address=amqp://app:url-PLANTED@"+addr+"/", "--amqp.mq.password=prop-PLANTED", "--default-max-attempts=1")
+	o.mustExit(t, 1)
+	if got := <-logins; !strings.Contains(got, "\x00app\x00prop-PLANTED") {
+		t.Errorf("the login sent %q, want the property's password", got)
+	}
+	if strings.Contains(o.stderr, "PLANTED") || !strings.Contains(o.stderr, "403 ACCESS_REFUSED") {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
+	// An empty password in the URL is no error when the property gives one.
+	runPortpatrol(t, nil, "--amqp.mq.address=amqp://app:@"+addr+"/", "--amqp.mq.password=prop-PLANTED", "--default-max-attempts=1").mustExit(t, 1)
+	if got := <-logins; !strings.Contains(got, "\x00app\x00prop-PLANTED") {
+		t.Errorf("the login sent %q, want the property's password", got)
+	}
+	runPortpatrol(t, nil, "--amqp.mq.address=amqp://app:@"+addr+"/").mustExit(t, 2)
 }

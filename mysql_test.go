@@ -136,7 +136,7 @@ func TestMySQLLoginPacket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := mysqlLogin(hs, "app", nil, "")
+	p := mysqlLogin(hs, 1, false, "app", nil, "")
 	if n := int(p[0]) | int(p[1])<<8 | int(p[2])<<16; n != len(p)-4 || p[3] != 1 {
 		t.Fatalf("header %x: want length %d and sequence 1", p[:4], len(p)-4)
 	}
@@ -150,7 +150,7 @@ func TestMySQLLoginPacket(t *testing.T) {
 		t.Errorf("after the filler %q, want %q (user, empty auth response, method)", body, want)
 	}
 	// A server without CLIENT_PLUGIN_AUTH gets neither the flag nor a method.
-	p = mysqlLogin(mysqlHandshake{capabilities: clientProtocol41 | clientSecureConnection}, "app", nil, "")
+	p = mysqlLogin(mysqlHandshake{capabilities: clientProtocol41 | clientSecureConnection}, 1, false, "app", nil, "")
 	if flags := binary.LittleEndian.Uint32(p[4:]); flags&clientPluginAuth != 0 || string(p[36:]) != "app\x00\x00" {
 		t.Errorf("without plugin auth: flags %#x, body %q", flags, p[36:])
 	}
@@ -192,7 +192,7 @@ func TestMySQLCheckAgainstFakes(t *testing.T) {
 	check := func(addr string) error {
 		return mysqlCheck{network: "tcp", address: addr, user: "pp", timeout: 500 * time.Millisecond}.check(context.Background())
 	}
-	login := mysqlLogin(mysqlHandshake{capabilities: clientPluginAuth, authPlugin: "mysql_native_password"}, "pp", nil, "")
+	login := mysqlLogin(mysqlHandshake{capabilities: clientPluginAuth, authPlugin: "mysql_native_password"}, 1, false, "pp", nil, "")
 	quit := []byte{1, 0, 0, 0, mysqlComQuit}
 	ok := mysqlPacket(2, []byte{0, 0, 0, 2, 0, 0, 0})
 	denied := mysqlPacket(2, []byte("\xff\x15\x04#28000Access denied for user 'pp'@'localhost' (using password: NO)"))

@@ -288,8 +288,10 @@ func (c *redisCheck) talk(conn net.Conn) error {
 		case reply.kind == respError && isNotReadyWord(reply.word()):
 			return errors.New(reply.text)
 		case reply.kind == respError:
-			// The word alone: a message might one day echo what was sent.
-			return errorf("authentication failed (%s)", reply.word())
+			// The whole message, as redis-cli prints it; the target's
+			// secrets are hidden from reasons, should one ever echo the
+			// password. A refusal is no sign the server is gone.
+			return unseen{errorf("AUTH failed: %s", reply.text)}
 		case reply.kind != respSimpleString || reply.text != "OK":
 			return errorf("unexpected reply to AUTH: %s", reply)
 		}
@@ -310,7 +312,7 @@ func (c *redisCheck) talk(conn net.Conn) error {
 		case reply.kind == respError && reply.word() == "NOAUTH" && c.password == "":
 			up = errRedisNoAuth
 		case reply.kind == respError:
-			return errorf("SELECT %d: %s", c.db, reply.text)
+			return redisRefusal(errorf("SELECT %d: %s", c.db, reply.text), reply)
 		default:
 			return errorf("unexpected reply to SELECT: %s", reply)
 		}
@@ -331,7 +333,7 @@ func (c *redisCheck) talk(conn net.Conn) error {
 	case reply.kind == respError && isNotReadyWord(reply.word()):
 		return errors.New(reply.text)
 	default:
-		return errorf("unexpected reply to PING: %s", reply)
+		return redisRefusal(errorf("unexpected reply to PING: %s", reply), reply)
 	}
 	// A polite goodbye; its reply is not waited for, and a failure to send
 	// it says nothing about readiness.
@@ -340,6 +342,15 @@ func (c *redisCheck) talk(conn net.Conn) error {
 }
 
 var errRedisNoAuth = blind{"the server answers NOAUTH: whether it is loading, or the database exists, cannot be seen without the password property"}
+
+// redisRefusal marks err unseen when reply refuses the credentials or a
+// permission: the server is there but will not tell.
+func redisRefusal(err error, reply respReply) error {
+	if w := reply.word(); reply.kind == respError && (w == "NOAUTH" || w == "WRONGPASS" || w == "NOPERM") {
+		return unseen{err}
+	}
+	return err
+}
 
 func isNotReadyWord(w string) bool {
 	for _, n := range notReadyWords {

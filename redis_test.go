@@ -339,9 +339,9 @@ func TestRedisAgainstFakes(t *testing.T) {
 		{"loading during auth", byCommand("-LOADING loading\r\n", "+PONG\r\n"), true, "LOADING loading"},
 		{"noauth without a password is up", byCommand("", "-NOAUTH Authentication required.\r\n"), false, ""},
 		{"noauth with a password", byCommand("+OK\r\n", "-NOAUTH Authentication required.\r\n"), true, "unexpected reply to PING: -NOAUTH Authentication required."},
-		{"noauth to auth", byCommand("-NOAUTH Authentication required.\r\n", "+PONG\r\n"), true, "authentication failed (NOAUTH)"},
-		{"wrongpass", byCommand("-WRONGPASS invalid username-password pair or user is disabled.\r\n", "+PONG\r\n"), true, "authentication failed (WRONGPASS)"},
-		{"auth error", byCommand("-ERR invalid password\r\n", "+PONG\r\n"), true, "authentication failed (ERR)"},
+		{"noauth to auth", byCommand("-NOAUTH Authentication required.\r\n", "+PONG\r\n"), true, "AUTH failed: NOAUTH Authentication required."},
+		{"wrongpass", byCommand("-WRONGPASS invalid username-password pair or user is disabled.\r\n", "+PONG\r\n"), true, "AUTH failed: WRONGPASS invalid username-password pair or user is disabled."},
+		{"auth error", byCommand("-ERR invalid password\r\n", "+PONG\r\n"), true, "AUTH failed: ERR invalid password"},
 		{"auth odd reply", byCommand(":1\r\n", "+PONG\r\n"), true, "unexpected reply to AUTH: an integer"},
 		{"other error", byCommand("", "-ERR unknown command 'PING'\r\n"), false, "unexpected reply to PING: -ERR unknown command 'PING'"},
 		{"noperm", byCommand("+OK\r\n", "-NOPERM User app has no permissions to run the 'ping' command\r\n"), true, "unexpected reply to PING: -NOPERM"},
@@ -562,9 +562,9 @@ func TestRedisRealServer(t *testing.T) {
 		{"unix socket with a password", []string{"--redis.c.address=unix://" + locked.socket, "--redis.c.password=file:" + pwFile}, ""},
 		// Without a password, the server only says NOAUTH: it is up.
 		{"requirepass, no password", []string{"--redis.c.address=" + locked.addr}, ""},
-		{"wrong password", []string{"--redis.c.address=" + locked.addr, "--redis.c.password=wrong"}, "authentication failed (WRONGPASS)"},
-		{"wrong ACL password", []string{"--redis.c.address=" + locked.addr, "--redis.c.user=app", "--redis.c.password=pw-main"}, "authentication failed (WRONGPASS)"},
-		{"password the server does not expect", []string{"--redis.c.address=" + open.addr, "--redis.c.password=pw"}, "authentication failed (ERR)"},
+		{"wrong password", []string{"--redis.c.address=" + locked.addr, "--redis.c.password=wrong"}, "AUTH failed: WRONGPASS invalid username-password pair or user is disabled."},
+		{"wrong ACL password", []string{"--redis.c.address=" + locked.addr, "--redis.c.user=app", "--redis.c.password=pw-main"}, "AUTH failed: WRONGPASS invalid username-password pair or user is disabled."},
+		{"password the server does not expect", []string{"--redis.c.address=" + open.addr, "--redis.c.password=pw"}, "AUTH failed: ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := attempt(redisCheckFor(t, tc.args...))
@@ -625,7 +625,7 @@ func TestRedisRealTLS(t *testing.T) {
 		{"by name, db", []string{"--redis.c.address=rediss://localhost:" + tlsPort + "/0", "--redis.c.password=pw-tls", "--redis.c.ca-file=" + pki.caFile}, ""},
 		{"skip-tls-verify", []string{"--redis.c.address=rediss://:pw-tls@" + r.tlsAddr, "--redis.c.skip-tls-verify"}, ""},
 		{"unknown CA", []string{"--redis.c.address=rediss://:pw-tls@" + r.tlsAddr}, "TLS handshake: failed to verify certificate: x509: certificate signed by unknown authority"},
-		{"wrong password over TLS", []string{"--redis.c.address=rediss://:nope@" + r.tlsAddr, "--redis.c.ca-file=" + pki.caFile}, "authentication failed (WRONGPASS)"},
+		{"wrong password over TLS", []string{"--redis.c.address=rediss://:nope@" + r.tlsAddr, "--redis.c.ca-file=" + pki.caFile}, "AUTH failed: WRONGPASS invalid username-password pair or user is disabled."},
 		{"TLS to the plain port", []string{"--redis.c.address=rediss://" + r.addr, "--redis.c.ca-file=" + pki.caFile}, "TLS handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -717,7 +717,7 @@ func TestRedisEndToEnd(t *testing.T) {
 		"--redis.e.address=unix://"+locked.socket, "--redis.e.user=app", "--redis.e.password=wrong-SECRET-5",
 		"--", "sh", "-c", "echo must not run")
 	o2.mustExit(t, 1)
-	if strings.Count(o2.stderr, `error="authentication failed (WRONGPASS)"`) < 3 || o2.stdout != "" {
+	if strings.Count(o2.stderr, `error="AUTH failed: WRONGPASS invalid username-password pair or user is disabled."`) < 3 || o2.stdout != "" {
 		t.Errorf("want three targets failing authentication:\n%s", o2.stderr)
 	}
 	all := o.stdout + o.stderr + o2.stdout + o2.stderr
@@ -796,5 +796,46 @@ func TestRedisPasswordDropsOneNewline(t *testing.T) {
 	t.Setenv("PP_REDIS_PW_NEWLINE", "pw-main\n")
 	if c := redisCheckFor(t, "--redis.c.address=cache", "--redis.c.password=env:PP_REDIS_PW_NEWLINE"); c.password != "pw-main" {
 		t.Errorf("password %q, want pw-main", c.password)
+	}
+}
+
+// A refused AUTH reads as redis-cli prints it, the server's whole message,
+// and an inverted target whose password is refused is not gone.
+func TestRedisAuthAgainstCLI(t *testing.T) {
+	t.Parallel()
+	cli := requireProgram(t, "redis-cli")
+	open := startRedis(t)
+	locked := startRedis(t, "requirepass pw-main", "user app on >pw-app ~* +@all")
+	for _, tc := range []struct {
+		addr       string
+		user, pass string
+	}{
+		{open.addr, "", "pw-SECRET-1"},
+		{locked.addr, "", "pw-SECRET-2"},
+		{locked.addr, "app", "pw-SECRET-3"},
+	} {
+		host, port, _ := net.SplitHostPort(tc.addr)
+		args := []string{"--no-auth-warning", "-h", host, "-p", port, "-a", tc.pass}
+		ppArgs := []string{"--redis.c.address=" + tc.addr, "--redis.c.password=" + tc.pass, "--default-max-attempts=1"}
+		if tc.user != "" {
+			args = append(args, "--user", tc.user)
+			ppArgs = append(ppArgs, "--redis.c.user="+tc.user)
+		}
+		out, _ := exec.Command(cli, append(args, "ping")...).CombinedOutput()
+		line, _, _ := strings.Cut(string(out), "\n")
+		if !strings.HasPrefix(line, "AUTH failed: ") {
+			t.Fatalf("redis-cli: %q, want AUTH failed: ...", out)
+		}
+		o := runPortpatrol(t, nil, ppArgs...)
+		if o.code != 1 || !strings.Contains(o.stderr, `error="`+line+`"`) {
+			t.Errorf("%s: exit %d, want 1 with redis-cli's %q:\n%s", tc.addr, o.code, line, o.stderr)
+		}
+		o = runPortpatrol(t, nil, "--redis.c.address="+tc.addr, "--redis.c.password="+tc.pass, "--redis.c.invert", "--default-interval=100ms", "--default-max-attempts=2", "--timeout=30s")
+		if o.code != 1 || !strings.Contains(o.stderr, line) {
+			t.Errorf("%s inverted: exit %d, want 1 (still waiting) with %q:\n%s", tc.addr, o.code, line, o.stderr)
+		}
+		if strings.Contains(o.stderr, "SECRET") {
+			t.Errorf("a password leaked:\n%s", o.stderr)
+		}
 	}
 }
