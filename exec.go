@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -153,9 +152,10 @@ func (c execCheck) check(ctx context.Context) error {
 		return unseen{errorf("cannot be run: %v", err)}
 	}
 	stdout, stderr := &commandOutput{keep: c.output != nil}, &commandOutput{}
-	var wg sync.WaitGroup
-	wg.Go(func() { io.Copy(stdout, pipes[0].r) })
-	wg.Go(func() { io.Copy(stderr, pipes[1].r) })
+	copied := make(chan bool, 2)
+	for i, o := range []*commandOutput{stdout, stderr} {
+		go func() { io.Copy(o, pipes[i].r); copied <- true }()
+	}
 	status := reapChild(ctx, pid)
 	// What it left running goes with it. A process that left its group
 	// may still hold the output open: it is not waited for.
@@ -163,7 +163,8 @@ func (c execCheck) check(ctx context.Context) error {
 	for _, p := range pipes {
 		p.r.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	}
-	wg.Wait()
+	<-copied
+	<-copied
 
 	line := stderr.lastLine()
 	if line == "" {
