@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -57,64 +58,52 @@ func buildExec(s *targetSpec, address string) (built, []error) {
 // refused rather than passed on as text the shell would not have passed.
 func splitWords(line string) ([]string, error) {
 	var words []string
-	var w strings.Builder
+	var w []byte
 	inWord := false
-	special := func(i int) error {
-		return errorf("%q at byte %d would be an operator or an expansion to a shell, and none is run: quote it, or run one (sh -c '…')", line[i], i+1)
-	}
+	var quote byte // the quote the scan is inside of, or 0
+	opened := 0    // where it opened
 	for i := 0; i < len(line); i++ {
-		switch c := line[i]; {
+		c := line[i]
+		if quote == '\'' && c != '\'' || quote == '"' && c != '"' && c != '\\' && c != '$' && c != '`' {
+			w = append(w, c)
+			continue
+		}
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == '"' && c == '\\':
+			// Inside double quotes a backslash escapes only these.
+			if i+1 < len(line) && strings.IndexByte("$`\"\\\n", line[i+1]) >= 0 {
+				i++
+			}
+			if line[i] != '\n' {
+				w = append(w, line[i])
+			}
 		case c == ' ' || c == '\t':
 			if inWord {
-				words, inWord = append(words, w.String()), false
-				w.Reset()
+				words, w, inWord = append(words, string(w)), w[:0], false
+			}
+		case c == '\'' || c == '"':
+			quote, opened, inWord = c, i, true
+		case c == '\\' && i+1 < len(line):
+			i++
+			if line[i] != '\n' { // a backslash and a newline join two lines
+				w, inWord = append(w, line[i]), true
 			}
 		case c == '\\':
-			if i++; i == len(line) {
-				return nil, errors.New("the command line ends in a backslash")
-			}
-			if line[i] != '\n' { // a backslash and a newline join two lines
-				w.WriteByte(line[i])
-				inWord = true
-			}
-		case c == '\'':
-			end := strings.IndexByte(line[i+1:], '\'')
-			if end < 0 {
-				return nil, errorf("unterminated single quote at byte %d", i+1)
-			}
-			w.WriteString(line[i+1 : i+1+end])
-			i, inWord = i+1+end, true
-		case c == '"':
-			start := i
-			for i++; i < len(line) && line[i] != '"'; i++ {
-				switch line[i] {
-				case '$', '`':
-					return nil, special(i)
-				case '\\':
-					// Inside double quotes a backslash escapes only these.
-					if i+1 < len(line) && strings.IndexByte("$`\"\\\n", line[i+1]) >= 0 {
-						if i++; line[i] == '\n' {
-							continue
-						}
-					}
-				}
-				w.WriteByte(line[i])
-			}
-			if i == len(line) {
-				return nil, errorf("unterminated double quote at byte %d", start+1)
-			}
-			inWord = true
-		case strings.IndexByte("|&;<>()$`*?[\n", c) >= 0 || !inWord && (c == '#' || c == '~'):
-			return nil, special(i)
+			return nil, errors.New("the command line ends in a backslash")
+		case quote != 0 || strings.IndexByte("|&;<>()$`*?[\n", c) >= 0 || !inWord && (c == '#' || c == '~'):
+			return nil, errorf("%q at byte %d would be an operator or an expansion to a shell, and none is run: quote it, or run one (sh -c '…')", c, i+1)
 		default:
-			w.WriteByte(c)
-			inWord = true
+			w, inWord = append(w, c), true
 		}
 	}
-	if inWord {
-		words = append(words, w.String())
-	}
-	if len(words) == 0 {
+	switch {
+	case quote != 0:
+		return nil, errorf("unterminated quote %c at byte %d", quote, opened+1)
+	case inWord:
+		words = append(words, string(w))
+	case len(words) == 0:
 		return nil, errors.New("no command in it")
 	}
 	return words, nil
@@ -130,39 +119,35 @@ type execCheck struct {
 }
 
 func (c execCheck) check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		return err
+	null, err0 := os.Open(os.DevNull)
+	outR, outW, err1 := os.Pipe()
+	errR, errW, err2 := os.Pipe()
+	pid, err := 0, cmp.Or(err0, err1, err2)
+	if err == nil {
+		pid, err = startChild(c.path, c.argv, os.Environ(), []uintptr{null.Fd(), outW.Fd(), errW.Fd()})
 	}
-	defer null.Close()
-	var pipes [2]struct{ r, w *os.File }
-	for i := range pipes {
-		if pipes[i].r, pipes[i].w, err = os.Pipe(); err != nil {
-			return err
-		}
-		defer pipes[i].r.Close()
+	for _, f := range []*os.File{null, outW, errW} {
+		f.Close() // nil when not opened: then an error, and no panic
 	}
-	pid, err := startChild(c.path, c.argv, os.Environ(), []uintptr{null.Fd(), pipes[0].w.Fd(), pipes[1].w.Fd()})
-	pipes[0].w.Close()
-	pipes[1].w.Close()
 	if err != nil {
+		outR.Close()
+		errR.Close()
 		// It was found at start-up: it is not gone, it cannot be seen.
 		return unseen{errorf("cannot be run: %v", err)}
 	}
 	stdout, stderr := &commandOutput{keep: c.output != nil}, &commandOutput{}
 	copied := make(chan bool, 2)
-	for i, o := range []*commandOutput{stdout, stderr} {
-		go func() { io.Copy(o, pipes[i].r); copied <- true }()
-	}
+	go stdout.readAll(outR, copied)
+	go stderr.readAll(errR, copied)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	status := reapChild(ctx, pid)
+	timedOut := ctx.Err() != nil
+	cancel()
 	// What it left running goes with it. A process that left its group
 	// may still hold the output open: it is not waited for.
 	syscall.Kill(-pid, syscall.SIGKILL)
-	for _, p := range pipes {
-		p.r.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	}
+	outR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	errR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	<-copied
 	<-copied
 
@@ -174,7 +159,7 @@ func (c execCheck) check(ctx context.Context) error {
 		line = ": " + line
 	}
 	switch {
-	case ctx.Err() != nil:
+	case timedOut:
 		return errorf("did not finish within %v and was killed%s", c.timeout, line)
 	case status.Signaled():
 		return errorf("killed by signal %v%s", status.Signal(), line)
@@ -194,6 +179,13 @@ type commandOutput struct {
 	head []byte
 	line []byte // the line being written, its first bytes
 	last []byte // the last complete line that was not blank
+}
+
+// readAll reads r to its end, or its read deadline, and closes it.
+func (o *commandOutput) readAll(r *os.File, done chan<- bool) {
+	io.Copy(o, r)
+	r.Close()
+	done <- true
 }
 
 func (o *commandOutput) Write(p []byte) (int, error) {

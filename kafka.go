@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -236,49 +237,45 @@ func parseMetadata(b []byte, version int16, topics []string) error {
 // [error_code name is_internal [partitions]], each partition error_code
 // partition_index leader_id [replica_nodes] [isr_nodes]. It is ready when
 // every topic asked for is listed without error, and each of its
-// partitions has a leader.
+// partitions has a leader; otherwise the reason is the first problem.
 func metadataTopics(r *kafkaReader, want []string) error {
-	problems := map[string]error{}
+	listed := make([]bool, len(want))
+	var problem error
 	for n := r.int32(); n > 0 && r.err == nil; n-- {
 		code, name := r.int16(), r.string()
 		r.take(1) // is_internal
-		var problem error
-		switch code {
-		case 0:
-		case 3:
-			problem = errorf("no topic %s", name)
-		case 29:
-			problem = unseen{errorf("topic %s: error code 29 TOPIC_AUTHORIZATION_FAILED", name)}
-		default:
-			problem = errorf("topic %s: %s", name, kafkaErrorName(code, ""))
-		}
 		partitions := r.int32()
-		if partitions == 0 && problem == nil {
-			problem = errorf("topic %s has no partitions", name)
+		i := slices.Index(want, name)
+		if i < 0 {
+			i, name = len(want), "" // not asked for: read past it
+		} else {
+			listed[i] = true
 		}
-		for i := int32(0); i < partitions && r.err == nil; i++ {
-			code, index, leader := r.int16(), r.int32(), r.int32()
+		for ; partitions > 0 && r.err == nil; partitions-- {
+			partitionCode, index, leader := r.int16(), r.int32(), r.int32()
 			r.take(4 * int(r.int32())) // replica_nodes
 			r.take(4 * int(r.int32())) // isr_nodes
-			if (leader < 0 || code == 5) && problem == nil {
+			if (leader < 0 || partitionCode == 5) && code == 0 && problem == nil && name != "" {
 				problem = errorf("partition %d of topic %s has no leader", index, name)
 			}
 		}
-		problems[name] = problem
+		switch {
+		case name == "" || problem != nil:
+		case code == 3:
+			problem = errorf("no topic %s", name)
+		case code == 29:
+			problem = unseen{errorf("topic %s: error code 29 TOPIC_AUTHORIZATION_FAILED", name)}
+		case code != 0:
+			problem = errorf("topic %s: %s", name, kafkaErrorName(code, ""))
+		}
 	}
 	if r.err != nil {
 		return r.err
 	}
-	for _, t := range want {
-		problem, listed := problems[t]
-		if !listed {
-			return errorf("Metadata does not list topic %s", t)
-		}
-		if problem != nil {
-			return problem
-		}
+	if i := slices.Index(listed, false); i >= 0 && problem == nil {
+		return errorf("Metadata does not list topic %s", want[i])
 	}
-	return nil
+	return problem
 }
 
 // kafkaReader reads the protocol's big-endian primitives from one response,
@@ -288,6 +285,7 @@ type kafkaReader struct {
 	err error
 }
 
+//go:noinline
 func (r *kafkaReader) take(n int) []byte {
 	if r.err != nil || n < 0 || n > len(r.b) {
 		if r.err == nil {
