@@ -338,6 +338,10 @@ func amqpMethod(method uint16, args []byte) []byte {
 	return amqpChannelMethod(0, 10, method, args)
 }
 
+// amqpChannelMethod is a method frame of any class on any channel. Out of
+// line: inlined at each call it cost the binary 1.4 KB.
+//
+//go:noinline
 func amqpChannelMethod(channel, class, method uint16, args []byte) []byte {
 	b := binary.BigEndian.AppendUint32([]byte{amqpFrameMethod, byte(channel >> 8), byte(channel)}, uint32(4+len(args)))
 	b = append(b, byte(class>>8), byte(class), byte(method>>8), byte(method))
