@@ -83,6 +83,22 @@ func TestExecTimeoutKillsTheGroup(t *testing.T) {
 	}
 }
 
+// A command that succeeds and leaves a child running: ready, and the
+// child goes with it.
+func TestExecLeftoverKilled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "daemonize")
+	os.WriteFile(script, []byte("#!/bin/sh\nsleep 300 &\necho $! > "+dir+"/child\necho $$ > "+dir+"/pid\n"), 0o755)
+	o := runPortpatrol(t, nil, "--exec.d.address="+script, "--exec.d.max-attempts=1")
+	o.mustExit(t, 0)
+	for _, pid := range readPids(t, dir) {
+		if !processGone(pid, 2*time.Second) {
+			t.Errorf("process %d still runs after its command exited", pid)
+		}
+	}
+}
+
 func readPids(t *testing.T, dir string) []int {
 	t.Helper()
 	var pids []int
