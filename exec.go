@@ -40,6 +40,9 @@ const maxReasonLine = 200
 
 func buildExec(s *targetSpec, address string) (built, []error) {
 	words, err := splitWords(address)
+	if strings.IndexByte(address, 0) >= 0 { // from a reference: no argument can hold one
+		err = errors.New("the command line holds a NUL byte")
+	}
 	if err != nil {
 		return built{}, []error{addressError{err}}
 	}

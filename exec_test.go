@@ -249,6 +249,10 @@ func TestExecStartupErrors(t *testing.T) {
 			t.Errorf("%q: want %s in\n%s", tc.address, tc.want, o.stderr)
 		}
 	}
+	os.WriteFile(filepath.Join(dir, "nul"), []byte("echo a\x00b"), 0o644)
+	if o := runPortpatrol(t, nil, "--exec.x.address=file:"+filepath.Join(dir, "nul")); !strings.Contains(o.stderr, `(resolved): the command line holds a NUL byte`) {
+		t.Errorf("stderr:\n%s", o.stderr)
+	}
 	if o := runPortpatrol(t, nil, "--exec.x.address=true", "--exec.x.output=("); !strings.Contains(o.stderr, "--exec.x.output=(: not a valid regular expression") {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
