@@ -67,39 +67,39 @@ func splitWords(line string) ([]string, error) {
 	opened := 0    // where it opened
 	for i := 0; i < len(line); i++ {
 		c := line[i]
-		if quote == '\'' && c != '\'' || quote == '"' && c != '"' && c != '\\' && c != '$' && c != '`' {
-			w = append(w, c)
-			continue
-		}
+		literal := true // c is part of the word
 		switch {
-		case quote != 0 && c == quote:
-			quote = 0
+		case quote == '\'' && c != '\'', quote == '"' && strings.IndexByte("\"\\$`", c) < 0:
+		case c == quote:
+			quote, literal = 0, false
 		case quote == '"' && c == '\\':
 			// Inside double quotes a backslash escapes only these.
 			if i+1 < len(line) && strings.IndexByte("$`\"\\\n", line[i+1]) >= 0 {
 				i++
+				c = line[i]
 			}
-			if line[i] != '\n' {
-				w = append(w, line[i])
-			}
+			literal = c != '\n'
 		case c == ' ' || c == '\t':
 			if inWord {
 				words, w, inWord = append(words, string(w)), w[:0], false
 			}
+			continue
 		case c == '\'' || c == '"':
-			quote, opened, inWord = c, i, true
-		case c == '\\' && i+1 < len(line):
-			i++
-			if line[i] != '\n' { // a backslash and a newline join two lines
-				w, inWord = append(w, line[i]), true
-			}
+			quote, opened, literal = c, i, false
 		case c == '\\':
-			return nil, errors.New("the command line ends in a backslash")
+			if i++; i == len(line) {
+				return nil, errors.New("the command line ends in a backslash")
+			}
+			if c = line[i]; c == '\n' {
+				continue // a backslash and a newline join two lines
+			}
 		case quote != 0 || strings.IndexByte("|&;<>()$`*?[\n", c) >= 0 || !inWord && (c == '#' || c == '~'):
 			return nil, errorf("%q at byte %d would be an operator or an expansion to a shell, and none is run: quote it, or run one (sh -c '…')", c, i+1)
-		default:
-			w, inWord = append(w, c), true
 		}
+		if literal {
+			w = append(w, c)
+		}
+		inWord = true
 	}
 	switch {
 	case quote != 0:
