@@ -40,9 +40,14 @@ func startChild(path string, argv, env []string, files []uintptr) (int, error) {
 }
 
 // reapChild waits until the child pid has exited, killing its process
-// group once ctx ends. It reaps under the lock stopChildren kills under, so
-// that no kill can reach a pid that was reused. It polls rather than
-// blocking in wait4, which could not be interrupted at ctx's end.
+// group once ctx ends. Its exit is read under the lock stopChildren kills
+// under; it polls rather than blocking in wait4, which could not be
+// interrupted at ctx's end. Then it kills what the child left running in
+// its group, and reaps those of them that came to portpatrol: when it is
+// PID 1 (in a container) or a subreaper, a command's orphans are its
+// children, and would stay zombies, and pass to the command it execs.
+// Otherwise wait4 finds no child in the group at once. (The group's id is
+// not reused while any of it is left, so the kill reaches only it.)
 func reapChild(ctx context.Context, pid int) syscall.WaitStatus {
 	var status syscall.WaitStatus
 	for pause := time.Millisecond; ; pause = min(2*pause, 20*time.Millisecond) {
@@ -51,16 +56,22 @@ func reapChild(ctx context.Context, pid int) syscall.WaitStatus {
 			syscall.Kill(-pid, syscall.SIGKILL)
 		}
 		done, err := syscall.Wait4(pid, &status, syscall.WNOHANG, nil)
-		reaped := done == pid || err != nil && err != syscall.EINTR
-		if reaped {
-			delete(children.pids, pid)
-		}
 		children.Unlock()
-		if reaped {
-			return status
+		if done == pid || err != nil && err != syscall.EINTR {
+			break
 		}
 		time.Sleep(pause)
 	}
+	syscall.Kill(-pid, syscall.SIGKILL)
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if _, err := syscall.Wait4(-pid, nil, syscall.WNOHANG, nil); err != nil && err != syscall.EINTR {
+			break // ECHILD: none of the group is portpatrol's child any more
+		}
+	}
+	children.Lock()
+	delete(children.pids, pid)
+	children.Unlock()
+	return status
 }
 
 // stopChildren kills every running child's process group and lets their

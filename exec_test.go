@@ -279,3 +279,19 @@ func FuzzSplitWords(f *testing.F) {
 		}
 	})
 }
+
+// As PID 1 (a container's entrypoint), portpatrol inherits the orphans of
+// the commands it runs: what a command left running is killed and reaped,
+// so that no zombie passes to the command portpatrol execs, which lists the
+// children of PID 1 here.
+func TestExecReapsOrphansAsPID1(t *testing.T) {
+	t.Parallel()
+	requirePrivilege(t, os.Geteuid() == 0, "a PID namespace of its own needs root")
+	unshare := requireProgram(t, "unshare")
+	o := runCommand(t, exec.Command(unshare, "--mount", "--pid", "--fork", "--mount-proc", ppBinary,
+		"--exec.x.address=sh -c 'sleep 300 & sleep 300 & exit 0'", "--log-level=warn", "--", "cat", "/proc/1/task/1/children"))
+	o.mustExit(t, 0)
+	if strings.TrimSpace(o.stdout) != "" {
+		t.Errorf("PID 1 has children %q after the wait: zombies passed to the command\n%s", o.stdout, o.stderr)
+	}
+}
