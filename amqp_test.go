@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -422,6 +423,42 @@ func TestAMQPRealRabbitMQ(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	runPortpatrol(t, nil, "--amqp.mq.address=amqp://guest:guest@"+addr, "--default-max-attempts=1", "--timeout=30s").mustExit(t, 0)
+
+	// Queues: not ready while one is missing, and the passive declare
+	// creates none; ready once a setup job declares it.
+	cmd = exec.Command(ppBinary, "--amqp.mq.address=amqp://guest:guest@"+addr+"/orders", "--amqp.mq.queue=invoices,mails", "--default-interval=200ms", "--timeout=60s")
+	stderr = syncBuffer{}
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitFor(t, &stderr, `error="no queue invoices in vhost orders"`)
+	management := func(method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d/api/queues/orders/%s", managementPort, path), strings.NewReader(`{"durable":true}`))
+		req.SetBasicAuth("guest", "guest")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := management("GET", "invoices"); code != http.StatusNotFound {
+		t.Errorf("GET invoices: %d after passive declares, want 404", code)
+	}
+	if code := management("PUT", "invoices"); code != http.StatusCreated {
+		t.Fatalf("PUT invoices: %d", code)
+	}
+	waitFor(t, &stderr, `error="no queue mails in vhost orders"`)
+	if code := management("PUT", "mails"); code != http.StatusCreated {
+		t.Fatalf("PUT mails: %d", code)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("not ready after the queues were declared: %v\n%s", err, stderr.String())
+	}
 
 	// What the real broker sends is what the fake replays: the same frame,
 	// method and version, the same product in the server properties, and the

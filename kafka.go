@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,9 +27,22 @@ const (
 
 func init() {
 	register("kafka", &targetType{
-		ready:      "when a bootstrap server answers ApiVersions without error and Metadata with a broker and a controller",
-		properties: []property{timeoutProperty("how long one attempt at a server may take, both requests included")},
-		build:      buildKafka,
+		ready: "when a bootstrap server answers ApiVersions without error and Metadata with a broker and a controller (and the topics asked for, each partition with a leader)",
+		properties: []property{timeoutProperty("how long one attempt at a server may take, both requests included"), {name: "topics", arg: "NAME,...", help: "also require these topics, every partition with a leader",
+			set: func(s *targetSpec, v string) error {
+				var topics []string
+				for _, t := range strings.Split(v, ",") {
+					t = strings.TrimSpace(t)
+					// Kafka's own rule for a topic name (Topic.validate).
+					if t == "" || len(t) > 249 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+						return errors.New("want topic names of 1 to 249 letters, digits, '.', '_' and '-', separated by commas")
+					}
+					topics = append(topics, t)
+				}
+				s.settings = topics
+				return nil
+			}}},
+		build: buildKafka,
 	})
 }
 
@@ -43,7 +57,8 @@ func buildKafka(s *targetSpec, address string) (built, []error) {
 		pieces = append(pieces, srv, host)
 	}
 	shown := strings.Join(servers, ",")
-	return built{checker: kafkaCheck{servers: servers, timeout: s.timeout}, address: shown, pieces: append(pieces, shown)}, nil
+	topics, _ := s.settings.([]string)
+	return built{checker: kafkaCheck{servers: servers, timeout: s.timeout, topics: topics}, address: shown, pieces: append(pieces, shown)}, nil
 }
 
 // parseKafkaAddress accepts host, host:port and a comma-separated list of
@@ -72,17 +87,18 @@ func parseKafkaAddress(s string) ([]string, error) {
 type kafkaCheck struct {
 	servers []string // host:port
 	timeout time.Duration
+	topics  []string
 }
 
 func (c kafkaCheck) check(ctx context.Context) error {
 	return anyServer(ctx, c.servers, func(ctx context.Context, server string) error {
-		return exchange(ctx, "tcp", server, c.timeout, nil, kafkaTalk)
+		return exchange(ctx, "tcp", server, c.timeout, nil, func(conn net.Conn) error { return kafkaTalk(conn, c.topics) })
 	})
 }
 
 // kafkaTalk asks which API versions the broker speaks, then for the cluster
-// metadata without any topic.
-func kafkaTalk(conn net.Conn) error {
+// metadata with the topics asked for, or none.
+func kafkaTalk(conn net.Conn, topics []string) error {
 	// ApiVersions v0 has an empty body.
 	if _, err := conn.Write(kafkaRequest(kafkaAPIApiVersions, 0, 1, nil)); err != nil {
 		return err
@@ -91,14 +107,17 @@ func kafkaTalk(conn net.Conn) error {
 	if err != nil {
 		return err
 	}
-	version, err := parseApiVersions(reply)
+	version, err := parseApiVersions(reply, len(topics) > 0)
 	if err != nil {
 		return err
 	}
 	// Metadata v1 and later: an empty topics array asks for no topic (a
 	// null one, length -1, would ask for all of them). v4 adds
 	// allow_auto_topic_creation, false here.
-	body := []byte{0, 0, 0, 0}
+	body := binary.BigEndian.AppendUint32(nil, uint32(len(topics)))
+	for _, t := range topics {
+		body = append(binary.BigEndian.AppendUint16(body, uint16(len(t))), t...)
+	}
 	if version == 4 {
 		body = append(body, 0)
 	}
@@ -108,7 +127,7 @@ func kafkaTalk(conn net.Conn) error {
 	if reply, err = readKafkaReply(conn, 2); err != nil {
 		return err
 	}
-	return parseMetadata(reply, version)
+	return parseMetadata(reply, version, topics)
 }
 
 // kafkaRequest frames a request: size, then request header v1 (api_key,
@@ -148,8 +167,10 @@ func readKafkaReply(r io.Reader, correlationID int32) ([]byte, error) {
 
 // parseApiVersions reads an ApiVersions v0 response body (error_code, then
 // [api_key min_version max_version]) and picks the Metadata version to ask
-// with: 1, or 4 for brokers that no longer speak 1.
-func parseApiVersions(b []byte) (int16, error) {
+// with: 1, or 4 for brokers that no longer speak 1. Asking for topics, 4
+// first: before it, a broker with auto.create.topics.enable creates the
+// topics a Metadata request names.
+func parseApiVersions(b []byte, topics bool) (int16, error) {
 	r := kafkaReader{b: b}
 	if code := r.int16(); code != 0 {
 		if r.err != nil {
@@ -163,7 +184,11 @@ func parseApiVersions(b []byte) (int16, error) {
 		if key != kafkaAPIMetadata || r.err != nil {
 			continue
 		}
-		for _, v := range []int16{1, 4} {
+		versions := []int16{1, 4}
+		if topics {
+			versions = []int16{4, 1}
+		}
+		for _, v := range versions {
 			if lo <= v && v <= hi {
 				return v, nil
 			}
@@ -178,8 +203,8 @@ func parseApiVersions(b []byte) (int16, error) {
 
 // parseMetadata reads a Metadata v1 or v4 response body: [throttle_time_ms
 // (v4)] [brokers: node_id host port rack] [cluster_id (v4)] controller_id,
-// then topics, which we asked none of.
-func parseMetadata(b []byte, version int16) error {
+// then the topics asked for.
+func parseMetadata(b []byte, version int16, topics []string) error {
 	r := kafkaReader{b: b}
 	if version >= 3 {
 		r.int32() // throttle_time_ms
@@ -202,8 +227,55 @@ func parseMetadata(b []byte, version int16) error {
 		return errors.New("Metadata lists no broker")
 	case controller < 0:
 		return errorf("Metadata lists %d broker(s) but no controller (controller id %d): the cluster is not formed yet", brokers, controller)
+	case len(topics) == 0:
+		return nil
 	}
-	return nil
+	return metadataTopics(&r, topics)
+}
+
+// metadataTopics reads the topics of a Metadata v1 or v4 response:
+// [error_code name is_internal [partitions]], each partition error_code
+// partition_index leader_id [replica_nodes] [isr_nodes]. It is ready when
+// every topic asked for is listed without error, and each of its
+// partitions has a leader; otherwise the reason is the first problem.
+func metadataTopics(r *kafkaReader, want []string) error {
+	listed := make([]bool, len(want))
+	var problem error
+	for n := r.int32(); n > 0 && r.err == nil; n-- {
+		code, name := r.int16(), r.string()
+		r.take(1) // is_internal
+		partitions := r.int32()
+		i := slices.Index(want, name)
+		if i < 0 {
+			i, name = len(want), "" // not asked for: read past it
+		} else {
+			listed[i] = true
+		}
+		for ; partitions > 0 && r.err == nil; partitions-- {
+			partitionCode, index, leader := r.int16(), r.int32(), r.int32()
+			r.take(4 * int(r.int32())) // replica_nodes
+			r.take(4 * int(r.int32())) // isr_nodes
+			if (leader < 0 || partitionCode == 5) && code == 0 && problem == nil && name != "" {
+				problem = errorf("partition %d of topic %s has no leader", index, name)
+			}
+		}
+		switch {
+		case name == "" || problem != nil:
+		case code == 3:
+			problem = errorf("no topic %s", name)
+		case code == 29:
+			problem = unseen{errorf("topic %s: error code 29 TOPIC_AUTHORIZATION_FAILED", name)}
+		case code != 0:
+			problem = errorf("topic %s: %s", name, kafkaErrorName(code, ""))
+		}
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if i := slices.Index(listed, false); i >= 0 && problem == nil {
+		return errorf("Metadata does not list topic %s", want[i])
+	}
+	return problem
 }
 
 // kafkaReader reads the protocol's big-endian primitives from one response,
@@ -213,6 +285,10 @@ type kafkaReader struct {
 	err error
 }
 
+// take is kept out of line: inlined into every int16 and int32 read, it
+// cost the binary 6 KB.
+//
+//go:noinline
 func (r *kafkaReader) take(n int) []byte {
 	if r.err != nil || n < 0 || n > len(r.b) {
 		if r.err == nil {
@@ -239,19 +315,23 @@ func (r *kafkaReader) int32() int32 {
 	return 0
 }
 
-// string skips a STRING or NULLABLE_STRING: int16 length (-1: null), bytes.
-func (r *kafkaReader) string() {
+// string reads a STRING or NULLABLE_STRING: int16 length (-1: null), bytes.
+func (r *kafkaReader) string() string {
 	if n := r.int16(); n > 0 {
-		r.take(int(n))
+		return string(r.take(int(n)))
 	} else if n < -1 {
 		r.take(-1) // a negative length other than null is malformed
 	}
+	return ""
 }
 
 // kafkaErrors names the error codes a broker may answer these two requests
 // with (the protocol guide's table of error codes).
 var kafkaErrors = map[int16]string{
 	-1: "UNKNOWN_SERVER_ERROR",
+	3:  "UNKNOWN_TOPIC_OR_PARTITION",
+	5:  "LEADER_NOT_AVAILABLE",
+	17: "INVALID_TOPIC_EXCEPTION",
 	7:  "REQUEST_TIMED_OUT",
 	8:  "BROKER_NOT_AVAILABLE",
 	31: "CLUSTER_AUTHORIZATION_FAILED",

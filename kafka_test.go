@@ -286,7 +286,8 @@ func TestKafkaBecomesReady(t *testing.T) {
 // FuzzKafkaReply feeds arbitrary bytes to the framing reader and both body
 // parsers: they may refuse, never panic or allocate past the limit.
 func FuzzKafkaReply(f *testing.F) {
-	for _, name := range []string{"apiversions-v0", "apiversions-v0-metadata-from-v4", "metadata-v1-ready", "metadata-v1-no-controller", "metadata-v4-ready"} {
+	for _, name := range []string{"apiversions-v0", "apiversions-v0-metadata-from-v4", "metadata-v1-ready", "metadata-v1-no-controller", "metadata-v4-ready",
+		"metadata-v4-topics", "metadata-v1-topics", "metadata-v4-topic-missing", "metadata-v4-no-leader"} {
 		body := kafkaFixture(f, name)
 		f.Add(append([]byte{0, 0, 0, byte(4 + len(body)), 0, 0, 0, 1}, body...))
 	}
@@ -299,9 +300,12 @@ func FuzzKafkaReply(f *testing.F) {
 		if len(body) > maxKafkaReply {
 			t.Fatalf("body of %d bytes passed the limit", len(body))
 		}
-		parseApiVersions(body)
-		parseMetadata(body, 1)
-		parseMetadata(body, 4)
+		parseApiVersions(body, false)
+		parseApiVersions(body, true)
+		parseMetadata(body, 1, nil)
+		parseMetadata(body, 4, nil)
+		parseMetadata(body, 1, []string{"orders", "mails"})
+		parseMetadata(body, 4, []string{"orders", "mails"})
 	})
 }
 
