@@ -92,6 +92,7 @@ func parseAMQPAddress(s string) (hostport string, useTLS bool, password string, 
 	case "amqps":
 		useTLS, port = true, "5671"
 	default:
+		//lint:ignore ST1005 the message ends with a URL form, whose ... is part of it
 		return "", false, "", errors.New("want host[:port], amqp://host[:port][/vhost] or amqps://...")
 	}
 	var hasPassword bool

@@ -224,6 +224,7 @@ func parseMetadata(b []byte, version int16, topics []string) error {
 	case r.err != nil:
 		return r.err
 	case brokers <= 0:
+		//lint:ignore ST1005 Metadata is the name of the Kafka request
 		return errors.New("Metadata lists no broker")
 	case controller < 0:
 		return errorf("Metadata lists %d broker(s) but no controller (controller id %d): the cluster is not formed yet", brokers, controller)
@@ -245,9 +246,8 @@ func metadataTopics(r *kafkaReader, want []string) error {
 		code, name := r.int16(), r.string()
 		r.take(1) // is_internal
 		partitions := r.int32()
-		i := slices.Index(want, name)
-		if i < 0 {
-			i, name = len(want), "" // not asked for: read past it
+		if i := slices.Index(want, name); i < 0 {
+			name = "" // not asked for: read past it
 		} else {
 			listed[i] = true
 		}

@@ -524,13 +524,13 @@ func (c mysqlCheck) check(ctx context.Context) error {
 	retry.tls = &tls.Config{InsecureSkipVerify: true}
 	left := c.timeout - time.Since(start) // one deadline for the attempt, retry included
 	if left <= 0 {
-		return unseen{clear.error}
+		return unseen(clear)
 	}
 	again := exchange(ctx, c.network, c.address, left, nil, func(conn net.Conn) error { return retry.talk(conn) })
 	if se, ok := errors.AsType[mysqlServerError](again); again == nil || ok && se.code != 1045 {
 		return unseen{errorf("%v, but the same login over TLS is accepted: the server requires TLS for it (require_secure_transport, or an account that requires SSL); the app needs tls=true in a DSN or ssl-mode=REQUIRED in a URL", clear.error)}
 	}
-	return unseen{clear.error}
+	return unseen(clear)
 }
 
 // mysqlRefusedInClear is a 1045 to a login without TLS from a server that

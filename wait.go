@@ -236,7 +236,7 @@ func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 		default:
 		}
 		began := time.Now()
-		err, seen := w.attempt(attempt)
+		seen, err := w.attempt(attempt)
 		now := time.Now()
 		// An attempt that ends after the wait did comes too late to count.
 		// At the deadline, ctx's timer may not have fired yet: the clock
@@ -281,7 +281,7 @@ type waiting struct {
 
 // attempt makes one attempt; for an inverted target, an attempt that fails
 // is the success, and seen is why it counts as gone.
-func (w *waiting) attempt(attempt int) (err error, seen string) {
+func (w *waiting) attempt(attempt int) (seen string, err error) {
 	err = w.checker.check(context.Background())
 	if b, ok := err.(blind); ok {
 		if w.debug {
@@ -295,7 +295,7 @@ func (w *waiting) attempt(attempt int) (err error, seen string) {
 		}
 		err = w.stillThere(err)
 	}
-	return err, seen
+	return seen, err
 }
 
 // succeeded counts a successful attempt: the target is ready (done) once

@@ -431,7 +431,7 @@ func TestChangeStormIsBounded(t *testing.T) {
 // blindChecker is up on a reply that cannot see further.
 type blindChecker struct{ note string }
 
-func (c blindChecker) check(context.Context) error { return blind{c.note} }
+func (c blindChecker) check(context.Context) error { return blind(c) }
 
 // isReady is what the wait loop counts as a success: no error, or a blind one.
 func isReady(err error) bool {
