@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the kube-apiserver and etcd that the Kubernetes tests (kube_test.go)
-# start on loopback, from this directory's module, into
+# start on loopback, and the kubectl they ask for a second opinion (the
+# differential tests), from this directory's module, into
 # ${PORTPATROL_KUBE_BIN:-${XDG_CACHE_HOME:-~/.cache}/portpatrol-kube}, where
 # the tests look for them. A cold build takes minutes on two cores, so it is
 # skipped while the binaries there were built by this script from this go.mod
@@ -10,8 +11,8 @@ cd "$(dirname "$0")"
 
 out="${PORTPATROL_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/portpatrol-kube}"
 stamp="$(cat build.sh go.mod go.sum | sha256sum | cut -d' ' -f1)"
-if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
-	echo "kube-apiserver and etcd in $out are up to date"
+if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -x "$out/kubectl" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
+	echo "kube-apiserver, etcd and kubectl in $out are up to date"
 	exit 0
 fi
 
@@ -28,9 +29,12 @@ pkg=k8s.io/component-base/version
 go build -trimpath -o "$tmp/kube-apiserver" \
 	-ldflags="-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
 	k8s.io/kubernetes/cmd/kube-apiserver
+go build -trimpath -o "$tmp/kubectl" \
+	-ldflags="-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
+	k8s.io/kubernetes/cmd/kubectl
 go build -trimpath -o "$tmp/etcd" go.etcd.io/etcd/server/v3
-# Replace the old binaries only once both new ones are built.
+# Replace the old binaries only once all new ones are built.
 rm -f "$out/stamp"
-mv -f "$tmp/kube-apiserver" "$tmp/etcd" "$out/"
+mv -f "$tmp/kube-apiserver" "$tmp/kubectl" "$tmp/etcd" "$out/"
 echo "$stamp" >"$out/stamp"
-echo "built kube-apiserver and etcd into $out in $((SECONDS - start)) s"
+echo "built kube-apiserver, kubectl and etcd into $out in $((SECONDS - start)) s"
