@@ -1,5 +1,7 @@
-// JSON expectations of an http target: PATH=VALUE, PATH!=VALUE or PATH,
-// checked against the response body with the json: resolver's dot paths.
+// JSON expectations: PATH=VALUE, PATH!=VALUE, PATH>=N (and >, <=, <) or
+// PATH, checked against a JSON document with the json: resolver's dot
+// paths. One grammar for an http target's json property and a k8s target's
+// for=field.
 
 package main
 
@@ -11,35 +13,39 @@ import (
 	"unicode/utf8"
 )
 
-// jsonExpectation is one --http.<id>.json value, parsed at start-up.
+// jsonExpectation is one expectation, parsed at start-up.
 type jsonExpectation struct {
 	path   string   // as written, for reasons
 	keys   []string // path cut into keys, escapes undone
-	values []string // alternatives; nil: the path exists and is not null
-	negate bool     // PATH!=VALUE
+	op     string   // =, !=, >=, >, <=, <; "": the path exists and is not null
+	values []string // alternatives of = and !=
+	number float64  // the bound of >=, >, <= and <
 }
 
-// parseJSONExpectation reads PATH=A|B, PATH!=A|B or PATH. The path ends at
-// the first = (or !=) not escaped with a backslash.
+// parseJSONExpectation reads PATH=A|B, PATH!=A|B, PATH>=N, PATH>N, PATH<=N,
+// PATH<N or PATH. The path ends at the first =, !=, > or < not escaped
+// with a backslash.
 func parseJSONExpectation(v string) (jsonExpectation, error) {
 	var e jsonExpectation
-	end, valueAt := len(v), -1
-	bang := false // the character before is an unescaped !
+	end := len(v)
 	for i := 0; i < len(v); i++ {
 		if v[i] == '\\' {
-			i, bang = i+1, false
+			i++
 			continue
 		}
-		if v[i] == '=' {
-			end, valueAt = i, i+1
-			if bang {
-				end, e.negate = i-1, true
-			}
+		if strings.IndexByte("=<>", v[i]) >= 0 || strings.HasPrefix(v[i:], "!=") {
+			end = i
 			break
 		}
-		bang = v[i] == '!'
 	}
 	e.path = v[:end]
+	rest := v[end:]
+	for _, op := range []string{"!=", ">=", "<=", "=", ">", "<"} {
+		if strings.HasPrefix(rest, op) {
+			e.op, rest = op, rest[len(op):]
+			break
+		}
+	}
 	if e.path == "" {
 		return e, errors.New("no path: want PATH=VALUE, PATH!=VALUE or PATH, e.g. status=green|yellow")
 	}
@@ -47,10 +53,15 @@ func parseJSONExpectation(v string) (jsonExpectation, error) {
 	if e.keys, err = splitPath(e.path); err != nil {
 		return e, err
 	}
-	if valueAt >= 0 {
-		e.values = strings.Split(v[valueAt:], "|")
+	switch e.op {
+	case "=", "!=":
+		e.values = strings.Split(rest, "|")
 		if len(e.values) > 1 && slices.Contains(e.values, "") {
-			return e, errorf("%s has an empty alternative (separate values with |, e.g. green|yellow)", quoteValue(v[valueAt:]))
+			return e, errorf("%s has an empty alternative (separate values with |, e.g. green|yellow)", quoteValue(rest))
+		}
+	case ">=", ">", "<=", "<":
+		if e.number, err = strconv.ParseFloat(rest, 64); err != nil || !isJSONNumber(rest) {
+			return e, errorf("%s%s needs a number after it, e.g. %s%s2", quoteValue(e.path), e.op, e.path, e.op)
 		}
 	}
 	return e, nil
@@ -63,28 +74,39 @@ func (e jsonExpectation) check(doc any, secrets hidden) error {
 	if err != nil {
 		return err
 	}
-	if e.values == nil {
+	var want string
+	switch e.op {
+	case "":
 		if v == nil {
 			return errorf("%s is null, want a value", quoteValue(e.path))
 		}
 		return nil
+	case ">=", ">", "<=", "<":
+		if n, ok := v.(jsonNumber); ok {
+			f, _ := strconv.ParseFloat(string(n), 64)
+			if e.op == ">=" && f >= e.number || e.op == ">" && f > e.number || e.op == "<=" && f <= e.number || e.op == "<" && f < e.number {
+				return nil
+			}
+		}
+		want = "a number " + e.op + " " + strconv.FormatFloat(e.number, 'g', -1, 64)
+	default:
+		text, scalar := jsonScalarText(v)
+		if (scalar && slices.Contains(e.values, text)) != (e.op == "!=") {
+			return nil
+		}
+		quoted := make([]string, len(e.values))
+		for i, a := range e.values {
+			quoted[i] = quoteValue(a)
+		}
+		want = quoted[len(quoted)-1]
+		if len(quoted) > 1 {
+			want = strings.Join(quoted[:len(quoted)-1], ", ") + " or " + want
+		}
+		if e.op == "!=" {
+			want = "anything but " + want
+		}
 	}
-	text, scalar := jsonScalarText(v)
-	if (scalar && slices.Contains(e.values, text)) != e.negate {
-		return nil
-	}
-	want := make([]string, len(e.values))
-	for i, a := range e.values {
-		want[i] = quoteValue(a)
-	}
-	list := want[len(want)-1]
-	if len(want) > 1 {
-		list = strings.Join(want[:len(want)-1], ", ") + " or " + list
-	}
-	if e.negate {
-		list = "anything but " + list
-	}
-	return errorf("%s is %s, want %s", quoteValue(e.path), foundJSON(v, secrets), list)
+	return errorf("%s is %s, want %s", quoteValue(e.path), foundJSON(v, secrets), want)
 }
 
 // jsonScalarText is the text a VALUE is compared with: a string's content,

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,10 +21,14 @@ func init() {
 		properties: k8sProperties,
 		settings:   func() any { return &k8sSettings{min: 1} },
 		finish:     finishK8s,
+		prepare:    func(log *logger) error { k8sLog = log; return nil },
 		build:      buildK8s,
 		stop:       stopPlugins,
 	})
 }
+
+// k8sLog is the run's logger, for what a shared watch has to say once.
+var k8sLog *logger
 
 type k8sSettings struct {
 	selector       string
@@ -38,8 +43,9 @@ type k8sSettings struct {
 // k8sWant is what the for property asks of each object.
 type k8sWant struct {
 	what   string // ready, exists, deleted, condition, field
-	name   string // the condition's type, or the field's path
-	value  string // the condition's status, or the field's value
+	name   string // the condition's type
+	value  string // the condition's status
+	field  jsonExpectation
 	config string // as written, for messages
 }
 
@@ -54,7 +60,7 @@ var k8sProperties = []property{
 			k8sOf(s).selector = strings.TrimSpace(v)
 			return nil
 		}},
-	{name: "namespace", arg: "NAME", help: "the objects' namespace (default: the pod's own, else the kubeconfig context's, else default)",
+	{name: "namespace", arg: "NAME", help: "the objects' namespace (default: the kubeconfig context's, else the pod's own, else default)",
 		set: func(s *targetSpec, v string) error {
 			if !isDNSLabel(v) {
 				return errors.New("not a namespace name " + dnsLabelRule)
@@ -62,7 +68,7 @@ var k8sProperties = []property{
 			k8sOf(s).namespace = v
 			return nil
 		}},
-	{name: "for", arg: "WHAT", def: "ready", help: "ready, exists, deleted, condition=TYPE[=STATUS] or field=PATH=VALUE",
+	{name: "for", arg: "WHAT", def: "ready", help: "ready, exists, deleted, condition=TYPE[=STATUS] or field=PATH=VALUE (also PATH!=VALUE, PATH>=N, >, <=, <, as http's json)",
 		set: func(s *targetSpec, v string) (err error) { k8sOf(s).want, err = parseK8sWant(v); return }},
 	{name: "min", arg: "N", help: "with a selector: how many objects must match at least; for a Service: how many ready endpoints it needs (default 1)",
 		set: func(s *targetSpec, v string) (err error) { k8sOf(s).min, err = parseCount(v, 1); return }},
@@ -108,25 +114,39 @@ func parseK8sWant(v string) (k8sWant, error) {
 		}
 		return k8sWant{what: "condition", name: typ, value: status, config: v}, nil
 	case "field":
-		path, value, ok := strings.Cut(rest, "=")
-		if !ok || path == "" {
-			return w, errors.New("field needs a path and a value, e.g. field=status.phase=Succeeded")
+		if strings.HasPrefix(rest, "{") || strings.HasPrefix(rest, ".") {
+			return w, errorf("%s is a kubectl jsonpath; write it as a dot path: field=%s", quoteValue(rest), dotPath(rest))
 		}
-		for _, seg := range strings.Split(path, ".") {
-			if seg == "" {
-				return w, errorf("the path %q has an empty segment", path)
-			}
+		e, err := parseJSONExpectation(rest)
+		if err != nil {
+			return w, errorf("field: %v", err)
 		}
-		return k8sWant{what: "field", name: path, value: value, config: v}, nil
+		return k8sWant{what: "field", field: e, config: v}, nil
+	case "jsonpath":
+		return w, errorf("kubectl's jsonpath is written as a dot path here: field=%s", dotPath(rest))
 	}
 	return w, errors.New("want ready, exists, deleted, condition=TYPE[=STATUS] or field=PATH=VALUE")
 }
 
-func finishK8s(s *targetSpec) []error {
-	if s.isGiven("min") && k8sOf(s).want.what == "deleted" {
-		return []error{errorf("%s does not go with %s=deleted: deleted means no object is left", s.flag("min"), s.flag("for"))}
+// dotPath turns kubectl's {.status.succeeded}=1 into status.succeeded=1.
+func dotPath(jsonpath string) string {
+	path, value, hasValue := strings.Cut(jsonpath, "=")
+	path = strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(path, "{"), "}"), ".")
+	if hasValue {
+		path += "=" + value
 	}
-	return nil
+	return path
+}
+
+func finishK8s(s *targetSpec) []error {
+	var problems []error
+	if s.isGiven("min") && k8sOf(s).want.what == "deleted" {
+		problems = append(problems, errorf("%s does not go with %s=deleted: deleted means no object is left", s.flag("min"), s.flag("for")))
+	}
+	if s.invert && k8sOf(s).want.what == "deleted" {
+		problems = append(problems, errorf("%s=deleted does not go with %s: to wait until the object exists, use %s=exists", s.flag("for"), s.flag("invert"), s.flag("for")))
+	}
+	return problems
 }
 
 // k8sResource is one kind of object and how to reach its collection.
@@ -137,33 +157,111 @@ type k8sResource struct {
 	ready                    string // which readiness rule; "" is condition Ready=True
 }
 
-// k8sKinds are the built-in kinds by every name kubectl accepts for them.
-// Other kinds are found through discovery, as RESOURCE.GROUP.
+// k8sBuiltins are the kinds of a plain cluster, as its discovery lists
+// them (TestKubeBuiltinKinds holds this table to a real API server's):
+// GROUP/VERSION, plural, singular, kubectl's short names (- for none),
+// N(amespaced) or C(luster), and the readiness rule of objectReady. A kind
+// listed twice (events) is found by a bare name in the core group first,
+// as kubectl finds it.
+const k8sBuiltins = `
+v1 pods pod po N pod
+v1 services service svc N service
+v1 configmaps configmap cm N exists
+v1 secrets secret - N exists
+v1 serviceaccounts serviceaccount sa N exists
+v1 endpoints endpoints ep N exists
+v1 events event ev N exists
+v1 limitranges limitrange limits N exists
+v1 resourcequotas resourcequota quota N exists
+v1 podtemplates podtemplate - N exists
+v1 replicationcontrollers replicationcontroller rc N replicas
+v1 persistentvolumeclaims persistentvolumeclaim pvc N pvc
+v1 persistentvolumes persistentvolume pv C pv
+v1 nodes node no C node
+v1 namespaces namespace ns C namespace
+v1 componentstatuses componentstatus cs C exists
+apps/v1 deployments deployment deploy N deployment
+apps/v1 statefulsets statefulset sts N statefulset
+apps/v1 daemonsets daemonset ds N daemonset
+apps/v1 replicasets replicaset rs N replicas
+apps/v1 controllerrevisions controllerrevision - N exists
+batch/v1 jobs job - N job
+batch/v1 cronjobs cronjob cj N exists
+autoscaling/v2 horizontalpodautoscalers horizontalpodautoscaler hpa N exists
+networking.k8s.io/v1 ingresses ingress ing N exists
+networking.k8s.io/v1 ingressclasses ingressclass - C exists
+networking.k8s.io/v1 networkpolicies networkpolicy netpol N exists
+networking.k8s.io/v1 ipaddresses ipaddress ip C exists
+networking.k8s.io/v1 servicecidrs servicecidr - C exists
+discovery.k8s.io/v1 endpointslices endpointslice - N exists
+policy/v1 poddisruptionbudgets poddisruptionbudget pdb N exists
+rbac.authorization.k8s.io/v1 roles role - N exists
+rbac.authorization.k8s.io/v1 rolebindings rolebinding - N exists
+rbac.authorization.k8s.io/v1 clusterroles clusterrole - C exists
+rbac.authorization.k8s.io/v1 clusterrolebindings clusterrolebinding - C exists
+storage.k8s.io/v1 storageclasses storageclass sc C exists
+storage.k8s.io/v1 csidrivers csidriver - C exists
+storage.k8s.io/v1 csinodes csinode - C exists
+storage.k8s.io/v1 csistoragecapacities csistoragecapacity - N exists
+storage.k8s.io/v1 volumeattachments volumeattachment - C exists
+storage.k8s.io/v1 volumeattributesclasses volumeattributesclass vac C exists
+scheduling.k8s.io/v1 priorityclasses priorityclass pc C exists
+node.k8s.io/v1 runtimeclasses runtimeclass - C exists
+coordination.k8s.io/v1 leases lease - N exists
+certificates.k8s.io/v1 certificatesigningrequests certificatesigningrequest csr C exists
+admissionregistration.k8s.io/v1 mutatingwebhookconfigurations mutatingwebhookconfiguration - C exists
+admissionregistration.k8s.io/v1 validatingwebhookconfigurations validatingwebhookconfiguration - C exists
+admissionregistration.k8s.io/v1 validatingadmissionpolicies validatingadmissionpolicy - C exists
+admissionregistration.k8s.io/v1 validatingadmissionpolicybindings validatingadmissionpolicybinding - C exists
+apiextensions.k8s.io/v1 customresourcedefinitions customresourcedefinition crd,crds C crd
+apiregistration.k8s.io/v1 apiservices apiservice - C apiservice
+flowcontrol.apiserver.k8s.io/v1 flowschemas flowschema - C exists
+flowcontrol.apiserver.k8s.io/v1 prioritylevelconfigurations prioritylevelconfiguration - C exists
+resource.k8s.io/v1 deviceclasses deviceclass - C exists
+resource.k8s.io/v1 resourceclaims resourceclaim - N exists
+resource.k8s.io/v1 resourceclaimtemplates resourceclaimtemplate - N exists
+resource.k8s.io/v1 resourceslices resourceslice - C exists
+events.k8s.io/v1 events event ev N exists
+`
+
+// k8sKinds are the built-in kinds by every name kubectl takes for them:
+// plural, singular (the kind in lower case), short, each also as
+// NAME.GROUP and NAME.VERSION.GROUP (deployment.v1.apps).
 var k8sKinds = func() map[string]k8sResource {
 	m := map[string]k8sResource{}
-	for _, k := range []struct {
-		names string
-		r     k8sResource
-	}{
-		{"job jobs", k8sResource{"batch", "v1", "jobs", "job", true, "job"}},
-		{"deployment deployments deploy", k8sResource{"apps", "v1", "deployments", "deployment", true, "deployment"}},
-		{"statefulset statefulsets sts", k8sResource{"apps", "v1", "statefulsets", "statefulset", true, "statefulset"}},
-		{"daemonset daemonsets ds", k8sResource{"apps", "v1", "daemonsets", "daemonset", true, "daemonset"}},
-		{"pod pods po", k8sResource{"", "v1", "pods", "pod", true, "pod"}},
-		{"service services svc", k8sResource{"", "v1", "services", "service", true, "service"}},
-		{"persistentvolumeclaim persistentvolumeclaims pvc", k8sResource{"", "v1", "persistentvolumeclaims", "persistentvolumeclaim", true, "pvc"}},
-		{"customresourcedefinition customresourcedefinitions crd crds", k8sResource{"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", false, "crd"}},
-		{"node nodes no", k8sResource{"", "v1", "nodes", "node", false, "node"}},
-		{"namespace namespaces ns", k8sResource{"", "v1", "namespaces", "namespace", false, "namespace"}},
-		{"configmap configmaps cm", k8sResource{"", "v1", "configmaps", "configmap", true, "exists"}},
-		{"secret secrets", k8sResource{"", "v1", "secrets", "secret", true, "exists"}},
-	} {
-		for _, n := range strings.Fields(k.names) {
-			m[n] = k.r
+	for _, line := range strings.Split(strings.TrimSpace(k8sBuiltins), "\n") {
+		f := strings.Fields(line)
+		group, version, ok := strings.Cut(f[0], "/")
+		if !ok {
+			group, version = "", f[0]
 		}
+		names := []string{f[1], f[2]}
+		if f[3] != "-" {
+			names = append(names, strings.Split(f[3], ",")...)
+		}
+		addKind(m, k8sResource{group, version, f[1], f[2], f[4] == "N", f[5]}, names)
 	}
 	return m
 }()
+
+// addKind adds r to m by each of its names, alone and with its group and
+// version; a name already there keeps its first kind.
+func addKind(m map[string]k8sResource, r k8sResource, names []string) {
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		keys := []string{n}
+		if r.group != "" {
+			keys = append(keys, n+"."+r.group, n+"."+r.version+"."+r.group)
+		}
+		for _, k := range keys {
+			if _, taken := m[k]; !taken {
+				m[k] = r
+			}
+		}
+	}
+}
 
 // endpointSlices is where a Service's endpoints are.
 var endpointSlices = k8sResource{"discovery.k8s.io", "v1", "endpointslices", "endpointslice", true, ""}
@@ -196,10 +294,10 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 	lower := strings.ToLower(kind)
 	if r, ok := k8sKinds[lower]; ok {
 		c.res = &r
-	} else if res, group, ok := strings.Cut(lower, "."); ok && isDNSLabel(res) && isDNSSubdomain(group) {
-		c.discover = [2]string{res, group}
+	} else if isDNSSubdomain(lower) {
+		c.discover = lower // a custom resource's name, or R.G, R.V.G
 	} else {
-		problems = append(problems, addressError{errorf("unknown kind %q: want a kind such as job, deployment, sts, svc, pvc, crd, or RESOURCE.GROUP (certificates.cert-manager.io) for others", kind)})
+		problems = append(problems, addressError{errorf("unknown kind %q: want a kind, plural, short name (job, deployments, sts), RESOURCE.GROUP (certificates.cert-manager.io) or RESOURCE.VERSION.GROUP (deployment.v1.apps)", kind)})
 	}
 	switch {
 	case named && (name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/ \t\n?#%")):
@@ -231,10 +329,8 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 		return built{}, problems
 	}
 	c.api = api
+	// As client-go: the property, the context's, the pod's, default.
 	c.namespace = k.namespace
-	if c.namespace == "" {
-		c.namespace = podNamespace()
-	}
 	if c.namespace == "" && api.namespace != "" {
 		if !isDNSLabel(api.namespace) {
 			return built{}, []error{errorf("%s: its namespace %q is not a namespace name %s", api.where, api.namespace, dnsLabelRule)}
@@ -242,9 +338,16 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 		c.namespace = api.namespace
 	}
 	if c.namespace == "" {
+		c.namespace = podNamespace()
+	}
+	if c.namespace == "" {
 		c.namespace = "default"
 	}
-	return built{checker: c, address: address, secrets: api.secrets}, nil
+	var where []any
+	if c.res == nil || c.res.namespaced {
+		where = append(where, "namespace", c.namespace)
+	}
+	return built{checker: c, address: address, secrets: api.secrets, where: append(where, "cluster", api.cluster)}, nil
 }
 
 // The API's rules for names, as messages state them.
@@ -263,6 +366,8 @@ const (
 func (c *k8sCheck) nameError() error {
 	kind, rule, ok := "", dnsSubdomainRule, isDNSSubdomain(c.name)
 	switch {
+	case c.res != nil && c.res.group == "rbac.authorization.k8s.io":
+		return nil // system:aggregate-to-view: refused by the caller only if it cannot be in a path
 	case c.res != nil:
 		kind = c.res.singular
 		switch c.res.resource {
@@ -271,12 +376,12 @@ func (c *k8sCheck) nameError() error {
 		case "services":
 			rule, ok = dns1035LabelRule, isDNSLabel(c.name) && 'a' <= c.name[0] && c.name[0] <= 'z'
 		}
-	case c.discover[1] != "":
-		group := c.discover[1]
+	case c.discover != "":
+		_, group, _ := strings.Cut(c.discover, ".")
 		if !strings.Contains(group, ".") || group == "k8s.io" || strings.HasSuffix(group, ".k8s.io") {
 			return nil
 		}
-		kind = c.discover[0] + "." + group
+		kind = c.discover
 	default:
 		return nil // the kind is unknown, and said so
 	}
@@ -291,7 +396,7 @@ func (c *k8sCheck) nameError() error {
 type k8sCheck struct {
 	api            *kubeAPI
 	res            *k8sResource // nil until discovery found it
-	discover       [2]string    // resource and group to find
+	discover       string       // the kind as written, in lower case, to find through discovery
 	name           string       // "" with a selector
 	selector       string
 	namespace      string
@@ -300,20 +405,26 @@ type k8sCheck struct {
 	ifMissingReady bool
 	timeout        time.Duration
 
-	mu      sync.Mutex
-	wake    chan struct{} // nil until changes is called
-	watches map[string]*k8sWatch
+	seenUnfinished bool // an object was seen not ready in this run
+
+	mu         sync.Mutex
+	wake       chan struct{}   // nil until changes is called
+	subscribed map[string]bool // the collections (and names, selectors) it is woken by
 }
 
 // k8sObject holds the fields readiness reads, of every kind at once.
 type k8sObject struct {
 	Metadata struct {
-		Name       string
-		Generation int64
+		Name              string
+		Generation        int64
+		DeletionTimestamp string
+		Finalizers        []string
 	}
 	Spec struct {
 		Replicas       *int64
 		UpdateStrategy string
+		Suspend        bool
+		Type           string // a Service's
 	}
 	Status struct {
 		ObservedGeneration     int64
@@ -331,6 +442,7 @@ type k8sObject struct {
 		Active                 int64
 		Succeeded              int64
 		Failed                 int64
+		Waiting                []string // a pod's containers waiting: "web: CrashLoopBackOff: ..."
 	}
 }
 
@@ -351,7 +463,13 @@ func k8sObjectOf(v any) k8sObject {
 		r := jsonInt(n)
 		o.Spec.Replicas = &r
 	}
+	o.Metadata.DeletionTimestamp = jsonString(jsonAt(meta, "deletionTimestamp"))
+	for _, f := range jsonList(jsonAt(meta, "finalizers")) {
+		o.Metadata.Finalizers = append(o.Metadata.Finalizers, jsonString(f))
+	}
 	o.Spec.UpdateStrategy = jsonString(jsonAt(spec, "updateStrategy", "type"))
+	o.Spec.Suspend = jsonAt(spec, "suspend") == true
+	o.Spec.Type = jsonString(jsonAt(spec, "type"))
 	st := &o.Status
 	for _, c := range jsonList(jsonAt(status, "conditions")) {
 		st.Conditions = append(st.Conditions, k8sCondition{
@@ -374,6 +492,18 @@ func k8sObjectOf(v any) k8sObject {
 	st.Active = jsonInt(jsonAt(status, "active"))
 	st.Succeeded = jsonInt(jsonAt(status, "succeeded"))
 	st.Failed = jsonInt(jsonAt(status, "failed"))
+	for _, list := range []string{"initContainerStatuses", "containerStatuses"} {
+		for _, cs := range jsonList(jsonAt(status, list)) {
+			w := jsonAt(cs, "state", "waiting")
+			if reason := jsonString(jsonAt(w, "reason")); reason != "" {
+				text := jsonString(jsonAt(cs, "name")) + " waiting: " + reason
+				if m := jsonString(jsonAt(w, "message")); m != "" {
+					text += ": " + m
+				}
+				st.Waiting = append(st.Waiting, serverText(text, 300))
+			}
+		}
+	}
 	return o
 }
 
@@ -382,19 +512,12 @@ func (c *k8sCheck) check(ctx context.Context) error {
 	defer cancel()
 	res, err := c.resource(ctx)
 	if err != nil {
-		return c.explain(ctx, err, k8sResource{})
+		return c.explain(ctx, err, nil)
 	}
-	query := "labelSelector=" + url.QueryEscape(c.selector)
-	if c.name != "" {
-		query = "fieldSelector=" + url.QueryEscape("metadata.name="+c.name)
-	}
-	path := res.collection(c.namespace) + "?" + query
-	list, err := c.api.get(ctx, path)
+	items, err := c.objects(ctx, *res, c.name, c.selector)
 	if err != nil {
-		return c.explain(ctx, err, *res)
+		return c.explain(ctx, err, res)
 	}
-	c.listed(path, jsonString(jsonAt(list, "metadata", "resourceVersion")))
-	items := jsonList(jsonAt(list, "items"))
 	what := res.singular
 	if c.name != "" {
 		what += "/" + c.name
@@ -404,12 +527,22 @@ func (c *k8sCheck) check(ctx context.Context) error {
 		case len(items) == 0:
 			return nil
 		case c.name != "":
-			return errorf("%s: still exists", what)
+			return errorf("%s: still exists%s", what, beingDeleted(k8sObjectOf(items[0])))
 		}
 		return errorf("%d %s match %s, want none", len(items), res.resource, c.selector)
 	}
 	if len(items) == 0 && c.ifMissingReady {
-		return nil
+		if c.seenUnfinished {
+			done := "it was ready"
+			if res.ready == "job" {
+				done = "it completed"
+			}
+			return errorf("%s: deleted before %s", what, done)
+		}
+		if c.name == "" {
+			return noted{"no " + res.resource + " match " + c.selector + ", taken as ready (if-missing=ready)"}
+		}
+		return noted{what + " is missing, taken as ready (if-missing=ready)"}
 	}
 	if c.name != "" && len(items) == 0 {
 		return errorf("%s: not found yet", what)
@@ -419,10 +552,22 @@ func (c *k8sCheck) check(ctx context.Context) error {
 	}
 	for _, item := range items {
 		if err := c.objectReady(ctx, *res, item); err != nil {
+			c.seenUnfinished = true
 			return err
 		}
 	}
 	return nil
+}
+
+// beingDeleted says that an object is held by its finalizers.
+func beingDeleted(o k8sObject) string {
+	if o.Metadata.DeletionTimestamp == "" {
+		return ""
+	}
+	if len(o.Metadata.Finalizers) == 0 {
+		return ", being deleted"
+	}
+	return ", being deleted (finalizers " + serverText(strings.Join(o.Metadata.Finalizers, ", "), 300) + ")"
 }
 
 // objectReady decides one object.
@@ -434,10 +579,15 @@ func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, item any) e
 	case "exists":
 	case "condition":
 		err = wantCondition(&o, c.want.name, c.want.value)
+		// A Job that failed will never complete: said, and the end.
+		if f := condition(&o, "Failed"); err != nil && res.ready == "job" && strings.EqualFold(c.want.name, "Complete") &&
+			strings.EqualFold(c.want.value, "True") && f != nil && f.Status == "True" {
+			err = finalError{errorf("failed: %s", conditionText(f))}
+		}
 	case "field":
-		err = wantField(item, c.want.name, c.want.value, res.resource == "secrets")
+		err = wantField(item, c.want.field, res.resource == "secrets")
 	default:
-		if res.ready == "service" {
+		if res.ready == "service" && o.Spec.Type != "ExternalName" { // a DNS name: nothing to wait for
 			err = c.endpointsReady(ctx, o.Metadata.Name)
 		} else {
 			err = objectReady(res.ready, &o)
@@ -445,6 +595,9 @@ func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, item any) e
 	}
 	if err == nil {
 		return nil
+	}
+	if d := beingDeleted(o); d != "" {
+		return errorf("%s%s: %w", what, d, err)
 	}
 	return errorf("%s: %w", what, err) // still a finalError, or unseen
 }
@@ -466,6 +619,9 @@ func objectReady(rule string, o *k8sObject) error {
 		}
 		if c := condition(o, "Complete"); c != nil && c.Status == "True" {
 			return nil
+		}
+		if o.Spec.Suspend {
+			return errorf("suspended (spec.suspend is true; active %d, succeeded %d, failed %d)", st.Active, st.Succeeded, st.Failed)
 		}
 		return errorf("not complete (active %d, succeeded %d, failed %d)", st.Active, st.Succeeded, st.Failed)
 	case "deployment":
@@ -512,15 +668,39 @@ func objectReady(rule string, o *k8sObject) error {
 			return nil // a completed pod does not block
 		}
 		if err := wantCondition(o, "Ready", "True"); err != nil {
+			if len(st.Waiting) > 0 { // CrashLoopBackOff, ImagePullBackOff: the cause
+				return errorf("phase %s, container %s", orNone(st.Phase), strings.Join(st.Waiting, "; container "))
+			}
 			return errorf("phase %s, %v", orNone(st.Phase), err)
 		}
 		return nil
+	case "replicas": // ReplicaSet, ReplicationController
+		switch {
+		case !current:
+			return errors.New("waiting for the new spec to be observed")
+		case st.ReadyReplicas < replicas:
+			return errorf("%d of %d replicas ready", st.ReadyReplicas, replicas)
+		case st.AvailableReplicas < replicas:
+			return errorf("%d of %d replicas available", st.AvailableReplicas, replicas)
+		}
+		return nil
+	case "pv":
+		if st.Phase == "Available" || st.Phase == "Bound" {
+			return nil
+		}
+		return errorf("phase %s, want Available or Bound", orNone(st.Phase))
+	case "apiservice":
+		return wantCondition(o, "Available", "True")
 	case "pvc":
 		return wantPhase(st.Phase, "Bound")
 	case "namespace":
 		return wantPhase(st.Phase, "Active")
 	case "crd":
 		return wantCondition(o, "Established", "True")
+	}
+	if len(o.Status.Conditions) == 0 && o.Metadata.Generation <= 1 {
+		// Nothing may ever write one: say what else to wait for.
+		return errors.New("no condition Ready yet (it has no status.conditions; if its kind has none, wait with for=exists or for=field)")
 	}
 	return wantCondition(o, "Ready", "True") // nodes, and the convention of most operators
 }
@@ -572,37 +752,31 @@ func wantCondition(o *k8sObject, typ, status string) error {
 	return errorf("condition %s is %s, want %s (%s)", c.Type, c.Status, status, conditionText(c))
 }
 
-// wantField compares the text at a dot path with value, as the json:
-// resolver reads it. A Secret's values are never quoted.
-func wantField(object any, path, value string, secret bool) error {
-	got, err := lookupPath(object, path)
-	switch {
-	case err != nil && secret:
-		return errorf("%s: not found", path)
-	case err != nil:
-		return err
-	case got == value:
-		return nil
-	case secret:
-		return errorf("%s differs from the value wanted", path)
+// wantField checks the for=field expectation, as an http target's json
+// property checks a body. A Secret's values are never quoted.
+func wantField(object any, e jsonExpectation, secret bool) error {
+	err := e.check(object, nil)
+	if err != nil && secret {
+		if _, werr := walkPath(object, e.keys); werr != nil {
+			return errorf("%s: not found", e.path)
+		}
+		return errorf("%s differs from the value wanted", e.path)
 	}
-	return errorf("%s is %s, want %s", path, serverText(got, 200), value)
+	return err
 }
 
 // endpointsReady counts the ready endpoints in a Service's EndpointSlices.
 func (c *k8sCheck) endpointsReady(ctx context.Context, service string) error {
-	path := endpointSlices.collection(c.namespace) + "?labelSelector=" + url.QueryEscape("kubernetes.io/service-name="+service)
-	slices, err := c.api.get(ctx, path)
+	slices, err := c.objects(ctx, endpointSlices, "", "kubernetes.io/service-name="+service)
 	if err != nil {
-		return c.explain(ctx, err, endpointSlices)
+		return c.explain(ctx, err, &endpointSlices)
 	}
-	c.listed(path, jsonString(jsonAt(slices, "metadata", "resourceVersion")))
 	want := c.min
 	if c.name == "" {
 		want = 1 // with a selector, min counts Services
 	}
 	ready := 0
-	for _, s := range jsonList(jsonAt(slices, "items")) {
+	for _, s := range slices {
 		for _, e := range jsonList(jsonAt(s, "endpoints")) {
 			// An absent ready condition means ready, as the API defines.
 			if r := jsonAt(e, "conditions", "ready"); r == nil || r == true {
@@ -616,61 +790,40 @@ func (c *k8sCheck) endpointsReady(ctx context.Context, service string) error {
 	return nil
 }
 
-// resource is the target's kind, found through discovery once for a
-// RESOURCE.GROUP: /apis/GROUP names the preferred version, whose resource
-// list holds the resource.
-func (c *k8sCheck) resource(ctx context.Context) (*k8sResource, error) {
+// objects reads the objects of res in the target's namespace with name, or
+// matching selector, from the collection every target of res there
+// shares, and asks to be woken when one of them changes.
+func (c *k8sCheck) objects(ctx context.Context, res k8sResource, name, selector string) ([]any, error) {
+	coll := c.api.collection(res, c.namespace, c.timeout)
 	c.mu.Lock()
-	res := c.res
+	key := coll.path + "\x00" + name + "\x00" + selector
+	if c.subscribed == nil {
+		c.subscribed = map[string]bool{}
+	}
+	if !c.subscribed[key] {
+		c.subscribed[key] = true
+		coll.subscribe(kubeSub{name, selector, c.signal})
+	}
 	c.mu.Unlock()
-	if res != nil {
-		return res, nil
+	return coll.match(ctx, name, selector)
+}
+
+// resource is the target's kind, found through discovery when it is not
+// built in.
+func (c *k8sCheck) resource(ctx context.Context) (*k8sResource, error) {
+	if c.res != nil {
+		return c.res, nil
 	}
-	name, group := c.discover[0], c.discover[1]
-	missing := errorf("the API server has no resource %s.%s (is its CRD installed?)", name, group)
-	g, err := c.api.get(ctx, "/apis/"+url.PathEscape(group))
-	if err != nil {
-		if st, ok := errors.AsType[*apiStatus](err); ok && st.code == http.StatusNotFound {
-			return nil, missing
-		}
-		return nil, err
+	res, err := c.api.findKind(ctx, c.discover)
+	if err == nil {
+		c.res = res
 	}
-	v := jsonString(jsonAt(g, "preferredVersion", "version"))
-	list, err := c.api.get(ctx, "/apis/"+url.PathEscape(group)+"/"+url.PathEscape(v))
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range jsonList(jsonAt(list, "resources")) {
-		plural, singular := jsonString(jsonAt(r, "name")), jsonString(jsonAt(r, "singularName"))
-		if strings.Contains(plural, "/") { // a subresource, such as jobs/status
-			continue
-		}
-		names := []string{plural, singular}
-		for _, n := range jsonList(jsonAt(r, "shortNames")) {
-			names = append(names, jsonString(n))
-		}
-		for _, n := range names {
-			if n != "" && strings.EqualFold(n, name) {
-				if singular == "" {
-					singular = plural
-				}
-				res = &k8sResource{group, v, plural, singular, jsonAt(r, "namespaced") == true, ""}
-				if found, ok := k8sKinds[plural]; ok && found.group == group {
-					res = &found // jobs.batch is a job
-				}
-				c.mu.Lock()
-				c.res = res
-				c.mu.Unlock()
-				return res, nil
-			}
-		}
-	}
-	return nil, missing
+	return res, err
 }
 
 // explain turns a refused request into a reason that says what to do. A
 // refusal (401, 403) is unseen: no sign that the object is gone.
-func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) error {
+func (c *k8sCheck) explain(ctx context.Context, err error, res *k8sResource) error {
 	st, ok := errors.AsType[*apiStatus](err)
 	if !ok {
 		if errors.Is(err, errNoAnswer) || ctx.Err() != nil && strings.HasPrefix(err.Error(), "API server ") {
@@ -681,104 +834,63 @@ func (c *k8sCheck) explain(ctx context.Context, err error, res k8sResource) erro
 		}
 		return err
 	}
-	if st.code == http.StatusForbidden {
-		where := "in namespace " + c.namespace
-		if !res.namespaced {
-			where = "cluster-wide"
-		}
-		if res.resource == "" { // discovery
-			return unseen{errorf("%s; needs get on the API's discovery (the system:discovery ClusterRole)", serverText(st.message, 300))}
-		}
-		return unseen{errorf("%s; needs get, list and watch on %s %s", serverText(st.message, 300), res.rbacName(), where)}
+	if st.code != http.StatusForbidden {
+		return err
 	}
-	return err
+	if res == nil { // discovery
+		return unseen{errorf("%s; needs get on the API's discovery (the system:discovery ClusterRole)", serverText(st.message, 300))}
+	}
+	// Everything the target reads, at once.
+	needs := c.res.rbacName()
+	if c.res.ready == "service" && c.want.what == "ready" {
+		needs += " and " + endpointSlices.rbacName()
+	}
+	where := "in namespace " + c.namespace
+	if !c.res.namespaced {
+		where = "cluster-wide"
+	}
+	return unseen{errorf("%s; needs get, list and watch on %s %s", serverText(st.message, 300), needs, where)}
 }
 
-// k8sWatch follows one collection the target reads, from the
-// resourceVersion of its last list.
-type k8sWatch struct {
-	path  string
-	mu    sync.Mutex
-	rv    string
-	fresh chan struct{} // a list gave a new resourceVersion
-}
-
-// changes starts a watch on each collection as soon as an attempt lists
-// it; an event cuts the pause short.
+// changes makes the channel the collections' watches wake the target on.
 func (c *k8sCheck) changes() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.wake = make(chan struct{}, 1)
-	c.watches = map[string]*k8sWatch{}
 	return c.wake
 }
 
 func (c *k8sCheck) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// listed records a list's resourceVersion for the watch of that path,
-// starting the watch the first time.
-func (c *k8sCheck) listed(path, rv string) {
 	c.mu.Lock()
-	if c.watches == nil || rv == "" {
-		c.mu.Unlock()
-		return
-	}
-	w := c.watches[path]
-	if w == nil {
-		w = &k8sWatch{path: path, fresh: make(chan struct{}, 1)}
-		c.watches[path] = w
-		go c.follow(w)
-	}
+	wake := c.wake
 	c.mu.Unlock()
-	w.mu.Lock()
-	w.rv = rv
-	w.mu.Unlock()
 	select {
-	case w.fresh <- struct{}{}:
+	case wake <- struct{}{}:
 	default:
 	}
 }
 
-// follow watches w's collection for as long as the process runs. When the
-// server ends a watch, or reports 410 Gone, the target is woken for a fresh
-// list and the watch starts again from it; after any other failure (or a
-// watch that ends at once) it waits for the next attempt's list, so the
-// interval stays the fallback. Watches start at most once a second, so one
-// that keeps failing is not a busy loop.
-func (c *k8sCheck) follow(w *k8sWatch) {
-	var started time.Time
-	for {
-		<-w.fresh
-		w.mu.Lock()
-		rv := w.rv
-		w.mu.Unlock()
-		time.Sleep(time.Until(started.Add(time.Second)))
-		started = time.Now()
-		err := c.api.watch(context.Background(), w.path, rv, c.timeout, c.signal)
-		if err == nil && time.Since(started) >= time.Second || errors.Is(err, errGone) {
-			c.signal()
-			continue
-		}
-		select { // a list made before this failure is no fresh start
-		case <-w.fresh:
-		default:
-		}
-	}
+// labelRequirement is one requirement of a label selector.
+type labelRequirement struct {
+	key    string
+	op     string // exists, !, =, !=, in, notin, <, >
+	values []string
 }
 
 // checkLabelSelector accepts the API's label selector syntax: requirements
 // separated by commas, each key, !key, key=value, key==value, key!=value,
-// key in (v1,v2) or key notin (v1,v2).
+// key in (v1,v2), key notin (v1,v2), key>N or key<N.
 func checkLabelSelector(sel string) error {
+	_, err := parseLabelSelector(sel)
+	return err
+}
+
+func parseLabelSelector(sel string) ([]labelRequirement, error) {
 	sel = strings.TrimSpace(sel)
 	if sel == "" {
-		return errors.New("must not be empty; e.g. app=api,tier!=canary")
+		return nil, errors.New("must not be empty; e.g. app=api,tier!=canary")
 	}
+	var reqs []labelRequirement
 	depth, start := 0, 0
 	for i := 0; i <= len(sel); i++ {
 		switch {
@@ -787,54 +899,103 @@ func checkLabelSelector(sel string) error {
 		case i < len(sel) && sel[i] == ')':
 			depth--
 		case i == len(sel) || sel[i] == ',' && depth == 0:
-			if err := checkRequirement(strings.TrimSpace(sel[start:i])); err != nil {
-				return errorf("%v; want requirements such as app=api,tier!=canary,env in (a,b)", err)
+			r, err := parseRequirement(strings.TrimSpace(sel[start:i]))
+			if err != nil {
+				return nil, errorf("%v; want requirements such as app=api,tier!=canary,env in (a,b)", err)
 			}
+			reqs = append(reqs, r)
 			start = i + 1
 		}
 	}
-	return nil
+	return reqs, nil
 }
 
-func checkRequirement(req string) error {
+func parseRequirement(req string) (labelRequirement, error) {
+	r := labelRequirement{op: "exists", key: req}
 	if req == "" {
-		return errors.New("an empty requirement")
+		return r, errors.New("an empty requirement")
 	}
 	if key, ok := strings.CutPrefix(req, "!"); ok {
-		return checkLabelKey(strings.TrimSpace(key))
+		r.key, r.op = strings.TrimSpace(key), "!"
+		return r, checkLabelKey(r.key)
 	}
 	for _, op := range []string{" notin ", " in "} {
 		if key, set, ok := strings.Cut(req, op); ok {
 			set = strings.TrimSpace(set)
+			r.key, r.op = strings.TrimSpace(key), strings.TrimSpace(op)
 			if !strings.HasPrefix(set, "(") || !strings.HasSuffix(set, ")") {
-				return errorf("%q needs its values in parentheses", strings.TrimSpace(op))
+				return r, errorf("%q needs its values in parentheses", r.op)
 			}
 			for _, v := range strings.Split(set[1:len(set)-1], ",") {
-				if err := checkLabelValue(strings.TrimSpace(v)); err != nil {
-					return err
+				v = strings.TrimSpace(v)
+				if err := checkLabelValue(v); err != nil {
+					return r, err
 				}
+				r.values = append(r.values, v)
 			}
-			return checkLabelKey(strings.TrimSpace(key))
+			return r, checkLabelKey(r.key)
 		}
 	}
 	i := strings.IndexAny(req, "=!<>")
 	if i < 0 {
-		return checkLabelKey(req)
+		return r, checkLabelKey(req)
 	}
-	key, rest := strings.TrimSpace(req[:i]), req[i:]
+	r.key = strings.TrimSpace(req[:i])
+	rest := req[i:]
 	var value string
 	switch {
 	case strings.HasPrefix(rest, "=="), strings.HasPrefix(rest, "!="):
-		value = rest[2:]
+		r.op, value = rest[:1], rest[2:]
+		if r.op == "!" {
+			r.op = "!="
+		}
 	case rest[0] == '=', rest[0] == '<', rest[0] == '>':
-		value = rest[1:]
+		r.op, value = rest[:1], rest[1:]
 	default:
-		return errorf("%q is not a requirement", req)
+		return r, errorf("%q is not a requirement", req)
 	}
-	if err := checkLabelKey(key); err != nil {
-		return err
+	if err := checkLabelKey(r.key); err != nil {
+		return r, err
 	}
-	return checkLabelValue(strings.TrimSpace(value))
+	value = strings.TrimSpace(value)
+	r.values = []string{value}
+	if _, err := strconv.ParseInt(value, 10, 64); err != nil && (r.op == "<" || r.op == ">") {
+		return r, errorf("%q compares with %s, which needs an integer", req, r.op)
+	}
+	return r, checkLabelValue(value)
+}
+
+// matchSelector applies a label selector to an object's labels, as the API
+// server does.
+func matchSelector(sel string, labels any) bool {
+	reqs, err := parseLabelSelector(sel)
+	if err != nil {
+		return false
+	}
+	m, _ := labels.(map[string]any)
+	for _, r := range reqs {
+		v, has := m[r.key]
+		text := jsonString(v)
+		var ok bool
+		switch r.op {
+		case "exists":
+			ok = has
+		case "!":
+			ok = !has
+		case "=", "in":
+			ok = has && slices.Contains(r.values, text)
+		case "!=", "notin":
+			ok = !has || !slices.Contains(r.values, text)
+		default: // < and >
+			got, err := strconv.ParseInt(text, 10, 64)
+			bound, _ := strconv.ParseInt(r.values[0], 10, 64)
+			ok = has && err == nil && (r.op == "<" && got < bound || r.op == ">" && got > bound)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func checkLabelKey(key string) error {

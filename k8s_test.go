@@ -30,6 +30,10 @@ func TestK8sStartupErrors(t *testing.T) {
 	os.WriteFile(wrongType, []byte("apiVersion: v1\nclusters: 5\n"), 0o600)
 	noCtx := filepath.Join(dir, "noctx")
 	os.WriteFile(noCtx, []byte("clusters: []\n"), 0o600)
+	asGroupsOnly := filepath.Join(dir, "asgroups")
+	os.WriteFile(asGroupsOnly, []byte(strings.Replace(mustRead(t, good), "token: s3cr3t-token", "token: s3cr3t-token\n    as-groups: [ops]", 1)), 0o600)
+	badProxy := filepath.Join(dir, "badproxy")
+	os.WriteFile(badProxy, []byte(strings.Replace(mustRead(t, good), "server: https://127.0.0.1:1", "server: https://127.0.0.1:1\n    proxy-url: \"ftp://proxy:pr0xy-s3cr3t@127.0.0.1:1\"", 1)), 0o600)
 	badNS := filepath.Join(dir, "badns")
 	os.WriteFile(badNS, []byte(strings.Replace(mustRead(t, good), "namespace: shop", "namespace: Shop_1", 1)), 0o600)
 	for _, tc := range []struct {
@@ -37,14 +41,20 @@ func TestK8sStartupErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--k8s.a.address=job"}, "--k8s.a.address=job: want KIND/NAME, or KIND alone with --k8s.a.selector"},
-		{[]string{"--k8s.a.address=gizmo/x"}, `--k8s.a.address=gizmo/x: unknown kind "gizmo"`},
+		{[]string{"--k8s.a.address=giz_mo/x"}, `--k8s.a.address=giz_mo/x: unknown kind "giz_mo"`},
 		{[]string{"--k8s.a.address=job/"}, "--k8s.a.address=job/: want KIND/NAME"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.selector=app=x"}, "--k8s.a.selector goes with an address of KIND alone"},
 		{[]string{"--k8s.a.address=job", "--k8s.a.selector=app=-x"}, `--k8s.a.selector=app=-x: "-x" is not a label value`},
 		{[]string{"--k8s.a.address=job", "--k8s.a.selector=app in a,b"}, `--k8s.a.selector="app in a,b": "in" needs its values in parentheses`},
 		{[]string{"--k8s.a.address=job", "--k8s.a.selector=a b=c"}, `--k8s.a.selector="a b=c": "a b" is not a label key`},
-		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field=status.phase"}, "--k8s.a.for=field=status.phase: field needs a path and a value"},
-		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field=status..phase=x"}, `--k8s.a.for=field=status..phase=x: the path "status..phase" has an empty segment`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field=status..phase=x"}, `--k8s.a.for=field=status..phase=x: field: path "status..phase" has an empty segment after "status"`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field={.status.succeeded}=1"}, `--k8s.a.for=field={.status.succeeded}=1: {.status.succeeded}=1 is a kubectl jsonpath; write it as a dot path: field=status.succeeded=1`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=jsonpath={.status.phase}=Running"}, `kubectl's jsonpath is written as a dot path here: field=status.phase=Running`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field=status.ready>=many"}, `field: status.ready>= needs a number after it, e.g. status.ready>=2`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=deleted", "--k8s.a.invert"}, `--k8s.a.for=deleted does not go with --k8s.a.invert: to wait until the object exists, use --k8s.a.for=exists`},
+		{[]string{"--k8s.a.address=job", "--k8s.a.selector=n>x"}, `"n>x" compares with >, which needs an integer`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + asGroupsOnly}, "the user's as-uid, as-groups or as-user-extra need as (the user to impersonate)"},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + badProxy}, `the cluster's proxy-url "ftp://proxy:xxxxx@127.0.0.1:1" is not an http://, https:// or socks5:// URL`},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=condition"}, "--k8s.a.for=condition: condition needs a type"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=done"}, "--k8s.a.for=done: want ready, exists, deleted"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.if-missing=maybe"}, "--k8s.a.if-missing=maybe: want wait or ready"},
@@ -71,7 +81,7 @@ func TestK8sStartupErrors(t *testing.T) {
 		if !strings.Contains(o.stderr, tc.want) {
 			t.Errorf("%v: stderr lacks %q:\n%s", tc.args, tc.want, o.stderr)
 		}
-		if strings.Contains(o.stderr, "s3cr3t-token") {
+		if strings.Contains(o.stderr, "s3cr3t-token") || strings.Contains(o.stderr, "pr0xy-s3cr3t") {
 			t.Errorf("%v: the token is in the output:\n%s", tc.args, o.stderr)
 		}
 	}
@@ -172,17 +182,37 @@ func TestK8sReadinessRules(t *testing.T) {
 }
 
 func TestK8sWantField(t *testing.T) {
-	obj, err := parseJSON([]byte(`{"status":{"phase":"Pending","loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}},"data":{"password":"hunter2"}}`))
+	obj, err := parseJSON([]byte(`{"status":{"replicas":3,"phase":"Pending","loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}},"data":{"password":"hunter2"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wantField(obj, "status.loadBalancer.ingress.0.ip", "10.0.0.1", false); err != nil {
-		t.Error(err)
+	field := func(expectation string, secret bool) error {
+		t.Helper()
+		e, err := parseJSONExpectation(expectation)
+		if err != nil {
+			t.Fatalf("%s: %v", expectation, err)
+		}
+		return wantField(obj, e, secret)
 	}
-	if err := wantField(obj, "status.phase", "Succeeded", false); err == nil || err.Error() != "status.phase is Pending, want Succeeded" {
-		t.Errorf("got %v", err)
+	for _, ok := range []string{"status.loadBalancer.ingress.0.ip=10.0.0.1", "status.phase=Running|Pending", "status.phase!=Failed",
+		"status.replicas>=3", "status.replicas>2", "status.replicas<=3", "status.replicas<4", "status.phase"} {
+		if err := field(ok, false); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
-	if err := wantField(obj, "data.password", "other", true); err == nil || strings.Contains(err.Error(), "hunter2") {
+	for expectation, want := range map[string]string{
+		"status.phase=Succeeded": `status.phase is "Pending", want Succeeded`,
+		"status.phase!=Pending":  `status.phase is "Pending", want anything but Pending`,
+		"status.replicas>=4":     "status.replicas is 3, want a number >= 4",
+		"status.replicas<3":      "status.replicas is 3, want a number < 3",
+		"status.phase>1":         `status.phase is "Pending", want a number > 1`,
+		"status.ready>=1":        `no key "status.ready"`,
+	} {
+		if err := field(expectation, false); err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %s", expectation, err, want)
+		}
+	}
+	if err := field("data.password=other", true); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("a Secret's value must not be quoted: %v", err)
 	}
 }
@@ -243,7 +273,9 @@ func (f *fakeKube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		select {
 		case <-f.change:
-			fmt.Fprint(w, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"resourceVersion\":\"8\"}}}\n")
+			f.mu.Lock()
+			fmt.Fprintf(w, "{\"type\":\"ADDED\",\"object\":%s}\n", f.job)
+			f.mu.Unlock()
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 		case <-r.Context().Done():
@@ -284,8 +316,8 @@ func TestK8sFakeAPI(t *testing.T) {
 	if !strings.Contains(o.stderr, "job/m: not found yet") {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
-	if !strings.Contains(strings.Join(fake.seen, " "), "/apis/batch/v1/namespaces/shop/jobs?fieldSelector=metadata.name%3Dm") {
-		t.Errorf("requests %v: want the Job listed by name in the context's namespace", fake.seen)
+	if !strings.Contains(strings.Join(fake.seen, " ")+" ", "/apis/batch/v1/namespaces/shop/jobs ") {
+		t.Errorf("requests %v: want the Jobs listed in the context's namespace", fake.seen)
 	}
 
 	fake.mu.Lock()
@@ -346,11 +378,12 @@ func FuzzK8sObject(f *testing.F) {
 			return
 		}
 		o := k8sObjectOf(doc)
-		for _, rule := range []string{"job", "deployment", "statefulset", "daemonset", "pod", "pvc", "crd", "namespace", "exists", ""} {
+		for _, rule := range []string{"job", "deployment", "statefulset", "daemonset", "pod", "pvc", "pv", "replicas", "apiservice", "crd", "namespace", "exists", ""} {
 			objectReady(rule, &o)
 		}
-		if !strings.Contains(path, "..") && path != "" && !strings.HasPrefix(path, ".") && !strings.HasSuffix(path, ".") {
-			wantField(doc, path, "x", false)
+		if e, err := parseJSONExpectation(path); err == nil {
+			wantField(doc, e, false)
+			wantField(doc, e, true)
 		}
 	})
 }
@@ -427,9 +460,40 @@ func TestK8sExecPluginHangs(t *testing.T) {
 		kc := writeTestKubeconfig(t, dir, "https://127.0.0.1:1", "exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: hang}")
 		o := runPortpatrol(t, []string{"PATH=" + dir + ":" + os.Getenv("PATH")}, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.timeout=300ms", "--timeout=2s")
 		o.mustExit(t, 1)
-		if !strings.Contains(o.stderr, "the exec plugin hang did not finish within the target's timeout") || o.elapsed > 10*time.Second {
+		if !strings.Contains(o.stderr, "the exec plugin hang is still running (it may take 1m0s)") || o.elapsed > 10*time.Second {
 			t.Errorf("%s: after %v:\n%s", script, o.elapsed, o.stderr)
 		}
+	}
+}
+
+// A plugin slower than an attempt's timeout is waited for beyond it: the
+// attempt after it ends finds its token. A failed plugin's stderr, never
+// its output, is in the reason.
+func TestK8sExecPluginSlowOrFailing(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{token: "slow-t0ken", job: `{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Complete","status":"True"}]}}`}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	os.WriteFile(filepath.Join(dir, "slow"), []byte(`#!/bin/sh
+echo run >> `+runs+`
+sleep 1.5
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"slow-t0ken"}}'
+`), 0o755)
+	kc := writeTestKubeconfig(t, dir, srv.URL, "exec: {apiVersion: client.authentication.k8s.io/v1, command: "+filepath.Join(dir, "slow")+"}")
+	o := runPortpatrol(t, nil, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--k8s.m.timeout=300ms", "--k8s.m.interval=100ms", "--timeout=10s")
+	o.mustExit(t, 0)
+	if b, _ := os.ReadFile(runs); string(b) != "run\n" || !strings.Contains(o.stderr, "is still running") {
+		t.Errorf("the plugin ran %q, want once, waited for past the attempts' timeout:\n%s", b, o.stderr)
+	}
+
+	os.WriteFile(filepath.Join(dir, "fails"), []byte("#!/bin/sh\necho 'leaked-stdout-t0ken'\nprintf 'error: the refresh token expired\\033[2J\\nrun: cloud auth login\\n' >&2\nexit 3\n"), 0o755)
+	kc = writeTestKubeconfig(t, dir, srv.URL, "exec: {apiVersion: client.authentication.k8s.io/v1, command: "+filepath.Join(dir, "fails")+"}")
+	o = runPortpatrol(t, nil, "--k8s.m.address=job/m", "--k8s.m.kubeconfig="+kc, "--timeout=1s")
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, "failed: exit status 3: error: the refresh token expired\uFFFD[2J\uFFFDrun: cloud auth login") || strings.Contains(o.stderr, "leaked-stdout") {
+		t.Errorf("want the plugin's stderr, sanitised, and never its output:\n%s", o.stderr)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,19 +74,24 @@ type kubeconfigCluster struct {
 	CAData     string `yaml:"certificate-authority-data"`
 	Insecure   bool   `yaml:"insecure-skip-tls-verify"`
 	ServerName string `yaml:"tls-server-name"`
+	ProxyURL   string `yaml:"proxy-url"`
 	dir        string // of the file that named it: relative paths start there
 }
 
 type kubeconfigUser struct {
-	Token        string          `yaml:"token"`
-	TokenFile    string          `yaml:"tokenFile"`
-	Cert         string          `yaml:"client-certificate"`
-	CertData     string          `yaml:"client-certificate-data"`
-	Key          string          `yaml:"client-key"`
-	KeyData      string          `yaml:"client-key-data"`
-	Exec         *kubeconfigExec `yaml:"exec"`
-	AuthProvider map[string]any  `yaml:"auth-provider"`
-	Username     string          `yaml:"username"`
+	Token        string              `yaml:"token"`
+	TokenFile    string              `yaml:"tokenFile"`
+	Cert         string              `yaml:"client-certificate"`
+	CertData     string              `yaml:"client-certificate-data"`
+	Key          string              `yaml:"client-key"`
+	KeyData      string              `yaml:"client-key-data"`
+	Exec         *kubeconfigExec     `yaml:"exec"`
+	AuthProvider map[string]any      `yaml:"auth-provider"`
+	Username     string              `yaml:"username"`
+	As           string              `yaml:"as"`
+	AsUID        string              `yaml:"as-uid"`
+	AsGroups     []string            `yaml:"as-groups"`
+	AsUserExtra  map[string][]string `yaml:"as-user-extra"`
 	dir          string
 }
 
@@ -108,16 +114,29 @@ type kubeconfigContext struct {
 
 // kubeAPI is one API server with the credentials to use on it.
 type kubeAPI struct {
-	server    string // https://host:port, no trailing slash
-	shown     string // server as messages show it: a password redacted
-	client    *http.Client
-	token     string // static bearer token
-	tokenFile string // read again for every request: bound tokens rotate
-	exec      *execPlugin
-	namespace string   // of the kubeconfig context, or the pod's own
-	where     string   // where the credentials are from, for messages
-	secrets   []string // tokens and keys known at start-up
+	server      string // https://host:port, no trailing slash
+	shown       string // server as messages show it: a password redacted
+	client      *http.Client
+	token       string // static bearer token
+	tokenFile   string // read again for every request: bound tokens rotate
+	exec        *execPlugin
+	namespace   string      // of the kubeconfig context
+	where       string      // where the credentials are from, for messages
+	cluster     string      // for the "waiting" line: the context's name, or the server
+	secrets     []string    // tokens and keys known at start-up
+	impersonate http.Header // Impersonate-User and the others, sent with every request
+
+	discovery   chan struct{} // held while discovery is fetched
+	kinds       map[string]k8sResource
+	discovered  time.Time
+	mu          sync.Mutex
+	collections map[string]*kubeCollection // by path
 }
+
+// kubeAPIs are the clients made so far, by kubeconfig and context: the
+// targets of one cluster share one client, its connections, its discovery
+// and its watches.
+var kubeAPIs = map[[2]string]*kubeAPI{}
 
 // kubeSource says where credentials come from, for messages.
 type kubeSource struct {
@@ -208,6 +227,21 @@ func loadKubeconfig(src kubeSource) (*kubeconfig, error) {
 // newKubeAPI makes the client for a target from its kubeconfig and context
 // properties. Its errors are start-up errors.
 func newKubeAPI(s *targetSpec, kubeconfigProperty, contextName string) (*kubeAPI, error) {
+	key := [2]string{kubeconfigProperty, contextName}
+	if api := kubeAPIs[key]; api != nil {
+		return api, nil
+	}
+	api, err := loadKubeAPI(s, kubeconfigProperty, contextName)
+	if err != nil {
+		return nil, err
+	}
+	api.discovery = make(chan struct{}, 1)
+	api.collections = map[string]*kubeCollection{}
+	kubeAPIs[key] = api
+	return api, nil
+}
+
+func loadKubeAPI(s *targetSpec, kubeconfigProperty, contextName string) (*kubeAPI, error) {
 	src, err := findKubeconfig(s.flag("kubeconfig"), kubeconfigProperty)
 	if err != nil {
 		return nil, err
@@ -266,7 +300,7 @@ func newKubeAPI(s *targetSpec, kubeconfigProperty, contextName string) (*kubeAPI
 	if err != nil {
 		return nil, err
 	}
-	api.namespace, api.where = ctx.Namespace, where
+	api.namespace, api.where, api.cluster = ctx.Namespace, where, name
 	return api, nil
 }
 
@@ -348,11 +382,53 @@ func kubeconfigAPI(where string, cluster *kubeconfigCluster, user *kubeconfigUse
 		cfg.GetClientCertificate = p.clientCertificate(cfg.Certificates)
 		cfg.Certificates = nil
 	}
+	proxy := http.ProxyFromEnvironment
+	if cluster.ProxyURL != "" {
+		// As client-go: the cluster's proxy for every request, NO_PROXY or not.
+		p, err := url.Parse(cluster.ProxyURL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https" && p.Scheme != "socks5") || p.Host == "" {
+			problems = append(problems, errorf("%s: the cluster's proxy-url %q is not an http://, https:// or socks5:// URL", where, redactURL(cluster.ProxyURL)))
+		} else {
+			proxy = http.ProxyURL(p)
+			if password, ok := p.User.Password(); ok {
+				api.secrets = append(api.secrets, password)
+			}
+		}
+	}
+	if user.As == "" && (user.AsUID != "" || len(user.AsGroups) > 0 || len(user.AsUserExtra) > 0) {
+		problems = append(problems, errorf("%s: the user's as-uid, as-groups or as-user-extra need as (the user to impersonate)", where))
+	}
+	if user.As != "" {
+		h := http.Header{"Impersonate-User": {user.As}}
+		if user.AsUID != "" {
+			h.Set("Impersonate-Uid", user.AsUID)
+		}
+		h["Impersonate-Group"] = user.AsGroups
+		for k, vs := range user.AsUserExtra {
+			h["Impersonate-Extra-"+headerKeyEscape(k)] = vs
+		}
+		api.impersonate = h
+	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
-	api.client = kubeHTTPClient(cfg)
+	api.client = kubeHTTPClient(cfg, proxy)
 	return api, nil
+}
+
+// headerKeyEscape percent-encodes what a header name cannot hold, as
+// client-go writes an as-user-extra key and the API server reads it.
+func headerKeyEscape(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c == '%' || c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			b.WriteString("%" + strings.ToUpper(strconv.FormatUint(uint64(c)|0x100, 16)[1:]))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // inClusterAPI uses the pod's service account, as client-go's in-cluster
@@ -374,14 +450,15 @@ func inClusterAPI() (*kubeAPI, error) {
 	return &kubeAPI{
 		server:    server,
 		shown:     server,
-		client:    kubeHTTPClient(cfg),
+		cluster:   server,
+		client:    kubeHTTPClient(cfg, http.ProxyFromEnvironment),
 		tokenFile: filepath.Join(serviceAccountDir, "token"),
 	}, nil
 }
 
-func kubeHTTPClient(cfg *tls.Config) *http.Client {
+func kubeHTTPClient(cfg *tls.Config, proxy func(*http.Request) (*url.URL, error)) *http.Client {
 	return &http.Client{Transport: &http.Transport{
-		Proxy:                  http.ProxyFromEnvironment,
+		Proxy:                  proxy,
 		DialContext:            (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext,
 		TLSClientConfig:        cfg,
 		MaxResponseHeaderBytes: 64 << 10,
@@ -424,11 +501,14 @@ func (e *apiStatus) Error() string {
 func (a *kubeAPI) authorize(ctx context.Context, req *http.Request) error {
 	token := a.token
 	if a.tokenFile != "" {
+		// As client-go: the file when it can be read, else the inline token.
 		b, err := os.ReadFile(a.tokenFile)
-		if err != nil {
+		if err != nil && a.token == "" {
 			return errorf("cannot read the token file %s: %v", a.tokenFile, unwrapPathError(err))
 		}
-		token = strings.TrimSpace(string(b))
+		if err == nil {
+			token = strings.TrimSpace(string(b))
+		}
 	}
 	if a.exec != nil {
 		t, err := a.exec.credential(ctx)
@@ -447,12 +527,15 @@ func (a *kubeAPI) authorize(ctx context.Context, req *http.Request) error {
 
 // request sends one authenticated GET for path (with its query) and returns
 // the 2xx response, whose body the caller closes.
-func (a *kubeAPI) request(ctx context.Context, path string) (*http.Response, error) {
+func (a *kubeAPI) request(ctx context.Context, path, accept string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.server+path, nil)
 	if err != nil {
 		return nil, errorf("API server %s: %v", a.shown, withoutURL(err))
 	}
-	req.Header.Set("Accept", "application/json")
+	for k, v := range a.impersonate {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", "portpatrol/"+versionString())
 	if err := a.authorize(ctx, req); err != nil {
 		return nil, unseen{err} // without credentials, nothing was asked
@@ -492,8 +575,8 @@ func withoutURL(err error) error {
 }
 
 // get reads one JSON reply.
-func (a *kubeAPI) get(ctx context.Context, path string) (any, error) {
-	resp, err := a.request(ctx, path)
+func (a *kubeAPI) get(ctx context.Context, path, accept string) (any, error) {
+	resp, err := a.request(ctx, path, accept)
 	if err != nil {
 		return nil, err
 	}
@@ -525,20 +608,21 @@ func readBounded(r io.Reader, declared int64, max int) ([]byte, error) {
 	return b, nil
 }
 
-// watchEvent is one line of a watch stream: its type and, for ERROR, the
-// Status code of its object.
+// watchEvent is one line of a watch stream: its type, its object and, for
+// ERROR, the Status code of its object.
 type watchEvent struct {
-	Type string
-	Code int64
+	Type   string
+	Object any
+	Code   int64
 }
 
 // errGone is a watch's 410: its resourceVersion is too old to resume from.
 var errGone = errors.New("watch expired (410 gone)")
 
-// watch follows the collection at path (with its selector) from rv, calling
-// changed for every added, modified or deleted object. It returns nil when
+// watch follows the collection at path from rv, calling changed for every
+// added, modified or deleted object and every bookmark. It returns nil when
 // the server ended the watch, errGone when rv expired, or another error.
-func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time.Duration, changed func()) error {
+func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time.Duration, changed func(typ string, object any)) error {
 	ctx, cancel := context.WithTimeout(ctx, (k8sWatchSeconds+30)*time.Second)
 	defer cancel()
 	sep := "?"
@@ -547,7 +631,7 @@ func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time
 	}
 	path += sep + "watch=1&allowWatchBookmarks=true&timeoutSeconds=" + strconv.Itoa(k8sWatchSeconds) + "&resourceVersion=" + url.QueryEscape(rv)
 	timer := time.AfterFunc(headerTimeout, cancel)
-	resp, err := a.request(ctx, path)
+	resp, err := a.request(ctx, path, "application/json")
 	if !timer.Stop() && err == nil {
 		resp.Body.Close()
 		return errors.New("no answer in time")
@@ -578,9 +662,8 @@ func (a *kubeAPI) watch(ctx context.Context, path, rv string, headerTimeout time
 				return errGone
 			}
 			return errorf("the watch reported error %d", ev.Code)
-		case "BOOKMARK":
 		default:
-			changed()
+			changed(ev.Type, ev.Object)
 		}
 	}
 }
@@ -591,7 +674,7 @@ func parseWatchEvent(line []byte) (watchEvent, error) {
 	if err != nil {
 		return ev, errors.New("a watch event is not valid JSON")
 	}
-	ev.Type, ev.Code = jsonString(jsonAt(doc, "type")), jsonInt(jsonAt(doc, "object", "code"))
+	ev.Type, ev.Object, ev.Code = jsonString(jsonAt(doc, "type")), jsonAt(doc, "object"), jsonInt(jsonAt(doc, "object", "code"))
 	if ev.Type == "" {
 		return ev, errors.New("a watch event has no type")
 	}
@@ -636,8 +719,19 @@ type execPlugin struct {
 	have    bool
 	token   string
 	cert    *tls.Certificate
-	expires time.Time // zero: until the API server refuses it
+	expires time.Time     // zero: until the API server refuses it
+	running chan struct{} // closed when the run in flight ends
+	failed  error         // why the last run gave nothing
 }
+
+// execPluginTimeout bounds one run of an exec plugin. It is its own, not
+// an attempt's: a cloud CLI may take longer than an attempt's 5 s to fetch
+// a token, and the attempts after the first one find it when it is done.
+const execPluginTimeout = 60 * time.Second
+
+// k8sMaxPluginStderr is how much of a failed plugin's stderr a reason
+// quotes.
+const k8sMaxPluginStderr = 400
 
 func newExecPlugin(where string, e *kubeconfigExec, dir string) (*execPlugin, error) {
 	switch e.APIVersion {
@@ -670,24 +764,53 @@ func (p *execPlugin) forget() {
 }
 
 // credential returns the plugin's token ("" when it gave a certificate),
-// running it when nothing valid is kept.
+// starting the plugin when nothing valid is kept and none is running. It
+// waits for the plugin for as long as ctx lets it; the plugin runs on.
 func (p *execPlugin) credential(ctx context.Context) (string, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.have && (p.expires.IsZero() || time.Now().Before(p.expires)) {
+		defer p.mu.Unlock()
 		return p.token, nil
 	}
+	if p.running == nil {
+		p.running = make(chan struct{})
+		go p.refresh()
+	}
+	running := p.running
+	p.mu.Unlock()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		return "", errorf("%s: the exec plugin %s is still running (it may take %v)", p.where, p.command, execPluginTimeout)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.have {
+		return "", p.failed
+	}
+	return p.token, nil
+}
+
+// refresh runs the plugin once and keeps what it gave, or why not.
+func (p *execPlugin) refresh() {
+	ctx, cancel := context.WithTimeout(context.Background(), execPluginTimeout)
+	defer cancel()
 	info := append(appendJSONString([]byte(`{"apiVersion":`), p.apiVersion), `,"kind":"ExecCredential","spec":{"interactive":false}}`...)
 	out, err := p.run(ctx, append(append(os.Environ(), p.env...), "KUBERNETES_EXEC_INFO="+string(info)))
+	var cred execCredential
 	if err != nil {
-		return "", errorf("%s: the exec plugin %s %v", p.where, p.command, err)
+		err = errorf("%s: the exec plugin %s %v", p.where, p.command, err)
+	} else if cred, err = parseExecCredential(out); err != nil {
+		err = errorf("%s: the exec plugin %s: %v", p.where, p.command, err)
 	}
-	cred, err := parseExecCredential(out)
-	if err != nil {
-		return "", errorf("%s: the exec plugin %s: %v", p.where, p.command, err)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.have, p.failed = err == nil, err
+	if err == nil {
+		p.token, p.cert, p.expires = cred.token, cred.cert, cred.expires
 	}
-	p.have, p.token, p.cert, p.expires = true, cred.token, cred.cert, cred.expires
-	return p.token, nil
+	close(p.running)
+	p.running = nil
 }
 
 type execCredential struct {
@@ -774,9 +897,9 @@ func stopPlugins() {
 	}
 }
 
-// run starts the plugin with stdin and stderr on /dev/null (it is never
-// interactive, and what it says is never shown) and reads its bounded
-// output. syscall.ForkExec rather than os/exec or os.StartProcess, which
+// run starts the plugin with stdin on /dev/null (it is never interactive)
+// and reads its bounded output; a failure quotes the start of its stderr,
+// never its output, which holds the credential. syscall.ForkExec rather than os/exec or os.StartProcess, which
 // would cost the binary about 90 KB or 50 KB more.
 func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	path := p.command
@@ -796,6 +919,12 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
+	er, ew, err := os.Pipe()
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	defer er.Close()
 	// In a process group of its own, so that a timeout kills what it
 	// started too. Started and recorded under the lock, so that
 	// stopPlugins either sees it or stops it from starting.
@@ -803,10 +932,11 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	if runningPlugins.stopped {
 		runningPlugins.Unlock()
 		w.Close()
+		ew.Close()
 		return nil, errors.New("was not run: portpatrol is ending")
 	}
 	pid, err := syscall.ForkExec(path, append([]string{p.command}, p.args...), &syscall.ProcAttr{Env: env,
-		Files: []uintptr{null.Fd(), w.Fd(), null.Fd()}, Sys: &syscall.SysProcAttr{Setpgid: true}})
+		Files: []uintptr{null.Fd(), w.Fd(), ew.Fd()}, Sys: &syscall.SysProcAttr{Setpgid: true}})
 	if err == nil {
 		if runningPlugins.pids == nil {
 			runningPlugins.pids = map[int]bool{}
@@ -815,9 +945,18 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	}
 	runningPlugins.Unlock()
 	w.Close()
+	ew.Close()
 	if err != nil {
 		return nil, errorf("cannot be run: %v", err)
 	}
+	// Its stderr is read to the end, so that the plugin never blocks on it,
+	// and its start kept.
+	stderr := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(er, k8sMaxPluginStderr))
+		io.Copy(io.Discard, er)
+		stderr <- b
+	}()
 	// Killing is safe until the plugin is reaped, which only this
 	// goroutine does, after stopping the kill at the deadline, and under
 	// the lock stopPlugins kills under.
@@ -825,6 +964,7 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	stop := context.AfterFunc(ctx, func() {
 		kill()
 		r.SetReadDeadline(time.Now()) // in case something else holds its output
+		er.SetReadDeadline(time.Now())
 	})
 	out, readErr := readBounded(r, -1, k8sMaxExecOutput)
 	stop()
@@ -848,15 +988,277 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	er.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // in case its children hold stderr
+	said := ""
+	if b := bytes.TrimSpace(<-stderr); len(b) > 0 {
+		said = ": " + serverText(string(b), k8sMaxPluginStderr)
+	}
 	switch {
 	case ctx.Err() != nil:
-		return nil, errors.New("did not finish within the target's timeout")
+		return nil, errorf("did not finish within %v", execPluginTimeout)
 	case readErr != nil:
 		return nil, errorf("printed more than %d bytes", k8sMaxExecOutput)
 	case status.Signaled():
-		return nil, errorf("failed: killed by %v", status.Signal())
+		return nil, errorf("failed: killed by %v%s", status.Signal(), said)
 	case status.ExitStatus() != 0:
-		return nil, errorf("failed: exit status %d", status.ExitStatus())
+		return nil, errorf("failed: exit status %d%s", status.ExitStatus(), said)
 	}
 	return out, nil
+}
+
+// aggregatedDiscovery asks /api and /apis for every group's versions and
+// resources in one reply each (apidiscovery.k8s.io/v2, Kubernetes 1.30).
+const aggregatedDiscovery = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+
+// rediscoverAfter is how soon a kind discovery did not know may send
+// discovery again: a CRD is often applied alongside its first object.
+const rediscoverAfter = 5 * time.Second
+
+// findKind resolves a kind that is not built in (a custom resource's kind,
+// plural, singular or short name, RESOURCE.GROUP, RESOURCE.VERSION.GROUP)
+// through discovery, fetched once for every target of the API server.
+func (a *kubeAPI) findKind(ctx context.Context, name string) (*k8sResource, error) {
+	select {
+	case a.discovery <- struct{}{}:
+	case <-ctx.Done():
+		return nil, errNoAnswer
+	}
+	defer func() { <-a.discovery }()
+	if r, ok := a.kinds[name]; ok {
+		return &r, nil
+	}
+	missing := errorf("the API server has no resource %s (is its CRD installed?)", name)
+	if a.kinds != nil && time.Since(a.discovered) < rediscoverAfter {
+		return nil, missing
+	}
+	kinds := map[string]k8sResource{}
+	for _, path := range []string{"/api", "/apis"} {
+		doc, err := a.get(ctx, path, aggregatedDiscovery)
+		if err != nil {
+			return nil, err
+		}
+		if jsonString(jsonAt(doc, "kind")) != "APIGroupDiscoveryList" {
+			return nil, errorf("the API server %s offers no aggregated discovery (Kubernetes 1.30 and later do)", a.shown)
+		}
+		for _, g := range jsonList(jsonAt(doc, "items")) {
+			group := jsonString(jsonAt(g, "metadata", "name"))
+			for _, v := range jsonList(jsonAt(g, "versions")) { // the preferred first
+				version := jsonString(jsonAt(v, "version"))
+				for _, r := range jsonList(jsonAt(v, "resources")) {
+					plural := jsonString(jsonAt(r, "resource"))
+					kind := strings.ToLower(jsonString(jsonAt(r, "responseKind", "kind")))
+					singular := jsonString(jsonAt(r, "singularResource"))
+					if singular == "" {
+						singular = kind
+					}
+					res := k8sResource{group, version, plural, singular, jsonString(jsonAt(r, "scope")) == "Namespaced", ""}
+					key := plural + "." + group
+					if group == "" {
+						key = plural
+					}
+					if b, ok := k8sKinds[key]; ok && b.group == group {
+						res.ready = b.ready // a built-in kind at another version keeps its rule
+					}
+					names := []string{plural, singular, kind}
+					for _, n := range jsonList(jsonAt(r, "shortNames")) {
+						names = append(names, strings.ToLower(jsonString(n)))
+					}
+					addKind(kinds, res, names)
+				}
+			}
+		}
+	}
+	a.kinds, a.discovered = kinds, time.Now()
+	if r, ok := kinds[name]; ok {
+		return &r, nil
+	}
+	return nil, missing
+}
+
+// kubeCollection is one resource in one namespace as this process sees it:
+// listed once, then followed by one watch, and shared by every target that
+// reads it, as client-go's informers are. While the watch runs, targets
+// read the objects it keeps; when it breaks, the next target to read lists
+// again (one list at a time) and the watch starts from that list.
+type kubeCollection struct {
+	api     *kubeAPI
+	res     k8sResource
+	ns      string
+	path    string
+	timeout time.Duration // for a watch's answer
+
+	mu      sync.Mutex
+	synced  bool           // objects are current: the watch follows them
+	objects map[string]any // by name
+	rv      string         // of the list, then of the last event
+	listing chan struct{}  // closed when the list in flight ends
+	listErr error          // of the last list
+	fresh   chan struct{}  // a list made the objects current again
+	subs    []kubeSub
+	refused bool // a watch was refused, and said so
+}
+
+// kubeSub is a target's interest in the objects of a collection that have
+// name, or whose labels match selector.
+type kubeSub struct {
+	name, selector string
+	wake           func()
+}
+
+func (s kubeSub) matches(object any) bool {
+	if s.name != "" {
+		return jsonString(jsonAt(object, "metadata", "name")) == s.name
+	}
+	return matchSelector(s.selector, jsonAt(object, "metadata", "labels"))
+}
+
+// collection is the shared collection of res in ns.
+func (a *kubeAPI) collection(res k8sResource, ns string, timeout time.Duration) *kubeCollection {
+	path := res.collection(ns)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.collections[path]
+	if c == nil {
+		c = &kubeCollection{api: a, res: res, ns: ns, path: path, timeout: timeout, fresh: make(chan struct{}, 1)}
+		a.collections[path] = c
+		go c.follow()
+	}
+	return c
+}
+
+// subscribe wakes the target when an object it reads changes.
+func (c *kubeCollection) subscribe(s kubeSub) {
+	c.mu.Lock()
+	c.subs = append(c.subs, s)
+	c.mu.Unlock()
+}
+
+// match returns the objects with name, or those selector matches, in the
+// order of their names, listing the collection if it is not current.
+func (c *kubeCollection) match(ctx context.Context, name, selector string) ([]any, error) {
+	c.mu.Lock()
+	for !c.synced {
+		if wait := c.listing; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, errNoAnswer
+			}
+			c.mu.Lock()
+			if !c.synced && c.listErr != nil {
+				err := c.listErr
+				c.mu.Unlock()
+				return nil, err
+			}
+			continue
+		}
+		c.listing = make(chan struct{})
+		c.mu.Unlock()
+		list, err := c.api.get(ctx, c.path, "application/json")
+		c.mu.Lock()
+		close(c.listing)
+		c.listing, c.listErr = nil, err
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.objects = map[string]any{}
+		for _, item := range jsonList(jsonAt(list, "items")) {
+			c.objects[jsonString(jsonAt(item, "metadata", "name"))] = item
+		}
+		c.rv, c.synced = jsonString(jsonAt(list, "metadata", "resourceVersion")), true
+		select {
+		case c.fresh <- struct{}{}:
+		default:
+		}
+	}
+	var names []string
+	s := kubeSub{name: name, selector: selector}
+	for n, o := range c.objects {
+		if s.matches(o) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	items := make([]any, len(names))
+	for i, n := range names {
+		items[i] = c.objects[n]
+	}
+	c.mu.Unlock()
+	return items, nil
+}
+
+// event applies one watch event and wakes the targets whose objects it
+// touched.
+func (c *kubeCollection) event(typ string, object any) {
+	name := jsonString(jsonAt(object, "metadata", "name"))
+	c.mu.Lock()
+	if rv := jsonString(jsonAt(object, "metadata", "resourceVersion")); rv != "" {
+		c.rv = rv
+	}
+	if typ == "BOOKMARK" || c.objects == nil {
+		c.mu.Unlock()
+		return
+	}
+	old, had := c.objects[name]
+	if typ == "DELETED" {
+		delete(c.objects, name)
+	} else {
+		c.objects[name] = object
+	}
+	var wake []func()
+	for _, s := range c.subs {
+		if s.matches(object) || had && s.matches(old) {
+			wake = append(wake, s.wake)
+		}
+	}
+	c.mu.Unlock()
+	for _, w := range wake {
+		w()
+	}
+}
+
+// follow watches the collection for as long as the process runs, from each
+// list that made it current. A watch the server ends resumes from the last
+// event; one whose resourceVersion expired (410 Gone) wakes every target
+// for a fresh list; after any other failure the objects are no longer
+// current, and the next attempt lists them, so the interval stays the
+// fallback. Watches start at most once a second, so one that keeps failing
+// is not a busy loop.
+func (c *kubeCollection) follow() {
+	var started time.Time
+	for {
+		<-c.fresh
+		for {
+			c.mu.Lock()
+			rv := c.rv
+			c.mu.Unlock()
+			time.Sleep(time.Until(started.Add(time.Second)))
+			started = time.Now()
+			err := c.api.watch(context.Background(), c.path, rv, c.timeout, c.event)
+			if err == nil && time.Since(started) >= time.Second {
+				continue // ended by the server: resume
+			}
+			c.mu.Lock()
+			c.synced, c.objects = false, nil
+			subs := c.subs
+			c.mu.Unlock()
+			if errors.Is(err, errGone) {
+				for _, s := range subs {
+					s.wake()
+				}
+			}
+			if st, ok := errors.AsType[*apiStatus](err); ok && st.code == http.StatusForbidden && !c.refused && k8sLog != nil {
+				c.refused = true
+				where := "in namespace " + c.ns
+				if !c.res.namespaced {
+					where = "cluster-wide"
+				}
+				k8sLog.Warn("watch refused: changes are seen at the interval", "resource", c.res.rbacName(), "error",
+					serverText(st.message, 300)+"; grant watch on "+c.res.rbacName()+" "+where)
+			}
+			break
+		}
+	}
 }

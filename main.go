@@ -223,6 +223,7 @@ type built struct {
 	address string   // as logs show a literal address: passwords redacted
 	pieces  []string // of the resolved address: hidden in reasons when it was a reference
 	secrets []string // always hidden in reasons: header values, passwords
+	where   []any    // attributes for the "waiting" line: where the type looks (a namespace, a cluster)
 }
 
 // addressError is a type's complaint about an address; buildTarget adds the
@@ -262,7 +263,7 @@ func buildTarget(s *targetSpec) (target, []error) {
 	if len(errs) > 0 {
 		return target{}, errs
 	}
-	t := target{name: s.name, kind: s.kind, interval: s.interval, retry: s.retry, checker: b.checker, address: b.address, invert: s.invert}
+	t := target{name: s.name, kind: s.kind, interval: s.interval, retry: s.retry, checker: b.checker, address: b.address, invert: s.invert, where: b.where}
 	if t.stillReady = targetTypes[s.kind].stillReady; t.stillReady == "" {
 		t.stillReady = "is still ready"
 	}

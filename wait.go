@@ -39,6 +39,13 @@ type blind struct{ note string }
 
 func (b blind) Error() string { return b.note }
 
+// noted is a success whose ready line must say how it was reached (a
+// missing object taken as ready): the wait counts it as a success and logs
+// the note with "ready".
+type noted struct{ note string }
+
+func (n noted) Error() string { return n.note }
+
 // unseen is a failed attempt that saw nothing of the target: the server
 // would not say (the credentials were refused, or lacked a permission). A
 // checker wraps its reason in it; the target is not ready, and for an
@@ -63,6 +70,7 @@ type target struct {
 	checker  checker
 	hidden   hidden // resolved values and Host headers, never quoted in a reason
 	invert   bool   // ready when an attempt is not: the target is gone
+	where    []any  // attributes the "waiting" line adds: where the type looks
 	// stillReady ends the reason an inverted target is not ready yet:
 	// "<address> still accepts connections".
 	stillReady string
@@ -221,7 +229,7 @@ func (t target) logAttrs() []any {
 // shared ctx cost about 5 % more CPU with 100 failing targets.
 func (t target) wait(ctx context.Context, log *logger, st *progress) bool {
 	if log.enabled(levelInfo) { // the attributes cost allocations even when not written
-		log.Info("waiting", t.retryAttrs()...)
+		log.Info("waiting", append(t.retryAttrs(), t.where...)...)
 	}
 	w := &waiting{target: t, log: log, st: st, start: time.Now(), debug: log.enabled(levelDebug)}
 	var changed <-chan struct{}
@@ -277,6 +285,7 @@ type waiting struct {
 	failures, streak, successes int
 	lastReason                  string
 	lastLogged                  time.Time
+	note                        string // of the last attempt, a noted success
 }
 
 // attempt makes one attempt; for an inverted target, an attempt that fails
@@ -288,6 +297,10 @@ func (w *waiting) attempt(attempt int) (seen string, err error) {
 			w.log.Debug("up, but the check cannot see further", "attempt", attempt, "note", w.hidden.conceal(b.note))
 		}
 		err = nil
+	}
+	w.note = ""
+	if n, ok := err.(noted); ok {
+		w.note, err = n.note, nil
 	}
 	if w.invert {
 		if err != nil {
@@ -314,6 +327,9 @@ func (w *waiting) succeeded(attempt int, now time.Time, seen string) (pause time
 			attrs := []any{"attempts", attempt, "elapsed", roundDuration(now.Sub(w.start))}
 			if w.invert {
 				attrs = append(attrs, "invert", "true", "seen", seen)
+			}
+			if w.note != "" {
+				attrs = append(attrs, "note", w.hidden.conceal(w.note))
 			}
 			w.log.Info(msg, attrs...)
 		}
