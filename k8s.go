@@ -587,9 +587,11 @@ func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, item any) e
 	case "field":
 		err = wantField(item, c.want.field, res.resource == "secrets")
 	default:
-		if res.ready == "service" && o.Spec.Type != "ExternalName" { // a DNS name: nothing to wait for
+		switch {
+		case res.ready == "service" && o.Spec.Type == "ExternalName": // a DNS name: no endpoints to wait for
+		case res.ready == "service":
 			err = c.endpointsReady(ctx, o.Metadata.Name)
-		} else {
+		default:
 			err = objectReady(res.ready, &o)
 		}
 	}
@@ -698,7 +700,7 @@ func objectReady(rule string, o *k8sObject) error {
 	case "crd":
 		return wantCondition(o, "Established", "True")
 	}
-	if len(o.Status.Conditions) == 0 && o.Metadata.Generation <= 1 {
+	if len(o.Status.Conditions) == 0 {
 		// Nothing may ever write one: say what else to wait for.
 		return errors.New("no condition Ready yet (it has no status.conditions; if its kind has none, wait with for=exists or for=field)")
 	}

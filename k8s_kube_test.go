@@ -1,11 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -297,7 +305,7 @@ spec:
 	crd.exit(t, 0, 30*time.Second)
 	waitFor(t, p.stderr, "widget/w1: not found yet")
 	w := k.create(t, ns, `{"apiVersion":"`+group+`/v1","kind":"Widget","metadata":{"name":"w1","generation":1}}`)
-	waitFor(t, p.stderr, "widget/w1: no current condition Ready yet")
+	waitFor(t, p.stderr, "widget/w1: no condition Ready yet (it has no status.conditions; if its kind has none, wait with for=exists or for=field)")
 	k.patchStatus(t, w, `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Done"}]}}`)
 	p.exit(t, 0, 5*time.Second)
 }
@@ -537,4 +545,496 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// verdict is a portpatrol run's outcome as kubectl's compares with it:
+// 0 ready, 1 not ready.
+func (p *ppProcess) verdict(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		t.Fatalf("still running after %v; stderr:\n%s", within, p.stderr.String())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// The built-in kinds portpatrol knows without asking are the server's: the
+// same version, plural, singular, short names and scope as its discovery
+// lists.
+func TestKubeBuiltinKinds(t *testing.T) {
+	k := startKube(t)
+	type kind struct{ version, singular, shorts, scope string }
+	served := map[string]kind{} // by plural.group
+	for _, path := range []string{"/api", "/apis"} {
+		status, b, err := k.sendAccept(k.AdminToken, path, aggregatedDiscovery)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("%s: %d %v", path, status, err)
+		}
+		var list struct {
+			Items []struct {
+				Metadata struct{ Name string }
+				Versions []struct {
+					Version   string
+					Resources []struct {
+						Resource, SingularResource, Scope string
+						ShortNames                        []string
+					}
+				}
+			}
+		}
+		if err := json.Unmarshal(b, &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range list.Items {
+			for _, v := range g.Versions {
+				for _, r := range v.Resources {
+					key := r.Resource + "." + g.Metadata.Name
+					if _, seen := served[key]; !seen { // the preferred version comes first
+						shorts := strings.Join(r.ShortNames, ",")
+						if shorts == "" {
+							shorts = "-"
+						}
+						served[key] = kind{v.Version, r.SingularResource, shorts, r.Scope[:1]}
+					}
+				}
+			}
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(k8sBuiltins), "\n") {
+		f := strings.Fields(line)
+		group, _, _ := strings.Cut(f[0], "/")
+		if !strings.Contains(f[0], "/") {
+			group = ""
+		}
+		got, ok := served[f[1]+"."+group]
+		want := kind{f[0][strings.LastIndex(f[0], "/")+1:], f[2], f[3], f[4]}
+		if !ok || got != want {
+			t.Errorf("%s: the server serves %+v (%v), the table says %+v", line, got, ok, want)
+		}
+	}
+}
+
+// sendAccept is a GET with an Accept header of its own.
+func (k *kubeCluster) sendAccept(token, path, accept string) (int, []byte, error) {
+	req, err := http.NewRequest("GET", k.URL+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", accept)
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// Every spelling kubectl takes finds the object, as kubectl finds it: kind,
+// singular, plural, short name, RESOURCE.GROUP, RESOURCE.VERSION.GROUP, in
+// any case, built in or a CRD's; a name neither knows is not found by
+// either.
+func TestKubeKindsEverySpelling(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	group := strings.ReplaceAll(ns, "-", "") + ".example.com"
+	k.createAll(t, ns, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: api:1}]}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: api-1}
+spec:
+  selector: {matchLabels: {app: api1}}
+  template:
+    metadata: {labels: {app: api1}}
+    spec: {containers: [{name: api, image: api:1}]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: n, image: n:1}]}}}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: waiter}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.`+group+`}
+spec:
+  group: `+group+`
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gdg]}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+`)
+	runK8s(t, nil, "--k8s.crd.address=crd/gadgets."+group, "--k8s.crd.kubeconfig="+kc, "--timeout=30s").exit(t, 0, 30*time.Second)
+	k.create(t, ns, `{"apiVersion":"`+group+`/v1","kind":"Gadget","metadata":{"name":"g1"}}`)
+	for _, c := range []struct {
+		spellings []string
+		name      string
+	}{
+		{[]string{"deployment.v1.apps", "deployments.apps", "deploy", "Deployment", "DEPLOYMENTS", "deployment.apps"}, "api"},
+		{[]string{"rs", "replicaset.v1.apps", "ReplicaSets"}, "api-1"},
+		{[]string{"cj", "cronjob", "CronJob", "cronjobs.batch", "cronjob.v1.batch"}, "nightly"},
+		{[]string{"sa", "serviceaccount", "ServiceAccounts"}, "waiter"},
+		{[]string{"gdg", "gadget", "Gadgets", "gadgets." + group, "gadget.v1." + group, "GDG"}, "g1"},
+		{[]string{"gizmos", "deployment.v2.apps"}, "api"}, // unknown to both
+	} {
+		for _, spelling := range c.spellings {
+			want, out := kubectl(t, nil, kc, "get", spelling+"/"+c.name)
+			p := runK8s(t, nil, "--k8s.x.address="+spelling+"/"+c.name, "--k8s.x.for=exists", "--k8s.x.kubeconfig="+kc, "--timeout=2s")
+			if got := p.verdict(t, 10*time.Second); got != want {
+				t.Errorf("%s/%s: portpatrol exit %d, kubectl exit %d:\n%s\nkubectl: %s", spelling, c.name, got, want, p.stderr.String(), out)
+			}
+		}
+	}
+	// A name discovery does not know is said to be so.
+	p := runK8s(t, nil, "--k8s.x.address=gizmos/api", "--k8s.x.kubeconfig="+kc, "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "the API server has no resource gizmos (is its CRD installed?)") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+}
+
+// The context's namespace beats the pod's, as client-go has it; without
+// one in the context, the pod's is used. kubectl, in the same mount
+// namespace with the same kubeconfig, agrees.
+func TestKubeNamespaceContextBeatsPod(t *testing.T) {
+	requireRoot(t)
+	requireProgram(t, "unshare")
+	k := startKube(t)
+	ctxNS, podNS := k.namespace(t), k.namespace(t)
+	k.create(t, ctxNS, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"in-context"}}`)
+	k.create(t, podNS, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"in-pod"}}`)
+	sa := t.TempDir()
+	os.WriteFile(filepath.Join(sa, "ca.crt"), k.CAPEM, 0o644)
+	os.WriteFile(filepath.Join(sa, "namespace"), []byte(podNS), 0o644)
+	os.WriteFile(filepath.Join(sa, "token"), []byte("unused"), 0o600)
+	withNS, withoutNS := k.kubeconfig(t, ctxNS, tokenUser(k.AdminToken)), k.kubeconfig(t, "", tokenUser(k.AdminToken))
+	script := `set -e
+mount --make-rprivate /
+mount -t tmpfs tmpfs /run
+mkdir -p ` + serviceAccountDir + `
+mount --bind "$SA" ` + serviceAccountDir + `
+exec "$@"`
+	inPod := func(args ...string) (int, string) {
+		cmd := exec.Command("unshare", append([]string{"-m", "sh", "-c", script, "sh"}, args...)...)
+		cmd.Env = append(os.Environ(), "SA="+sa, "KUBECONFIG=", "HOME="+t.TempDir(),
+			"KUBERNETES_SERVICE_HOST="+k.Host, "KUBERNETES_SERVICE_PORT="+k.Port)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	kubectlBin := filepath.Join(kubeBinDir(), "kubectl")
+	if _, err := os.Stat(kubectlBin); err != nil {
+		requirePrivilege(t, false, "kubectl is not built in "+kubeBinDir()+" (run scripts/kube/build.sh)")
+	}
+	for _, c := range []struct {
+		kubeconfig, object, namespace string
+	}{
+		{withNS, "in-context", ctxNS}, {withNS, "in-pod", ctxNS},
+		{withoutNS, "in-pod", podNS}, {withoutNS, "in-context", podNS},
+	} {
+		got, out := inPod(ppBinary, "--k8s.c.address=cm/"+c.object, "--k8s.c.kubeconfig="+c.kubeconfig, "--k8s.c.for=exists", "--timeout=1s")
+		want, kout := inPod(kubectlBin, "--kubeconfig="+c.kubeconfig, "get", "cm/"+c.object)
+		if got != want {
+			t.Errorf("cm/%s: portpatrol exit %d, kubectl exit %d:\n%s\nkubectl: %s", c.object, got, want, out, kout)
+		}
+		if !strings.Contains(out, "msg=waiting target=c type=k8s address=cm/"+c.object+" interval=1s namespace="+c.namespace+" cluster=test") {
+			t.Errorf("cm/%s: the waiting line does not name namespace %s and cluster test:\n%s", c.object, c.namespace, out)
+		}
+	}
+}
+
+// A cluster's proxy-url carries every request through an HTTP CONNECT
+// proxy, kubectl's and portpatrol's alike.
+func TestKubeProxyURL(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"}}`)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var tunnels atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil || req.Method != "CONNECT" || req.Host != k.Host+":"+k.Port || req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("pp:pr0xy-pass")) {
+					fmt.Fprint(c, "HTTP/1.1 403 Forbidden\r\n\r\n")
+					return
+				}
+				up, err := net.Dial("tcp", req.Host)
+				if err != nil {
+					fmt.Fprint(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+					return
+				}
+				defer up.Close()
+				tunnels.Add(1)
+				fmt.Fprint(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	config := strings.Replace(mustRead(t, kc), "server: "+k.URL, "server: "+k.URL+"\n        proxy-url: http://pp:pr0xy-pass@"+l.Addr().String(), 1)
+	os.WriteFile(kc, []byte(config), 0o600)
+	if !strings.Contains(mustRead(t, kc), "proxy-url") {
+		t.Fatalf("no proxy-url in the kubeconfig:\n%s", config)
+	}
+	mustKubectl(t, kc, "get", "cm/cfg")
+	if tunnels.Load() == 0 {
+		t.Fatal("kubectl made no tunnel through the proxy")
+	}
+	before := tunnels.Load()
+	p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=10s")
+	p.exit(t, 0, 10*time.Second)
+	if tunnels.Load() == before {
+		t.Errorf("portpatrol made no tunnel through the proxy:\n%s", p.stderr.String())
+	}
+	p.noSecrets(t, "pr0xy-pass", k.AdminToken)
+}
+
+// Impersonation: the admin's token with as: limited has only limited's
+// rights, refused until they are granted; as-groups is sent too. kubectl
+// agrees at each step.
+func TestKubeImpersonation(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"}}`)
+	user := tokenUser(k.AdminToken)
+	user["as"] = "limited"
+	kc := k.kubeconfig(t, ns, user)
+	if code, out := kubectl(t, nil, kc, "get", "cm/cfg"); code == 0 {
+		t.Fatalf("kubectl as limited read the ConfigMap:\n%s", out)
+	}
+	p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--k8s.c.interval=100ms", "--timeout=60s")
+	waitFor(t, p.stderr, `User \"limited\" cannot list resource \"configmaps\"`)
+	k.grant(t, ns, "limited", "configmaps")
+	p.exit(t, 0, 20*time.Second)
+	mustKubectl(t, kc, "get", "cm/cfg")
+
+	user["as"], user["as-groups"] = "someone", []string{"system:masters"}
+	kc = k.kubeconfig(t, ns, user)
+	mustKubectl(t, kc, "get", "cm/cfg")
+	runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=5s").exit(t, 0, 10*time.Second)
+}
+
+// A token given inline is used when the tokenFile beside it cannot be
+// read, as client-go does; a tokenFile alone that cannot be read is not
+// ready with kubectl either.
+func TestKubeTokenWithMissingTokenFile(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"}}`)
+	missing := filepath.Join(t.TempDir(), "no-such-token")
+	for _, c := range []struct {
+		user map[string]any
+		want int
+	}{
+		{map[string]any{"token": k.AdminToken, "tokenFile": missing}, 0},
+		{map[string]any{"tokenFile": missing}, 1},
+	} {
+		kc := k.kubeconfig(t, ns, c.user)
+		want, out := kubectl(t, nil, kc, "get", "cm/cfg")
+		p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=1s")
+		if got := p.verdict(t, 10*time.Second); got != c.want || want != c.want {
+			t.Errorf("%v: portpatrol exit %d, kubectl exit %d, want %d:\n%s\nkubectl: %s", c.user["tokenFile"] != nil, got, want, c.want, p.stderr.String(), out)
+		}
+		p.noSecrets(t, k.AdminToken)
+	}
+}
+
+// if-missing=ready: a Job seen running and then deleted did not complete;
+// one missing from the start is taken as ready, and the ready line says so.
+// kubectl wait on the deleted Job does not succeed either.
+func TestKubeJobDeletedWhileRunning(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	job := k.create(t, ns, testJob)
+	k.runJob(t, job)
+	p := runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.if-missing=ready", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=4s")
+	waitFor(t, p.stderr, "job/migrate: not complete (active 1, succeeded 0, failed 0)")
+	k.delete(t, job)
+	waitFor(t, p.stderr, "job/migrate: deleted before it completed")
+	p.exit(t, 1, 10*time.Second)
+	if code, out := kubectl(t, nil, kc, "wait", "--for=condition=Complete", "job/migrate", "--timeout=1s"); code == 0 {
+		t.Errorf("kubectl wait took the deleted Job as complete:\n%s", out)
+	}
+
+	p = runK8s(t, nil, "--k8s.m.address=job/never", "--k8s.m.if-missing=ready", "--k8s.m.kubeconfig="+kc, "--timeout=4s")
+	p.exit(t, 0, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), `msg=ready target=m type=k8s address=job/never attempts=1`) ||
+		!strings.Contains(p.stderr.String(), `note="job/never is missing, taken as ready (if-missing=ready)"`) {
+		t.Errorf("the ready line does not say the Job was missing:\n%s", p.stderr.String())
+	}
+}
+
+// for=field with >= on a Deployment's readyReplicas, checked against what
+// kubectl reads at the same path.
+func TestKubeFieldAtLeast(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	d := k.create(t, ns, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: api:1}]}
+`)
+	p := runK8s(t, nil, "--k8s.d.address=deployment.v1.apps/api", "--k8s.d.for=field=status.readyReplicas>=2", "--k8s.d.kubeconfig="+kc, "--k8s.d.interval=10s", "--timeout=60s")
+	waitFor(t, p.stderr, `deployment/api: no key \"status.readyReplicas\"`)
+	for _, ready := range []int{1, 2} {
+		k.patchStatus(t, d, fmt.Sprintf(`{"status":{"observedGeneration":1,"replicas":3,"readyReplicas":%d}}`, ready))
+		got := strings.TrimSpace(mustKubectl(t, kc, "get", "deployment.v1.apps/api", "-o", "jsonpath={.status.readyReplicas}"))
+		if got != strconv.Itoa(ready) {
+			t.Fatalf("kubectl reads readyReplicas %q, want %d", got, ready)
+		}
+		if ready < 2 {
+			waitFor(t, p.stderr, "deployment/api: status.readyReplicas is 1, want a number >= 2")
+			continue
+		}
+		p.exit(t, 0, 5*time.Second)
+	}
+}
+
+// Sixty targets on one resource in one namespace share one list and one
+// watch: the process holds a few connections, not sixty, and the last
+// object written is seen at once.
+func TestKubeSixtyTargetsShareOneWatch(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	args := []string{"--timeout=60s"}
+	for i := range 60 {
+		id := "t" + strconv.Itoa(i)
+		args = append(args, "--k8s."+id+".address=cm/c"+strconv.Itoa(i), "--k8s."+id+".kubeconfig="+kc, "--k8s."+id+".interval=10s")
+	}
+	// As the release build (nethttpomithttp2): HTTP/1.1, one request per
+	// connection at a time.
+	p := runK8s(t, []string{"GODEBUG=http2client=0"}, args...)
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(p.stderr.String(), ": not found yet") < 60 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not every target said not found:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the watch is up
+	sockets := func() int {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+		n := 0
+		for _, fd := range fds {
+			if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p.cmd.Process.Pid, fd.Name())); strings.HasPrefix(link, "socket:") {
+				n++
+			}
+		}
+		return n
+	}
+	most := sockets()
+	var written time.Time
+	for i := range 60 {
+		k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c`+strconv.Itoa(i)+`"}}`)
+		written = time.Now()
+		most = max(most, sockets())
+	}
+	p.exit(t, 0, 10*time.Second)
+	if most > 4 {
+		t.Errorf("the process held %d sockets, want at most 4", most)
+	}
+	if took := p.ended.Sub(written); took > 100*time.Millisecond {
+		t.Errorf("the last ConfigMap was seen %v after it was written, want within 100ms", took)
+	}
+	t.Logf("at most %d sockets; the last ConfigMap seen and the process ended %v after it was written", most, p.ended.Sub(written))
+}
+
+// A watch the RBAC refuses is said once, at warn level, with the verb to
+// grant; changes are then seen at the interval.
+func TestKubeWatchRefused(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.createAll(t, ns, `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: list-only}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [get, list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: list-only}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: list-only}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
+`)
+	kc := k.kubeconfig(t, ns, tokenUser(k.LimitedToken))
+	p := runK8s(t, nil, "--k8s.c.address=cm/later", "--k8s.c.kubeconfig="+kc, "--k8s.c.interval=1500ms", "--timeout=60s")
+	waitFor(t, p.stderr, "configmap/later: not found yet")
+	waitFor(t, p.stderr, "grant watch on configmaps in namespace "+ns)
+	time.Sleep(3 * time.Second) // two more attempts, and watches
+	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"later"}}`)
+	p.exit(t, 0, 10*time.Second)
+	if n := strings.Count(p.stderr.String(), "msg=\"watch refused"); n != 1 {
+		t.Errorf("the refused watch was said %d times, want once:\n%s", n, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), `level=WARN msg="watch refused: changes are seen at the interval" resource=configmaps`) {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+}
+
+// Reasons that tell the state: a Job that failed under
+// for=condition=Complete ends the run, as kubectl wait ends; an object
+// held by its finalizers says so.
+func TestKubeReasons(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+	job := k.create(t, ns, testJob)
+	k.failJob(t, job, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+	p := runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.for=condition=Complete", "--k8s.m.kubeconfig="+kc, "--timeout=30s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "gave up on k8s target m: job/migrate: failed: BackoffLimitExceeded") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+	if code, out := kubectl(t, nil, kc, "wait", "--for=condition=Complete", "job/migrate", "--timeout=1s"); code == 0 {
+		t.Errorf("kubectl wait took the failed Job as complete:\n%s", out)
+	}
+
+	cm := k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","finalizers":["example.com/hold"]}}`)
+	k.delete(t, cm)
+	p = runK8s(t, nil, "--k8s.c.address=cm/held", "--k8s.c.for=deleted", "--k8s.c.kubeconfig="+kc, "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "configmap/held: still exists, being deleted (finalizers example.com/hold)") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+	if code, out := kubectl(t, nil, kc, "wait", "--for=delete", "cm/held", "--timeout=1s"); code == 0 {
+		t.Errorf("kubectl wait took the held ConfigMap as deleted:\n%s", out)
+	}
+	k.patch(t, cm, `{"metadata":{"finalizers":null}}`)
+	runK8s(t, nil, "--k8s.c.address=cm/held", "--k8s.c.for=deleted", "--k8s.c.kubeconfig="+kc, "--timeout=10s").exit(t, 0, 10*time.Second)
 }

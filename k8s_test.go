@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -163,6 +165,16 @@ func TestK8sReadinessRules(t *testing.T) {
 		{"", `{"metadata":{"generation":3},"status":{"conditions":[{"type":"Ready","status":"True","observedGeneration":3}]}}`, "", false},
 		{"", `{"status":{"phase":{"odd":"shape"},"conditions":[{"type":"Ready","status":"True"}]}}`, "", false},
 		{"namespace", `{"status":{"phase":"Terminating"}}`, "phase Terminating, want Active", false},
+		{"job", `{"spec":{"suspend":true},"status":{"conditions":[{"type":"Suspended","status":"True"}]}}`, "suspended (spec.suspend is true; active 0, succeeded 0, failed 0)", false},
+		{"pod", `{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"False"}],"containerStatuses":[{"name":"web","state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 5m0s restarting failed container=web"}}}]}}`,
+			"phase Running, container web waiting: CrashLoopBackOff: back-off 5m0s restarting failed container=web", false},
+		{"pod", `{"status":{"phase":"Pending","initContainerStatuses":[{"name":"init","state":{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image \"x:1\""}}}]}}`,
+			`phase Pending, container init waiting: ImagePullBackOff: Back-off pulling image "x:1"`, false},
+		{"replicas", `{"metadata":{"generation":1},"spec":{"replicas":2},"status":{"observedGeneration":1,"readyReplicas":1}}`, "1 of 2 replicas ready", false},
+		{"replicas", `{"metadata":{"generation":1},"spec":{"replicas":2},"status":{"observedGeneration":1,"readyReplicas":2,"availableReplicas":2}}`, "", false},
+		{"pv", `{"status":{"phase":"Released"}}`, "phase Released, want Available or Bound", false},
+		{"apiservice", `{"status":{"conditions":[{"type":"Available","status":"True"}]}}`, "", false},
+		{"", `{"metadata":{"name":"w"}}`, "no condition Ready yet (it has no status.conditions; if its kind has none, wait with for=exists or for=field)", false},
 	} {
 		doc, err := parseJSON([]byte(tc.object))
 		if err != nil {
@@ -636,5 +648,52 @@ func TestK8sServerURLSecrets(t *testing.T) {
 				t.Errorf("%s: %s is in the output:\n%s%s", tc.server, secret, o.stdout, o.stderr)
 			}
 		}
+	}
+}
+
+// Reasons decided by the target's kind and what for asks: an ExternalName
+// Service is ready once it exists (there are no endpoints to wait for); a
+// failed Job under for=condition=Complete ends the run; an object held by
+// its finalizers says so.
+func TestK8sObjectReasons(t *testing.T) {
+	object := func(s string) any {
+		t.Helper()
+		doc, err := parseJSON([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	svc := &k8sCheck{want: k8sWant{what: "ready"}}
+	if err := svc.objectReady(context.Background(), k8sKinds["svc"], object(`{"metadata":{"name":"db"},"spec":{"type":"ExternalName","externalName":"db.example.com"}}`)); err != nil {
+		t.Errorf("ExternalName Service: %v", err)
+	}
+	want, _ := parseK8sWant("condition=complete")
+	job := &k8sCheck{want: want}
+	err := job.objectReady(context.Background(), k8sKinds["job"], object(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Failed","status":"True","reason":"DeadlineExceeded","message":"too slow"}]}}`))
+	if _, final := errors.AsType[finalError](err); !final || err.Error() != "job/m: failed: DeadlineExceeded: too slow" {
+		t.Errorf("failed Job under condition=Complete: %v (final %v)", err, final)
+	}
+	err = job.objectReady(context.Background(), k8sKinds["job"], object(`{"metadata":{"name":"m","deletionTimestamp":"2026-01-01T00:00:00Z","finalizers":["batch.kubernetes.io/job-tracking"]},"status":{"active":1}}`))
+	if err == nil || err.Error() != "job/m, being deleted (finalizers batch.kubernetes.io/job-tracking): no current condition complete yet" {
+		t.Errorf("Job being deleted: %v", err)
+	}
+}
+
+// A label selector matches as the API server matches it.
+func TestK8sMatchSelector(t *testing.T) {
+	labels := map[string]any{"app": "web", "tier": "front", "rank": "7"}
+	for sel, want := range map[string]bool{
+		"app=web": true, "app==web": true, "app=api": false, "app!=api": true, "app!=web": false,
+		"missing!=x": true, "app": true, "!app": false, "!missing": true, "missing": false,
+		"tier in (front, back)": true, "tier notin (front)": false, "missing notin (x)": true, "missing in (x)": false,
+		"rank>5": true, "rank<5": false, "missing>1": false, "app=web,tier=back": false, "app=web,tier=front": true,
+	} {
+		if got := matchSelector(sel, labels); got != want {
+			t.Errorf("%s: got %v, want %v", sel, got, want)
+		}
+	}
+	if matchSelector("app=web", nil) {
+		t.Error("an object without labels matched app=web")
 	}
 }

@@ -1034,3 +1034,36 @@ spec:
 		t.Errorf("a Deployment with the unknown field arg: status %d: %s, want 400 naming the field", status, body)
 	}
 }
+
+// kubectl runs the kubectl that scripts/kube/build.sh built, the oracle of
+// the differential tests: the same kubeconfig and server as portpatrol, so
+// that their verdicts can be compared. env is added to a clean
+// environment (no $KUBECONFIG, not in a pod, a home of its own). It
+// returns kubectl's exit code and output.
+func kubectl(t *testing.T, env []string, kubeconfig string, args ...string) (int, string) {
+	t.Helper()
+	bin := filepath.Join(kubeBinDir(), "kubectl")
+	if _, err := os.Stat(bin); err != nil {
+		requirePrivilege(t, false, "kubectl is not built in "+kubeBinDir()+" (run scripts/kube/build.sh)")
+	}
+	cmd := exec.Command(bin, append([]string{"--kubeconfig=" + kubeconfig, "--request-timeout=5s"}, args...)...)
+	cmd.Env = append(os.Environ(), append([]string{"KUBECONFIG=", "KUBERNETES_SERVICE_HOST=", "HOME=" + t.TempDir()}, env...)...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	}
+	if err != nil {
+		t.Fatalf("kubectl %v: %v", args, err)
+	}
+	return 0, string(out)
+}
+
+// mustKubectl is kubectl that fails the test unless it exits 0.
+func mustKubectl(t *testing.T, kubeconfig string, args ...string) string {
+	t.Helper()
+	code, out := kubectl(t, nil, kubeconfig, args...)
+	if code != 0 {
+		t.Fatalf("kubectl %v: exit %d:\n%s", args, code, out)
+	}
+	return out
+}
