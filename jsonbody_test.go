@@ -43,6 +43,12 @@ func TestHTTPJSONExpectations(t *testing.T) {
 		{strings.Replace(cluster, "green", "red", 1), []string{"status!=red"}, `status is "red", want anything but red`},
 		{cluster, []string{"number_of_nodes=3"}, ""},
 		{cluster, []string{"number_of_nodes=3.0"}, `number_of_nodes is 3, want 3.0`},
+		// Numeric comparisons, the same grammar as a k8s target's for=field.
+		{cluster, []string{"number_of_nodes>=3", "number_of_nodes>2", "number_of_nodes<=3", "number_of_nodes<3.5", "ratio>=3"}, ""},
+		{cluster, []string{"number_of_nodes>=4"}, `number_of_nodes is 3, want a number >= 4`},
+		{cluster, []string{"number_of_nodes<3"}, `number_of_nodes is 3, want a number < 3`},
+		{cluster, []string{"status>=1"}, `status is "green", want a number >= 1`},
+		{`{"a<b":1}`, []string{`a\<b<=1`}, ""},
 		// Numbers as written: 3.0 is not 3, a big integer is exact.
 		{cluster, []string{"ratio=3.0"}, ""},
 		{cluster, []string{"ratio=3"}, `ratio is 3.0, want 3`},
@@ -166,6 +172,7 @@ func TestHTTPJSONStartupErrors(t *testing.T) {
 		{[]string{"--http.j.json==green"}, `--http.j.json==green: no path: want PATH=VALUE, PATH!=VALUE or PATH, e.g. status=green|yellow`},
 		{[]string{"--http.j.json=!=green"}, `no path: want PATH=VALUE`},
 		{[]string{`--http.j.json=a\`}, `path "a\\" ends in a lone backslash`},
+		{[]string{"--http.j.json=nodes>=three"}, `--http.j.json=nodes>=three: nodes>= needs a number after it, e.g. nodes>=2`},
 		{[]string{"--http.j.json=status=green||yellow"}, `--http.j.json=status=green||yellow: green||yellow has an empty alternative (separate values with |, e.g. green|yellow)`},
 		{[]string{"--http.j.json=status=green", "--http.j.method=HEAD"}, `--http.j.json with --http.j.method=HEAD can never hold: a response to HEAD has no body`},
 	} {
