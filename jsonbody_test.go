@@ -225,6 +225,7 @@ func FuzzJSONExpectation(f *testing.F) {
 	f.Add("status=green|yellow", []byte(`{"status":"green"}`))
 	f.Add(`a\.b.0!=x`, []byte(`{"a.b":[1,{"c":null}]}`))
 	f.Add("n=1e3", []byte(`{"n":1e3}`))
+	f.Add("n>=2.5", []byte(`{"n":3}`))
 	f.Add("x", []byte(`[`))
 	f.Fuzz(func(t *testing.T, expectation string, body []byte) {
 		e, err := parseJSONExpectation(expectation)

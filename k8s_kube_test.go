@@ -760,60 +760,117 @@ exec "$@"`
 }
 
 // A cluster's proxy-url carries every request through an HTTP CONNECT
-// proxy, kubectl's and portpatrol's alike.
+// proxy or a SOCKS5 one, kubectl's and portpatrol's alike; each proxy here
+// counts its tunnels.
 func TestKubeProxyURL(t *testing.T) {
 	k := startKube(t)
 	ns := k.namespace(t)
 	k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"}}`)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, scheme := range []string{"http", "socks5"} {
+		t.Run(scheme, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var tunnels atomic.Int64
+			go serveProxy(l, scheme, k.Host+":"+k.Port, &tunnels)
+			kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+			config := strings.Replace(mustRead(t, kc), "server: "+k.URL, "server: "+k.URL+"\n        proxy-url: "+scheme+"://pp:pr0xy-pass@"+l.Addr().String(), 1)
+			os.WriteFile(kc, []byte(config), 0o600)
+			mustKubectl(t, kc, "get", "cm/cfg")
+			if tunnels.Load() == 0 {
+				t.Fatalf("kubectl made no tunnel through the proxy:\n%s", config)
+			}
+			before := tunnels.Load()
+			p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=10s")
+			p.exit(t, 0, 10*time.Second)
+			if tunnels.Load() == before {
+				t.Errorf("portpatrol made no tunnel through the proxy:\n%s", p.stderr.String())
+			}
+			p.noSecrets(t, "pr0xy-pass", k.AdminToken)
+		})
 	}
-	defer l.Close()
-	var tunnels atomic.Int64
-	go func() {
-		for {
-			c, err := l.Accept()
+}
+
+// serveProxy accepts tunnels to target only, with the user pp and the
+// password pr0xy-pass: HTTP CONNECT with Proxy-Authorization, or SOCKS5
+// (RFC 1928) with username/password authentication (RFC 1929).
+func serveProxy(l net.Listener, scheme, target string, tunnels *atomic.Int64) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			if scheme == "http" {
+				req, err := http.ReadRequest(r)
+				if err != nil || req.Method != "CONNECT" || req.Host != target || req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("pp:pr0xy-pass")) {
+					fmt.Fprint(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n")
+					return
+				}
+				fmt.Fprint(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+			} else {
+				// Greeting: version 5, the methods offered; 2 is user/password.
+				head := make([]byte, 2)
+				if _, err := io.ReadFull(r, head); err != nil || head[0] != 5 {
+					return
+				}
+				methods := make([]byte, head[1])
+				io.ReadFull(r, methods)
+				c.Write([]byte{5, 2})
+				// Sub-negotiation: version 1, user, password.
+				ver, _ := r.ReadByte()
+				ulen, _ := r.ReadByte()
+				user := make([]byte, ulen)
+				io.ReadFull(r, user)
+				plen, _ := r.ReadByte()
+				pass := make([]byte, plen)
+				io.ReadFull(r, pass)
+				if ver != 1 || string(user) != "pp" || string(pass) != "pr0xy-pass" {
+					c.Write([]byte{1, 1})
+					return
+				}
+				c.Write([]byte{1, 0})
+				// Request: 5, CONNECT, 0, the address type and address, the port.
+				req := make([]byte, 4)
+				if _, err := io.ReadFull(r, req); err != nil || req[1] != 1 {
+					return
+				}
+				var host string
+				switch req[3] {
+				case 1:
+					ip := make([]byte, 4)
+					io.ReadFull(r, ip)
+					host = net.IP(ip).String()
+				case 3:
+					n, _ := r.ReadByte()
+					name := make([]byte, n)
+					io.ReadFull(r, name)
+					host = string(name)
+				default:
+					return
+				}
+				port := make([]byte, 2)
+				io.ReadFull(r, port)
+				if net.JoinHostPort(host, strconv.Itoa(int(port[0])<<8|int(port[1]))) != target {
+					c.Write([]byte{5, 2, 0, 1, 0, 0, 0, 0, 0, 0}) // not allowed
+					return
+				}
+				c.Write([]byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+			}
+			up, err := net.Dial("tcp", target)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil || req.Method != "CONNECT" || req.Host != k.Host+":"+k.Port || req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("pp:pr0xy-pass")) {
-					fmt.Fprint(c, "HTTP/1.1 403 Forbidden\r\n\r\n")
-					return
-				}
-				up, err := net.Dial("tcp", req.Host)
-				if err != nil {
-					fmt.Fprint(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
-					return
-				}
-				defer up.Close()
-				tunnels.Add(1)
-				fmt.Fprint(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-				go io.Copy(up, c)
-				io.Copy(c, up)
-			}()
-		}
-	}()
-	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
-	config := strings.Replace(mustRead(t, kc), "server: "+k.URL, "server: "+k.URL+"\n        proxy-url: http://pp:pr0xy-pass@"+l.Addr().String(), 1)
-	os.WriteFile(kc, []byte(config), 0o600)
-	if !strings.Contains(mustRead(t, kc), "proxy-url") {
-		t.Fatalf("no proxy-url in the kubeconfig:\n%s", config)
+			defer up.Close()
+			tunnels.Add(1)
+			go io.Copy(up, r)
+			io.Copy(c, up)
+		}()
 	}
-	mustKubectl(t, kc, "get", "cm/cfg")
-	if tunnels.Load() == 0 {
-		t.Fatal("kubectl made no tunnel through the proxy")
-	}
-	before := tunnels.Load()
-	p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=10s")
-	p.exit(t, 0, 10*time.Second)
-	if tunnels.Load() == before {
-		t.Errorf("portpatrol made no tunnel through the proxy:\n%s", p.stderr.String())
-	}
-	p.noSecrets(t, "pr0xy-pass", k.AdminToken)
 }
 
 // Impersonation: the admin's token with as: limited has only limited's
