@@ -318,7 +318,7 @@ func TestKubeForFieldAndDeleted(t *testing.T) {
 	kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
 	cm := k.create(t, ns, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"mode":"warming"}}`)
 	p := runK8s(t, nil, "--k8s.c.address=cm/cfg", "--k8s.c.for=field=data.mode=serving", "--k8s.c.kubeconfig="+kc, "--k8s.c.interval=10s", "--timeout=60s")
-	waitFor(t, p.stderr, "configmap/cfg: data.mode is warming, want serving")
+	waitFor(t, p.stderr, `configmap/cfg: data.mode is \"warming\", want serving`)
 	k.patch(t, cm, `{"data":{"mode":"serving"}}`)
 	p.exit(t, 0, 5*time.Second)
 
@@ -691,7 +691,7 @@ spec:
 		{[]string{"rs", "replicaset.v1.apps", "ReplicaSets"}, "api-1"},
 		{[]string{"cj", "cronjob", "CronJob", "cronjobs.batch", "cronjob.v1.batch"}, "nightly"},
 		{[]string{"sa", "serviceaccount", "ServiceAccounts"}, "waiter"},
-		{[]string{"gdg", "gadget", "Gadgets", "gadgets." + group, "gadget.v1." + group, "GDG"}, "g1"},
+		{[]string{"gdg", "gadget", "Gadgets", "Gadget", "gadgets." + group, "gadget.v1." + group}, "g1"},
 		{[]string{"gizmos", "deployment.v2.apps"}, "api"}, // unknown to both
 	} {
 		for _, spelling := range c.spellings {
@@ -701,6 +701,11 @@ spec:
 				t.Errorf("%s/%s: portpatrol exit %d, kubectl exit %d:\n%s\nkubectl: %s", spelling, c.name, got, want, p.stderr.String(), out)
 			}
 		}
+	}
+	// Short names in capitals, which kubectl refuses, are taken too.
+	for _, spelling := range []string{"GDG", "RS"} {
+		p := runK8s(t, nil, "--k8s.x.address="+spelling+"/x", "--k8s.x.for=deleted", "--k8s.x.kubeconfig="+kc, "--timeout=2s")
+		p.exit(t, 0, 10*time.Second)
 	}
 	// A name discovery does not know is said to be so.
 	p := runK8s(t, nil, "--k8s.x.address=gizmos/api", "--k8s.x.kubeconfig="+kc, "--timeout=1s")
@@ -753,7 +758,7 @@ exec "$@"`
 		if got != want {
 			t.Errorf("cm/%s: portpatrol exit %d, kubectl exit %d:\n%s\nkubectl: %s", c.object, got, want, out, kout)
 		}
-		if !strings.Contains(out, "msg=waiting target=c type=k8s address=cm/"+c.object+" interval=1s namespace="+c.namespace+" cluster=test") {
+		if !strings.Contains(out, "msg=waiting target=c type=k8s address=cm/"+c.object+" interval=2s namespace="+c.namespace+" cluster=test") {
 			t.Errorf("cm/%s: the waiting line does not name namespace %s and cluster test:\n%s", c.object, c.namespace, out)
 		}
 	}
@@ -934,7 +939,11 @@ func TestKubeJobDeletedWhileRunning(t *testing.T) {
 	k.runJob(t, job)
 	p := runK8s(t, nil, "--k8s.m.address=job/migrate", "--k8s.m.if-missing=ready", "--k8s.m.kubeconfig="+kc, "--k8s.m.interval=10s", "--timeout=4s")
 	waitFor(t, p.stderr, "job/migrate: not complete (active 1, succeeded 0, failed 0)")
+	// Without a garbage collector, the default (orphan) would hold the Job
+	// with a finalizer: said, then gone.
 	k.delete(t, job)
+	waitFor(t, p.stderr, "job/migrate, being deleted (finalizers orphan): not complete")
+	k.patch(t, job, `{"metadata":{"finalizers":null}}`)
 	waitFor(t, p.stderr, "job/migrate: deleted before it completed")
 	p.exit(t, 1, 10*time.Second)
 	if code, out := kubectl(t, nil, kc, "wait", "--for=condition=Complete", "job/migrate", "--timeout=1s"); code == 0 {
