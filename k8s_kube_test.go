@@ -1103,4 +1103,11 @@ func TestKubeReasons(t *testing.T) {
 	}
 	k.patch(t, cm, `{"metadata":{"finalizers":null}}`)
 	runK8s(t, nil, "--k8s.c.address=cm/held", "--k8s.c.for=deleted", "--k8s.c.kubeconfig="+kc, "--timeout=10s").exit(t, 0, 10*time.Second)
+
+	// A 403 names all a Service target reads, at once.
+	p = runK8s(t, nil, "--k8s.s.address=svc/db", "--k8s.s.kubeconfig="+k.kubeconfig(t, ns, tokenUser(k.LimitedToken)), "--timeout=1s")
+	p.exit(t, 1, 10*time.Second)
+	if !strings.Contains(p.stderr.String(), "; needs get, list and watch on services and endpointslices.discovery.k8s.io in namespace "+ns) {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
 }

@@ -697,3 +697,32 @@ func TestK8sMatchSelector(t *testing.T) {
 		t.Error("an object without labels matched app=web")
 	}
 }
+
+// Impersonation reaches the server as client-go sends it: Impersonate-User,
+// -Uid, one Impersonate-Group per group, and Impersonate-Extra-KEY with the
+// key percent-encoded where a header name cannot hold it.
+func TestK8sImpersonationHeaders(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Clone():
+		default:
+		}
+		fmt.Fprint(w, `{"kind":"ConfigMapList","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"c"}}]}`)
+	}))
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, `token: x
+    as: jane
+    as-uid: "42"
+    as-groups: [ops, dev]
+    as-user-extra: {"example.com/scopes": [read, write]}`)
+	o := runPortpatrol(t, nil, "--k8s.c.address=cm/c", "--k8s.c.kubeconfig="+kc, "--timeout=5s")
+	o.mustExit(t, 0)
+	h := <-got
+	for key, want := range map[string]string{"Impersonate-User": "jane", "Impersonate-Uid": "42", "Impersonate-Group": "ops,dev", "Impersonate-Extra-Example.com%2Fscopes": "read,write"} {
+		if v := strings.Join(h.Values(key), ","); v != want {
+			t.Errorf("%s: %q, want %q (headers %v)", key, v, want, h)
+		}
+	}
+}
