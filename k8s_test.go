@@ -328,7 +328,7 @@ func TestK8sFakeAPI(t *testing.T) {
 	if !strings.Contains(o.stderr, "job/m: not found yet") {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
-	if !strings.Contains(strings.Join(fake.seen, " ")+" ", "/apis/batch/v1/namespaces/shop/jobs ") {
+	if !strings.Contains(strings.Join(fake.seen, " ")+" ", "/apis/batch/v1/namespaces/shop/jobs?limit=500 ") {
 		t.Errorf("requests %v: want the Jobs listed in the context's namespace", fake.seen)
 	}
 
@@ -723,6 +723,44 @@ func TestK8sImpersonationHeaders(t *testing.T) {
 	for key, want := range map[string]string{"Impersonate-User": "jane", "Impersonate-Uid": "42", "Impersonate-Group": "ops,dev", "Impersonate-Extra-Example.com%2Fscopes": "read,write"} {
 		if v := strings.Join(h.Values(key), ","); v != want {
 			t.Errorf("%s: %q, want %q (headers %v)", key, v, want, h)
+		}
+	}
+}
+
+// A collection comes in pages: the object on the second page is found, and
+// the watch starts from the first page's resourceVersion.
+func TestK8sListPages(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.RequestURI())
+		mu.Unlock()
+		q := r.URL.Query()
+		switch {
+		case q.Get("watch") != "":
+			<-r.Context().Done()
+		case q.Get("continue") == "":
+			fmt.Fprint(w, `{"metadata":{"resourceVersion":"5","continue":"page 2"},"items":[{"metadata":{"name":"a","labels":{"app":"web"}}}]}`)
+		case q.Get("continue") == "page 2":
+			fmt.Fprint(w, `{"metadata":{"resourceVersion":"6"},"items":[{"metadata":{"name":"b","labels":{"app":"web"}}}]}`)
+		default:
+			w.WriteHeader(400)
+		}
+	}))
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, "token: x")
+	o := runPortpatrol(t, nil, "--k8s.c.address=cm", "--k8s.c.selector=app=web", "--k8s.c.min=2", "--k8s.c.kubeconfig="+kc, "--timeout=5s")
+	o.mustExit(t, 0)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 2 || seen[1] != "/api/v1/namespaces/shop/configmaps?limit=500&continue=page+2" {
+		t.Errorf("requests %v: want the second page asked for", seen)
+	}
+	for _, s := range seen[2:] {
+		if strings.Contains(s, "watch=1") && !strings.Contains(s, "resourceVersion=5") {
+			t.Errorf("%s: want the watch from the first page's resourceVersion", s)
 		}
 	}
 }

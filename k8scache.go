@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -165,7 +167,7 @@ func (c *kubeCollection) match(ctx context.Context, name, selector string) ([]an
 		}
 		c.listing = make(chan struct{})
 		c.mu.Unlock()
-		list, err := c.api.get(ctx, c.path, "application/json")
+		objects, rv, err := c.list(ctx)
 		c.mu.Lock()
 		close(c.listing)
 		c.listing, c.listErr = nil, err
@@ -173,11 +175,7 @@ func (c *kubeCollection) match(ctx context.Context, name, selector string) ([]an
 			c.mu.Unlock()
 			return nil, err
 		}
-		c.objects = map[string]any{}
-		for _, item := range jsonList(jsonAt(list, "items")) {
-			c.objects[jsonString(jsonAt(item, "metadata", "name"))] = item
-		}
-		c.rv, c.synced = jsonString(jsonAt(list, "metadata", "resourceVersion")), true
+		c.objects, c.rv, c.synced = objects, rv, true
 		select {
 		case c.fresh <- struct{}{}:
 		default:
@@ -197,6 +195,36 @@ func (c *kubeCollection) match(ctx context.Context, name, selector string) ([]an
 	}
 	c.mu.Unlock()
 	return items, nil
+}
+
+// k8sListPage is how many objects one list request asks for: a namespace
+// of thousands of pods comes in pages, none near k8sMaxBody.
+const k8sListPage = 500
+
+// list reads the whole collection, page by page (one snapshot: the pages
+// share the first one's resourceVersion).
+func (c *kubeCollection) list(ctx context.Context) (map[string]any, string, error) {
+	objects := map[string]any{}
+	var rv, next string
+	for {
+		path := c.path + "?limit=" + strconv.Itoa(k8sListPage)
+		if next != "" {
+			path += "&continue=" + url.QueryEscape(next)
+		}
+		list, err := c.api.get(ctx, path, "application/json")
+		if err != nil {
+			return nil, "", err
+		}
+		if rv == "" {
+			rv = jsonString(jsonAt(list, "metadata", "resourceVersion"))
+		}
+		for _, item := range jsonList(jsonAt(list, "items")) {
+			objects[jsonString(jsonAt(item, "metadata", "name"))] = item
+		}
+		if next = jsonString(jsonAt(list, "metadata", "continue")); next == "" {
+			return objects, rv, nil
+		}
+	}
 }
 
 // event applies one watch event and wakes the targets whose objects it
