@@ -779,7 +779,7 @@ func TestKubeProxyURL(t *testing.T) {
 			}
 			defer l.Close()
 			var tunnels atomic.Int64
-			go serveProxy(l, scheme, k.Host+":"+k.Port, &tunnels)
+			go serveProxy(l, scheme, k.Host+":"+k.Port, k.Host+":"+k.Port, &tunnels)
 			kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
 			config := strings.Replace(mustRead(t, kc), "server: "+k.URL, "server: "+k.URL+"\n        proxy-url: "+scheme+"://pp:pr0xy-pass@"+l.Addr().String(), 1)
 			os.WriteFile(kc, []byte(config), 0o600)
@@ -796,12 +796,38 @@ func TestKubeProxyURL(t *testing.T) {
 			p.noSecrets(t, "pr0xy-pass", k.AdminToken)
 		})
 	}
+	// Without proxy-url, HTTPS_PROXY: loopback is never proxied, so the
+	// server is named by a name only the proxy knows.
+	t.Run("HTTPS_PROXY", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		var tunnels atomic.Int64
+		name := "kube.portpatrol.invalid:" + k.Port
+		go serveProxy(l, "http", name, k.Host+":"+k.Port, &tunnels)
+		kc := k.kubeconfig(t, ns, tokenUser(k.AdminToken))
+		config := strings.Replace(mustRead(t, kc), "server: "+k.URL, "server: https://"+name+"\n        tls-server-name: localhost", 1)
+		os.WriteFile(kc, []byte(config), 0o600)
+		env := []string{"HTTPS_PROXY=http://pp:pr0xy-pass@" + l.Addr().String(), "NO_PROXY="}
+		if code, out := kubectl(t, env, kc, "get", "cm/cfg"); code != 0 || tunnels.Load() == 0 {
+			t.Fatalf("kubectl through HTTPS_PROXY: exit %d, %d tunnels:\n%s", code, tunnels.Load(), out)
+		}
+		before := tunnels.Load()
+		p := runK8s(t, env, "--k8s.c.address=cm/cfg", "--k8s.c.kubeconfig="+kc, "--timeout=10s")
+		p.exit(t, 0, 10*time.Second)
+		if tunnels.Load() == before {
+			t.Errorf("portpatrol made no tunnel through the proxy:\n%s", p.stderr.String())
+		}
+	})
 }
 
-// serveProxy accepts tunnels to target only, with the user pp and the
-// password pr0xy-pass: HTTP CONNECT with Proxy-Authorization, or SOCKS5
-// (RFC 1928) with username/password authentication (RFC 1929).
-func serveProxy(l net.Listener, scheme, target string, tunnels *atomic.Int64) {
+// serveProxy accepts tunnels to target only, which it reaches at dial, with
+// the user pp and the password pr0xy-pass: HTTP CONNECT with
+// Proxy-Authorization, or SOCKS5 (RFC 1928) with username/password
+// authentication (RFC 1929).
+func serveProxy(l net.Listener, scheme, target, dial string, tunnels *atomic.Int64) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -866,7 +892,7 @@ func serveProxy(l net.Listener, scheme, target string, tunnels *atomic.Int64) {
 				}
 				c.Write([]byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0})
 			}
-			up, err := net.Dial("tcp", target)
+			up, err := net.Dial("tcp", dial)
 			if err != nil {
 				return
 			}
