@@ -764,3 +764,78 @@ func TestK8sListPages(t *testing.T) {
 		}
 	}
 }
+
+// Many targets on one collection, checked at once while watch events
+// arrive: one list, one watch, each target woken for its own object (run
+// with -race, this is the shared collection's test for data races).
+func TestK8sSharedCollection(t *testing.T) {
+	t.Parallel()
+	events := make(chan string, 100)
+	var mu sync.Mutex
+	lists, watches := 0, 0
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "" {
+			mu.Lock()
+			lists++
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond) // the other targets arrive meanwhile
+			fmt.Fprint(w, `{"metadata":{"resourceVersion":"1"},"items":[]}`)
+			return
+		}
+		mu.Lock()
+		watches++
+		mu.Unlock()
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		for {
+			select {
+			case name := <-events:
+				fmt.Fprintf(w, `{"type":"ADDED","object":{"metadata":{"name":%q,"resourceVersion":"2"}}}`+"\n", name)
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	api, err := kubeconfigAPI("test", &kubeconfigCluster{Server: srv.URL, Insecure: true}, &kubeconfigUser{Token: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.discovery, api.collections = make(chan struct{}, 1), map[string]*kubeCollection{}
+	const n = 20
+	checks := make([]*k8sCheck, n)
+	wakes := make([]<-chan struct{}, n)
+	for i := range checks {
+		checks[i] = &k8sCheck{api: api, res: new(k8sKinds["cm"]), name: "c" + strconv.Itoa(i), namespace: "shop",
+			want: k8sWant{what: "exists"}, min: 1, timeout: 5 * time.Second}
+		wakes[i] = checks[i].changes()
+	}
+	var wg sync.WaitGroup
+	for _, c := range checks {
+		wg.Go(func() {
+			if err := c.check(context.Background()); err == nil || !strings.Contains(err.Error(), "not found yet") {
+				t.Errorf("%s: %v, want not found yet", c.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		events <- "c" + strconv.Itoa(i)
+	}
+	for i, c := range checks {
+		select {
+		case <-wakes[i]:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s was not woken by its object's event", c.name)
+		}
+		if err := c.check(context.Background()); err != nil {
+			t.Errorf("%s after its event: %v", c.name, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lists != 1 || watches != 1 {
+		t.Errorf("%d lists and %d watches for %d targets, want one each", lists, watches, n)
+	}
+}
