@@ -770,7 +770,7 @@ func TestK8sListPages(t *testing.T) {
 // with -race, this is the shared collection's test for data races).
 func TestK8sSharedCollection(t *testing.T) {
 	t.Parallel()
-	events := make(chan string, 100)
+	events, stop := make(chan string, 100), make(chan struct{})
 	var mu sync.Mutex
 	lists, watches := 0, 0
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -794,10 +794,13 @@ func TestK8sSharedCollection(t *testing.T) {
 				w.(http.Flusher).Flush()
 			case <-r.Context().Done():
 				return
+			case <-stop:
+				return
 			}
 		}
 	}))
 	defer srv.Close()
+	defer close(stop) // first: the watch would otherwise hold Close for minutes
 	api, err := kubeconfigAPI("test", &kubeconfigCluster{Server: srv.URL, Insecure: true}, &kubeconfigUser{Token: "x"})
 	if err != nil {
 		t.Fatal(err)
