@@ -607,11 +607,6 @@ func (c *k8sCheck) objectReady(ctx context.Context, res k8sResource, item any) e
 // objectReady applies the readiness rule of a kind (see the README).
 func objectReady(rule string, o *k8sObject) error {
 	st := &o.Status
-	current := st.ObservedGeneration >= o.Metadata.Generation
-	replicas := int64(1) // spec.replicas defaults to 1
-	if o.Spec.Replicas != nil {
-		replicas = *o.Spec.Replicas
-	}
 	switch rule {
 	case "exists":
 		return nil
@@ -626,8 +621,52 @@ func objectReady(rule string, o *k8sObject) error {
 			return errorf("suspended (spec.suspend is true; active %d, succeeded %d, failed %d)", st.Active, st.Succeeded, st.Failed)
 		}
 		return errorf("not complete (active %d, succeeded %d, failed %d)", st.Active, st.Succeeded, st.Failed)
+	case "deployment", "statefulset", "daemonset", "replicas":
+		return rolledOut(rule, o)
+	case "pod":
+		if st.Phase == "Succeeded" {
+			return nil // a completed pod does not block
+		}
+		if err := wantCondition(o, "Ready", "True"); err != nil {
+			if len(st.Waiting) > 0 { // CrashLoopBackOff, ImagePullBackOff: the cause
+				return errorf("phase %s, container %s", orNone(st.Phase), strings.Join(st.Waiting, "; container "))
+			}
+			return errorf("phase %s, %v", orNone(st.Phase), err)
+		}
+		return nil
+	case "pv":
+		if st.Phase == "Available" || st.Phase == "Bound" {
+			return nil
+		}
+		return errorf("phase %s, want Available or Bound", orNone(st.Phase))
+	case "apiservice":
+		return wantCondition(o, "Available", "True")
+	case "pvc":
+		return wantPhase(st.Phase, "Bound")
+	case "namespace":
+		return wantPhase(st.Phase, "Active")
+	case "crd":
+		return wantCondition(o, "Established", "True")
+	}
+	if len(o.Status.Conditions) == 0 {
+		// Nothing may ever write one: say what else to wait for.
+		return errors.New("no condition Ready yet (it has no status.conditions; if its kind has none, wait with for=exists or for=field)")
+	}
+	return wantCondition(o, "Ready", "True") // nodes, and the convention of most operators
+}
+
+// rolledOut applies the rules of kubectl rollout status to a controller of
+// replicas: a Deployment, StatefulSet, DaemonSet, ReplicaSet or
+// ReplicationController.
+func rolledOut(rule string, o *k8sObject) error {
+	st := &o.Status
+	current := st.ObservedGeneration >= o.Metadata.Generation
+	replicas := int64(1) // spec.replicas defaults to 1
+	if o.Spec.Replicas != nil {
+		replicas = *o.Spec.Replicas
+	}
+	switch rule {
 	case "deployment":
-		// The rules of kubectl rollout status.
 		if !current {
 			return errors.New("waiting for the new spec to be observed")
 		}
@@ -665,17 +704,6 @@ func objectReady(rule string, o *k8sObject) error {
 			return errorf("%d of %d pods available", st.NumberAvailable, st.DesiredNumberScheduled)
 		}
 		return nil
-	case "pod":
-		if st.Phase == "Succeeded" {
-			return nil // a completed pod does not block
-		}
-		if err := wantCondition(o, "Ready", "True"); err != nil {
-			if len(st.Waiting) > 0 { // CrashLoopBackOff, ImagePullBackOff: the cause
-				return errorf("phase %s, container %s", orNone(st.Phase), strings.Join(st.Waiting, "; container "))
-			}
-			return errorf("phase %s, %v", orNone(st.Phase), err)
-		}
-		return nil
 	case "replicas": // ReplicaSet, ReplicationController
 		switch {
 		case !current:
@@ -686,25 +714,8 @@ func objectReady(rule string, o *k8sObject) error {
 			return errorf("%d of %d replicas available", st.AvailableReplicas, replicas)
 		}
 		return nil
-	case "pv":
-		if st.Phase == "Available" || st.Phase == "Bound" {
-			return nil
-		}
-		return errorf("phase %s, want Available or Bound", orNone(st.Phase))
-	case "apiservice":
-		return wantCondition(o, "Available", "True")
-	case "pvc":
-		return wantPhase(st.Phase, "Bound")
-	case "namespace":
-		return wantPhase(st.Phase, "Active")
-	case "crd":
-		return wantCondition(o, "Established", "True")
 	}
-	if len(o.Status.Conditions) == 0 {
-		// Nothing may ever write one: say what else to wait for.
-		return errors.New("no condition Ready yet (it has no status.conditions; if its kind has none, wait with for=exists or for=field)")
-	}
-	return wantCondition(o, "Ready", "True") // nodes, and the convention of most operators
+	return nil
 }
 
 func wantPhase(phase, want string) error {

@@ -381,38 +381,55 @@ func kubeconfigAPI(where string, cluster *kubeconfigCluster, user *kubeconfigUse
 		cfg.GetClientCertificate = p.clientCertificate(cfg.Certificates)
 		cfg.Certificates = nil
 	}
-	proxy := http.ProxyFromEnvironment
-	if cluster.ProxyURL != "" {
-		// As client-go: the cluster's proxy for every request, NO_PROXY or not.
-		p, err := url.Parse(cluster.ProxyURL)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https" && p.Scheme != "socks5") || p.Host == "" {
-			problems = append(problems, errorf("%s: the cluster's proxy-url %q is not an http://, https:// or socks5:// URL", where, redactURL(cluster.ProxyURL)))
-		} else {
-			proxy = http.ProxyURL(p)
-			if password, ok := p.User.Password(); ok {
-				api.secrets = append(api.secrets, password)
-			}
-		}
+	proxy, err := clusterProxy(where, cluster, api)
+	if err != nil {
+		problems = append(problems, err)
 	}
-	if user.As == "" && (user.AsUID != "" || len(user.AsGroups) > 0 || len(user.AsUserExtra) > 0) {
-		problems = append(problems, errorf("%s: the user's as-uid, as-groups or as-user-extra need as (the user to impersonate)", where))
-	}
-	if user.As != "" {
-		h := http.Header{"Impersonate-User": {user.As}}
-		if user.AsUID != "" {
-			h.Set("Impersonate-Uid", user.AsUID)
-		}
-		h["Impersonate-Group"] = user.AsGroups
-		for k, vs := range user.AsUserExtra {
-			h["Impersonate-Extra-"+headerKeyEscape(k)] = vs
-		}
-		api.impersonate = h
+	if api.impersonate, err = impersonation(where, user); err != nil {
+		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
 	api.client = kubeHTTPClient(cfg, proxy)
 	return api, nil
+}
+
+// clusterProxy is the cluster's proxy-url, for every request as client-go
+// uses it (NO_PROXY or not), else the environment's HTTPS_PROXY and
+// NO_PROXY. A password in it joins api's secrets.
+func clusterProxy(where string, cluster *kubeconfigCluster, api *kubeAPI) (func(*http.Request) (*url.URL, error), error) {
+	if cluster.ProxyURL == "" {
+		return http.ProxyFromEnvironment, nil
+	}
+	p, err := url.Parse(cluster.ProxyURL)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https" && p.Scheme != "socks5") || p.Host == "" {
+		return nil, errorf("%s: the cluster's proxy-url %q is not an http://, https:// or socks5:// URL", where, redactURL(cluster.ProxyURL))
+	}
+	if password, ok := p.User.Password(); ok {
+		api.secrets = append(api.secrets, password)
+	}
+	return http.ProxyURL(p), nil
+}
+
+// impersonation is the Impersonate-* headers of the user's as, as-uid,
+// as-groups and as-user-extra (nil without as).
+func impersonation(where string, user *kubeconfigUser) (http.Header, error) {
+	if user.As == "" {
+		if user.AsUID != "" || len(user.AsGroups) > 0 || len(user.AsUserExtra) > 0 {
+			return nil, errorf("%s: the user's as-uid, as-groups or as-user-extra need as (the user to impersonate)", where)
+		}
+		return nil, nil
+	}
+	h := http.Header{"Impersonate-User": {user.As}}
+	if user.AsUID != "" {
+		h.Set("Impersonate-Uid", user.AsUID)
+	}
+	h["Impersonate-Group"] = user.AsGroups
+	for k, vs := range user.AsUserExtra {
+		h["Impersonate-Extra-"+headerKeyEscape(k)] = vs
+	}
+	return h, nil
 }
 
 // headerKeyEscape percent-encodes what a header name cannot hold, as
@@ -849,6 +866,40 @@ func parseExecCredential(out []byte) (execCredential, error) {
 	return cred, nil
 }
 
+// readStderr reads a plugin's stderr to the end, so that the plugin never
+// blocks on it, and keeps its start.
+func readStderr(er *os.File) <-chan []byte {
+	stderr := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(er, k8sMaxPluginStderr))
+		io.Copy(io.Discard, er)
+		stderr <- b
+	}()
+	return stderr
+}
+
+// reapPlugin waits for the plugin to exit, killing it once ctx ends (it may
+// have closed its output but run on), and forgets it.
+func reapPlugin(ctx context.Context, pid int, kill func()) syscall.WaitStatus {
+	var status syscall.WaitStatus
+	for {
+		runningPlugins.Lock()
+		done, err := syscall.Wait4(pid, &status, syscall.WNOHANG, nil)
+		reaped := done == pid || err != nil && err != syscall.EINTR
+		if reaped {
+			delete(runningPlugins.pids, pid)
+		}
+		runningPlugins.Unlock()
+		if reaped {
+			return status
+		}
+		if ctx.Err() != nil {
+			kill()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // clientCertificate offers the plugin's certificate when it gave one, else
 // the kubeconfig's.
 func (p *execPlugin) clientCertificate(static []tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -948,14 +999,7 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	if err != nil {
 		return nil, errorf("cannot be run: %v", err)
 	}
-	// Its stderr is read to the end, so that the plugin never blocks on it,
-	// and its start kept.
-	stderr := make(chan []byte, 1)
-	go func() {
-		b, _ := io.ReadAll(io.LimitReader(er, k8sMaxPluginStderr))
-		io.Copy(io.Discard, er)
-		stderr <- b
-	}()
+	stderr := readStderr(er)
 	// Killing is safe until the plugin is reaped, which only this
 	// goroutine does, after stopping the kill at the deadline, and under
 	// the lock stopPlugins kills under.
@@ -970,23 +1014,7 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	if readErr != nil {
 		kill()
 	}
-	var status syscall.WaitStatus
-	for {
-		runningPlugins.Lock()
-		done, err := syscall.Wait4(pid, &status, syscall.WNOHANG, nil)
-		reaped := done == pid || err != nil && err != syscall.EINTR
-		if reaped {
-			delete(runningPlugins.pids, pid)
-		}
-		runningPlugins.Unlock()
-		if reaped {
-			break
-		}
-		if ctx.Err() != nil { // it closed its output but runs on
-			kill()
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	status := reapPlugin(ctx, pid, kill)
 	er.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // in case its children hold stderr
 	said := ""
 	if b := bytes.TrimSpace(<-stderr); len(b) > 0 {
