@@ -23,7 +23,7 @@ func init() {
 		finish:     finishK8s,
 		prepare:    func(log *logger) error { k8sLog = log; return nil },
 		build:      buildK8s,
-		stop:       stopPlugins,
+		stop:       stopChildren,
 	})
 }
 
@@ -301,6 +301,7 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 	}
 	switch {
 	case named && (name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/ \t\n?#%")):
+		//lint:ignore ST1005 the message ends by naming the colon as a character a name may hold
 		problems = append(problems, addressError{errors.New("want KIND/NAME with a name of letters, digits, -, . and :")})
 	case named && k.selector != "":
 		problems = append(problems, errorf("%s goes with an address of KIND alone, not KIND/NAME", s.flag("selector")))

@@ -878,28 +878,6 @@ func readStderr(er *os.File) <-chan []byte {
 	return stderr
 }
 
-// reapPlugin waits for the plugin to exit, killing it once ctx ends (it may
-// have closed its output but run on), and forgets it.
-func reapPlugin(ctx context.Context, pid int, kill func()) syscall.WaitStatus {
-	var status syscall.WaitStatus
-	for {
-		runningPlugins.Lock()
-		done, err := syscall.Wait4(pid, &status, syscall.WNOHANG, nil)
-		reaped := done == pid || err != nil && err != syscall.EINTR
-		if reaped {
-			delete(runningPlugins.pids, pid)
-		}
-		runningPlugins.Unlock()
-		if reaped {
-			return status
-		}
-		if ctx.Err() != nil {
-			kill()
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // clientCertificate offers the plugin's certificate when it gave one, else
 // the kubeconfig's.
 func (p *execPlugin) clientCertificate(static []tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -913,37 +891,6 @@ func (p *execPlugin) clientCertificate(static []tls.Certificate) func(*tls.Certi
 			return &static[0], nil
 		}
 		return &tls.Certificate{}, nil
-	}
-}
-
-// runningPlugins are the exec plugins running now, by pid (each leads a
-// process group of its own). An attempt does not end with the run (see
-// target.wait), and a watch asks for credentials in the background: without
-// stopPlugins, a plugin still running when portpatrol exits or execs the
-// command would be left behind, with what it started.
-var runningPlugins struct {
-	sync.Mutex
-	pids    map[int]bool
-	stopped bool // no plugin starts any more
-}
-
-// stopPlugins kills every running plugin's process group and lets their
-// goroutines reap them (for at most a second), so that no zombie passes to
-// the command portpatrol execs. It is the k8s type's stop.
-func stopPlugins() {
-	runningPlugins.Lock()
-	runningPlugins.stopped = true
-	for pid := range runningPlugins.pids {
-		syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	runningPlugins.Unlock()
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		runningPlugins.Lock()
-		left := len(runningPlugins.pids)
-		runningPlugins.Unlock()
-		if left == 0 {
-			return
-		}
 	}
 }
 
@@ -975,25 +922,9 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 		return nil, err
 	}
 	defer er.Close()
-	// In a process group of its own, so that a timeout kills what it
-	// started too. Started and recorded under the lock, so that
-	// stopPlugins either sees it or stops it from starting.
-	runningPlugins.Lock()
-	if runningPlugins.stopped {
-		runningPlugins.Unlock()
-		w.Close()
-		ew.Close()
-		return nil, errors.New("was not run: portpatrol is ending")
-	}
-	pid, err := syscall.ForkExec(path, append([]string{p.command}, p.args...), &syscall.ProcAttr{Env: env,
-		Files: []uintptr{null.Fd(), w.Fd(), ew.Fd()}, Sys: &syscall.SysProcAttr{Setpgid: true}})
-	if err == nil {
-		if runningPlugins.pids == nil {
-			runningPlugins.pids = map[int]bool{}
-		}
-		runningPlugins.pids[pid] = true
-	}
-	runningPlugins.Unlock()
+	// In a process group of its own (children.go), so that a timeout
+	// kills what it started too, and the end of the run kills it.
+	pid, err := startChild(path, append([]string{p.command}, p.args...), env, []uintptr{null.Fd(), w.Fd(), ew.Fd()})
 	w.Close()
 	ew.Close()
 	if err != nil {
@@ -1001,8 +932,7 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	}
 	stderr := readStderr(er)
 	// Killing is safe until the plugin is reaped, which only this
-	// goroutine does, after stopping the kill at the deadline, and under
-	// the lock stopPlugins kills under.
+	// goroutine does (reapChild), after stopping the kill at the deadline.
 	kill := func() { syscall.Kill(-pid, syscall.SIGKILL) }
 	stop := context.AfterFunc(ctx, func() {
 		kill()
@@ -1014,7 +944,7 @@ func (p *execPlugin) run(ctx context.Context, env []string) ([]byte, error) {
 	if readErr != nil {
 		kill()
 	}
-	status := reapPlugin(ctx, pid, kill)
+	status := reapChild(ctx, pid)
 	er.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // in case its children hold stderr
 	said := ""
 	if b := bytes.TrimSpace(<-stderr); len(b) > 0 {
