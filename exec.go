@@ -17,7 +17,7 @@ func init() {
 		ready:      "when the command exits 0 (and, if asked, its output matches)",
 		stillReady: "still succeeds",
 		properties: []property{
-			{name: "output", arg: "REGEX", help: "also require the first 1 MiB of its standard output, without its final line breaks, to match (RE2 syntax)",
+			{name: "output", arg: "REGEX", help: "also require the first 1 MiB of its standard output, without its final line breaks (LF or CR LF), to match (RE2 syntax); ^ and $ match at its ends unless (?m)",
 				set: func(s *targetSpec, v string) (err error) { s.settings, err = compileRegex(v); return }},
 			execTimeout,
 		},
@@ -166,7 +166,7 @@ func (c execCheck) check(ctx context.Context) error {
 		return errorf("killed by signal %v%s", status.Signal(), line)
 	case status.ExitStatus() != 0:
 		return errorf("exit status %d%s", status.ExitStatus(), line)
-	case c.output != nil && !c.output.Match(bytes.TrimRight(stdout.head, "\n")):
+	case c.output != nil && !c.output.Match(bytes.TrimRight(stdout.head, "\r\n")):
 		// The pattern is the user's own; the output is not shown.
 		return errorf("exit status 0, but the first 1 MiB of its output does not match %s", c.output)
 	}

@@ -149,6 +149,8 @@ func TestExecOutput(t *testing.T) {
 	t.Parallel()
 	cmd := `--exec.o.address=sh -c 'echo "status: up" ; echo "state: ok" >&2'`
 	runPortpatrol(t, nil, cmd, "--exec.o.output=^status: up$").mustExit(t, 0)
+	// A Windows-made script ends its lines with CR LF: both are final line breaks.
+	runPortpatrol(t, nil, `--exec.o.address=printf 'status: up\r\n'`, "--exec.o.output=^status: up$", "--exec.o.max-attempts=1").mustExit(t, 0)
 	for _, re := range []string{"state: ok", "status: down"} {
 		o := runPortpatrol(t, nil, cmd, "--exec.o.output="+re, "--exec.o.max-attempts=1")
 		o.mustExit(t, 1)
