@@ -152,7 +152,7 @@ func buildAMQP(s *targetSpec, address string) (built, []error) {
 		}
 		c.login.queues = amqpOf(s).queues
 	} else if s.isGiven("queue") {
-		return built{}, []error{errorf("%s: a queue is seen after a login: give amqp://user:password@host/vhost", s.flag("queue"))}
+		return built{}, []error{errorf("%s: a queue is seen after a login: give amqp://user:password@host/vhost, or amqp://user@host/vhost and the password property", s.flag("queue"))}
 	}
 	b := built{checker: c, address: redactURL(address),
 		pieces: []string{address, redactURL(address), hostport, hostWithoutPort(hostport)}}

@@ -115,7 +115,7 @@ func TestAMQPQueueStartupErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--amqp.mq.address=mq:5672", "--amqp.mq.queue=orders"}, "--amqp.mq.queue: a queue is seen after a login: give amqp://user:password@host/vhost"},
+		{[]string{"--amqp.mq.address=mq:5672", "--amqp.mq.queue=orders"}, "--amqp.mq.queue: a queue is seen after a login: give amqp://user:password@host/vhost, or amqp://user@host/vhost and the password property"},
 		{[]string{"--amqp.mq.address=amqp://a:b@mq", "--amqp.mq.queue=orders,,mails"}, `--amqp.mq.queue=orders,,mails: want queue names of 1 to 255 bytes, separated by commas`},
 		{[]string{"--amqp.mq.address=amqp://a:b@mq", "--amqp.mq.queue=" + strings.Repeat("q", 256)}, "want queue names of 1 to 255 bytes"},
 	} {
