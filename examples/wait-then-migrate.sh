@@ -10,7 +10,7 @@ status=$?
 case $status in
   0) ;;
   1) echo "the database did not accept connections within ${WAIT_TIMEOUT:-60s}" >&2; exit 1 ;;
-  130|143) echo "interrupted" >&2; exit "$status" ;;
+  129|130|143) echo "interrupted" >&2; exit "$status" ;; # SIGHUP, SIGINT, SIGTERM
   *) echo "portpatrol could not start (exit $status); check its flags" >&2; exit 2 ;;
 esac
 
