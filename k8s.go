@@ -226,8 +226,9 @@ events.k8s.io/v1 events event ev N exists
 
 // k8sKinds are the built-in kinds by every name kubectl takes for them:
 // plural, singular (the kind in lower case), short, each also as
-// NAME.GROUP and NAME.VERSION.GROUP (deployment.v1.apps).
-var k8sKinds = func() map[string]k8sResource {
+// NAME.GROUP and NAME.VERSION.GROUP (deployment.v1.apps). Built on first
+// use: its 100 KB of heap are for runs with a k8s target only.
+var k8sKinds = sync.OnceValue(func() map[string]k8sResource {
 	m := map[string]k8sResource{}
 	for _, line := range strings.Split(strings.TrimSpace(k8sBuiltins), "\n") {
 		f := strings.Fields(line)
@@ -242,7 +243,7 @@ var k8sKinds = func() map[string]k8sResource {
 		addKind(m, k8sResource{group, version, f[1], f[2], f[4] == "N", f[5]}, names)
 	}
 	return m
-}()
+})
 
 // addKind adds r to m by each of its names, alone and with its group and
 // version; a name already there keeps its first kind.
@@ -292,7 +293,7 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 	kind, name, named := strings.Cut(address, "/")
 	c := &k8sCheck{name: name, selector: k.selector, want: k.want, min: k.min, ifMissingReady: k.ifMissingReady, timeout: s.timeout}
 	lower := strings.ToLower(kind)
-	if r, ok := k8sKinds[lower]; ok {
+	if r, ok := k8sKinds()[lower]; ok {
 		c.res = &r
 	} else if isDNSSubdomain(lower) {
 		c.discover = lower // a custom resource's name, or R.G, R.V.G

@@ -665,16 +665,16 @@ func TestK8sObjectReasons(t *testing.T) {
 		return doc
 	}
 	svc := &k8sCheck{want: k8sWant{what: "ready"}}
-	if err := svc.objectReady(context.Background(), k8sKinds["svc"], object(`{"metadata":{"name":"db"},"spec":{"type":"ExternalName","externalName":"db.example.com"}}`)); err != nil {
+	if err := svc.objectReady(context.Background(), k8sKinds()["svc"], object(`{"metadata":{"name":"db"},"spec":{"type":"ExternalName","externalName":"db.example.com"}}`)); err != nil {
 		t.Errorf("ExternalName Service: %v", err)
 	}
 	want, _ := parseK8sWant("condition=complete")
 	job := &k8sCheck{want: want}
-	err := job.objectReady(context.Background(), k8sKinds["job"], object(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Failed","status":"True","reason":"DeadlineExceeded","message":"too slow"}]}}`))
+	err := job.objectReady(context.Background(), k8sKinds()["job"], object(`{"metadata":{"name":"m"},"status":{"conditions":[{"type":"Failed","status":"True","reason":"DeadlineExceeded","message":"too slow"}]}}`))
 	if _, final := errors.AsType[finalError](err); !final || err.Error() != "job/m: failed: DeadlineExceeded: too slow" {
 		t.Errorf("failed Job under condition=Complete: %v (final %v)", err, final)
 	}
-	err = job.objectReady(context.Background(), k8sKinds["job"], object(`{"metadata":{"name":"m","deletionTimestamp":"2026-01-01T00:00:00Z","finalizers":["batch.kubernetes.io/job-tracking"]},"status":{"active":1}}`))
+	err = job.objectReady(context.Background(), k8sKinds()["job"], object(`{"metadata":{"name":"m","deletionTimestamp":"2026-01-01T00:00:00Z","finalizers":["batch.kubernetes.io/job-tracking"]},"status":{"active":1}}`))
 	if err == nil || err.Error() != "job/m, being deleted (finalizers batch.kubernetes.io/job-tracking): no current condition complete yet" {
 		t.Errorf("Job being deleted: %v", err)
 	}
@@ -810,7 +810,7 @@ func TestK8sSharedCollection(t *testing.T) {
 	checks := make([]*k8sCheck, n)
 	wakes := make([]<-chan struct{}, n)
 	for i := range checks {
-		checks[i] = &k8sCheck{api: api, res: new(k8sKinds["cm"]), name: "c" + strconv.Itoa(i), namespace: "shop",
+		checks[i] = &k8sCheck{api: api, res: new(k8sKinds()["cm"]), name: "c" + strconv.Itoa(i), namespace: "shop",
 			want: k8sWant{what: "exists"}, min: 1, timeout: 5 * time.Second}
 		wakes[i] = checks[i].changes()
 	}

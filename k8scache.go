@@ -68,7 +68,7 @@ func (a *kubeAPI) findKind(ctx context.Context, name string) (*k8sResource, erro
 					if group == "" {
 						key = plural
 					}
-					if b, ok := k8sKinds[key]; ok && b.group == group {
+					if b, ok := k8sKinds()[key]; ok && b.group == group {
 						res.ready = b.ready // a built-in kind at another version keeps its rule
 					}
 					names := []string{plural, singular, kind}
