@@ -239,6 +239,8 @@ func TestMySQLTLSStartupErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--mysql.db.address=u:PLANTED@tcp(db)/app?tls=custom"}, "--mysql.db.address=u:xxxxx@tcp(db)/app?tls=custom: tls=custom: want true, false, skip-verify or preferred"},
+		{[]string{"--mysql.db.address=app PLANTED@tcp(127.0.0.1:13306)/shop?tls=x"}, "--mysql.db.address=xxxxx@tcp(127.0.0.1:13306)/shop?tls=x: tls=x: want"},
+		{[]string{"--mysql.db.address=app:PLANTED://x@tcp(db)/app?tls=custom"}, "--mysql.db.address=app:xxxxx@tcp(db)/app?tls=custom: tls=custom: want"},
 		{[]string{"--mysql.db.address=mysql://u:PLANTED@db/app?ssl-mode=verify"}, "ssl-mode=verify: want DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"},
 		{[]string{"--mysql.db.address=u:PLANTED@tcp(db)/app?tls=false", "--mysql.db.ca-file=/etc/hostname"}, "TLS properties are set but the address turns TLS off (tls=false)"},
 		{[]string{"--mysql.db.address=mysql://u:PLANTED@db/app?ssl-mode=DISABLED", "--mysql.db.server-name=db.test"}, "turns TLS off (ssl-mode=DISABLED)"},
