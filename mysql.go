@@ -77,6 +77,15 @@ func init() {
 		settings:   func() any { return &mysqlSettings{} },
 		finish:     func(s *targetSpec) []error { return mysqlOf(s).tlsFiles.finish(s) },
 		build:      buildMySQL,
+		addressParams: map[string]string{
+			"tls":      "?tls=true in a DSN, ?ssl-mode=REQUIRED in a URL",
+			"ssl-mode": "?ssl-mode=REQUIRED in a URL, ?tls=true in a DSN",
+			"sslmode":  "?ssl-mode=REQUIRED in a URL, ?tls=true in a DSN",
+			"ssl-ca":   "?ssl-ca=/path in a URL, or the ca-file property",
+			"ssl-cert": "?ssl-cert=/path in a URL, or the cert-file property",
+			"ssl-key":  "?ssl-key=/path in a URL, or the key-file property",
+			"socket":   "mysql:///db?socket=/path, or user@unix(/path)/db",
+		},
 	})
 }
 
