@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,6 +175,24 @@ func TestMySQLQueryRealServer(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := db.status(t, "Aborted_connects_preauth"); got != preauth {
 		t.Errorf("Aborted_connects_preauth went from %d to %d: the handshake was left unanswered", preauth, got)
+	}
+	// The mariadb client agrees: translated, tls=skip-verify refuses the
+	// server as well; its --ssl alone would not, falling back to clear
+	// text (docs/types/mysql.md says so).
+	required, pw := mariadbArgs(t, address+"?tls=skip-verify", nil, "")
+	preferred, _ := mariadbArgs(t, address+"?tls=preferred", nil, "")
+	if !slices.Contains(preferred, "--ssl") {
+		t.Errorf("tls=preferred translates to %v, want --ssl", preferred)
+	}
+	for _, c := range []struct {
+		args  []string
+		ready bool
+	}{{required, false}, {preferred, true}} {
+		cmd := exec.Command(requireProgram(t, "mariadb", "mysql"), append(append([]string{"--no-defaults", "-N"}, c.args...), "-e", "SELECT 1")...)
+		cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
+		if out, err := cmd.CombinedOutput(); (err == nil) != c.ready {
+			t.Errorf("mariadb %v against a server without TLS: ready %v, want %v:\n%s", c.args, err == nil, c.ready, out)
+		}
 	}
 	// login=true without a query: the same login, then DO 1.
 	if o := runPortpatrol(t, nil, "--mysql.db.address=nobody@tcp("+addr+")/", "--mysql.db.login", "--default-max-attempts=1"); o.code != 1 ||

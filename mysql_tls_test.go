@@ -143,7 +143,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 	}
 	run := func(rows []row) {
 		for _, r := range rows {
-			clientArgs, pw := mariadbArgs(t, r.address, r.flags)
+			clientArgs, pw := mariadbArgs(t, r.address, r.flags, pki.ca)
 			cmd := exec.Command(client, append(append([]string{"--no-defaults", "-D", "app", "-N"}, clientArgs...), "-e", "SELECT 1")...)
 			cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
 			out, err := cmd.CombinedOutput()
@@ -265,8 +265,20 @@ func TestMySQLTLSStartupErrors(t *testing.T) {
 // mariadbArgs translates a DSN or URL and portpatrol's TLS properties into
 // the mariadb client's options, as someone moving the app's string to the
 // client would, and returns the password apart (for MYSQL_PWD).
-func mariadbArgs(t *testing.T, address string, flags []string) (args []string, password string) {
+//
+// The mariadb client (10.11) has no "TLS required, not verified": --ssl
+// falls back to clear text when the server offers no TLS, which
+// tls=skip-verify and ssl-mode=REQUIRED refuse. What refuses clear text is
+// --ssl-verify-server-cert, which also verifies; so those modes translate
+// to it with ca (the test's CA, "" for none), and the verdicts are the
+// same only where the server's certificate verifies for the host (the
+// rows' 127.0.0.1) or the server offers no TLS.
+func mariadbArgs(t *testing.T, address string, flags []string, ca string) (args []string, password string) {
 	t.Helper()
+	required := []string{"--ssl-verify-server-cert"}
+	if ca != "" {
+		required = append(required, "--ssl-ca="+ca)
+	}
 	var user, hostport string
 	var tlsArgs []string
 	props := map[string]string{}
@@ -286,8 +298,10 @@ func mariadbArgs(t *testing.T, address string, flags []string) (args []string, p
 		case "": // the client's default: TLS when the server offers it
 		case "DISABLED":
 			tlsArgs = append(tlsArgs, "--skip-ssl")
-		case "PREFERRED", "REQUIRED":
+		case "PREFERRED":
 			tlsArgs = append(tlsArgs, "--ssl")
+		case "REQUIRED":
+			tlsArgs = append(tlsArgs, required...)
 		case "VERIFY_IDENTITY":
 			tlsArgs = append(tlsArgs, "--ssl-verify-server-cert")
 		default:
@@ -307,7 +321,9 @@ func mariadbArgs(t *testing.T, address string, flags []string) (args []string, p
 		switch v := q.Get("tls"); {
 		case v == "true", v == "1", v == "" && props["ca-file"] != "":
 			tlsArgs = append(tlsArgs, "--ssl-verify-server-cert")
-		case v == "skip-verify", v == "preferred":
+		case v == "skip-verify":
+			tlsArgs = append(tlsArgs, required...)
+		case v == "preferred":
 			tlsArgs = append(tlsArgs, "--ssl")
 		default:
 			tlsArgs = append(tlsArgs, "--skip-ssl")
