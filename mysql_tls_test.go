@@ -211,6 +211,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 		{dsn("expired", passwords["expired"], ""), "the password has expired"},
 		{dsn("app", passwords["app"], "?tls=true"), "certificate signed by unknown authority"},
 		{dsn("app", passwords["app"], "?tls=true") + "&x=1", "certificate signed by unknown authority"},
+		{url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), "certificate is valid for db.test, not localhost"},
 		{"app:" + passwords["app"] + "@tcp(" + addr + ")/gone", ""},
 	} {
 		o := runPortpatrol(t, nil, "--mysql.db.address="+tc.address, "--mysql.db.invert", "--mysql.db.timeout=10s", "--default-interval=100ms", "--default-max-attempts=2", "--timeout=30s")
