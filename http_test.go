@@ -144,6 +144,7 @@ func TestRedactURL(t *testing.T) {
 		{"app Sekr1tK@tcp(127.0.0.1:13306)/shop?tls=x", "xxxxx@tcp(127.0.0.1:13306)/shop?tls=x"},
 		{"mysql://app Sekr1tK@db/shop", "mysql://xxxxx@db/shop"},
 		{"app Se:kr1tK@tcp(db)/", "xxxxx@tcp(db)/"},
+		{"host=db user=app@corp password=s3 dbname=x", "host=db user=app@corp password=xxxxx dbname=x"},
 		// A :// in a password starts no URL.
 		{"app:pa://ss@tcp(db)/", "app:xxxxx@tcp(db)/"},
 		{"file:/run/a@b//k", "file:/run/a@b//k"},

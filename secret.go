@@ -52,7 +52,7 @@ func redactURL(s string) string {
 		return s
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if strings.ContainsFunc(user, unicode.IsSpace) {
+	if strings.ContainsFunc(user, unicode.IsSpace) && !keywordForm(rest[:at]) {
 		// Not a user name: a password after a space instead of a colon
 		// (app s3cret@host), or a colon further on: all of it may be one.
 		return prefix + "xxxxx" + rest[at:]
@@ -80,6 +80,18 @@ func urlScheme(s string) (string, bool) {
 }
 
 func isURL(s string) bool { _, ok := urlScheme(s); return ok }
+
+// keywordForm tells a keyword/value string (host=db user=app@corp ...),
+// whose secrets redactSecretParams hides, from user information with
+// white space in it: each of its words is a key=value.
+func keywordForm(userinfo string) bool {
+	for _, word := range strings.Fields(userinfo) {
+		if !strings.Contains(word, "=") {
+			return false
+		}
+	}
+	return true
+}
 
 // doubtfulPort returns where the port of host starts when it is not a
 // number, and so may be the start of a password (u:pa ss@h split by the
