@@ -84,6 +84,10 @@ type targetType struct {
 	// build turns a target, its address resolved, into a checker. Address
 	// problems are returned as addressError; others name their own flag.
 	build func(s *targetSpec, address string) (built, []error)
+	// addressParams are parameters the address carries (a DSN's tls), each
+	// with where it goes ("?tls=true in a DSN"): one given as a property is
+	// told so, rather than offered a property of a like name.
+	addressParams map[string]string
 }
 
 // targetTypes is the one table of types, filled by each type's init.
@@ -547,6 +551,9 @@ func lookupTargetFlag(name string, byKey map[string]*targetSpec, opts *options) 
 		return nil, property{}, errorf("%s: identifier %s may only contain letters, digits, - and _", quoteValue("--"+name), quoteString(id))
 	}
 	prop, ok := findProperty(kind, propName)
+	if where, isParam := targetTypes[kind].addressParams[strings.ToLower(propName)]; !ok && isParam {
+		return nil, property{}, errorf("%s: %s targets have no property %s: it is a parameter of the address (%s)", quoteValue("--"+name), kind, quoteString(propName), where)
+	}
 	if !ok {
 		var props []candidate
 		for _, p := range propertiesOf(kind) {
@@ -837,7 +844,8 @@ type candidate struct {
 
 // suggest names what got most likely meant, trying in turn: the same name
 // in another case (names are never matched case-insensitively, only
-// suggested), a declared alias, names it is a whole part of (timeout:
+// suggested), a declared alias, names it begins (pass: password), names
+// it is a whole part of (timeout:
 // read-timeout and write-timeout), and the closest name by edit distance
 // when that is close enough to be a typo.
 func suggest(got string, candidates []candidate, prefix string) string {
@@ -846,6 +854,7 @@ func suggest(got string, candidates []candidate, prefix string) string {
 	for _, match := range []func(c candidate) bool{
 		func(c candidate) bool { return c.name == low },
 		func(c candidate) bool { return slices.Contains(c.aliases, low) },
+		func(c candidate) bool { return len(low) >= 3 && strings.HasPrefix(c.name, low) },
 		func(c candidate) bool { return low != "" && strings.Contains("-"+c.name+"-", "-"+low+"-") },
 	} {
 		for _, c := range candidates {

@@ -350,7 +350,8 @@ func FuzzParseStatusCodes(f *testing.F) {
 }
 
 // A mistyped name gets a suggestion: the same name in lower case, a declared
-// alias, the names it is a whole part of, or the closest by edit distance.
+// alias, the names it begins, the names it is a whole part of, or the
+// closest by edit distance; a type's address parameter, where it goes.
 func TestParseArgsSuggestions(t *testing.T) {
 	for _, tc := range []struct{ arg, want string }{
 		{"--http.w.url=http://x", `no property "url" (did you mean address?)`},
@@ -370,6 +371,15 @@ func TestParseArgsSuggestions(t *testing.T) {
 		// (allow-duplicate-headers).
 		{"--http.w.headers=Accept=x", `no property "headers" (did you mean header?)`},
 		{"--http.w.Headers=Accept=x", `no property "Headers" (did you mean header?)`},
+		// A name it begins, before a like one by edit distance (name).
+		{"--postgres.w.pass=x", `no property "pass" (did you mean password?)`},
+		{"--mysql.w.pass=x", `no property "pass" (did you mean password?)`},
+		// A parameter of the address is told where it goes, not offered a
+		// property of the opposite meaning (skip-tls-verify).
+		{"--mysql.w.tls=true", `mysql targets have no property "tls": it is a parameter of the address (?tls=true in a DSN, ?ssl-mode=REQUIRED in a URL)`},
+		{"--mysql.w.ssl-mode=REQUIRED", `no property "ssl-mode": it is a parameter of the address (?ssl-mode=REQUIRED in a URL, ?tls=true in a DSN)`},
+		{"--mysql.w.sslmode=require", `no property "sslmode": it is a parameter of the address`},
+		{"--mysql.w.ssl-ca=/ca.pem", `no property "ssl-ca": it is a parameter of the address (?ssl-ca=/path in a URL, or the ca-file property)`},
 	} {
 		_, err := parseArgs([]string{tc.arg})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

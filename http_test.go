@@ -140,6 +140,13 @@ func TestRedactURL(t *testing.T) {
 		{"u:pw@tcp(db:3306)/app", "u:xxxxx@tcp(db:3306)/app"},
 		{"u:p@ss/w:d@tcp(db:3306", "u:xxxxx@tcp(db:3306"},
 		{"u@unix(/run/s.sock)/", "u@unix(/run/s.sock)/"},
+		// A space where the colon was forgotten: no part is a user name.
+		{"app Sekr1tK@tcp(127.0.0.1:13306)/shop?tls=x", "xxxxx@tcp(127.0.0.1:13306)/shop?tls=x"},
+		{"mysql://app Sekr1tK@db/shop", "mysql://xxxxx@db/shop"},
+		{"app Se:kr1tK@tcp(db)/", "xxxxx@tcp(db)/"},
+		{"host=db user=app@corp password=s3 dbname=x", "host=db user=app@corp password=xxxxx dbname=x"},
+		// A :// in a password starts no URL.
+		{"app:pa://ss@tcp(db)/", "app:xxxxx@tcp(db)/"},
 		{"file:/run/a@b//k", "file:/run/a@b//k"},
 		// No @: a port that is not a number may be a password's start.
 		{"postgresql://u:S3CRET", "postgresql://u:xxxxx"},

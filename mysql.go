@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // The MySQL client/server protocol, as far as a ping needs it: the server
@@ -76,6 +77,15 @@ func init() {
 		settings:   func() any { return &mysqlSettings{} },
 		finish:     func(s *targetSpec) []error { return mysqlOf(s).tlsFiles.finish(s) },
 		build:      buildMySQL,
+		addressParams: map[string]string{
+			"tls":      "?tls=true in a DSN, ?ssl-mode=REQUIRED in a URL",
+			"ssl-mode": "?ssl-mode=REQUIRED in a URL, ?tls=true in a DSN",
+			"sslmode":  "?ssl-mode=REQUIRED in a URL, ?tls=true in a DSN",
+			"ssl-ca":   "?ssl-ca=/path in a URL, or the ca-file property",
+			"ssl-cert": "?ssl-cert=/path in a URL, or the cert-file property",
+			"ssl-key":  "?ssl-key=/path in a URL, or the key-file property",
+			"socket":   "mysql:///db?socket=/path, or user@unix(/path)/db",
+		},
 	})
 }
 
@@ -147,6 +157,7 @@ type mysqlAddress struct {
 	tlsAsked      string // the parameter that set tls, for reasons
 	// ssl-ca, ssl-cert and ssl-key of a URL: the properties win.
 	files tlsFiles
+	url   bool // a mysql:// URL, not a DSN
 }
 
 // mysqlTLSMode is how an attempt speaks TLS: the Go driver's tls= and the
@@ -231,6 +242,10 @@ func buildMySQL(s *targetSpec, address string) (built, []error) {
 		address: redactURL(a.shown), // a DSN's ?params may hold a secret too
 		pieces:  append(a.pieces, address, a.shown, a.address),
 	}
+	if strings.ContainsFunc(a.user, unicode.IsSpace) {
+		// app s3cret@tcp(db)/: the "user" may hold a password.
+		b.secrets = append(b.secrets, a.user)
+	}
 	for _, p := range []string{a.password, c.password} {
 		if p != "" {
 			b.secrets = append(b.secrets, p)
@@ -253,7 +268,7 @@ func mysqlTLS(s *targetSpec, a mysqlAddress) (cfg *tls.Config, preferred bool, a
 		return nil, false, "", errorf("%s: TLS properties are set but the address turns TLS off (%s)", s.flag("address"), a.tlsAsked)
 	case mode == mysqlTLSUnset && props:
 		mode, asked = mysqlTLSVerifyFull, "a TLS property"
-	case mode == mysqlTLSUnset && strings.Contains(a.shown, "://"):
+	case mode == mysqlTLSUnset && a.url:
 		mode = mysqlTLSPreferred
 	}
 	if mode == mysqlTLSUnset || mode == mysqlTLSOff || mode == mysqlTLSPreferred && a.network == "unix" {
@@ -327,7 +342,7 @@ func parseMySQLAddress(s string) (mysqlAddress, error) {
 	var a mysqlAddress
 	var err error
 	switch {
-	case strings.Contains(s, "://"):
+	case isURL(s): // a :// after no scheme may be in a DSN's password
 		a, err = parseMySQLURL(s)
 	case strings.ContainsAny(s, "@(/"):
 		a, err = parseMySQLDSN(s)
@@ -370,7 +385,7 @@ func parseMySQLURL(s string) (mysqlAddress, error) {
 		// url.Parse quotes the whole URL, password included: say less.
 		return mysqlAddress{}, errors.New("not a valid URL; " + mysqlForms)
 	}
-	a := mysqlAddress{shown: u.Redacted(), pieces: urlPieces(u), database: strings.TrimPrefix(u.Path, "/")}
+	a := mysqlAddress{shown: u.Redacted(), pieces: urlPieces(u), database: strings.TrimPrefix(u.Path, "/"), url: true}
 	if u.User != nil {
 		var hasPassword bool
 		a.user = u.User.Username()
@@ -538,14 +553,16 @@ func (c mysqlCheck) check(ctx context.Context) error {
 type mysqlRefusedInClear struct{ error }
 
 // mysqlRefusals are the error codes of a server that is there but refuses
-// the credentials or a permission: an inverted target keeps waiting
+// the credentials, a permission or a connection: an inverted target keeps waiting
 // through them (unseen).
 var mysqlRefusals = map[uint16]bool{
+	1040: true, // too many connections
 	1044: true, // access denied to the database
 	1045: true, // access denied
 	1129: true, // host blocked after connection errors
 	1130: true, // host not allowed to connect
 	1142: true, // command denied (a query's table)
+	1203: true, // the user has more than max_user_connections
 	1143: true, // column denied
 	1227: true, // a privilege is needed
 	1251: true, // the client does not support the authentication protocol
@@ -597,7 +614,8 @@ func (c mysqlCheck) talk(conn io.ReadWriter) error {
 		// Answered all the same, without the password, before leaving: a
 		// handshake left unanswered counts against max_connect_errors.
 		mysqlCheck{user: c.user}.logIn(conn, hs, seq, false)
-		return errorf("the server does not offer TLS, which %s asks for", c.tlsAsked)
+		// The server answered: there, but it will not tell (unseen).
+		return unseen{errorf("the server does not offer TLS, which %s asks for", c.tlsAsked)}
 	}
 	if c.tls != nil && offersTLS {
 		if conn, err = mysqlStartTLS(conn, hs, c.tls); err != nil {
@@ -660,7 +678,7 @@ func (c mysqlCheck) logIn(conn io.ReadWriter, hs mysqlHandshake, seq byte, offer
 		case mysqlAuthSwitch, mysqlAuthMore:
 			if round == mysqlMaxAuthRounds {
 				if c.login {
-					return errorf("no answer to the login after %d rounds of authentication", round)
+					return unseen{errorf("no answer to the login after %d rounds of authentication", round)}
 				}
 				return nil
 			}
@@ -688,7 +706,7 @@ func (c mysqlCheck) logIn(conn io.ReadWriter, hs mysqlHandshake, seq byte, offer
 				response = []byte{requestPublicKey} // no TLS: encrypt with the server's key
 			case method == "caching_sha2_password" && bytes.Contains(payload, []byte("PUBLIC KEY-----")):
 				if response, err = mysqlEncryptPassword(c.password, scramble, payload[1:]); err != nil {
-					return err
+					return unseen{err} // the server is there, its key unusable
 				}
 			case method != "" && !mysqlSpeaks(method):
 				return unseen{errMySQLMethod(method)}
@@ -834,13 +852,20 @@ func readMySQLPacketMax(r io.Reader, limit int) (seq byte, payload []byte, err e
 	}
 	n := int(header[0]) | int(header[1])<<8 | int(header[2])<<16
 	if n > limit {
-		return 0, nil, errorf("not a MySQL server: a packet declares %d bytes (more than %d)", n, limit)
+		return 0, nil, mysqlTooLong{n, limit}
 	}
 	payload = make([]byte, n)
 	if _, err := io.ReadFull(r, payload); err != nil {
 		return 0, nil, err
 	}
 	return header[3], payload, nil
+}
+
+// mysqlTooLong is a packet that declares more than portpatrol reads.
+type mysqlTooLong struct{ n, limit int }
+
+func (e mysqlTooLong) Error() string {
+	return fmt.Sprintf("not a MySQL server: a packet declares %d bytes (more than %d)", e.n, e.limit)
 }
 
 // mysqlHandshake is what a login needs from Protocol::HandshakeV10.
@@ -1074,6 +1099,11 @@ func readMySQLResult(r io.Reader) error {
 		return errors.New("not a MySQL server: no EOF packet after the column definitions")
 	}
 	if p, err = next(mysqlMaxResultPacket); err != nil {
+		if long, ok := err.(mysqlTooLong); ok {
+			// A MySQL server all the same, which answered: there (unseen),
+			// but its answer is past the bound.
+			return unseen{errorf("the first row is %d bytes, more than portpatrol reads (%d KiB): select a smaller value", long.n, long.limit>>10)}
+		}
 		return err
 	}
 	if mysqlIsEOF(p) {

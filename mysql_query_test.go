@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,7 +49,7 @@ func TestMySQLResult(t *testing.T) {
 		{"error", mysqlErrPacket(1, 1146, "Table 'app.flags' doesn't exist"), "error 1146: Table 'app.flags' doesn't exist"},
 		{"no column count", mysqlPacket(1, []byte{0xfc, 1}), "not a MySQL server: a result without a valid column count"},
 		{"too many columns", mysqlPacket(1, []byte{0xfc, 0x01, 0x20}), "not a MySQL server: a result without a valid column count"},
-		{"huge row", append(mysqlResultStream()[:len(mysqlResultStream())-9], 0xff, 0xff, 0xff, 4), "a packet declares 16777215 bytes (more than 65536)"},
+		{"huge row", append(mysqlResultStream()[:len(mysqlResultStream())-9], 0xff, 0xff, 0xff, 4), "the first row is 16777215 bytes, more than portpatrol reads (64 KiB): select a smaller value"},
 		{"truncated value", append(mysqlResultStream()[:len(mysqlResultStream())-9], mysqlPacket(4, []byte{5, 'a'})...), "a truncated row"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +145,15 @@ func TestMySQLQueryRealServer(t *testing.T) {
 			t.Errorf("%s: exit %d, want reason %q:\n%s", tc.address, o.code, tc.reason, o.stderr)
 		}
 	}
+	// A first row past the bound is portpatrol's limit, not a server that
+	// is not MySQL; inverted, the server is still there.
+	const tooLong = "the first row is 100004 bytes, more than portpatrol reads (64 KiB): select a smaller value"
+	if o := attempt(address, "SELECT REPEAT('a', 100000)"); o.code != 1 || !strings.Contains(o.stderr, tooLong) {
+		t.Errorf("a 100000-byte value: exit %d, want 1 with %q:\n%s", o.code, tooLong, o.stderr)
+	}
+	if o := attempt(address, "SELECT REPEAT('a', 100000)", "--mysql.db.invert"); o.code != 1 || !strings.Contains(o.stderr, tooLong) {
+		t.Errorf("a 100000-byte value, inverted: exit %d, want 1 (still there) with %q:\n%s", o.code, tooLong, o.stderr)
+	}
 	// A file's trailing semicolon is still one statement.
 	if o := attempt(address, "SELECT 1;\n"); o.code != 0 {
 		t.Errorf("SELECT 1; exit %d:\n%s", o.code, o.stderr)
@@ -156,9 +166,33 @@ func TestMySQLQueryRealServer(t *testing.T) {
 		!strings.Contains(o.stderr, "the server does not offer TLS, which tls=skip-verify asks for") {
 		t.Errorf("tls=skip-verify without TLS on the server: exit %d:\n%s", o.code, o.stderr)
 	}
+	// Inverted, a server without the TLS the address asks for is there:
+	// it keeps waiting.
+	if o := runPortpatrol(t, nil, "--mysql.db.address="+address+"?tls=skip-verify", "--mysql.db.invert", "--default-max-attempts=2", "--default-interval=100ms"); o.code != 1 ||
+		!strings.Contains(o.stderr, "the server does not offer TLS, which tls=skip-verify asks for") {
+		t.Errorf("tls=skip-verify without TLS on the server, inverted: exit %d, want 1 (still there):\n%s", o.code, o.stderr)
+	}
 	time.Sleep(100 * time.Millisecond)
 	if got := db.status(t, "Aborted_connects_preauth"); got != preauth {
 		t.Errorf("Aborted_connects_preauth went from %d to %d: the handshake was left unanswered", preauth, got)
+	}
+	// The mariadb client agrees: translated, tls=skip-verify refuses the
+	// server as well; its --ssl alone would not, falling back to clear
+	// text (docs/types/mysql.md says so).
+	required, pw := mariadbArgs(t, address+"?tls=skip-verify", nil, "")
+	preferred, _ := mariadbArgs(t, address+"?tls=preferred", nil, "")
+	if !slices.Contains(preferred, "--ssl") {
+		t.Errorf("tls=preferred translates to %v, want --ssl", preferred)
+	}
+	for _, c := range []struct {
+		args  []string
+		ready bool
+	}{{required, false}, {preferred, true}} {
+		cmd := exec.Command(requireProgram(t, "mariadb", "mysql"), append(append([]string{"--no-defaults", "-N"}, c.args...), "-e", "SELECT 1")...)
+		cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
+		if out, err := cmd.CombinedOutput(); (err == nil) != c.ready {
+			t.Errorf("mariadb %v against a server without TLS: ready %v, want %v:\n%s", c.args, err == nil, c.ready, out)
+		}
 	}
 	// login=true without a query: the same login, then DO 1.
 	if o := runPortpatrol(t, nil, "--mysql.db.address=nobody@tcp("+addr+")/", "--mysql.db.login", "--default-max-attempts=1"); o.code != 1 ||

@@ -696,3 +696,37 @@ func TestMySQLHiddenPieces(t *testing.T) {
 		}
 	}
 }
+
+// No start-up error and no logged address quotes a password, whatever
+// stands between it and the user (a colon, a space where the colon was
+// forgotten) and whether or not the rest parses.
+func FuzzMySQLAddressSecret(f *testing.F) {
+	f.Add("app", ":", "Sekr1tK", "tcp(127.0.0.1:13306)/shop?tls=x")
+	f.Add("app", " ", "Sekr1tK", "tcp(127.0.0.1:13306)/shop?tls=x")
+	f.Add("app", " ", "Sekr1tK", "tcp(127.0.0.1:13306)/shop")
+	f.Add("mysql://app", ":", "Sekr1tK", "db:3306/shop?ssl-mode=bad")
+	f.Add("mysql://app", " ", "Sek r1t:K", "db/shop?ssl-mode=bad")
+	f.Add("app", "\t", "Sekr1tK:x", "unix(/run/m.sock)/shop?tls=custom")
+	f.Add("app", ":", "ab://cd", "tcp(db)/shop?tls=custom")
+	f.Add("app", ":", "Sekr1tK", "tcp(db)/shop?password=2&token=a b")
+	f.Fuzz(func(t *testing.T, user, sep, password, rest string) {
+		address := user + sep + password + "@" + rest
+		if len(password) < 6 || strings.TrimSpace(user) == "" || strings.Contains(password, "@") || strings.Contains(user+rest+strconv.Quote(user+rest), password) ||
+			sep == "" || (sep != ":" && strings.TrimSpace(sep) != "") || strings.ContainsAny(user, "@:") || strings.Contains(rest, "@") ||
+			isReference(address) || isURL(address) && sep == ":" && strings.HasPrefix(password, "//") {
+			// No user, not a password the user information can hold, one the rest
+			// repeats, a reference (file:...), or one that makes a URL of
+			// the DSN (app://pw@tcp(db)/ reads as a URL whose user is pw).
+			return
+		}
+		s := &targetSpec{kind: "mysql", id: "db", address: address, settings: &mysqlSettings{}, timeout: time.Second}
+		tg, errs := buildTarget(s)
+		out := tg.address
+		for _, err := range errs {
+			out += "\n" + err.Error()
+		}
+		if strings.Contains(out, password) {
+			t.Errorf("the password %q is in the output:\n%s", password, out)
+		}
+	})
+}

@@ -143,7 +143,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 	}
 	run := func(rows []row) {
 		for _, r := range rows {
-			clientArgs, pw := mariadbArgs(t, r.address, r.flags)
+			clientArgs, pw := mariadbArgs(t, r.address, r.flags, pki.ca)
 			cmd := exec.Command(client, append(append([]string{"--no-defaults", "-D", "app", "-N"}, clientArgs...), "-e", "SELECT 1")...)
 			cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
 			out, err := cmd.CombinedOutput()
@@ -211,6 +211,7 @@ func TestMySQLTLSAgainstClient(t *testing.T) {
 		{dsn("expired", passwords["expired"], ""), "the password has expired"},
 		{dsn("app", passwords["app"], "?tls=true"), "certificate signed by unknown authority"},
 		{dsn("app", passwords["app"], "?tls=true") + "&x=1", "certificate signed by unknown authority"},
+		{url("app", passwords["app"], "localhost", "?ssl-mode=VERIFY_IDENTITY&ssl-ca="+pki.ca), "certificate is valid for db.test, not localhost"},
 		{"app:" + passwords["app"] + "@tcp(" + addr + ")/gone", ""},
 	} {
 		o := runPortpatrol(t, nil, "--mysql.db.address="+tc.address, "--mysql.db.invert", "--mysql.db.timeout=10s", "--default-interval=100ms", "--default-max-attempts=2", "--timeout=30s")
@@ -239,6 +240,8 @@ func TestMySQLTLSStartupErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--mysql.db.address=u:PLANTED@tcp(db)/app?tls=custom"}, "--mysql.db.address=u:xxxxx@tcp(db)/app?tls=custom: tls=custom: want true, false, skip-verify or preferred"},
+		{[]string{"--mysql.db.address=app PLANTED@tcp(127.0.0.1:13306)/shop?tls=x"}, "--mysql.db.address=xxxxx@tcp(127.0.0.1:13306)/shop?tls=x: tls=x: want"},
+		{[]string{"--mysql.db.address=app:PLANTED://x@tcp(db)/app?tls=custom"}, "--mysql.db.address=app:xxxxx@tcp(db)/app?tls=custom: tls=custom: want"},
 		{[]string{"--mysql.db.address=mysql://u:PLANTED@db/app?ssl-mode=verify"}, "ssl-mode=verify: want DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"},
 		{[]string{"--mysql.db.address=u:PLANTED@tcp(db)/app?tls=false", "--mysql.db.ca-file=/etc/hostname"}, "TLS properties are set but the address turns TLS off (tls=false)"},
 		{[]string{"--mysql.db.address=mysql://u:PLANTED@db/app?ssl-mode=DISABLED", "--mysql.db.server-name=db.test"}, "turns TLS off (ssl-mode=DISABLED)"},
@@ -263,8 +266,20 @@ func TestMySQLTLSStartupErrors(t *testing.T) {
 // mariadbArgs translates a DSN or URL and portpatrol's TLS properties into
 // the mariadb client's options, as someone moving the app's string to the
 // client would, and returns the password apart (for MYSQL_PWD).
-func mariadbArgs(t *testing.T, address string, flags []string) (args []string, password string) {
+//
+// The mariadb client (10.11) has no "TLS required, not verified": --ssl
+// falls back to clear text when the server offers no TLS, which
+// tls=skip-verify and ssl-mode=REQUIRED refuse. What refuses clear text is
+// --ssl-verify-server-cert, which also verifies; so those modes translate
+// to it with ca (the test's CA, "" for none), and the verdicts are the
+// same only where the server's certificate verifies for the host (the
+// rows' 127.0.0.1) or the server offers no TLS.
+func mariadbArgs(t *testing.T, address string, flags []string, ca string) (args []string, password string) {
 	t.Helper()
+	required := []string{"--ssl-verify-server-cert"}
+	if ca != "" {
+		required = append(required, "--ssl-ca="+ca)
+	}
 	var user, hostport string
 	var tlsArgs []string
 	props := map[string]string{}
@@ -284,8 +299,10 @@ func mariadbArgs(t *testing.T, address string, flags []string) (args []string, p
 		case "": // the client's default: TLS when the server offers it
 		case "DISABLED":
 			tlsArgs = append(tlsArgs, "--skip-ssl")
-		case "PREFERRED", "REQUIRED":
+		case "PREFERRED":
 			tlsArgs = append(tlsArgs, "--ssl")
+		case "REQUIRED":
+			tlsArgs = append(tlsArgs, required...)
 		case "VERIFY_IDENTITY":
 			tlsArgs = append(tlsArgs, "--ssl-verify-server-cert")
 		default:
@@ -305,7 +322,9 @@ func mariadbArgs(t *testing.T, address string, flags []string) (args []string, p
 		switch v := q.Get("tls"); {
 		case v == "true", v == "1", v == "" && props["ca-file"] != "":
 			tlsArgs = append(tlsArgs, "--ssl-verify-server-cert")
-		case v == "skip-verify", v == "preferred":
+		case v == "skip-verify":
+			tlsArgs = append(tlsArgs, required...)
+		case v == "preferred":
 			tlsArgs = append(tlsArgs, "--ssl")
 		default:
 			tlsArgs = append(tlsArgs, "--skip-ssl")

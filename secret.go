@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // redactURL hides the password of any user:password@ in s, with or without
@@ -18,7 +19,9 @@ import (
 // when an @ in a path or query makes this hide more than the password, that
 // is the safe side. Without an @ (user:pa ss@host split by the shell), a
 // port that is not a number may be the start of a password: it and all that
-// follows read xxxxx (not in unix:path). A reference (env:NAME) is a name,
+// follows read xxxxx (not in unix:path). A user with white space in it is
+// no user name but may be a password after a space: the whole user
+// information reads xxxxx. A reference (env:NAME) is a name,
 // shown as written.
 func redactURL(s string) string {
 	if isReference(s) {
@@ -26,8 +29,8 @@ func redactURL(s string) string {
 	}
 	s = redactSecretParams(s)
 	prefix, rest := "", s
-	if i := strings.Index(s, "://"); i >= 0 {
-		prefix, rest = s[:i+3], s[i+3:]
+	if scheme, ok := urlScheme(s); ok {
+		prefix, rest = s[:len(scheme)+3], s[len(scheme)+3:]
 	}
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
@@ -49,10 +52,45 @@ func redactURL(s string) string {
 		return s
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if strings.ContainsFunc(user, unicode.IsSpace) && !keywordForm(rest[:at]) {
+		// Not a user name: a password after a space instead of a colon
+		// (app s3cret@host), or a colon further on: all of it may be one.
+		return prefix + "xxxxx" + rest[at:]
+	}
 	if !hasPassword {
 		return s
 	}
 	return prefix + user + ":xxxxx" + rest[at:]
+}
+
+// urlScheme is the scheme of s when s starts with one and "://" (RFC 3986:
+// a letter, then letters, digits, + - .): a :// further on, in a password
+// (app:pa://ss@tcp(db)/), starts no URL.
+func urlScheme(s string) (string, bool) {
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok || scheme == "" || !unicode.IsLetter(rune(scheme[0])) || scheme[0] >= 0x80 {
+		return "", false
+	}
+	for _, c := range []byte(scheme) {
+		if c >= 0x80 || !unicode.IsLetter(rune(c)) && !unicode.IsDigit(rune(c)) && c != '+' && c != '-' && c != '.' {
+			return "", false
+		}
+	}
+	return scheme, true
+}
+
+func isURL(s string) bool { _, ok := urlScheme(s); return ok }
+
+// keywordForm tells a keyword/value string (host=db user=app@corp ...),
+// whose secrets redactSecretParams hides, from user information with
+// white space in it: each of its words is a key=value.
+func keywordForm(userinfo string) bool {
+	for _, word := range strings.Fields(userinfo) {
+		if !strings.Contains(word, "=") {
+			return false
+		}
+	}
+	return true
 }
 
 // doubtfulPort returns where the port of host starts when it is not a
