@@ -815,7 +815,7 @@ func (c *k8sCheck) objects(ctx context.Context, res k8sResource, name, selector 
 	if c.subscribed == nil {
 		c.subscribed = map[string]bool{}
 	}
-	if !c.subscribed[key] {
+	if !c.subscribed[key] && c.wake != nil { // a probe asks once: no watch
 		c.subscribed[key] = true
 		coll.subscribe(kubeSub{name, selector, c.signal})
 	}

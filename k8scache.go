@@ -108,6 +108,9 @@ type kubeCollection struct {
 	fresh   chan struct{}  // a list made the objects current again
 	subs    []kubeSub
 	refused bool // a watch was refused, and said so
+	// following: a target asked to be woken, so a watch follows the
+	// collection. Without one (a --probe), every read lists anew.
+	following bool
 }
 
 // kubeSub is a target's interest in the objects of a collection that have
@@ -133,15 +136,19 @@ func (a *kubeAPI) collection(res k8sResource, ns string, timeout time.Duration) 
 	if c == nil {
 		c = &kubeCollection{api: a, res: res, ns: ns, path: path, timeout: timeout, fresh: make(chan struct{}, 1)}
 		a.collections[path] = c
-		go c.follow()
 	}
 	return c
 }
 
-// subscribe wakes the target when an object it reads changes.
+// subscribe wakes the target when an object it reads changes; the first
+// subscriber starts the watch, from the next list.
 func (c *kubeCollection) subscribe(s kubeSub) {
 	c.mu.Lock()
 	c.subs = append(c.subs, s)
+	if !c.following {
+		c.following, c.synced = true, false
+		go c.follow()
+	}
 	c.mu.Unlock()
 }
 
@@ -175,7 +182,10 @@ func (c *kubeCollection) match(ctx context.Context, name, selector string) ([]an
 			c.mu.Unlock()
 			return nil, err
 		}
-		c.objects, c.rv, c.synced = objects, rv, true
+		c.objects, c.rv, c.synced = objects, rv, c.following
+		if !c.following {
+			break // no watch keeps them current: this read's own list
+		}
 		select {
 		case c.fresh <- struct{}{}:
 		default:
