@@ -1155,6 +1155,7 @@ metadata: {name: one-secret}
 rules:
 - {apiGroups: [""], resources: [secrets], resourceNames: [app-creds], verbs: [get, list, watch]}
 - {apiGroups: [""], resources: [secrets], resourceNames: [get-only], verbs: [get]}
+- {apiGroups: [""], resources: [secrets], resourceNames: [no-watch], verbs: [get, list]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -1233,6 +1234,17 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
 	}
 	if n := strings.Count(p.stderr.String(), "list refused"); n != 1 {
 		t.Errorf("the refused list was said %d times, want once:\n%s", n, p.stderr.String())
+	}
+
+	// list without watch, of one name: said once, with the name, and
+	// seen at the interval.
+	p = runK8s(t, nil, "--k8s.s.address=secret/no-watch", "--k8s.s.kubeconfig="+kc, "--k8s.s.interval=500ms", "--timeout=30s")
+	waitFor(t, p.stderr, "secret/no-watch: not found yet")
+	waitFor(t, p.stderr, `; grant watch on secrets named no-watch in namespace `+ns)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"no-watch"}}`)
+	p.exit(t, 0, 5*time.Second)
+	if got := kubectlVerdict(t, kc, "get", "secret/no-watch"); got != 0 {
+		t.Errorf("kubectl get on the created Secret: exit %d, want 0", got)
 	}
 
 	// A Secret the Role does not name is refused, with what to grant.
