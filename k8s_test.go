@@ -905,10 +905,10 @@ func TestK8sResourceNamesFallback(t *testing.T) {
 	api.discovery, api.collections = make(chan struct{}, 1), map[string]*kubeCollection{}
 	var checks []*k8sCheck
 	for i := range 4 {
-		checks = append(checks, &k8sCheck{res: new(k8sKinds["secret"]), name: "a"},
-			&k8sCheck{res: new(k8sKinds["cm"]), name: "c" + strconv.Itoa(i)})
+		checks = append(checks, &k8sCheck{res: new(k8sKinds()["secret"]), name: "a"},
+			&k8sCheck{res: new(k8sKinds()["cm"]), name: "c" + strconv.Itoa(i)})
 	}
-	checks = append(checks, &k8sCheck{res: new(k8sKinds["secret"]), name: "g"})
+	checks = append(checks, &k8sCheck{res: new(k8sKinds()["secret"]), name: "g"})
 	wakes := make([]<-chan struct{}, len(checks))
 	for i, c := range checks {
 		c.api, c.namespace, c.want, c.min, c.timeout = api, "shop", k8sWant{what: "exists"}, 1, 5*time.Second
