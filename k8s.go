@@ -291,7 +291,7 @@ func buildK8s(s *targetSpec, address string) (built, []error) {
 	k := k8sOf(s)
 	var problems []error
 	kind, name, named := strings.Cut(address, "/")
-	c := &k8sCheck{name: name, selector: k.selector, want: k.want, min: k.min, ifMissingReady: k.ifMissingReady, timeout: s.timeout}
+	c := &k8sCheck{id: s.id, name: name, selector: k.selector, want: k.want, min: k.min, ifMissingReady: k.ifMissingReady, timeout: s.timeout}
 	lower := strings.ToLower(kind)
 	if r, ok := k8sKinds()[lower]; ok {
 		c.res = &r
@@ -396,6 +396,7 @@ func (c *k8sCheck) nameError() error {
 // k8sCheck is ready when the named object, or every object matching the
 // selector, meets what for asks.
 type k8sCheck struct {
+	id             string // the target's, for what it says once
 	api            *kubeAPI
 	res            *k8sResource // nil until discovery found it
 	discover       string       // the kind as written, in lower case, to find through discovery
@@ -408,6 +409,7 @@ type k8sCheck struct {
 	timeout        time.Duration
 
 	seenUnfinished bool // an object was seen not ready in this run
+	read           int  // readShared, readSelected or readGet: how the named object is read
 
 	mu         sync.Mutex
 	wake       chan struct{}   // nil until changes is called
@@ -805,11 +807,60 @@ func (c *k8sCheck) endpointsReady(ctx context.Context, service string) error {
 	return nil
 }
 
+// How a named target reads its object when the RBAC refuses the list of
+// its whole resource in the namespace, as a Role's resourceNames does.
+const (
+	readShared   = iota // the collection every target of the resource there shares
+	readSelected        // its own collection, by a metadata.name field selector
+	readGet             // a GET by name at each attempt: no list, no watch
+)
+
 // objects reads the objects of res in the target's namespace with name, or
 // matching selector, from the collection every target of res there
-// shares, and asks to be woken when one of them changes.
+// shares, and asks to be woken when one of them changes. When that list is
+// refused (403) and the target names its object, it reads that object
+// alone: listed and watched with a field selector, as kubectl wait does,
+// else got by name at each attempt. A fallback that works is kept; when
+// every way is refused, the shared list's refusal is the reason, and the
+// next attempt starts from the shared list again.
 func (c *k8sCheck) objects(ctx context.Context, res k8sResource, name, selector string) ([]any, error) {
-	coll := c.api.collection(res, c.namespace, c.timeout)
+	if name == "" || c.read == readShared {
+		items, err := c.follow(ctx, c.api.collection(res, c.namespace, "", c.timeout), name, selector)
+		if name == "" || !isForbidden(err) {
+			return items, err
+		}
+		refused := err
+		items, err = c.follow(ctx, c.api.collection(res, c.namespace, name, c.timeout), name, "")
+		if !isForbidden(err) {
+			c.read = readSelected
+			return items, err
+		}
+		if items, err = c.getByName(ctx, res, name); isForbidden(err) {
+			return nil, refused
+		}
+		c.read = readGet
+		if k8sLog != nil {
+			k8sLog.Warn("list refused: read by name at the interval", "target", c.id, "type", "k8s", "object", res.singular+"/"+name,
+				"reason", "list and watch on "+res.rbacName()+" are refused, even of "+name+" alone; grant them (resourceNames may name it) for changes to be seen at once")
+		}
+		return items, err
+	}
+	if c.read == readSelected {
+		items, err := c.follow(ctx, c.api.collection(res, c.namespace, name, c.timeout), name, "")
+		if !isForbidden(err) {
+			return items, err
+		}
+		c.read = readGet
+	}
+	items, err := c.getByName(ctx, res, name)
+	if isForbidden(err) {
+		c.read = readShared
+	}
+	return items, err
+}
+
+// follow reads the objects of a collection, subscribing the target to it.
+func (c *k8sCheck) follow(ctx context.Context, coll *kubeCollection, name, selector string) ([]any, error) {
 	c.mu.Lock()
 	key := coll.path + "\x00" + name + "\x00" + selector
 	if c.subscribed == nil {
@@ -821,6 +872,23 @@ func (c *k8sCheck) objects(ctx context.Context, res k8sResource, name, selector 
 	}
 	c.mu.Unlock()
 	return coll.match(ctx, name, selector)
+}
+
+// getByName reads one object; a 404 is no object.
+func (c *k8sCheck) getByName(ctx context.Context, res k8sResource, name string) ([]any, error) {
+	o, err := c.api.get(ctx, res.collection(c.namespace)+"/"+name, "application/json")
+	if st, ok := errors.AsType[*apiStatus](err); ok && st.code == http.StatusNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []any{o}, nil
+}
+
+func isForbidden(err error) bool {
+	st, ok := errors.AsType[*apiStatus](err)
+	return ok && st.code == http.StatusForbidden
 }
 
 // resource is the target's kind, found through discovery when it is not
@@ -864,7 +932,11 @@ func (c *k8sCheck) explain(ctx context.Context, err error, res *k8sResource) err
 	if !c.res.namespaced {
 		where = "cluster-wide"
 	}
-	return unseen{errorf("%s; needs get, list and watch on %s %s", serverText(st.message, 300), needs, where)}
+	alone := "" // a Service's endpoint slices are read by selector: not by name
+	if c.name != "" && needs == c.res.rbacName() {
+		alone = ", or on " + c.res.singular + "/" + c.name + " alone (a Role's resourceNames)"
+	}
+	return unseen{errorf("%s; needs get, list and watch on %s %s%s", serverText(st.message, 300), needs, where, alone)}
 }
 
 // changes makes the channel the collections' watches wake the target on.

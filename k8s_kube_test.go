@@ -1137,3 +1137,131 @@ func TestKubeReasons(t *testing.T) {
 		t.Errorf("stderr:\n%s", p.stderr.String())
 	}
 }
+
+// A user whose Role grants one Secret by resourceNames may list and watch
+// it with a metadata.name field selector, as kubectl wait does, but not
+// the namespace's Secrets: portpatrol falls back to that field selector
+// for the target, agreeing with kubectl wait, and a Secret created later
+// is seen by the watch. With get alone (no list, no watch) kubectl wait
+// is refused but kubectl get answers: portpatrol reads the Secret by name
+// at the interval and agrees with kubectl get.
+func TestKubeResourceNamesFallback(t *testing.T) {
+	k := startKube(t)
+	ns := k.namespace(t)
+	k.createAll(t, ns, `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: one-secret}
+rules:
+- {apiGroups: [""], resources: [secrets], resourceNames: [app-creds], verbs: [get, list, watch]}
+- {apiGroups: [""], resources: [secrets], resourceNames: [get-only], verbs: [get]}
+- {apiGroups: [""], resources: [secrets], resourceNames: [no-watch], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: one-secret}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: one-secret}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
+`)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"other"}}`)
+	kc := k.kubeconfig(t, ns, tokenUser(k.LimitedToken))
+	deadline := time.Now().Add(10 * time.Second) // the authorizer sees the Role a moment later
+	for {
+		if code, _ := kubectl(t, nil, kc, "auth", "can-i", "get", "secret/get-only"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Role was not seen within 10s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		verb, what string
+		can        bool
+	}{
+		{"list", "secrets", false}, {"watch", "secrets", false},
+		{"list", "secret/app-creds", true}, {"watch", "secret/app-creds", true},
+		{"list", "secret/get-only", false}, {"watch", "secret/get-only", false},
+	} {
+		if code, out := kubectl(t, nil, kc, "auth", "can-i", c.verb, c.what); (code == 0) != c.can {
+			t.Errorf("kubectl auth can-i %s %s: exit %d, want yes %v: %s", c.verb, c.what, code, c.can, out)
+		}
+	}
+	args := func(name string, timeout string) []string {
+		return []string{"--k8s.s.address=secret/" + name, "--k8s.s.kubeconfig=" + kc, "--k8s.s.interval=10s", "--timeout=" + timeout}
+	}
+
+	// Before the Secret exists: not ready, as kubectl wait says.
+	p := runK8s(t, nil, args("app-creds", "1s")...)
+	if got, want := p.verdict(t, 10*time.Second), kubectlVerdict(t, kc, "wait", "--for=create", "secret/app-creds", "--timeout=1s"); got != want || got != 1 {
+		t.Errorf("before the Secret: portpatrol exit %d, kubectl wait %d, want both 1:\n%s", got, want, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), "secret/app-creds: not found yet") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+
+	// Created while waiting with a 10 s interval: the watch brings it.
+	p = runK8s(t, nil, args("app-creds", "30s")...)
+	waitFor(t, p.stderr, "secret/app-creds: not found yet")
+	k.create(t, ns, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"app-creds"},"stringData":{"password":"s3cr3t-value"}}`)
+	p.exit(t, 0, 5*time.Second)
+	if got := kubectlVerdict(t, kc, "wait", "--for=create", "secret/app-creds", "--timeout=5s"); got != 0 {
+		t.Errorf("kubectl wait on the created Secret: exit %d, want 0", got)
+	}
+	if strings.Contains(p.stderr.String(), "refused") || strings.Contains(p.stderr.String(), "forbidden") {
+		t.Errorf("the fallback works, yet something was said refused:\n%s", p.stderr.String())
+	}
+	p.noSecrets(t, k.LimitedToken, "s3cr3t-value")
+
+	// get alone: kubectl wait is refused; kubectl get and portpatrol agree.
+	if got := kubectlVerdict(t, kc, "wait", "--for=create", "secret/get-only", "--timeout=1s"); got == 0 {
+		t.Error("kubectl wait succeeded without list and watch")
+	}
+	p = runK8s(t, nil, args("get-only", "1s")...)
+	if got, want := p.verdict(t, 10*time.Second), kubectlVerdict(t, kc, "get", "secret/get-only"); got != want || got != 1 {
+		t.Errorf("before the Secret: portpatrol exit %d, kubectl get %d, want both 1:\n%s", got, want, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), "secret/get-only: not found yet") {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+	p = runK8s(t, nil, "--k8s.s.address=secret/get-only", "--k8s.s.kubeconfig="+kc, "--k8s.s.interval=500ms", "--timeout=30s")
+	waitFor(t, p.stderr, "secret/get-only: not found yet")
+	waitFor(t, p.stderr, `level=WARN msg="list refused: read by name at the interval"`)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"get-only"}}`)
+	p.exit(t, 0, 5*time.Second)
+	if got := kubectlVerdict(t, kc, "get", "secret/get-only"); got != 0 {
+		t.Errorf("kubectl get on the created Secret: exit %d, want 0", got)
+	}
+	if n := strings.Count(p.stderr.String(), "list refused"); n != 1 {
+		t.Errorf("the refused list was said %d times, want once:\n%s", n, p.stderr.String())
+	}
+
+	// list without watch, of one name: said once, with the name, and
+	// seen at the interval.
+	p = runK8s(t, nil, "--k8s.s.address=secret/no-watch", "--k8s.s.kubeconfig="+kc, "--k8s.s.interval=500ms", "--timeout=30s")
+	waitFor(t, p.stderr, "secret/no-watch: not found yet")
+	waitFor(t, p.stderr, `; grant watch on secrets named no-watch in namespace `+ns)
+	k.create(t, ns, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"no-watch"}}`)
+	p.exit(t, 0, 5*time.Second)
+	if got := kubectlVerdict(t, kc, "get", "secret/no-watch"); got != 0 {
+		t.Errorf("kubectl get on the created Secret: exit %d, want 0", got)
+	}
+
+	// A Secret the Role does not name is refused, with what to grant.
+	p = runK8s(t, nil, args("other", "1s")...)
+	if got, want := p.verdict(t, 10*time.Second), kubectlVerdict(t, kc, "get", "secret/other"); got != want || got != 1 {
+		t.Errorf("a Secret not granted: portpatrol exit %d, kubectl get %d, want both 1:\n%s", got, want, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), `cannot list resource \"secrets\" in API group \"\" in the namespace \"`+ns+`\"; needs get, list and watch on secrets in namespace `+ns+`, or on secret/other alone (a Role's resourceNames)`) {
+		t.Errorf("stderr:\n%s", p.stderr.String())
+	}
+}
+
+// kubectlVerdict is kubectl's exit code as a verdict: 0 ready, 1 not.
+func kubectlVerdict(t *testing.T, kubeconfig string, args ...string) int {
+	t.Helper()
+	if code, _ := kubectl(t, nil, kubeconfig, args...); code != 0 {
+		return 1
+	}
+	return 0
+}

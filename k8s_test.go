@@ -842,3 +842,124 @@ func TestK8sSharedCollection(t *testing.T) {
 		t.Errorf("%d lists and %d watches for %d targets, want one each", lists, watches, n)
 	}
 }
+
+// The RBAC of a Role with resourceNames, as the real API server applies it
+// (TestKubeResourceNamesFallback): the namespace's Secrets may not be
+// listed, Secret a may be listed and watched by a metadata.name field
+// selector, Secret g only got. Targets on a share one list and one watch of
+// a alone, the target on g gets it by name, and the ConfigMaps' targets
+// still share one list and one watch of them all.
+func TestK8sResourceNamesFallback(t *testing.T) {
+	t.Parallel()
+	events, stop := make(chan string, 10), make(chan struct{})
+	var mu sync.Mutex
+	count := map[string]int{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		field, watch := q.Get("fieldSelector"), q.Get("watch") != ""
+		key := r.Method + " " + r.URL.Path + " " + field
+		if watch {
+			key += " watch"
+		}
+		mu.Lock()
+		count[key]++
+		mu.Unlock()
+		secrets := strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/shop/secrets")
+		switch {
+		case secrets && r.URL.Path == "/api/v1/namespaces/shop/secrets/g":
+			w.WriteHeader(404)
+			fmt.Fprint(w, `{"kind":"Status","code":404,"reason":"NotFound"}`)
+		case secrets && (field != "metadata.name=a" || r.URL.Path != "/api/v1/namespaces/shop/secrets"):
+			w.WriteHeader(403)
+			fmt.Fprint(w, `{"kind":"Status","code":403,"reason":"Forbidden","message":"secrets is forbidden"}`)
+		case !watch:
+			time.Sleep(20 * time.Millisecond) // the other targets arrive meanwhile
+			fmt.Fprint(w, `{"metadata":{"resourceVersion":"1"},"items":[]}`)
+		case secrets:
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			select {
+			case name := <-events:
+				fmt.Fprintf(w, `{"type":"ADDED","object":{"metadata":{"name":%q,"resourceVersion":"2"}}}`+"\n", name)
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+				case <-stop:
+				}
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		default:
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	api, err := kubeconfigAPI("test", &kubeconfigCluster{Server: srv.URL, Insecure: true}, &kubeconfigUser{Token: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.discovery, api.collections = make(chan struct{}, 1), map[string]*kubeCollection{}
+	var checks []*k8sCheck
+	for i := range 4 {
+		checks = append(checks, &k8sCheck{res: new(k8sKinds()["secret"]), name: "a"},
+			&k8sCheck{res: new(k8sKinds()["cm"]), name: "c" + strconv.Itoa(i)})
+	}
+	checks = append(checks, &k8sCheck{res: new(k8sKinds()["secret"]), name: "g"})
+	wakes := make([]<-chan struct{}, len(checks))
+	for i, c := range checks {
+		c.api, c.namespace, c.want, c.min, c.timeout = api, "shop", k8sWant{what: "exists"}, 1, 5*time.Second
+		wakes[i] = c.changes()
+	}
+	for range 2 { // the second attempt keeps the way the first found
+		var wg sync.WaitGroup
+		for _, c := range checks {
+			wg.Go(func() {
+				if err := c.check(context.Background()); err == nil || !strings.Contains(err.Error(), c.res.singular+"/"+c.name+": not found yet") {
+					t.Errorf("%s/%s: %v, want not found yet", c.res.singular, c.name, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if checks[0].read != readSelected || checks[len(checks)-1].read != readGet || checks[1].read != readShared {
+		t.Errorf("read secret/a %d, secret/g %d, configmap/c0 %d; want %d, %d, %d", checks[0].read, checks[len(checks)-1].read, checks[1].read, readSelected, readGet, readShared)
+	}
+	events <- "a"
+	for i, c := range checks {
+		if c.name != "a" {
+			continue
+		}
+		select {
+		case <-wakes[i]:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("secret/a (target %d) was not woken by its object's event", i)
+		}
+		if err := c.check(context.Background()); err != nil {
+			t.Errorf("secret/a after its event: %v", err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the watches are up
+	mu.Lock()
+	defer mu.Unlock()
+	for key, want := range map[string]int{
+		"GET /api/v1/namespaces/shop/secrets metadata.name=a":       1,
+		"GET /api/v1/namespaces/shop/secrets metadata.name=a watch": 1,
+		"GET /api/v1/namespaces/shop/configmaps ":                   1,
+		"GET /api/v1/namespaces/shop/configmaps  watch":             1,
+		"GET /api/v1/namespaces/shop/secrets/g ":                    2,
+		"GET /api/v1/namespaces/shop/secrets metadata.name=g watch": 0,
+	} {
+		if count[key] != want {
+			t.Errorf("%s: %d requests, want %d (all: %v)", key, count[key], want, count)
+		}
+	}
+	// Only first attempts ask for it: at most once for each of the five
+	// targets, as those that wait on a list in flight take its refusal.
+	if n := count["GET /api/v1/namespaces/shop/secrets "]; n < 1 || n > 5 {
+		t.Errorf("the refused list of all the Secrets was asked %d times, want 1 to 5 (all: %v)", n, count)
+	}
+}

@@ -96,7 +96,8 @@ type kubeCollection struct {
 	api     *kubeAPI
 	res     k8sResource
 	ns      string
-	path    string
+	name    string        // "": the whole resource; else only this object's (metadata.name field selector)
+	path    string        // with the field selector, if any
 	timeout time.Duration // for a watch's answer
 
 	mu      sync.Mutex
@@ -127,14 +128,20 @@ func (s kubeSub) matches(object any) bool {
 	return matchSelector(s.selector, jsonAt(object, "metadata", "labels"))
 }
 
-// collection is the shared collection of res in ns.
-func (a *kubeAPI) collection(res k8sResource, ns string, timeout time.Duration) *kubeCollection {
+// collection is the shared collection of res in ns; with a name, the
+// collection of that one object, selected by a metadata.name field
+// selector, which a Role's resourceNames allows to list and watch (as
+// kubectl wait reads one object) where it does not allow the whole.
+func (a *kubeAPI) collection(res k8sResource, ns, name string, timeout time.Duration) *kubeCollection {
 	path := res.collection(ns)
+	if name != "" {
+		path += "?fieldSelector=" + url.QueryEscape("metadata.name="+name)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.collections[path]
 	if c == nil {
-		c = &kubeCollection{api: a, res: res, ns: ns, path: path, timeout: timeout, fresh: make(chan struct{}, 1)}
+		c = &kubeCollection{api: a, res: res, ns: ns, name: name, path: path, timeout: timeout, fresh: make(chan struct{}, 1)}
 		a.collections[path] = c
 	}
 	return c
@@ -217,7 +224,11 @@ func (c *kubeCollection) list(ctx context.Context) (map[string]any, string, erro
 	objects := map[string]any{}
 	var rv, next string
 	for {
-		path := c.path + "?limit=" + strconv.Itoa(k8sListPage)
+		sep := "?"
+		if c.name != "" {
+			sep = "&" // after the field selector
+		}
+		path := c.path + sep + "limit=" + strconv.Itoa(k8sListPage)
 		if next != "" {
 			path += "&continue=" + url.QueryEscape(next)
 		}
@@ -299,12 +310,16 @@ func (c *kubeCollection) follow() {
 			}
 			if st, ok := errors.AsType[*apiStatus](err); ok && st.code == http.StatusForbidden && !c.refused && k8sLog != nil {
 				c.refused = true
+				what := c.res.rbacName()
+				if c.name != "" {
+					what += " named " + c.name
+				}
 				where := "in namespace " + c.ns
 				if !c.res.namespaced {
 					where = "cluster-wide"
 				}
 				k8sLog.Warn("watch refused: changes are seen at the interval", "resource", c.res.rbacName(), "error",
-					serverText(st.message, 300)+"; grant watch on "+c.res.rbacName()+" "+where)
+					serverText(st.message, 300)+"; grant watch on "+what+" "+where)
 			}
 			break
 		}
