@@ -288,3 +288,26 @@ func FuzzPGURI(f *testing.F) {
 		}
 	})
 }
+
+// A require_auth refusal says what was required, ! included.
+func TestPGRequireAuthReason(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		code  uint32
+		want  string
+	}{
+		{"!md5", pgAuthMD5, "require_auth !md5 failed: server requested md5 authentication"},
+		{"!md5,!password", pgAuthCleartext, "require_auth !md5,!password failed: server requested password authentication"},
+		{"scram-sha-256", pgAuthMD5, "require_auth scram-sha-256 failed: server requested md5 authentication"},
+		{"password,md5", pgAuthSASL, "require_auth password,md5 failed: server requested scram-sha-256 authentication"},
+	} {
+		var c pgCheck
+		var err error
+		if c.requireAuth, c.requireAuthNot, err = parseRequireAuth(tc.value); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.authAllowed(tc.code, nil, false, false); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %s", tc.value, err, tc.want)
+		}
+	}
+}
