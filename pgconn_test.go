@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,6 +25,12 @@ func FuzzPGKeywords(f *testing.F) {
 		"sslpassword=k password= host=x",
 		"host=db\tpassword\n=\vx y",
 		`password=a\ b=c host=x`,
+		"host=127.0.0.1 user=app password='it's a secret' dbname=shop",
+		"password='Sek'r1tK'",
+		"password='abc'def",
+		"host=127.0.0.1 password Sekr1tK",
+		"host=db password=ab cd=ef",
+		"password Sekr1tK",
 	} {
 		f.Add(s)
 	}
@@ -38,6 +45,7 @@ func FuzzPGKeywords(f *testing.F) {
 			if pw := p["password"]; pw != "" && strings.Contains(err.Error(), pw) {
 				t.Fatalf("%q: the error %q shows the password", s, err)
 			}
+			pgNoWordAfterPassword(t, s)
 			return
 		}
 		hidden := secretParams(s)
@@ -51,6 +59,52 @@ func FuzzPGKeywords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// pgNoWordAfterPassword: the start-up error for a keyword/value string
+// that cannot be read, as the user sees it, shows no word that follows
+// "password" in it (other than libpq's key words): each is made a run of
+// Qs, which no error text holds, and the error must hold no QQ.
+func pgNoWordAfterPassword(t *testing.T, s string) {
+	at := strings.Index(strings.ToLower(s), "password")
+	if at < 0 || strings.ContainsRune(s, 0) {
+		return
+	}
+	b := []byte(s)
+	word := func(c byte) bool {
+		return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	for i := at + len("password"); i < len(b); {
+		j := i
+		for j < len(b) && word(b[j]) {
+			j++
+		}
+		if j == i {
+			i++
+			continue
+		}
+		if !pgKnownKeyword(string(b[i:j])) {
+			copy(b[i:j], strings.Repeat("Q", j-i))
+		}
+		i = j
+	}
+	masked := string(b)
+	if _, err := parsePGAddress(masked); err == nil {
+		return
+	} else if _, ok := errors.AsType[pgKeywordError](err); !ok {
+		return
+	}
+	opts, err := parseArgs([]string{"--postgres.x.address=" + masked})
+	if err != nil {
+		return
+	}
+	_, err = buildTargets(opts.targets, newLogger(opts, io.Discard))
+	if err == nil {
+		t.Fatalf("%q: no start-up error", masked)
+	}
+	if strings.Contains(err.Error(), "QQ") {
+		t.Fatalf("%q: the start-up error shows a word that follows the password: %v", masked, err)
+	}
 }
 
 func TestPGKeywordsRedacted(t *testing.T) {
@@ -308,6 +362,31 @@ func TestPGRequireAuthReason(t *testing.T) {
 		}
 		if err := c.authAllowed(tc.code, nil, false, false); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: %v, want %s", tc.value, err, tc.want)
+		}
+	}
+}
+
+// A keyword/value string that cannot be read is not shown in the start-up
+// error: with its quotes broken or missing, no redaction can tell where
+// the password ends.
+func TestPGMalformedKeywordsHidePassword(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ address, password, reason string }{
+		{"host=127.0.0.1 user=app password='it's a secret' dbname=shop", "s a secret", `a word without = follows the value of "password"`},
+		{"host=127.0.0.1 password='Sek'r1tK'", "r1tK", `a word without = follows the value of "password"`},
+		{"host=127.0.0.1 password='abc'def", "def", `a word without = follows the value of "password"`},
+		{"host=127.0.0.1 password Sekr1tK", "Sekr1tK", `a word without = follows the value of "host"`},
+		{"password Sekr1tK", "Sekr1tK", "the keyword/value string does not start with key=value"},
+		{"host=127.0.0.1 pass=Sekr1tK", "Sekr1tK", `unknown connection option "pass"`},
+		{"host=127.0.0.1 password=ab cd=Sekr1tK", "cd", "unknown connection option after the password (not shown"},
+	} {
+		o := runPortpatrol(t, nil, "--postgres.db.address="+tc.address)
+		o.mustExit(t, 2)
+		if !strings.Contains(o.stderr, "--postgres.db.address (a keyword/value string, not shown: it may hold a password): "+tc.reason) {
+			t.Errorf("%q: stderr lacks the reason %s:\n%s", tc.address, tc.reason, o.stderr)
+		}
+		if strings.Contains(o.stderr, tc.password) {
+			t.Errorf("%q: stderr shows %q:\n%s", tc.address, tc.password, o.stderr)
 		}
 	}
 }

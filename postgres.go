@@ -84,7 +84,10 @@ var pgProperties = []property{
 func buildPostgres(s *targetSpec, address string) (built, []error) {
 	var problems []error
 	params, err := parsePGAddress(address)
-	if err != nil {
+	if _, ok := errors.AsType[pgKeywordError](err); ok {
+		problems = append(problems, errorf("%s (a keyword/value string, not shown: it may hold a password): %v", s.flag("address"), err))
+		params = pgParams{}
+	} else if err != nil {
 		problems = append(problems, addressError{err})
 		params = pgParams{}
 	}
@@ -208,7 +211,9 @@ func parsePGAddress(s string) (pgParams, error) {
 	case strings.Contains(s, "://"):
 		scheme, _, _ := strings.Cut(s, "://")
 		return nil, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port, a keyword/value string or a socket directory", quoteString(serverText(scheme, 40)))
-	case strings.Contains(s, "="):
+	case strings.Contains(s, "=") || strings.ContainsAny(s, " \t\n\r\f\v"):
+		// libpq reads every string but a URL as keyword/value: one
+		// with white space is no host (password s3cr3t).
 		return parsePGKeywords(s)
 	case strings.ContainsAny(s, "/?@,"):
 		return nil, errors.New("want host, host:port, a postgres:// URL, a keyword/value string or a socket directory such as /run/postgresql")
