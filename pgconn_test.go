@@ -229,7 +229,8 @@ func FuzzPGQuery(f *testing.F) {
 
 func TestPGTrue(t *testing.T) {
 	for v, want := range map[string]bool{"t": true, "true": true, "1": true, "yes": true, "x": true, "2.5": true,
-		"f": false, "false": false, "0": false, "0.00": false, "": false, "off": false} {
+		"f": false, "false": false, "0": false, "0.00": false, "": false, "off": false,
+		"no": false, "N": false, " FALSE ": false, " 0.0 ": false, "-0": false, "0e3": false, "on": true, "nan": true} {
 		if pgTrue(v) != want {
 			t.Errorf("pgTrue(%q) = %v", v, !want)
 		}
