@@ -175,13 +175,18 @@ func TestPGPassfile(t *testing.T) {
 		{"postgres://other@db/x", nil, ""},
 		{"postgres://app@db/x", map[string]string{"PGPASSFILE": write("pgpass-open2", "*:*:*:app:pw\n", 0o644)}, ""},
 	} {
+		open := tc.env["PGPASSFILE"] != "" && strings.HasSuffix(tc.env["PGPASSFILE"], "open2")
 		c, err := pgBuild(tc.conn, tc.env)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.conn, err)
 		}
-		ignored := strings.Contains(c.passfileWarning, "has group or world access, so libpq ignores it")
-		if got := c.hosts[0].password; got != tc.want || c.login != (tc.want != "" || ignored) {
+		// A file libpq ignores gives no password, so no login: the
+		// verdict is pg_isready's, as libpq's without a password.
+		if got := c.hosts[0].password; got != tc.want || c.login != (tc.want != "") {
 			t.Errorf("%q %v: password %q (login %v), want %q", tc.conn, tc.env, got, c.login, tc.want)
+		}
+		if ignored := strings.Contains(c.passfileWarning, "has group or world access, so libpq ignores it"); ignored != open {
+			t.Errorf("%q %v: passfile warning %q", tc.conn, tc.env, c.passfileWarning)
 		}
 	}
 }

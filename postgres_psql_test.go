@@ -319,12 +319,15 @@ func pgIsreadyRows(t *testing.T, A, B, ca, otherCA, openPassfile string) {
 	} {
 		home := homeWith(row.rootCert)
 		libpq := pgIsreadyVerdict(t, row.conn, nil, home)
-		cmd := exec.Command(ppBinary, "--postgres.db.address="+row.conn, "--default-max-attempts=1", "--timeout=5s")
+		cmd := exec.Command(ppBinary, "--postgres.db.address="+row.conn, "--default-max-attempts=1", "--timeout=5s", "--log-level=debug")
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
 		o := runCommand(t, cmd)
 		got := map[int]string{0: "ready", 1: "not ready", 2: "start-up error"}[o.code]
 		if got != libpq || got != row.want {
 			t.Errorf("%q (root.crt %s): portpatrol %s, pg_isready %s, want %s\n%s", row.conn, row.rootCert, got, libpq, row.want, o.stderr)
+		}
+		if strings.Contains(row.conn, "pgpass-open") && !strings.Contains(o.stderr, "has group or world access, so libpq ignores it") {
+			t.Errorf("%q: the debug note does not say the password file is ignored:\n%s", row.conn, o.stderr)
 		}
 	}
 }
