@@ -228,6 +228,7 @@ func (c pgCheck) overTLS(ctx context.Context, h pgHost, attrs string, optional b
 			}
 			return finalReason{reason}
 		}
+		defer tc.Close() // close_notify: a polite end, as libpq's SSL_shutdown
 		state := tc.ConnectionState()
 		err = c.session(tc, h, attrs, &state)
 		_, refused := errors.AsType[pgStartupRefusal](err)

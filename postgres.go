@@ -635,10 +635,11 @@ func (c pgCheck) check(ctx context.Context) error {
 	return err
 }
 
-// checkHost is one host's part of the attempt, with sslmode's rules: allow
-// logs in without TLS and tries TLS when refused; prefer (the default) the
-// other way round, also when the handshake fails; require and verify-* use
-// TLS only. A unix socket never uses TLS, as in libpq.
+// checkHost is one host's part of the attempt, with sslmode's rules, with
+// a login or without (pg_isready too negotiates TLS): allow starts without
+// TLS and tries TLS when a login is refused; prefer (the default) the other
+// way round, also when the handshake fails; require and verify-* use TLS
+// only. A unix socket never uses TLS, as in libpq.
 func (c pgCheck) checkHost(ctx context.Context, h pgHost, attrs string) error {
 	plain := func(ctx context.Context) error {
 		return exchange(ctx, h.network, h.address, c.timeout, nil, func(conn net.Conn) error { return c.session(conn, h, attrs, nil) })

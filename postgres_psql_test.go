@@ -489,3 +489,26 @@ func TestPostgresQuery(t *testing.T) {
 		t.Errorf("stderr:\n%s", o.stderr)
 	}
 }
+
+// Without a password, the check asks for TLS as pg_isready does; a server
+// that then asks for a password sees the client leave with close_notify,
+// and logs nothing about it, as without TLS.
+func TestPostgresPasswordAskedOverTLSEndsPolitely(t *testing.T) {
+	t.Parallel()
+	a, _ := newPGServers(t)
+	pki := newTestPKI(t)
+	cert, key, _ := writeServerPEM(t, pki, filepath.Dir(a.data))
+	a.start(t, "ssl=on", "ssl_cert_file="+cert, "ssl_key_file="+key)
+	a.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'R1ght-pw'")
+	runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser@"+a.addr()+"/postgres", "--timeout=5s").mustExit(t, 0)
+	runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:R1ght-pw@"+a.addr()+"/postgres", "--timeout=5s").mustExit(t, 0)
+	log := a.logText(t)
+	if !strings.Contains(log, "connection authorized: user=pwuser database=postgres application_name=portpatrol SSL enabled") {
+		t.Errorf("no login over TLS in the server log:\n%s", log)
+	}
+	for _, bad := range []string{"could not receive data", "reset by peer", "unexpected EOF", "SSL error", "R1ght-pw"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("server log has %q:\n%s", bad, log)
+		}
+	}
+}
