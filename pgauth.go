@@ -87,7 +87,11 @@ func (c pgCheck) authAllowed(code uint32, state *tls.ConnectionState, answered, 
 		if code == pgAuthenticationOK {
 			what = "server did not complete authentication"
 		}
-		return errorf("require_auth %s failed: %s", strings.Join(c.requireAuth, ","), what)
+		sep := ","
+		if c.requireAuthNot {
+			sep = ",!" // as written: what was required
+		}
+		return errorf("require_auth %s%s failed: %s", map[bool]string{true: "!"}[c.requireAuthNot], strings.Join(c.requireAuth, sep), what)
 	}
 	return nil
 }

@@ -73,11 +73,22 @@ func pgIsURI(s string) bool {
 	return strings.HasPrefix(s, "postgresql://") || strings.HasPrefix(s, "postgres://")
 }
 
+// pgKeywordError is a keyword/value string that could not be read: the
+// string itself is not shown with it, since a password whose quotes are
+// missing or broken would show through any redaction.
+type pgKeywordError struct{ error }
+
+func (e pgKeywordError) Unwrap() error { return e.error }
+
 // parsePGKeywords reads the keyword/value form: key = value pairs separated
 // by white space, a value in single quotes when it holds white space, and
 // \' and \\ escapes in either (libpq's conninfo_parse).
 func parsePGKeywords(s string) (pgParams, error) {
-	return parsePGKeywordsAt(s, nil)
+	p, err := parsePGKeywordsAt(s, nil)
+	if err != nil {
+		return nil, pgKeywordError{err}
+	}
+	return p, nil
 }
 
 // parsePGKeywordsAt is parsePGKeywords that also tells at, for each pair,
@@ -86,6 +97,7 @@ func parsePGKeywords(s string) (pgParams, error) {
 func parsePGKeywordsAt(s string, at func(key string, from, to int)) (pgParams, error) {
 	p := pgParams{}
 	prev := "" // the key before, to say where a problem is without quoting a value
+	afterPassword := false
 	for i := 0; ; {
 		for i < len(s) && cSpace(s[i]) {
 			i++
@@ -120,9 +132,18 @@ func parsePGKeywordsAt(s string, at func(key string, from, to int)) (pgParams, e
 		if at != nil {
 			at(key, valueFrom, i)
 		}
+		if afterPassword && !pgKnownKeyword(key) {
+			// password=ab cd=ef: cd may be the rest of a password
+			// whose quotes are missing.
+			return nil, errors.New("unknown connection option after the password (not shown: it may be part of the password): libpq refuses the string (want one of libpq's parameter key words; a password with spaces goes in single quotes)")
+		}
 		if err := p.set(key, value, false); err != nil {
 			return nil, err
 		}
+		if key == "password" && value == "" {
+			p[pgEmptyPassword] = "the password key word must not be empty: leave it out for no password"
+		}
+		afterPassword = afterPassword || secretKey(key)
 		prev = key
 	}
 }

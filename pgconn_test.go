@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,6 +25,12 @@ func FuzzPGKeywords(f *testing.F) {
 		"sslpassword=k password= host=x",
 		"host=db\tpassword\n=\vx y",
 		`password=a\ b=c host=x`,
+		"host=127.0.0.1 user=app password='it's a secret' dbname=shop",
+		"password='Sek'r1tK'",
+		"password='abc'def",
+		"host=127.0.0.1 password Sekr1tK",
+		"host=db password=ab cd=ef",
+		"password Sekr1tK",
 	} {
 		f.Add(s)
 	}
@@ -38,6 +45,7 @@ func FuzzPGKeywords(f *testing.F) {
 			if pw := p["password"]; pw != "" && strings.Contains(err.Error(), pw) {
 				t.Fatalf("%q: the error %q shows the password", s, err)
 			}
+			pgNoWordAfterPassword(t, s)
 			return
 		}
 		hidden := secretParams(s)
@@ -51,6 +59,52 @@ func FuzzPGKeywords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// pgNoWordAfterPassword: the start-up error for a keyword/value string
+// that cannot be read, as the user sees it, shows no word that follows
+// "password" in it (other than libpq's key words): each is made a run of
+// Qs, which no error text holds, and the error must hold no QQ.
+func pgNoWordAfterPassword(t *testing.T, s string) {
+	at := strings.Index(strings.ToLower(s), "password")
+	if at < 0 || strings.ContainsRune(s, 0) {
+		return
+	}
+	b := []byte(s)
+	word := func(c byte) bool {
+		return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	for i := at + len("password"); i < len(b); {
+		j := i
+		for j < len(b) && word(b[j]) {
+			j++
+		}
+		if j == i {
+			i++
+			continue
+		}
+		if !pgKnownKeyword(string(b[i:j])) {
+			copy(b[i:j], strings.Repeat("Q", j-i))
+		}
+		i = j
+	}
+	masked := strings.TrimSpace(string(b)) // as buildTarget trims an address
+	if _, err := parsePGAddress(masked); err == nil {
+		return
+	} else if _, ok := errors.AsType[pgKeywordError](err); !ok {
+		return
+	}
+	opts, err := parseArgs([]string{"--postgres.x.address=" + masked})
+	if err != nil {
+		return
+	}
+	_, err = buildTargets(opts.targets, newLogger(opts, io.Discard))
+	if err == nil {
+		t.Fatalf("%q: no start-up error", masked)
+	}
+	if strings.Contains(err.Error(), "QQ") {
+		t.Fatalf("%q: the start-up error shows a word that follows the password: %v", masked, err)
+	}
 }
 
 func TestPGKeywordsRedacted(t *testing.T) {
@@ -121,13 +175,18 @@ func TestPGPassfile(t *testing.T) {
 		{"postgres://other@db/x", nil, ""},
 		{"postgres://app@db/x", map[string]string{"PGPASSFILE": write("pgpass-open2", "*:*:*:app:pw\n", 0o644)}, ""},
 	} {
+		open := tc.env["PGPASSFILE"] != "" && strings.HasSuffix(tc.env["PGPASSFILE"], "open2")
 		c, err := pgBuild(tc.conn, tc.env)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.conn, err)
 		}
-		ignored := strings.Contains(c.passfileWarning, "has group or world access, so libpq ignores it")
-		if got := c.hosts[0].password; got != tc.want || c.login != (tc.want != "" || ignored) {
+		// A file libpq ignores gives no password, so no login: the
+		// verdict is pg_isready's, as libpq's without a password.
+		if got := c.hosts[0].password; got != tc.want || c.login != (tc.want != "") {
 			t.Errorf("%q %v: password %q (login %v), want %q", tc.conn, tc.env, got, c.login, tc.want)
+		}
+		if ignored := strings.Contains(c.passfileWarning, "has group or world access, so libpq ignores it"); ignored != open {
+			t.Errorf("%q %v: passfile warning %q", tc.conn, tc.env, c.passfileWarning)
 		}
 	}
 }
@@ -175,7 +234,8 @@ func FuzzPGQuery(f *testing.F) {
 
 func TestPGTrue(t *testing.T) {
 	for v, want := range map[string]bool{"t": true, "true": true, "1": true, "yes": true, "x": true, "2.5": true,
-		"f": false, "false": false, "0": false, "0.00": false, "": false, "off": false} {
+		"f": false, "false": false, "0": false, "0.00": false, "": false, "off": false,
+		"no": false, "N": false, " FALSE ": false, " 0.0 ": false, "-0": false, "0e3": false, "on": true, "nan": true} {
 		if pgTrue(v) != want {
 			t.Errorf("pgTrue(%q) = %v", v, !want)
 		}
@@ -287,4 +347,52 @@ func FuzzPGURI(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A require_auth refusal says what was required, ! included.
+func TestPGRequireAuthReason(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		code  uint32
+		want  string
+	}{
+		{"!md5", pgAuthMD5, "require_auth !md5 failed: server requested md5 authentication"},
+		{"!md5,!password", pgAuthCleartext, "require_auth !md5,!password failed: server requested password authentication"},
+		{"scram-sha-256", pgAuthMD5, "require_auth scram-sha-256 failed: server requested md5 authentication"},
+		{"password,md5", pgAuthSASL, "require_auth password,md5 failed: server requested scram-sha-256 authentication"},
+	} {
+		var c pgCheck
+		var err error
+		if c.requireAuth, c.requireAuthNot, err = parseRequireAuth(tc.value); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.authAllowed(tc.code, nil, false, false); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %s", tc.value, err, tc.want)
+		}
+	}
+}
+
+// A keyword/value string that cannot be read is not shown in the start-up
+// error: with its quotes broken or missing, no redaction can tell where
+// the password ends.
+func TestPGMalformedKeywordsHidePassword(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ address, password, reason string }{
+		{"host=127.0.0.1 user=app password='it's a secret' dbname=shop", "s a secret", `a word without = follows the value of "password"`},
+		{"host=127.0.0.1 password='Sek'r1tK'", "r1tK", `a word without = follows the value of "password"`},
+		{"host=127.0.0.1 password='abc'def", "def", `a word without = follows the value of "password"`},
+		{"host=127.0.0.1 password Sekr1tK", "Sekr1tK", `a word without = follows the value of "host"`},
+		{"password Sekr1tK", "Sekr1tK", "the keyword/value string does not start with key=value"},
+		{"host=127.0.0.1 pass=Sekr1tK", "Sekr1tK", `unknown connection option "pass"`},
+		{"host=127.0.0.1 password=ab cd=Sekr1tK", "cd", "unknown connection option after the password (not shown"},
+	} {
+		o := runPortpatrol(t, nil, "--postgres.db.address="+tc.address)
+		o.mustExit(t, 2)
+		if !strings.Contains(o.stderr, "--postgres.db.address (a keyword/value string, not shown: it may hold a password): "+tc.reason) {
+			t.Errorf("%q: stderr lacks the reason %s:\n%s", tc.address, tc.reason, o.stderr)
+		}
+		if strings.Contains(o.stderr, tc.password) {
+			t.Errorf("%q: stderr shows %q:\n%s", tc.address, tc.password, o.stderr)
+		}
+	}
 }

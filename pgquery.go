@@ -218,10 +218,13 @@ func pgQueryVerdict(first string, null, hasRow bool) error {
 	return nil
 }
 
-// pgTrue: a value in text format that is not false, 0 or empty.
+// pgTrue: a value in text format that is not false: after trimming white
+// space and in any case, not empty, f, false, n, no, off, or a number equal
+// to zero (docs/types/postgres.md lists the same).
 func pgTrue(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "f", "false", "0", "no", "off", "n":
+	v = strings.ToLower(strings.TrimSpace(v))
+	switch v {
+	case "", "f", "false", "n", "no", "off":
 		return false
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {

@@ -213,9 +213,10 @@ func (c pgCheck) overTLS(ctx context.Context, h pgHost, attrs string, optional b
 			case err != nil:
 				return err
 			case !accepted && optional:
-				return c.logIn(conn, h, attrs, nil) // a server without TLS
+				return c.session(conn, h, attrs, nil) // a server without TLS
 			case !accepted:
-				return finalReason{errorf("the server does not accept TLS, which sslmode=%s asks for", c.sslmode)}
+				// It answered the SSLRequest: there, if not as wanted.
+				return finalReason{unseen{errorf("the server does not accept TLS, which sslmode=%s asks for", c.sslmode)}}
 			}
 		}
 		tc := tls.Client(conn, config)
@@ -227,8 +228,9 @@ func (c pgCheck) overTLS(ctx context.Context, h pgHost, attrs string, optional b
 			}
 			return finalReason{reason}
 		}
+		defer tc.Close() // close_notify: a polite end, as libpq's SSL_shutdown
 		state := tc.ConnectionState()
-		err = c.logIn(tc, h, attrs, &state)
+		err = c.session(tc, h, attrs, &state)
 		_, refused := errors.AsType[pgStartupRefusal](err)
 		tryPlain = optional && refused
 		return err

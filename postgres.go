@@ -84,7 +84,10 @@ var pgProperties = []property{
 func buildPostgres(s *targetSpec, address string) (built, []error) {
 	var problems []error
 	params, err := parsePGAddress(address)
-	if err != nil {
+	if _, ok := errors.AsType[pgKeywordError](err); ok {
+		problems = append(problems, errorf("%s (a keyword/value string, not shown: it may hold a password): %v", s.flag("address"), err))
+		params = pgParams{}
+	} else if err != nil {
 		problems = append(problems, addressError{err})
 		params = pgParams{}
 	}
@@ -208,7 +211,9 @@ func parsePGAddress(s string) (pgParams, error) {
 	case strings.Contains(s, "://"):
 		scheme, _, _ := strings.Cut(s, "://")
 		return nil, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port, a keyword/value string or a socket directory", quoteString(serverText(scheme, 40)))
-	case strings.Contains(s, "="):
+	case strings.Contains(s, "=") || strings.ContainsAny(s, " \t\n\r\f\v"):
+		// libpq reads every string but a URL as keyword/value: one
+		// with white space is no host (password s3cr3t).
 		return parsePGKeywords(s)
 	case strings.ContainsAny(s, "/?@,"):
 		return nil, errors.New("want host, host:port, a postgres:// URL, a keyword/value string or a socket directory such as /run/postgresql")
@@ -263,6 +268,16 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) 
 	}
 	if err := c.setHosts(p, database); err != nil {
 		return c, err
+	}
+	if slices.ContainsFunc(c.hosts, func(h pgHost) bool { return h.network == "tcp" }) {
+		// libpq reads these when it sets up a TCP socket only.
+		for _, key := range []string{"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"} {
+			if _, ok := p[key]; ok {
+				if _, err := pgInteger(p, key); err != nil {
+					return c, err
+				}
+			}
+		}
 	}
 	if pw, ok := p["password"]; ok && pw == "" && p[pgEmptyPassword] != "" {
 		return c, errors.New(p[pgEmptyPassword])
@@ -326,10 +341,10 @@ func (c *pgCheck) setOptions(p pgParams) error {
 			return err
 		}
 	}
-	if v := p["connect_timeout"]; v != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
+	if _, ok := p["connect_timeout"]; ok {
+		n, err := pgInteger(p, "connect_timeout")
 		if err != nil {
-			return errorf("connect_timeout %s: want a whole number of seconds", quoteString(serverText(v, 40)))
+			return err
 		}
 		if n > 0 {
 			// libpq waits at least 2 s per host.
@@ -337,6 +352,18 @@ func (c *pgCheck) setOptions(p pgParams) error {
 		}
 	}
 	return nil
+}
+
+// pgInteger reads an integer parameter as libpq's parse_int_param does: an
+// int, with white space around it allowed, and nothing else (not even
+// empty).
+func pgInteger(p pgParams, key string) (int, error) {
+	v := p[key]
+	n, err := strconv.ParseInt(strings.Trim(v, " \t\n\r\f\v"), 10, 32)
+	if err != nil {
+		return 0, errorf("invalid integer value %s for connection option %s: libpq wants a whole number", quoteString(serverText(v, 40)), quoteString(key))
+	}
+	return int(n), nil
 }
 
 // setHosts pairs the host, hostaddr and port lists into the hosts to try,
@@ -364,8 +391,8 @@ func (c *pgCheck) setHosts(p pgParams, database string) error {
 			}
 			pw, warning := pgPassfilePassword(passfile, matchHost, port, database, c.user)
 			if warning != "" {
-				// The entry meant a login, which will fail as the app's.
-				c.login = true
+				// No password, as for libpq: pg_isready's verdict
+				// without login=true, and the warning in the reason.
 				if !slices.Contains(warnings, string(warning)) {
 					warnings = append(warnings, string(warning))
 				}
@@ -465,9 +492,9 @@ func pgStartupParameters(p pgParams) [][2]string {
 }
 
 // pgTalk is one start-up exchange: the start-up message, one reply, and a
-// graceful end. No SSLRequest: readiness needs no TLS, and no password is
-// ever sent, since the answer comes before one is asked for.
-func pgTalk(conn net.Conn, startup []byte) error {
+// graceful end. No password is ever sent, since the answer comes before
+// one is asked for.
+func pgTalk(conn io.ReadWriter, startup []byte) error {
 	if _, err := conn.Write(startup); err != nil {
 		return err
 	}
@@ -608,16 +635,14 @@ func (c pgCheck) check(ctx context.Context) error {
 	return err
 }
 
-// checkHost is one host's part of the attempt, with sslmode's rules: allow
-// logs in without TLS and tries TLS when refused; prefer (the default) the
-// other way round, also when the handshake fails; require and verify-* use
-// TLS only. A unix socket never uses TLS, as in libpq.
+// checkHost is one host's part of the attempt, with sslmode's rules, with
+// a login or without (pg_isready too negotiates TLS): allow starts without
+// TLS and tries TLS when a login is refused; prefer (the default) the other
+// way round, also when the handshake fails; require and verify-* use TLS
+// only. A unix socket never uses TLS, as in libpq.
 func (c pgCheck) checkHost(ctx context.Context, h pgHost, attrs string) error {
-	if !c.login {
-		return exchange(ctx, h.network, h.address, c.timeout, nil, func(conn net.Conn) error { return pgTalk(conn, c.startup) })
-	}
 	plain := func(ctx context.Context) error {
-		return exchange(ctx, h.network, h.address, c.timeout, nil, func(conn net.Conn) error { return c.logIn(conn, h, attrs, nil) })
+		return exchange(ctx, h.network, h.address, c.timeout, nil, func(conn net.Conn) error { return c.session(conn, h, attrs, nil) })
 	}
 	if h.network == "unix" || c.tls == nil {
 		return plain(ctx)
@@ -641,13 +666,28 @@ func (c pgCheck) checkHost(ctx context.Context, h pgHost, attrs string) error {
 		return tlsErr
 	}
 	err := plain(ctx)
+	if _, ok := err.(blind); ok || err == nil {
+		return err
+	}
 	switch {
-	case err == nil:
-		return nil
 	case err.Error() == tlsErr.Error():
 		return c.keepUnseen(err, errorf("%v (over TLS first as well)", err))
 	}
 	return c.keepUnseen(err, errorf("%v; over TLS first: %v", err, tlsErr))
+}
+
+// session is what follows on a connection once TLS is settled (state is
+// the TLS connection's, if any): a login, or without one pg_isready's
+// start-up exchange, which libpq makes over TLS as sslmode says too.
+func (c pgCheck) session(conn io.ReadWriter, h pgHost, attrs string, state *tls.ConnectionState) error {
+	if c.login {
+		return c.logIn(conn, h, attrs, state)
+	}
+	err := pgTalk(conn, c.startup)
+	if err == errPGPasswordAsked && c.passfileWarning != "" {
+		return blind{errPGPasswordAsked.note + " (" + c.passfileWarning + ")"}
+	}
+	return err
 }
 
 // keepUnseen gives reason the unseen mark of err.
@@ -735,13 +775,24 @@ func (l *pgLogin) errorResponse(body []byte) error {
 		return err // 57P03: not up, over TLS or not
 	}
 	err = errorf("login refused: %s (SQLSTATE %s)", r.message, r.sqlstate)
-	if r.sqlstate == "28P01" || r.sqlstate == "28000" {
+	if r.sqlstate == "28P01" || r.sqlstate == "28000" || pgBouncerRefusal(r) {
 		err = unseen{err} // the server is there, but will not let us see
 	}
 	if l.stage != "after authentication" {
 		return pgStartupRefusal{err}
 	}
 	return err
+}
+
+// pgBouncerRefusal: PgBouncer (1.18) refuses a login with SQLSTATE 08P01,
+// a protocol violation, where PostgreSQL says 28P01, 28000 or 3D000: a
+// wrong password ("SASL authentication failed", "password authentication
+// failed"), an unknown user or database ("no such user", "no such
+// database: X"), or its hba file ("not allowed").
+func pgBouncerRefusal(r pgReply) bool {
+	m := r.message
+	return r.sqlstate == "08P01" && (strings.Contains(m, "authentication failed") || strings.HasPrefix(m, "no such user") ||
+		strings.HasPrefix(m, "no such database") || m == "not allowed")
 }
 
 // parameterStatus keeps a setting the server reports (name and value, each

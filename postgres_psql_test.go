@@ -32,7 +32,8 @@ func psqlVerdict(t *testing.T, conn string, env []string, within time.Duration) 
 		return "ready"
 	case ctx.Err() != nil:
 		return "not ready" // a query that never returned
-	case strings.Contains(string(out), "root certificate file"), strings.Contains(string(out), "private key file"):
+	case strings.Contains(string(out), "root certificate file"), strings.Contains(string(out), "private key file"),
+		strings.Contains(string(out), "invalid integer value"):
 		// Files of the string that libpq reads after connecting, and
 		// portpatrol at start-up.
 	case strings.Contains(string(out), "connection to server"):
@@ -157,6 +158,15 @@ func TestPostgresLikePsql(t *testing.T) {
 		{conn: "host=" + a.sockDir + " port=" + aPort + " user=postgres dbname=postgres", want: "ready"},
 		{conn: "host=localhost hostaddr=127.0.0.1 port=" + aPort + " user=scramuser password=Scr4m-pw dbname=postgres", want: "ready"},
 		{conn: "host=127.0.0.1,127.0.0.1 port=" + aPort + ",1,2 user=scramuser", want: "start-up error"},
+		// libpq's integers: a whole number, white space around it allowed.
+		{conn: "host=127.0.0.1 port=" + aPort + " user=trustuser dbname=postgres keepalives=abc", want: "start-up error"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=trustuser dbname=postgres keepalives_idle=", want: "start-up error"},
+		{conn: "postgres://trustuser@" + A + "/postgres?keepalives_interval=1x", want: "start-up error"},
+		{conn: "postgres://trustuser@" + A + "/postgres?keepalives_count=9999999999", want: "start-up error"},
+		{conn: "postgres://trustuser@" + A + "/postgres?tcp_user_timeout=soon", want: "start-up error"},
+		{conn: "postgres://trustuser@" + A + "/postgres?connect_timeout=", want: "start-up error"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=trustuser dbname=postgres keepalives=' +1 ' keepalives_idle=30 tcp_user_timeout=0 connect_timeout=' 4'", want: "ready"},
+		{conn: "host=" + a.sockDir + " port=" + aPort + " user=postgres dbname=postgres keepalives=abc", want: "ready"},
 		// Several hosts, and the session libpq wants.
 		{conn: "postgres://scramuser:Scr4m-pw@" + dead + "," + A + "/postgres", want: "ready"},
 		{conn: "postgres://scramuser:Scr4m-pw@" + dead + "/postgres", want: "not ready"},
@@ -246,6 +256,80 @@ func TestPostgresLikePsql(t *testing.T) {
 			}
 		}
 	}
+	pgIsreadyRows(t, A, B, ca, otherCA, openPassfile)
+}
+
+// pgIsreadyVerdict is pg_isready's verdict on a connection string (-d),
+// with env and HOME=home only: exit 0 is ready, 1 (rejecting) and 2 (no
+// response) not ready, 3 (no attempt: the string is refused) a start-up error.
+func pgIsreadyVerdict(t *testing.T, conn string, env []string, home string) string {
+	t.Helper()
+	pgIsready := requireProgram(t, "pg_isready", "/usr/lib/postgresql/*/bin/pg_isready")
+	cmd := exec.Command(pgIsready, "-t", "5", "-d", conn)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if e, ok := err.(*exec.ExitError); ok {
+		code = e.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pg_isready %q: %s", conn, strings.TrimSpace(string(out)))
+	return map[int]string{0: "ready", 1: "not ready", 2: "not ready", 3: "start-up error"}[code]
+}
+
+// pgIsreadyRows are the differential rows without a password (issue 27's
+// follow-up): portpatrol's verdict is pg_isready's, TLS negotiated as
+// sslmode says before the start-up message. A has TLS (a certificate for
+// 127.0.0.1 from ca), B none; home holds ~/.postgresql/root.crt when set.
+func pgIsreadyRows(t *testing.T, A, B, ca, otherCA, openPassfile string) {
+	homeWith := func(rootCert string) string {
+		home := t.TempDir()
+		if rootCert != "" {
+			os.Mkdir(filepath.Join(home, ".postgresql"), 0o700)
+			copyFile(t, rootCert, filepath.Join(home, ".postgresql", "root.crt"), 0o644)
+		}
+		return home
+	}
+	_, aPort, _ := strings.Cut(A, ":")
+	for _, row := range []struct {
+		conn     string
+		rootCert string // ~/.postgresql/root.crt
+		want     string
+	}{
+		{conn: "postgresql://app@" + B + "/shop?sslmode=require", want: "not ready"},
+		{conn: "postgresql://app@" + B + "/shop?sslmode=verify-ca&sslrootcert=" + ca, want: "not ready"},
+		{conn: "postgresql://app@" + B + "/shop?sslmode=prefer", want: "ready"},
+		{conn: "postgresql://app@" + B + "/shop?sslmode=allow", want: "ready"},
+		{conn: "postgresql://app@" + B + "/shop?sslmode=disable", want: "ready"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=app dbname=shop sslmode=require", want: "ready"},
+		{conn: "postgresql://app@" + A + "/shop?sslmode=require&sslrootcert=" + otherCA, want: "not ready"},
+		{conn: "postgresql://app@" + A + "/shop?sslmode=verify-ca&sslrootcert=" + otherCA, want: "not ready"},
+		{conn: "postgresql://app@" + A + "/shop?sslmode=verify-ca&sslrootcert=" + ca, want: "ready"},
+		{conn: "postgresql://app@" + A + "/shop?sslmode=verify-full&sslrootcert=" + ca, want: "ready"},
+		{conn: "postgresql://app@127.0.0.2:" + aPort + "/shop?sslmode=verify-full&sslrootcert=" + ca, want: "not ready"},
+		{conn: "postgresql://app@" + A + "/shop?sslmode=require", rootCert: otherCA, want: "not ready"},
+		{conn: "postgresql://app@" + A + "/shop?sslmode=verify-ca", rootCert: otherCA, want: "not ready"},
+		{conn: "postgresql://app@" + A + "/shop?sslmode=verify-ca", rootCert: ca, want: "ready"},
+		{conn: "postgresql://app@" + A + "/shop", rootCert: otherCA, want: "ready"}, // prefer: then without TLS
+		{conn: "postgresql://app@" + A + "/shop?sslmode=allow", rootCert: otherCA, want: "ready"},
+		{conn: "postgresql://tlsonly@" + A + "/postgres?sslmode=disable", want: "ready"}, // refused: up
+		// A password file that libpq ignores gives no password: pg_isready's verdict.
+		{conn: "postgres://scramuser@" + A + "/postgres?passfile=" + openPassfile, want: "ready"},
+	} {
+		home := homeWith(row.rootCert)
+		libpq := pgIsreadyVerdict(t, row.conn, nil, home)
+		cmd := exec.Command(ppBinary, "--postgres.db.address="+row.conn, "--default-max-attempts=1", "--timeout=5s", "--log-level=debug")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}
+		o := runCommand(t, cmd)
+		got := map[int]string{0: "ready", 1: "not ready", 2: "start-up error"}[o.code]
+		if got != libpq || got != row.want {
+			t.Errorf("%q (root.crt %s): portpatrol %s, pg_isready %s, want %s\n%s", row.conn, row.rootCert, got, libpq, row.want, o.stderr)
+		}
+		if strings.Contains(row.conn, "pgpass-open") && !strings.Contains(o.stderr, "has group or world access, so libpq ignores it") {
+			t.Errorf("%q: the debug note does not say the password file is ignored:\n%s", row.conn, o.stderr)
+		}
+	}
 }
 
 // A refusal is no sign that a server is gone (issue 29): an inverted
@@ -265,6 +349,9 @@ func TestPostgresRefusalIsNotGone(t *testing.T) {
 		"postgres://nosuchrole:Wr0ng-pw@" + a.addr() + "/postgres",
 		"postgres://pwuser:R1ght-pw@" + a.addr() + "/postgres?sslmode=verify-ca&sslrootcert=" + otherCA,
 		"postgres://pwuser:R1ght-pw@" + a.addr() + "/postgres?channel_binding=require&sslmode=disable",
+		// Without a password, TLS is negotiated as sslmode says too.
+		"postgres://pwuser@" + a.addr() + "/postgres?sslmode=verify-ca&sslrootcert=" + otherCA,
+		"postgres://pwuser@" + a.addr() + "/postgres?sslmode=require&sslrootcert=" + otherCA,
 	} {
 		o := runPortpatrol(t, nil, "--postgres.db.address="+conn, "--postgres.db.invert=true", "--default-interval=200ms", "--timeout=1500ms")
 		if o.code != 1 {
@@ -400,5 +487,28 @@ func TestPostgresQuery(t *testing.T) {
 	o.mustExit(t, 2)
 	if !strings.Contains(o.stderr, "--postgres.db.query: want one SQL statement") {
 		t.Errorf("stderr:\n%s", o.stderr)
+	}
+}
+
+// Without a password, the check asks for TLS as pg_isready does; a server
+// that then asks for a password sees the client leave with close_notify,
+// and logs nothing about it, as without TLS.
+func TestPostgresPasswordAskedOverTLSEndsPolitely(t *testing.T) {
+	t.Parallel()
+	a, _ := newPGServers(t)
+	pki := newTestPKI(t)
+	cert, key, _ := writeServerPEM(t, pki, filepath.Dir(a.data))
+	a.start(t, "ssl=on", "ssl_cert_file="+cert, "ssl_key_file="+key)
+	a.sql(t, "CREATE ROLE pwuser LOGIN PASSWORD 'R1ght-pw'")
+	runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser@"+a.addr()+"/postgres", "--timeout=5s").mustExit(t, 0)
+	runPortpatrol(t, nil, "--postgres.db.address=postgres://pwuser:R1ght-pw@"+a.addr()+"/postgres", "--timeout=5s").mustExit(t, 0)
+	log := a.logText(t)
+	if !strings.Contains(log, "connection authorized: user=pwuser database=postgres application_name=portpatrol SSL enabled") {
+		t.Errorf("no login over TLS in the server log:\n%s", log)
+	}
+	for _, bad := range []string{"could not receive data", "reset by peer", "unexpected EOF", "SSL error", "R1ght-pw"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("server log has %q:\n%s", bad, log)
+		}
 	}
 }

@@ -63,14 +63,26 @@ func TestParsePGAddress(t *testing.T) {
 		{in: "host=db password='s3cr3t", err: `the value of "password" has no closing single quote`},
 		{in: "host=db sslmod=require", err: `unknown connection option "sslmod": libpq refuses the string`},
 		{in: "postgres://db/x?bogus_param=1", err: `unknown URI query parameter "bogus_param"`},
-		{in: "host=db password=s3 Cr3t=x", err: "unknown connection option a key (not shown: it may be part of a password)"},
+		{in: "host=db password=s3 Cr3t=x", err: "unknown connection option after the password (not shown: it may be part of the password)"},
+		{in: "host=db password=s3 cr3t=x", err: "unknown connection option after the password (not shown"},
+		{in: "host=db password='' dbname=x", err: "the password key word must not be empty: leave it out for no password"},
+		{in: "host=db password=", err: "the password key word must not be empty"},
 		{in: "postgres://db/x?a", err: "a URI query parameter without ="},
 		{in: "host=a,b port=1,2,3", err: "could not match 3 port numbers to 2 hosts"},
 		{in: "host=a,b hostaddr=127.0.0.1", err: "could not match 2 host names to 1 hostaddr values"},
 		{in: "host=db gssencmode=require", err: "gssencmode=require: portpatrol has no GSSAPI"},
 		{in: "host=db service=shop", err: "service: portpatrol does not read libpq's connection service file"},
 		{in: "host=db target_session_attrs=primry", err: `target_session_attrs "primry": want any, read-write`},
-		{in: "host=db connect_timeout=soon", err: `connect_timeout "soon": want a whole number of seconds`},
+		{in: "host=db connect_timeout=soon", err: `invalid integer value "soon" for connection option "connect_timeout": libpq wants a whole number`},
+		{in: "host=db connect_timeout=", err: `invalid integer value "" for connection option "connect_timeout"`},
+		{in: "host=db keepalives=abc", err: `invalid integer value "abc" for connection option "keepalives"`},
+		{in: "host=db keepalives_idle=1x", err: `invalid integer value "1x" for connection option "keepalives_idle"`},
+		{in: "host=db keepalives_interval=", err: `invalid integer value "" for connection option "keepalives_interval"`},
+		{in: "host=db keepalives_count=9999999999", err: `invalid integer value "9999999999" for connection option "keepalives_count"`},
+		{in: "host=db tcp_user_timeout=0x10", err: `invalid integer value "0x10" for connection option "tcp_user_timeout"`},
+		{in: "host=db keepalives=' +1 ' keepalives_idle=-1 tcp_user_timeout=0 connect_timeout=' 3'", network: "tcp", address: "db:5432"},
+		// A unix socket has no keepalives: libpq does not read them.
+		{in: "host=/run/postgresql keepalives=abc tcp_user_timeout=x", network: "unix", address: "/run/postgresql/.s.PGSQL.5432"},
 		{in: "host=db sslmode=verify-full", err: "sslmode verify-full needs a root certificate"},
 		{in: "host=db sslrootcert=system sslmode=require", err: "sslmode require with sslrootcert=system: libpq wants verify-full"},
 		{in: "host=db sslnegotiation=direct", err: "sslnegotiation=direct with sslmode prefer"},
@@ -407,12 +419,13 @@ func TestPostgresFakeServers(t *testing.T) {
 			}
 			c.Write(pgAuthRequest(10))
 		})
-		// Without a password, sslmode asks for nothing: no SSLRequest.
-		o := runPortpatrol(t, nil, "--postgres.db.address=postgres://app@"+f.addr+"/orders?sslmode=require",
+		// Without a password too, sslmode (prefer) asks for TLS first, as
+		// pg_isready: the fake answers N, as a server without TLS.
+		o := runPortpatrol(t, nil, "--postgres.db.address=postgres://app@"+f.addr+"/orders?sslmode=prefer",
 			"--default-interval=50ms", "--timeout=20s", "--log-level=debug")
 		o.mustExit(t, 0)
 		want := `error="the server rejects connections: the database system is starting up (SQLSTATE 57P03)"`
-		if !strings.Contains(o.stderr, want) || !strings.Contains(o.stderr, "msg=ready target=db type=postgres address=\"postgres://app@"+f.addr+"/orders?sslmode=require\" attempts=3") {
+		if !strings.Contains(o.stderr, want) || !strings.Contains(o.stderr, "msg=ready target=db type=postgres address=\"postgres://app@"+f.addr+"/orders?sslmode=prefer\" attempts=3") {
 			t.Errorf("stderr lacks %s, or the ready line after 3 attempts:\n%s", want, o.stderr)
 		}
 		params, received := f.snapshot()
@@ -424,8 +437,8 @@ func TestPostgresFakeServers(t *testing.T) {
 		if !strings.Contains(o.stderr, `msg="up, but the check cannot see further"`) || !strings.Contains(o.stderr, "asks for a password") {
 			t.Errorf("no debug note on the password request:\n%s", o.stderr)
 		}
-		if n := f.sslRequests.Load(); n != 0 {
-			t.Errorf("%d SSLRequests without a login", n)
+		if n := f.sslRequests.Load(); n != 3 {
+			t.Errorf("%d SSLRequests in 3 attempts without a login, want 3", n)
 		}
 		// Asked for a password, the client closes without a Terminate:
 		// the protocol allows none during start-up.
@@ -863,6 +876,14 @@ func TestPostgresRealServer(t *testing.T) {
 				t.Errorf("%q: stderr lacks %s, or shows a password:\n%s", tc.args, tc.reason, o.stderr)
 			}
 		}
+		// A server that answers the SSLRequest with N is there: an
+		// inverted target keeps waiting, with or without a password.
+		for _, conn := range []string{"postgres://pwuser:hunter2@" + primary.addr() + "/postgres?sslmode=require", "postgres://pwuser@" + primary.addr() + "/postgres?sslmode=require"} {
+			o := runPortpatrol(t, nil, "--postgres.db.address="+conn, "--postgres.db.invert=true", "--default-interval=200ms", "--timeout=1500ms")
+			if o.code != 1 || !strings.Contains(o.stderr, "the server does not accept TLS, which sslmode=require asks for") {
+				t.Errorf("%s inverted: exit %d, want 1:\n%s", redactURL(conn), o.code, o.stderr)
+			}
+		}
 
 		// A database a migration creates late: ready within an interval of
 		// CREATE DATABASE.
@@ -1016,6 +1037,19 @@ admin_users = postgres
 	o.mustExit(t, 0)
 	if !strings.Contains(o.stderr, "a pooler in front of it") {
 		t.Errorf("no debug note that the check cannot see past a pooler:\n%s", o.stderr)
+	}
+
+	// PgBouncer refuses a login with 08P01, not 28P01: still a refusal,
+	// which an inverted target does not take for gone.
+	for conn, reason := range map[string]string{
+		"postgres://postgres:Wr0ng-pw@" + addr + "/postgres":       "authentication failed (SQLSTATE 08P01)",
+		"postgres://nosuchuser:Wr0ng-pw@" + addr + "/postgres":     "(SQLSTATE 08P01)",
+		"postgres://postgres:B0uncer-S3cret@" + addr + "/nosuchdb": `no such database: nosuchdb (SQLSTATE 08P01)`,
+	} {
+		o := runPortpatrol(t, nil, "--postgres.db.address="+conn, "--postgres.db.invert=true", "--default-interval=200ms", "--timeout=1500ms")
+		if o.code != 1 || !strings.Contains(o.stderr, reason) || strings.Contains(o.stderr, "Wr0ng-pw") || strings.Contains(o.stderr, "B0uncer-S3cret") {
+			t.Errorf("%s inverted: exit %d, want 1 with %s:\n%s", redactURL(conn), o.code, reason, o.stderr)
+		}
 	}
 
 	url := "postgres://postgres:B0uncer-S3cret@" + addr + "/postgres"
