@@ -377,6 +377,7 @@ func TestParseArgsSuggestions(t *testing.T) {
 		// A parameter of the address is told where it goes, not offered a
 		// property of the opposite meaning (skip-tls-verify).
 		{"--mysql.w.tls=true", `mysql targets have no property "tls": it is a parameter of the address (?tls=true in a DSN, ?ssl-mode=REQUIRED in a URL)`},
+		{"--postgres.w.sslmode=require", `postgres targets have no property "sslmode": it is a parameter of the address (?sslmode=require in a URL, sslmode=require in a keyword/value string)`},
 		{"--mysql.w.ssl-mode=REQUIRED", `no property "ssl-mode": it is a parameter of the address (?ssl-mode=REQUIRED in a URL, ?tls=true in a DSN)`},
 		{"--mysql.w.sslmode=require", `no property "sslmode": it is a parameter of the address`},
 		{"--mysql.w.ssl-ca=/ca.pem", `no property "ssl-ca": it is a parameter of the address (?ssl-ca=/path in a URL, or the ca-file property)`},

@@ -33,6 +33,15 @@ func init() {
 		properties: pgProperties,
 		settings:   func() any { return &pgSettings{} },
 		build:      buildPostgres,
+		addressParams: map[string]string{
+			"sslmode":              "?sslmode=require in a URL, sslmode=require in a keyword/value string",
+			"sslrootcert":          "?sslrootcert=/path in a URL, sslrootcert=/path in a keyword/value string",
+			"sslcert":              "?sslcert=/path in a URL, sslcert=/path in a keyword/value string",
+			"sslkey":               "?sslkey=/path in a URL, sslkey=/path in a keyword/value string",
+			"target_session_attrs": "?target_session_attrs=read-write in a URL, or in a keyword/value string",
+			"channel_binding":      "?channel_binding=require in a URL, or in a keyword/value string",
+			"connect_timeout":      "?connect_timeout=10 in a URL, or in a keyword/value string; or the timeout property",
+		},
 	})
 }
 
