@@ -54,7 +54,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Build what parsed, even after flag errors, so that one run lists every
 	// problem: a bad flag and a bad address of another target alike.
 	log := newLogger(opts, stderr)
-	targets, buildErr := buildTargets(opts.targets, log)
+	typeLog := log
+	if opts.probe {
+		// A probe is silent but for its targets' reasons: what a type says
+		// on the side (a watch refused) is for a wait that goes on.
+		typeLog = newLogger(&options{logLevel: levelError + 1}, io.Discard)
+	}
+	targets, buildErr := buildTargets(opts.targets, typeLog)
 	if err = errors.Join(err, buildErr); err != nil {
 		return startupFailed(stderr, opts, err, exitUsage)
 	}

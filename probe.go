@@ -45,11 +45,13 @@ collect:
 	return left, cause
 }
 
-// probe is one attempt as the wait loop counts it: a blind success is a
-// success, and an inverted target is ready when the attempt finds it gone.
+// probe is one attempt as the wait loop counts it: a blind or noted success
+// is a success, and an inverted target is ready when the attempt finds it
+// gone.
 func (t target) probe() error {
 	err := t.checker.check(context.Background())
-	if _, ok := err.(blind); ok {
+	switch err.(type) {
+	case blind, noted:
 		err = nil
 	}
 	if t.invert {

@@ -253,6 +253,21 @@ func TestProbeStartsNoWatch(t *testing.T) {
 	}
 }
 
+// A success that carries a note (a missing object taken as ready) is a
+// success for a probe too, and a healthy probe stays silent.
+func TestProbeIfMissingReady(t *testing.T) {
+	t.Parallel()
+	fake := &fakeKube{watch: true, change: make(chan struct{}, 1)}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	kc := writeTestKubeconfig(t, t.TempDir(), srv.URL, "token: x")
+	o := runPortpatrol(t, nil, "--probe", "--k8s.m.address=job/m", "--k8s.m.if-missing=ready", "--k8s.m.kubeconfig="+kc)
+	o.mustExit(t, 0)
+	if o.stdout+o.stderr != "" {
+		t.Errorf("a healthy probe printed:\n%s%s", o.stdout, o.stderr)
+	}
+}
+
 // A probe's lines hide secrets as the wait's do: a password in the URL and
 // a header value, in the report and in a start-up error.
 func TestProbeHidesSecrets(t *testing.T) {
