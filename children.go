@@ -92,3 +92,16 @@ func stopChildren() {
 		}
 	}
 }
+
+// whyNotRun names what is wrong with a command that was found but could
+// not be run; notFound is true for a missing interpreter or loader, which
+// the shells report as not found (127).
+func whyNotRun(err error) (reason error, notFound bool) {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return errors.New("its interpreter (the #! line) or loader was not found"), true
+	case errors.Is(err, syscall.ENOEXEC):
+		return errors.New("not an executable format (a script needs a #! line)"), false
+	}
+	return err, false
+}

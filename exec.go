@@ -135,7 +135,8 @@ func (c execCheck) check(ctx context.Context) error {
 		outR.Close()
 		errR.Close()
 		// It was found at start-up: it is not gone, it cannot be seen.
-		return unseen{errorf("cannot be run: %v", err)}
+		reason, _ := whyNotRun(err)
+		return unseen{errorf("cannot be run: %v", reason)}
 	}
 	stdout, stderr := &commandOutput{keep: c.output != nil}, &commandOutput{}
 	copied := make(chan bool, 2)

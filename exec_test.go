@@ -49,6 +49,25 @@ func TestExecReason(t *testing.T) {
 	}
 }
 
+// A script whose #! names no interpreter, or that has no #! line, says so,
+// as a command after -- does.
+func TestExecCannotBeRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct{ body, want string }{
+		{"#!/nonexistent/interp\necho hi\n", "cannot be run: its interpreter (the #! line) or loader was not found"},
+		{"\x7fELF not really\n", "cannot be run: not an executable format (a script needs a #! line)"},
+	} {
+		script := filepath.Join(dir, strconv.Itoa(len(tc.body))+".sh")
+		os.WriteFile(script, []byte(tc.body), 0o755)
+		o := runPortpatrol(t, nil, "--exec.r.address="+script, "--exec.r.max-attempts=1")
+		o.mustExit(t, 1)
+		if !strings.Contains(o.stderr, tc.want) {
+			t.Errorf("want %s in\n%s", tc.want, o.stderr)
+		}
+	}
+}
+
 // A command that writes 200 KB on one line and fails: the reason quotes
 // about 200 bytes of it, and the output with --log-format=json too.
 func TestExecLargeOutputNotEchoed(t *testing.T) {

@@ -184,14 +184,11 @@ func execCommand(opts *options, log *logger, stderr io.Writer, path string) int 
 	// Exec, not a child process: the command keeps our pid and receives
 	// signals directly, as an ENTRYPOINT must.
 	err := syscall.Exec(path, opts.command, os.Environ())
-	// The command was found, so these name what is wrong with it. A missing
-	// interpreter is 127, as in the shells.
+	// A missing interpreter is 127, as in the shells.
 	code := exitNotExecutable
-	switch {
-	case errors.Is(err, syscall.ENOENT):
-		err, code = errors.New("its interpreter (the #! line) or loader was not found"), exitNotFound
-	case errors.Is(err, syscall.ENOEXEC):
-		err = errors.New("not an executable format (a script needs a #! line)")
+	err, notFound := whyNotRun(err)
+	if notFound {
+		code = exitNotFound
 	}
 	return startupFailed(stderr, opts, errorf("command %s cannot be run: %v", quoteString(opts.command[0]), err), code)
 }
