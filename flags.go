@@ -124,7 +124,7 @@ var commonProperties = []property{
 			s.name = v
 			return nil
 		}},
-	{name: "address", arg: "ADDRESS", aliases: []string{"url", "host", "addr"}, help: "what to check; a literal or a reference (env:, file:, json:, yaml:, ini:)",
+	{name: "address", arg: "ADDRESS", aliases: []string{"url", "host", "addr", "cmd", "command"}, help: "what to check; a literal or a reference (env:, file:, json:, yaml:, ini:)",
 		set: func(s *targetSpec, v string) error {
 			if strings.TrimSpace(v) == "" {
 				return errors.New("must not be empty")

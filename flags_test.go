@@ -374,6 +374,11 @@ func TestParseArgsSuggestions(t *testing.T) {
 		// A name it begins, before a like one by edit distance (name).
 		{"--postgres.w.pass=x", `no property "pass" (did you mean password?)`},
 		{"--mysql.w.pass=x", `no property "pass" (did you mean password?)`},
+		// The names people try for a property, as other tools spell them.
+		{"--postgres.w.dbname=shop", `no property "dbname" (did you mean database?)`},
+		{"--k8s.w.ns=shop", `no property "ns" (did you mean namespace?)`},
+		{"--k8s.w.labels=app=x", `no property "labels" (did you mean selector?)`},
+		{"--exec.w.cmd=true", `no property "cmd" (did you mean address?)`},
 		// A parameter of the address is told where it goes, not offered a
 		// property of the opposite meaning (skip-tls-verify).
 		{"--mysql.w.tls=true", `mysql targets have no property "tls": it is a parameter of the address (?tls=true in a DSN, ?ssl-mode=REQUIRED in a URL)`},

@@ -52,7 +52,7 @@ type k8sWant struct {
 func k8sOf(s *targetSpec) *k8sSettings { return s.settings.(*k8sSettings) }
 
 var k8sProperties = []property{
-	{name: "selector", arg: "LABELS", help: "with an address of KIND alone: the objects whose labels match, e.g. app=api,tier!=canary",
+	{name: "selector", arg: "LABELS", aliases: []string{"labels", "label", "l"}, help: "with an address of KIND alone: the objects whose labels match, e.g. app=api,tier!=canary",
 		set: func(s *targetSpec, v string) error {
 			if err := checkLabelSelector(v); err != nil {
 				return err
@@ -60,7 +60,7 @@ var k8sProperties = []property{
 			k8sOf(s).selector = strings.TrimSpace(v)
 			return nil
 		}},
-	{name: "namespace", arg: "NAME", help: "the objects' namespace (default: the kubeconfig context's, else the pod's own, else default)",
+	{name: "namespace", arg: "NAME", aliases: []string{"ns", "n"}, help: "the objects' namespace (default: the kubeconfig context's, else the pod's own, else default)",
 		set: func(s *targetSpec, v string) error {
 			if !isDNSLabel(v) {
 				return errors.New("not a namespace name " + dnsLabelRule)

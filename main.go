@@ -109,6 +109,9 @@ func printHelpOrVersion(opts *options, stdout, stderr io.Writer) int {
 	// full disk, a closed pipe) for a successful one.
 	if _, err := io.WriteString(stdout, text); err != nil {
 		newLogger(opts, stderr).Error("cannot write to stdout", "error", err.Error())
+		if opts.probe {
+			return exitDeadline // a health check knows 0 and 1 only
+		}
 		return exitUsage
 	}
 	return exitReady

@@ -928,14 +928,19 @@ func TestHelpAndVersionOnAFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer full.Close()
-	for _, flag := range []string{"--help", "--version"} {
-		cmd := exec.Command(ppBinary, flag)
+	// With --probe, 1: a health check knows 0 and 1 only.
+	for _, args := range [][]string{{"--help"}, {"--version"}, {"--probe", "--version"}} {
+		cmd := exec.Command(ppBinary, args...)
 		cmd.Stdout = full
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		cmd.Run()
-		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(stderr.String(), `msg="cannot write to stdout" error="write /dev/stdout: no space left on device"`) {
-			t.Errorf("%s to /dev/full: exit %d, stderr %q; want exit 2 and the reason", flag, code, stderr.String())
+		want := 2
+		if args[0] == "--probe" {
+			want = 1
+		}
+		if code := cmd.ProcessState.ExitCode(); code != want || !strings.Contains(stderr.String(), `msg="cannot write to stdout" error="write /dev/stdout: no space left on device"`) {
+			t.Errorf("%s to /dev/full: exit %d, stderr %q; want exit %d and the reason", args, code, stderr.String(), want)
 		}
 	}
 }

@@ -73,7 +73,7 @@ func pgOf(s *targetSpec) *pgSettings { return s.settings.(*pgSettings) }
 var pgProperties = []property{
 	{name: "user", arg: "NAME", help: "role named in the start-up message; may be a reference (default: the connection string's, else PGUSER, else postgres)",
 		set: func(s *targetSpec, v string) error { pgOf(s).user = v; return nonEmpty(v) }},
-	{name: "database", arg: "NAME", help: "database named in the start-up message; may be a reference (default: the connection string's, else PGDATABASE, else the user)",
+	{name: "database", arg: "NAME", aliases: []string{"dbname", "db"}, help: "database named in the start-up message; may be a reference (default: the connection string's, else PGDATABASE, else the user)",
 		set: func(s *targetSpec, v string) error { pgOf(s).database = v; return nonEmpty(v) }},
 	{name: "password", arg: "PASSWORD", secret: true, help: "log in with this password, as the app will; wins over the connection string's; may be a reference (file:/run/secrets/pg)",
 		set: func(s *targetSpec, v string) error {
