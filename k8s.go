@@ -146,6 +146,16 @@ func finishK8s(s *targetSpec) []error {
 	if s.invert && k8sOf(s).want.what == "deleted" {
 		problems = append(problems, errorf("%s=deleted does not go with %s: to wait until the object exists, use %s=exists", s.flag("for"), s.flag("invert"), s.flag("for")))
 	}
+	// if-missing=ready takes a missing object as ready: with for=exists or
+	// invert, the target could not mean anything.
+	if k8sOf(s).ifMissingReady {
+		switch {
+		case k8sOf(s).want.what == "exists":
+			problems = append(problems, errorf("%s=ready does not go with %s=exists: a missing object would count as there", s.flag("if-missing"), s.flag("for")))
+		case s.invert:
+			problems = append(problems, errorf("%s=ready does not go with %s: a missing object would count as still there", s.flag("if-missing"), s.flag("invert")))
+		}
+	}
 	return problems
 }
 
@@ -751,11 +761,13 @@ func condition(o *k8sObject, typ string) *k8sCondition {
 }
 
 func conditionText(c *k8sCondition) string {
-	s := orNone(c.Reason)
-	if c.Message != "" {
-		s += ": " + serverText(c.Message, 300)
+	switch {
+	case c.Message == "":
+		return orNone(c.Reason)
+	case c.Reason == "":
+		return serverText(c.Message, 300)
 	}
-	return s
+	return c.Reason + ": " + serverText(c.Message, 300)
 }
 
 func wantCondition(o *k8sObject, typ, status string) error {
@@ -765,6 +777,9 @@ func wantCondition(o *k8sObject, typ, status string) error {
 		return errorf("no current condition %s yet", typ)
 	case strings.EqualFold(c.Status, status):
 		return nil
+	}
+	if c.Reason == "" && c.Message == "" {
+		return errorf("condition %s is %s, want %s", c.Type, c.Status, status)
 	}
 	return errorf("condition %s is %s, want %s (%s)", c.Type, c.Status, status, conditionText(c))
 }

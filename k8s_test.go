@@ -54,6 +54,8 @@ func TestK8sStartupErrors(t *testing.T) {
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=jsonpath={.status.phase}=Running"}, `kubectl's jsonpath is written as a dot path here: field=status.phase=Running`},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=field=status.ready>=many"}, `field: status.ready>= needs a number after it, e.g. status.ready>=2`},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=deleted", "--k8s.a.invert"}, `--k8s.a.for=deleted does not go with --k8s.a.invert: to wait until the object exists, use --k8s.a.for=exists`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.for=exists", "--k8s.a.if-missing=ready"}, `--k8s.a.if-missing=ready does not go with --k8s.a.for=exists: a missing object would count as there`},
+		{[]string{"--k8s.a.address=job/x", "--k8s.a.invert", "--k8s.a.if-missing=ready"}, `--k8s.a.if-missing=ready does not go with --k8s.a.invert: a missing object would count as still there`},
 		{[]string{"--k8s.a.address=job", "--k8s.a.selector=n>x"}, `"n>x" compares with >, which needs an integer`},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + asGroupsOnly}, "the user's as-uid, as-groups or as-user-extra need as (the user to impersonate)"},
 		{[]string{"--k8s.a.address=job/x", "--k8s.a.kubeconfig=" + badProxy}, `the cluster's proxy-url "ftp://proxy:xxxxx@127.0.0.1:1" is not an http://, https:// or socks5:// URL`},
@@ -961,5 +963,23 @@ func TestK8sResourceNamesFallback(t *testing.T) {
 	// targets, as those that wait on a list in flight take its refusal.
 	if n := count["GET /api/v1/namespaces/shop/secrets "]; n < 1 || n > 5 {
 		t.Errorf("the refused list of all the Secrets was asked %d times, want 1 to 5 (all: %v)", n, count)
+	}
+}
+
+// A condition without a reason or message is not quoted as "((none))".
+func TestWantConditionReason(t *testing.T) {
+	for _, tc := range []struct {
+		c    k8sCondition
+		want string
+	}{
+		{k8sCondition{Type: "Complete", Status: "True"}, "condition Complete is True, want False"},
+		{k8sCondition{Type: "Complete", Status: "True", Reason: "Done"}, "condition Complete is True, want False (Done)"},
+		{k8sCondition{Type: "Complete", Status: "True", Message: "all ran"}, "condition Complete is True, want False (all ran)"},
+	} {
+		o := &k8sObject{}
+		o.Status.Conditions = []k8sCondition{tc.c}
+		if err := wantCondition(o, "Complete", "False"); err == nil || err.Error() != tc.want {
+			t.Errorf("got %v, want %s", err, tc.want)
+		}
 	}
 }
