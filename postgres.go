@@ -287,6 +287,7 @@ func newPGCheck(p pgParams, login bool, timeout time.Duration) (pgCheck, error) 
 				}
 			}
 		}
+		c.socketErr = pgKeepaliveError(p)
 	}
 	if pw, ok := p["password"]; ok && pw == "" && p[pgEmptyPassword] != "" {
 		return c, errors.New(p[pgEmptyPassword])
@@ -373,6 +374,39 @@ func pgInteger(p pgParams, key string) (int, error) {
 		return 0, errorf("invalid integer value %s for connection option %s: libpq wants a whole number", quoteString(serverText(v, 40)), quoteString(key))
 	}
 	return int(n), nil
+}
+
+// pgKeepalives are libpq's keepalive settings with the socket option each
+// sets and the largest value Linux takes (tcp(7)); the least is 1.
+var pgKeepalives = []struct {
+	key, option string
+	max         int
+}{
+	{"keepalives_idle", "TCP_KEEPIDLE", 32767},
+	{"keepalives_interval", "TCP_KEEPINTVL", 32767},
+	{"keepalives_count", "TCP_KEEPCNT", 127},
+}
+
+// pgKeepaliveError is the error libpq meets on every TCP connection when a
+// keepalive setting is one the kernel refuses: libpq sets them (keepalives
+// is on unless 0), a negative value as 0, and fails the connection when
+// setsockopt does. nil when they are fine.
+func pgKeepaliveError(p pgParams) error {
+	if on, given := p["keepalives"]; given {
+		if n, _ := pgInteger(p, "keepalives"); n == 0 && strings.TrimSpace(on) != "" {
+			return nil
+		}
+	}
+	for _, k := range pgKeepalives {
+		if _, given := p[k.key]; !given {
+			continue
+		}
+		n, _ := pgInteger(p, k.key)
+		if n < 1 || n > k.max {
+			return errorf("setsockopt(%s) failed: invalid argument (%s=%d; libpq fails the connection, and so would the app)", k.option, k.key, n)
+		}
+	}
+	return nil
 }
 
 // setHosts pairs the host, hostaddr and port lists into the hosts to try,
@@ -603,6 +637,7 @@ type pgCheck struct {
 	requireAuthNot  bool
 	passfileWarning string
 	query           string // the query property: one statement, read-only
+	socketErr       error  // a keepalive setting the kernel refuses: every TCP attempt fails
 }
 
 func (c pgCheck) check(ctx context.Context) error {
@@ -650,6 +685,9 @@ func (c pgCheck) check(ctx context.Context) error {
 // way round, also when the handshake fails; require and verify-* use TLS
 // only. A unix socket never uses TLS, as in libpq.
 func (c pgCheck) checkHost(ctx context.Context, h pgHost, attrs string) error {
+	if h.network == "tcp" && c.socketErr != nil {
+		return unseen{c.socketErr} // nothing was asked of the server
+	}
 	plain := func(ctx context.Context) error {
 		return exchange(ctx, h.network, h.address, c.timeout, nil, func(conn net.Conn) error { return c.session(conn, h, attrs, nil) })
 	}

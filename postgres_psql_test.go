@@ -167,6 +167,13 @@ func TestPostgresLikePsql(t *testing.T) {
 		{conn: "postgres://trustuser@" + A + "/postgres?connect_timeout=", want: "start-up error"},
 		{conn: "host=127.0.0.1 port=" + aPort + " user=trustuser dbname=postgres keepalives=' +1 ' keepalives_idle=30 tcp_user_timeout=0 connect_timeout=' 4'", want: "ready"},
 		{conn: "host=" + a.sockDir + " port=" + aPort + " user=postgres dbname=postgres keepalives=abc", want: "ready"},
+		// A keepalive the kernel refuses fails every TCP connection
+		// (setsockopt: invalid argument), unless keepalives are off.
+		{conn: "postgres://trustuser@" + A + "/postgres?keepalives_idle=0", want: "not ready"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=trustuser dbname=postgres keepalives_count=-1", want: "not ready"},
+		{conn: "postgres://trustuser@" + A + "/postgres?keepalives_interval=40000", want: "not ready"},
+		{conn: "host=127.0.0.1 port=" + aPort + " user=trustuser dbname=postgres keepalives=0 keepalives_count=-1", want: "ready"},
+		{conn: "host=" + a.sockDir + " port=" + aPort + " user=postgres dbname=postgres keepalives_idle=0", want: "ready"},
 		// Several hosts, and the session libpq wants.
 		{conn: "postgres://scramuser:Scr4m-pw@" + dead + "," + A + "/postgres", want: "ready"},
 		{conn: "postgres://scramuser:Scr4m-pw@" + dead + "/postgres", want: "not ready"},
