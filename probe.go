@@ -18,7 +18,7 @@ func probeAll(ctx context.Context, targets []target) ([]notReady, error) {
 	}
 	results := make(chan result, len(targets))
 	for i := range targets {
-		go func() { results <- result{i, targets[i].probe()} }()
+		go func() { results <- result{i, targets[i].attempt().err} }()
 	}
 	errs := make([]error, len(targets))
 	done := make([]bool, len(targets))
@@ -43,19 +43,4 @@ collect:
 		}
 	}
 	return left, cause
-}
-
-// probe is one attempt as the wait loop counts it: a blind or noted success
-// is a success, and an inverted target is ready when the attempt finds it
-// gone.
-func (t target) probe() error {
-	err := t.checker.check(context.Background())
-	switch err.(type) {
-	case blind, noted:
-		err = nil
-	}
-	if t.invert {
-		err = t.stillThere(err)
-	}
-	return err
 }

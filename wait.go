@@ -291,24 +291,41 @@ type waiting struct {
 // attempt makes one attempt; for an inverted target, an attempt that fails
 // is the success, and seen is why it counts as gone.
 func (w *waiting) attempt(attempt int) (seen string, err error) {
-	err = w.checker.check(context.Background())
-	if b, ok := err.(blind); ok {
-		if w.debug {
-			w.log.Debug("up, but the check cannot see further", "attempt", attempt, "note", w.hidden.conceal(b.note))
-		}
-		err = nil
+	o := w.target.attempt()
+	if o.blind != "" && w.debug {
+		w.log.Debug("up, but the check cannot see further", "attempt", attempt, "note", w.hidden.conceal(o.blind))
 	}
-	w.note = ""
-	if n, ok := err.(noted); ok {
-		w.note, err = n.note, nil
+	w.note = o.note
+	return o.seen, o.err
+}
+
+// attemptOutcome is one attempt as the wait and the probe both count it.
+type attemptOutcome struct {
+	err   error  // nil: a success (for an inverted target: it is gone)
+	blind string // a success that could not see further: why
+	note  string // a success whose ready line says how it was reached
+	seen  string // an inverted target's failed attempt: why it counts as gone
+}
+
+// attempt makes one attempt: a blind or noted success is a success, and for
+// an inverted target an attempt that fails is, unless it saw nothing.
+func (t target) attempt() attemptOutcome {
+	var o attemptOutcome
+	err := t.checker.check(context.Background())
+	switch e := err.(type) {
+	case blind:
+		o.blind, err = e.note, nil
+	case noted:
+		o.note, err = e.note, nil
 	}
-	if w.invert {
+	if t.invert {
 		if err != nil {
-			seen = w.hidden.conceal(err.Error())
+			o.seen = t.hidden.conceal(err.Error())
 		}
-		err = w.stillThere(err)
+		err = t.stillThere(err)
 	}
-	return seen, err
+	o.err = err
+	return o
 }
 
 // succeeded counts a successful attempt: the target is ready (done) once
