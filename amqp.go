@@ -41,14 +41,7 @@ func init() {
 }
 
 var amqpProperties = append([]property{
-	{name: "password", arg: "PASSWORD", secret: true, help: "log in as the URL's user with this password; wins over the URL's; may be a reference (file:/run/secrets/amqp)",
-		set: func(s *targetSpec, v string) error {
-			if v == "" {
-				return errors.New("must not be empty: leave the property out for no password")
-			}
-			amqpOf(s).password = v
-			return nil
-		}},
+	passwordProperty("log in as the URL's user with this password; wins over the URL's; may be a reference (file:/run/secrets/amqp)", func(s *targetSpec) *string { return &amqpOf(s).password }),
 	{name: "queue", arg: "NAME,...", help: "also require these queues in the vhost (a passive Queue.Declare after the login)",
 		set: func(s *targetSpec, v string) error {
 			for _, q := range strings.Split(v, ",") {

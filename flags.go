@@ -152,6 +152,20 @@ func timeoutProperty(help string) property {
 		set: func(s *targetSpec, v string) (err error) { s.timeout, err = parsePositiveDuration(v); return }}
 }
 
+// passwordProperty is the password property of every type that logs in:
+// secret, a reference as usual, and never empty, since a shell's unset
+// $DB_PASSWORD would quietly drop the check of credentials.
+func passwordProperty(help string, field func(s *targetSpec) *string) property {
+	return property{name: "password", arg: "PASSWORD", secret: true, help: help,
+		set: func(s *targetSpec, v string) error {
+			if v == "" {
+				return errors.New("must not be empty: leave the property out for no password")
+			}
+			*field(s) = v
+			return nil
+		}}
+}
+
 func typeNames() []string {
 	names := make([]string, 0, len(targetTypes))
 	for t := range targetTypes {

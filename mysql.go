@@ -101,14 +101,7 @@ var mysqlProperties = append([]property{
 			mysqlOf(s).user = v
 			return nil
 		}},
-	{name: "password", arg: "PASSWORD", secret: true, help: "log in with this password, as the app will; wins over the address's; may be a reference (file:/run/secrets/mysql)",
-		set: func(s *targetSpec, v string) error {
-			if v == "" {
-				return errors.New("must not be empty: leave the property out for no password")
-			}
-			mysqlOf(s).password = v
-			return nil
-		}},
+	passwordProperty("log in with this password, as the app will; wins over the address's; may be a reference (file:/run/secrets/mysql)", func(s *targetSpec) *string { return &mysqlOf(s).password }),
 	{name: "login", def: "false", help: "log in without a password: ready when the account may log in and use the database",
 		set: func(s *targetSpec, v string) (err error) { mysqlOf(s).login, err = parseBool(v); return }},
 	{name: "query", arg: "SQL", help: "after the login, one read-only statement; ready when its first row's first value is true (not NULL, 0, false or empty); may be a reference (file:/etc/checks/migrated.sql)",

@@ -75,14 +75,7 @@ var pgProperties = []property{
 		set: func(s *targetSpec, v string) error { pgOf(s).user = v; return nonEmpty(v) }},
 	{name: "database", arg: "NAME", aliases: []string{"dbname", "db"}, help: "database named in the start-up message; may be a reference (default: the connection string's, else PGDATABASE, else the user)",
 		set: func(s *targetSpec, v string) error { pgOf(s).database = v; return nonEmpty(v) }},
-	{name: "password", arg: "PASSWORD", secret: true, help: "log in with this password, as the app will; wins over the connection string's; may be a reference (file:/run/secrets/pg)",
-		set: func(s *targetSpec, v string) error {
-			if v == "" {
-				return errors.New("must not be empty: leave the property out for no password")
-			}
-			pgOf(s).password = v
-			return nil
-		}},
+	passwordProperty("log in with this password, as the app will; wins over the connection string's; may be a reference (file:/run/secrets/pg)", func(s *targetSpec) *string { return &pgOf(s).password }),
 	{name: "login", def: "false", help: "log in without a password (trust): ready when the role may use the database",
 		set: func(s *targetSpec, v string) (err error) { pgOf(s).login, err = parseBool(v); return }},
 	{name: "query", arg: "SQL", help: "after the login (it implies one), run this one statement read-only: ready when its first row's first value is true; may be a reference (file:/etc/checks/migrated.sql)",

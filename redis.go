@@ -55,16 +55,7 @@ var redisProperties = append([]property{
 			redisOf(s).user = v
 			return nil
 		}},
-	{name: "password", arg: "PASSWORD", secret: true, help: "password to AUTH with; wins over the address's; may be a reference (file:/run/secrets/redis)",
-		set: func(s *targetSpec, v string) error {
-			// An empty password is never meant: a shell's unset
-			// $REDIS_PASSWORD would quietly drop the check of credentials.
-			if v == "" {
-				return errors.New("must not be empty: leave the property out for no password")
-			}
-			redisOf(s).password = v
-			return nil
-		}},
+	passwordProperty("password to AUTH with; wins over the address's; may be a reference (file:/run/secrets/redis)", func(s *targetSpec) *string { return &redisOf(s).password }),
 }, append(tlsProperties(func(s *targetSpec) *tlsFiles { return &redisOf(s).tlsFiles }),
 	timeoutProperty("one deadline for connect, TLS and the whole exchange"))...)
 
