@@ -124,6 +124,10 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://db/app?sslmode=disable&password=s3cret&user=u", "postgres://db/app?sslmode=disable&password=xxxxx&user=u"},
 		{"postgresql://u:pw@db/app?password=s3cret", "postgresql://u:xxxxx@db/app?password=xxxxx"},
 		{"host=db password=s3cret dbname=app", "host=db password=xxxxx dbname=app"},
+		{"host=db user=app@corp password=s3cret", "host=db user=app@corp password=xxxxx"},
+		// Words with an = that are not libpq's key words may be a password.
+		{"= 00=000@0", "xxxxx@0"},
+		{"a=b c=s3cret@tcp(db)/x", "xxxxx@tcp(db)/x"},
 		// Every key naming a secret, in any case: the safe side wins over a
 		// harmless key that happens to hold such a word.
 		{"http://host/?old_password=keep", "http://host/?old_password=xxxxx"},

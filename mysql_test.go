@@ -709,14 +709,19 @@ func FuzzMySQLAddressSecret(f *testing.F) {
 	f.Add("app", "\t", "Sekr1tK:x", "unix(/run/m.sock)/shop?tls=custom")
 	f.Add("app", ":", "ab://cd", "tcp(db)/shop?tls=custom")
 	f.Add("app", ":", "Sekr1tK", "tcp(db)/shop?password=2&token=a b")
+	f.Add("=", " ", "00=000", "0")
+	f.Add("a=b", " ", "c=Sekr1tK", "tcp(db)/shop")
 	f.Fuzz(func(t *testing.T, user, sep, password, rest string) {
 		address := user + sep + password + "@" + rest
 		if len(password) < 6 || strings.TrimSpace(user) == "" || strings.Contains(password, "@") || strings.Contains(user+rest+strconv.Quote(user+rest), password) ||
 			sep == "" || (sep != ":" && strings.TrimSpace(sep) != "") || strings.ContainsAny(user, "@:") || strings.Contains(rest, "@") ||
-			isReference(address) || isURL(address) && sep == ":" && strings.HasPrefix(password, "//") {
+			isReference(address) || isURL(address) && sep == ":" && strings.HasPrefix(password, "//") ||
+			sep != ":" && keywordForm(user+sep+password) {
 			// No user, not a password the user information can hold, one the rest
-			// repeats, a reference (file:...), or one that makes a URL of
-			// the DSN (app://pw@tcp(db)/ reads as a URL whose user is pw).
+			// repeats, a reference (file:...), one that makes a URL of
+			// the DSN (app://pw@tcp(db)/ reads as a URL whose user is pw), or
+			// libpq's key words (user=app sslmode=disable@db is a connection
+			// string, whose password= alone is hidden).
 			return
 		}
 		s := &targetSpec{kind: "mysql", id: "db", address: address, settings: &mysqlSettings{}, timeout: time.Second}

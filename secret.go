@@ -83,10 +83,12 @@ func isURL(s string) bool { _, ok := urlScheme(s); return ok }
 
 // keywordForm tells a keyword/value string (host=db user=app@corp ...),
 // whose secrets redactSecretParams hides, from user information with
-// white space in it: each of its words is a key=value.
+// white space in it: each of its words is a key=value whose key is one of
+// libpq's. Any other word with an = in it (a=b c=pw@db) may be a password.
 func keywordForm(userinfo string) bool {
 	for _, word := range strings.Fields(userinfo) {
-		if !strings.Contains(word, "=") {
+		key, _, ok := strings.Cut(word, "=")
+		if !ok || !pgKnownKeyword(key) {
 			return false
 		}
 	}
