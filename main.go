@@ -55,9 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// problem: a bad flag and a bad address of another target alike.
 	log := newLogger(opts, stderr)
 	typeLog := log
-	if opts.probe {
+	if opts.probe && !log.enabled(levelDebug) {
 		// A probe is silent but for its targets' reasons: what a type says
-		// on the side (a watch refused) is for a wait that goes on.
+		// on the side (a watch refused) is for a wait that goes on, or for
+		// someone who asked for debug lines.
 		typeLog = newLogger(&options{logLevel: levelError + 1}, io.Discard)
 	}
 	targets, buildErr := buildTargets(opts.targets, typeLog)
@@ -77,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var left []notReady
 	var why error
 	if opts.probe {
-		left, why = probeAll(ctx, targets)
+		left, why = probeAll(ctx, targets, log)
 	} else {
 		left, why = waitAll(ctx, targets, log)
 	}
@@ -91,7 +92,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case len(left) > 0:
 		return reportNotReady(opts, log, left, why)
 	case opts.probe:
-		return exitReady // silent: Docker stores every probe's output
+		log.Debug("all targets ready", "targets", len(targets))
+		return exitReady // else silent: Docker stores every probe's output
 	}
 	log.Info("all targets ready", "targets", len(targets))
 	if commandPath == "" {

@@ -10,8 +10,9 @@ import "context"
 // and no retry, and returns the targets that were not ready with their
 // reason. When ctx ends first (--timeout, a signal), the targets still in
 // their attempt are returned without a reason, as waitAll returns them.
-// Watches are not started: nothing waits for a change.
-func probeAll(ctx context.Context, targets []target) ([]notReady, error) {
+// Watches are not started: nothing waits for a change. Ready targets are
+// logged at debug level only.
+func probeAll(ctx context.Context, targets []target, log *logger) ([]notReady, error) {
 	type result struct {
 		i   int
 		err error
@@ -40,6 +41,8 @@ collect:
 			left = append(left, notReady{t, 0, ""})
 		case errs[i] != nil:
 			left = append(left, notReady{t, 1, t.hidden.conceal(errs[i].Error())})
+		default:
+			log.Debug("ready", t.logAttrs()...)
 		}
 	}
 	return left, cause

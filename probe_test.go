@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -63,6 +64,25 @@ func TestProbeHealthyIsSilent(t *testing.T) {
 	}
 	wantCount(t, "the HTTP server", requests, 1)
 	wantCount(t, "the TCP server", accepts, 1)
+}
+
+// Silence is the default level's: asked for debug lines, a probe says
+// which targets were ready, and still asks each once.
+func TestProbeDebugSaysReady(t *testing.T) {
+	t.Parallel()
+	url, requests := countingHTTP(t, http.StatusOK)
+	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	o := runPortpatrol(t, nil, "--probe", "--log-level=debug", "--http.web.address="+url)
+	o.mustExit(t, 0)
+	if !strings.Contains(o.stderr, `msg=ready target=web type=http`) || !strings.Contains(o.stderr, `msg="all targets ready" targets=1`) {
+		t.Errorf("a healthy probe at debug level does not say so:\n%s", o.stderr)
+	}
+	wantCount(t, "the HTTP server", requests, 1)
+	o = runPortpatrol(t, nil, "--probe", "--log-level=debug", "--http.web.address="+url, "--tcp.db.address="+dead)
+	o.mustExit(t, 1)
+	if !strings.Contains(o.stderr, `msg=ready target=web`) || !strings.Contains(o.stderr, `msg="not ready" target=db`) || strings.Contains(o.stderr, "all targets ready") {
+		t.Errorf("an unhealthy probe at debug level: want web ready and db not ready:\n%s", o.stderr)
+	}
 }
 
 // One line per unhealthy target, each asked once, and nothing about the
