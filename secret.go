@@ -63,6 +63,24 @@ func redactURL(s string) string {
 	return prefix + user + ":xxxxx" + rest[at:]
 }
 
+// redactWords is redactURL for each word of a command line, so that the
+// command stays readable while a URL among its arguments (curl
+// http://app:pw@host/) loses its password.
+func redactWords(line string) string {
+	var out strings.Builder
+	for len(line) > 0 {
+		end := strings.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		out.WriteString(redactURL(line[:end]))
+		space := len(line[end:]) - len(strings.TrimLeft(line[end:], " \t"))
+		out.WriteString(line[end : end+space])
+		line = line[end+space:]
+	}
+	return out.String()
+}
+
 // urlScheme is the scheme of s when s starts with one and "://" (RFC 3986:
 // a letter, then letters, digits, + - .): a :// further on, in a password
 // (app:pa://ss@tcp(db)/), starts no URL.

@@ -144,3 +144,22 @@ func TestAddressPartOfPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactWords(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"curl -sf http://app:Sekr1t@db/", "curl -sf http://app:xxxxx@db/"},
+		{"curl  -u app\thttp://db/?token=Sekr1t", "curl  -u app\thttp://db/?token=xxxxx"},
+		{"sh -c 'curl http://app:Sekr1t@db/'", "sh -c 'curl http://app:xxxxx@db/'"},
+		{"psql --dbname=postgres://app:Sekr1t@db/x", "psql --dbname=postgres:xxxxx@db/x"},
+		{"pg_isready -h db", "pg_isready -h db"},
+	} {
+		if got := redactWords(tc.in); got != tc.want {
+			t.Errorf("redactWords(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// The address logs show for an exec target.
+	s := &targetSpec{kind: "exec", id: "x", address: "true http://app:Sekr1t@db/", timeout: time.Second}
+	if tg, errs := buildTarget(s); len(errs) > 0 || strings.Contains(tg.address, "Sekr1t") {
+		t.Errorf("exec target: address %q, errors %v; want no Sekr1t and no error", tg.address, errs)
+	}
+}
