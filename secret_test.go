@@ -44,6 +44,9 @@ func FuzzAddressSecret(f *testing.F) {
 	f.Add(uint8(0), uint8(3), "app", " ", "Sek r1tK", "host=db") // keyword/value
 	f.Add(uint8(2), uint8(2), "app", ":", "ab://cd", "db")
 	f.Add(uint8(0), uint8(2), "=", " ", "00=000", "0")
+	f.Add(uint8(7), uint8(2), "A", ":", "//0000", "0") // a URL: skipped
+	// A ? in the user made & end the password as in a query.
+	f.Add(uint8(0), uint8(3), "?", "0", "&00000", " ")
 	// A :// after the password made it a scheme, quoted as unknown.
 	f.Add(uint8(0), uint8(2), "app", ":", "Sekr1tK", "x://db")
 	f.Add(uint8(2), uint8(2), "app", ":", "Sekr1tK", "x://db") // lower-cased
@@ -79,13 +82,16 @@ func FuzzAddressSecret(f *testing.F) {
 			if len(password) < 6 || strings.Contains(password, "@") || strings.ContainsAny(user, "@:") ||
 				sep == "" || (sep != ":" && strings.TrimSpace(sep) != "") ||
 				sep != ":" && strings.TrimSpace(scheme+user) == "" ||
-				isReference(address) || sep != ":" && keywordForm(user+sep+password) {
+				isReference(address) || sep != ":" && keywordForm(user+sep+password) ||
+				scheme == "" && sep == ":" && strings.HasPrefix(password, "//") && isURL(address) {
 				// Too short; not a password the user information can hold (an
 				// @ ends it, a user with : or @ moves where it starts); no
 				// separator; white space before it with no user (trimmed,
 				// it reads as the user); a reference (file:...) is a name;
 				// libpq's key words (user=app sslmode=disable@db is a
-				// connection string, whose password= alone is hidden).
+				// connection string, whose password= alone is hidden); a
+				// password that makes a URL of it (app://pw@db is a URL
+				// whose user is pw, with no password).
 				return
 			}
 		}
