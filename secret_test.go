@@ -26,6 +26,8 @@ var addressForms = []struct {
 	{"kafka", []string{""}},
 	{"icmp", []string{"icmp://", ""}},
 	{"dns", []string{""}},
+	// A command line whose argument is a URL (curl http://app:pw@db/).
+	{"exec", []string{"true http://", "true "}},
 }
 
 // FuzzAddressSecret builds a target of every type from an address with a
@@ -83,7 +85,8 @@ func FuzzAddressSecret(f *testing.F) {
 				sep == "" || (sep != ":" && strings.TrimSpace(sep) != "") ||
 				sep != ":" && strings.TrimSpace(scheme+user) == "" ||
 				isReference(address) || sep != ":" && keywordForm(user+sep+password) ||
-				scheme == "" && sep == ":" && strings.HasPrefix(password, "//") && isURL(address) {
+				scheme == "" && sep == ":" && strings.HasPrefix(password, "//") && isURL(address) ||
+				tt.kind == "exec" && sep != ":" {
 				// Too short; not a password the user information can hold (an
 				// @ ends it, a user with : or @ moves where it starts); no
 				// separator; white space before it with no user (trimmed,
@@ -91,7 +94,8 @@ func FuzzAddressSecret(f *testing.F) {
 				// libpq's key words (user=app sslmode=disable@db is a
 				// connection string, whose password= alone is hidden); a
 				// password that makes a URL of it (app://pw@db is a URL
-				// whose user is pw, with no password).
+				// whose user is pw, with no password); words of a command
+				// line apart are arguments apart, not user information.
 				return
 			}
 		}
