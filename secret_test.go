@@ -49,6 +49,7 @@ func FuzzAddressSecret(f *testing.F) {
 	f.Add(uint8(7), uint8(2), "A", ":", "//0000", "0") // a URL: skipped
 	// A ? in the user made & end the password as in a query.
 	f.Add(uint8(0), uint8(3), "?", "0", "&00000", " ")
+	f.Add(uint8(11), uint8(0), "0", ":", "00000 ", "0") // two words: skipped
 	// A :// after the password made it a scheme, quoted as unknown.
 	f.Add(uint8(0), uint8(2), "app", ":", "Sekr1tK", "x://db")
 	f.Add(uint8(2), uint8(2), "app", ":", "Sekr1tK", "x://db") // lower-cased
@@ -86,7 +87,7 @@ func FuzzAddressSecret(f *testing.F) {
 				sep != ":" && strings.TrimSpace(scheme+user) == "" ||
 				isReference(address) || sep != ":" && keywordForm(user+sep+password) ||
 				scheme == "" && sep == ":" && strings.HasPrefix(password, "//") && isURL(address) ||
-				tt.kind == "exec" && sep != ":" {
+				tt.kind == "exec" && (sep != ":" || strings.ContainsAny(password, " \t\n'\"\\")) {
 				// Too short; not a password the user information can hold (an
 				// @ ends it, a user with : or @ moves where it starts); no
 				// separator; white space before it with no user (trimmed,
@@ -95,7 +96,9 @@ func FuzzAddressSecret(f *testing.F) {
 				// connection string, whose password= alone is hidden); a
 				// password that makes a URL of it (app://pw@db is a URL
 				// whose user is pw, with no password); words of a command
-				// line apart are arguments apart, not user information.
+				// line apart are arguments apart, not user information,
+				// and quotes are no part of them (true http://u:00000 @h
+				// passes http://u:00000, whose 00000 is a port, and @h).
 				return
 			}
 		}
