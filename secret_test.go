@@ -50,6 +50,7 @@ func FuzzAddressSecret(f *testing.F) {
 	// A ? in the user made & end the password as in a query.
 	f.Add(uint8(0), uint8(3), "?", "0", "&00000", " ")
 	f.Add(uint8(11), uint8(0), "0", ":", "00000 ", "0") // two words: skipped
+	f.Add(uint8(11), uint8(1), "A", ":", "//0000", "0") // a URL: skipped
 	// A :// after the password made it a scheme, quoted as unknown.
 	f.Add(uint8(0), uint8(2), "app", ":", "Sekr1tK", "x://db")
 	f.Add(uint8(2), uint8(2), "app", ":", "Sekr1tK", "x://db") // lower-cased
@@ -86,7 +87,7 @@ func FuzzAddressSecret(f *testing.F) {
 				sep == "" || (sep != ":" && strings.TrimSpace(sep) != "") ||
 				sep != ":" && strings.TrimSpace(scheme+user) == "" ||
 				isReference(address) || sep != ":" && keywordForm(user+sep+password) ||
-				scheme == "" && sep == ":" && strings.HasPrefix(password, "//") && isURL(address) ||
+				!strings.Contains(scheme, "://") && sep == ":" && strings.HasPrefix(password, "//") && isURL(user+sep+password+"@"+rest) ||
 				tt.kind == "exec" && (sep != ":" || strings.ContainsAny(password, " \t\n'\"\\")) {
 				// Too short; not a password the user information can hold (an
 				// @ ends it, a user with : or @ moves where it starts); no
