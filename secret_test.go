@@ -27,7 +27,7 @@ var addressForms = []struct {
 	{"icmp", []string{"icmp://", ""}},
 	{"dns", []string{""}},
 	// A command line whose argument is a URL (curl http://app:pw@db/).
-	{"exec", []string{"true http://", "true "}},
+	{"exec", []string{"true http://", "true ", ""}},
 }
 
 // FuzzAddressSecret builds a target of every type from an address with a
