@@ -53,6 +53,7 @@ func FuzzAddressSecret(f *testing.F) {
 	f.Add(uint8(11), uint8(0), "0", ":", "00000 ", "0")       // two words: skipped
 	f.Add(uint8(11), uint8(1), "A", ":", "//0000", "0")       // a URL: skipped
 	f.Add(uint8(1), uint8(0), "0", ":", "000000", "0# 00000") // %20 then 00000: skipped
+	f.Add(uint8(1), uint8(0), "0/", " ", "?0000=", "0")       // a query: skipped
 	// A :// after the password made it a scheme, quoted as unknown.
 	f.Add(uint8(0), uint8(2), "app", ":", "Sekr1tK", "x://db")
 	f.Add(uint8(2), uint8(2), "app", ":", "Sekr1tK", "x://db") // lower-cased
@@ -86,13 +87,16 @@ func FuzzAddressSecret(f *testing.F) {
 			address = scheme + user + sep + password + "@" + rest
 			elsewhere = scheme + user + sep + "@" + rest
 			if len(password) < 6 || strings.Contains(password, "@") || strings.ContainsAny(user, "@:") ||
+				strings.Contains(scheme, "://") && strings.ContainsAny(user, "/?#") ||
 				sep == "" || (sep != ":" && strings.TrimSpace(sep) != "") ||
 				sep != ":" && strings.TrimSpace(scheme+user) == "" ||
 				isReference(address) || sep != ":" && keywordForm(user+sep+password) ||
 				!strings.Contains(scheme, "://") && sep == ":" && strings.HasPrefix(password, "//") && isURL(user+sep+password+"@"+rest) ||
 				tt.kind == "exec" && (sep != ":" || strings.ContainsAny(password, " \t\n'\"\\")) {
 				// Too short; not a password the user information can hold (an
-				// @ ends it, a user with : or @ moves where it starts); no
+				// @ ends it, a user with : or @ moves where it starts, and
+				// in a URL one with / ? or # ends the authority before it:
+				// mysql://0/ ?0000=@0 has the query 0000=@0); no
 				// separator; white space before it with no user (trimmed,
 				// it reads as the user); a reference (file:...) is a name;
 				// libpq's key words (user=app sslmode=disable@db is a
