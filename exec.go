@@ -51,7 +51,7 @@ func buildExec(s *targetSpec, address string) (built, []error) {
 	}
 	output, _ := s.settings.(*regexp.Regexp)
 	c := execCheck{path: path, argv: words, output: output, timeout: s.timeout}
-	return built{checker: c, address: address, pieces: []string{address}}, nil
+	return built{checker: c, address: redactWords(address), pieces: []string{address}}, nil
 }
 
 // splitWords splits a command line into words as a POSIX shell does (its

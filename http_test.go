@@ -99,6 +99,8 @@ func TestRedactURL(t *testing.T) {
 		{"fe80::1%nonexist0", "fe80::1%nonexist0"},
 		{"redis://[::1:5", "redis://[::1:5"},
 		{"u::S3CRET", "u:xxxxx"},
+		// A ? in a keyword/value string starts no query: & is in the password.
+		{"user=? password=&S3CRET host=db", "user=? password=xxxxx host=db"},
 		{"h:1,u:S3CRETzz", "h:1,u:xxxxx"},
 		{"mongodb://h1:1,u:S3CRETzz/", "mongodb://h1:1,u:xxxxx"},
 		{"mongodb://127.0.0.1,[::1]:27017/", "mongodb://127.0.0.1,[::1]:27017/"},

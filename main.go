@@ -294,12 +294,12 @@ func findCommand(name string) (string, int, error) {
 	case err == nil:
 		return path, 0, nil
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		return "", exitNotFound, errorf("command %s not found", quoteString(name))
+		return "", exitNotFound, errorf("command %s not found", quoteString(redactURL(name))) // a URL with a password, curl forgotten
 	}
 	if e, ok := errors.AsType[*exec.Error](err); ok {
 		err = e.Err
 	}
-	return "", exitNotExecutable, errorf("command %s cannot be run: %v", quoteString(name), err)
+	return "", exitNotExecutable, errorf("command %s cannot be run: %v", quoteString(redactURL(name)), err)
 }
 
 // startupFailed prints every problem on its own line: in the log format

@@ -470,6 +470,11 @@ func parseMySQLDSN(s string) (mysqlAddress, error) {
 		}
 		a.network, a.address = "unix", inner
 	default:
+		if userinfo == "" && strings.Contains(s[slash:], "@") {
+			// Not a protocol: the user information, when a / in the
+			// password ends the address before the @ (app:pa/ss@db).
+			return mysqlAddress{}, errors.New("want tcp(host:port) or unix(/path/to/socket) before the last /, after the user information and an @")
+		}
 		return mysqlAddress{}, errorf("unknown protocol %s (want tcp(host:port) or unix(/path/to/socket))", quoteString(proto))
 	}
 	if err != nil {

@@ -210,7 +210,7 @@ func parsePGAddress(s string) (pgParams, error) {
 		return p, nil
 	case pgKeywordForm(s):
 		return parsePGKeywords(s)
-	case strings.Contains(s, "://"):
+	case isURL(s): // a :// after no scheme may be in a password (u:pw@h://)
 		scheme, _, _ := strings.Cut(s, "://")
 		return nil, errorf("unknown scheme %s: want postgres:// or postgresql://, host:port, a keyword/value string or a socket directory", quoteString(serverText(scheme, 40)))
 	case strings.Contains(s, "=") || strings.ContainsAny(s, " \t\n\r\f\v"):

@@ -82,7 +82,7 @@ func parseRedisAddress(s string) (*redisAddress, error) {
 	if strings.HasPrefix(s, "unix:") {
 		return parseRedisSocket(s)
 	}
-	if scheme, _, ok := strings.Cut(s, "://"); ok {
+	if scheme, ok := urlScheme(s); ok { // u:pw@h:// has none: quoted, it would show pw
 		scheme = strings.ToLower(scheme)
 		if scheme != "redis" && scheme != "rediss" {
 			return nil, errorf("unknown scheme %s: want host[:port], redis://, rediss:// or unix:///path", quoteString(scheme))

@@ -63,6 +63,24 @@ func redactURL(s string) string {
 	return prefix + user + ":xxxxx" + rest[at:]
 }
 
+// redactWords is redactURL for each word of a command line, so that the
+// command stays readable while a URL among its arguments (curl
+// http://app:pw@host/) loses its password.
+func redactWords(line string) string {
+	var out strings.Builder
+	for len(line) > 0 {
+		end := strings.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		out.WriteString(redactURL(line[:end]))
+		space := len(line[end:]) - len(strings.TrimLeft(line[end:], " \t"))
+		out.WriteString(line[end : end+space])
+		line = line[end+space:]
+	}
+	return out.String()
+}
+
 // urlScheme is the scheme of s when s starts with one and "://" (RFC 3986:
 // a letter, then letters, digits, + - .): a :// further on, in a password
 // (app:pa://ss@tcp(db)/), starts no URL.
@@ -134,7 +152,7 @@ func redactSecretParams(s string) string {
 // secretParams finds where the value of each parameter whose key names a
 // secret stands in s. A key starts after ? & ; white space or the start of
 // s, and may have spaces around its = (libpq's keyword/value form). A value
-// runs to the next & (after a ?) or white space; one in single quotes to its closing
+// runs to the next & (in a query) or white space; one in single quotes to its closing
 // quote (past \' escapes), or to the end when there is none; and one
 // followed by words that are not key=value pairs runs on over them, since
 // they read as the rest of a password whose quotes are missing
@@ -166,8 +184,10 @@ func secretParams(s string) [][2]int {
 			end = min(end+1, len(s))
 		} else {
 			// A backslash keeps the next byte in the value (libpq's
-			// a\ b), the safe side elsewhere; & ends it in a query only.
-			query := strings.Contains(s[:start], "?")
+			// a\ b), the safe side elsewhere; & ends it in a query only:
+			// a key right after ? or &, not after white space (user=?
+			// password=&pw is a keyword/value string whose user is ?).
+			query := start > 0 && (s[start-1] == '?' || s[start-1] == '&') && strings.Contains(s[:start], "?")
 			for end < len(s) {
 				c := s[end]
 				if c == '\\' {
