@@ -52,6 +52,8 @@ func FuzzAddressSecret(f *testing.F) {
 	f.Add(uint8(0), uint8(3), "?", "0", "&00000", " ")
 	f.Add(uint8(11), uint8(0), "0", ":", "00000 ", "0")       // two words: skipped
 	f.Add(uint8(11), uint8(1), "A", ":", "//0000", "0")       // a URL: skipped
+	f.Add(uint8(11), uint8(1), " A", ":", "//0000", "0")      // a URL as the command's word: skipped
+	f.Add(uint8(11), uint8(0), " A", ":", "//0000", "0")      // the same after http://
 	f.Add(uint8(1), uint8(0), "0", ":", "000000", "0# 00000") // %20 then 00000: skipped
 	f.Add(uint8(1), uint8(0), "0/", " ", "?0000=", "0")       // a query: skipped
 	// A :// after the password made it a scheme, quoted as unknown.
@@ -91,7 +93,7 @@ func FuzzAddressSecret(f *testing.F) {
 				sep == "" || (sep != ":" && strings.TrimSpace(sep) != "") ||
 				sep != ":" && strings.TrimSpace(scheme+user) == "" ||
 				isReference(address) || sep != ":" && keywordForm(user+sep+password) ||
-				!strings.Contains(scheme, "://") && sep == ":" && strings.HasPrefix(password, "//") && isURL(user+sep+password+"@"+rest) ||
+				!strings.Contains(lastWord(scheme+user), "://") && sep == ":" && strings.HasPrefix(password, "//") && isURL(lastWord(scheme+user)+sep+password+"@"+rest) ||
 				tt.kind == "exec" && (sep != ":" || strings.ContainsAny(password, " \t\n'\"\\")) {
 				// Too short; not a password the user information can hold (an
 				// @ ends it, a user with : or @ moves where it starts, and
@@ -144,6 +146,16 @@ func buildOutput(kind, address string) string {
 		out += "\n" + err.Error()
 	}
 	return out
+}
+
+// lastWord is the last word of s, "" when it has none: of a command line,
+// the word that the user information of an address would continue.
+func lastWord(s string) string {
+	words := strings.Fields(s)
+	if len(words) == 0 {
+		return ""
+	}
+	return words[len(words)-1]
 }
 
 func isSpaceOrQuote(r rune) bool { return r == '\'' || r == '\\' || cSpace(byte(r)) && r < 0x80 }
